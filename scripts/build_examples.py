@@ -1,0 +1,252 @@
+"""Train and write the example models under examples/models/ (reproducible, no downloads).
+
+Run from the repository root:  .venv/bin/python scripts/build_examples.py
+Needs the dev extras (skl2onnx, onnx). Training uses fixed random states and sklearn's bundled
+datasets; files whose bytes did not change are left untouched, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import skops.io
+import yaml
+from onnx.onnx_pb import ModelProto
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+from sklearn.datasets import load_diabetes, load_digits, load_iris
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+ROOT = Path(__file__).resolve().parent.parent / "examples" / "models" / "demo"
+OPSET = {"": 17, "ai.onnx.ml": 3}
+ONNX_BATCHING = {"max_batch_size": 32, "max_delay_ms": 2}
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def main() -> None:
+    build_iris_1()
+    build_iris_2()
+    build_digits_1()
+    build_diabetes_1()
+    build_text_stats_1()
+
+
+def build_iris_1() -> None:
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000, random_state=0).fit(x.astype(np.float32), y)
+    write_onnx_classifier(
+        "iris/1",
+        model,
+        model,
+        n_features=4,
+        n_classes=3,
+        description="Iris species (0 setosa, 1 versicolor, 2 virginica) from sepal and petal "
+        "length and width in cm. Logistic regression: smooth probabilities.",
+    )
+
+
+def build_iris_2() -> None:
+    x, y = load_iris(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=25, max_depth=3, random_state=0)
+    model.fit(x.astype(np.float32), y)
+    write_onnx_classifier(
+        "iris/2",
+        model,
+        model,
+        n_features=4,
+        n_classes=3,
+        description="Iris species, same inputs and outputs as version 1. A random forest "
+        "(25 trees, depth 3) instead of logistic regression: probabilities are vote shares, "
+        "coarser and often exactly 0 or 1.",
+    )
+
+
+def build_digits_1() -> None:
+    x, y = load_digits(return_X_y=True)
+    mlp = MLPClassifier(hidden_layer_sizes=(256, 256), max_iter=300, random_state=0)
+    model = Pipeline([("scale", StandardScaler()), ("mlp", mlp)]).fit(x.astype(np.float32), y)
+    write_onnx_classifier(
+        "digits/1",
+        model,
+        mlp,
+        n_features=64,
+        n_classes=10,
+        description="Handwritten digit 0-9 from an 8x8 image: 64 pixel intensities 0-16, row "
+        "by row. A 64-256-256-10 multilayer perceptron, heavy enough to measure batching.",
+    )
+
+
+def build_diabetes_1() -> None:
+    x, y = load_diabetes(return_X_y=True)
+    model = GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0).fit(x, y)
+    folder = ROOT / "diabetes" / "1"
+    artifact = folder / "model.skops"
+    write_bytes(artifact, normalized_skops(skops.io.dumps(model)))
+    trusted = sorted(skops.io.get_untrusted_types(file=artifact))
+    write_manifest(
+        folder,
+        {
+            "runtime": "sklearn",
+            "artifact": "model.skops",
+            "description": "Diabetes disease progression one year after baseline, from 10 "
+            "standardized measurements (age, sex, bmi, bp, s1-s6). Gradient boosting.",
+            "options": {"trusted_types": trusted},
+        },
+    )
+
+
+def build_text_stats_1() -> None:
+    folder = ROOT / "text-stats" / "1"
+    write_bytes(folder / "predict.py", TEXT_STATS.encode())
+    write_manifest(
+        folder,
+        {
+            "runtime": "python",
+            "predictor": "predict.py:TextStatsPredictor",
+            "description": "Word and character counts of a text, and its most frequent words.",
+        },
+    )
+
+
+def write_onnx_classifier(
+    name: str, model: Any, classifier: Any, n_features: int, n_classes: int, description: str
+) -> None:
+    graph: ModelProto = convert_sklearn(
+        model,
+        initial_types=[("features", FloatTensorType([None, n_features]))],
+        final_types=[
+            ("label", Int64TensorType([None])),
+            ("probabilities", FloatTensorType([None, n_classes])),
+        ],
+        options={id(classifier): {"zipmap": False}},
+        target_opset=OPSET,
+    )
+    graph.graph.name = f"demo-{name.replace('/', '-')}"  # skl2onnx picks a random one
+    onnx.checker.check_model(graph)
+    names = [o.name for o in graph.graph.output]
+    if names != ["label", "probabilities"]:
+        sys.exit(f"{name}: unexpected output names {names}")
+    folder = ROOT / name
+    write_bytes(folder / "model.onnx", graph.SerializeToString(deterministic=True))
+    write_manifest(
+        folder,
+        {
+            "runtime": "onnx",
+            "artifact": "model.onnx",
+            "description": description,
+            "batching": ONNX_BATCHING,
+        },
+    )
+
+
+def normalized_skops(data: bytes) -> bytes:
+    """The same skops archive, byte-stable: fixed timestamps, and object ids numbered 1, 2, …
+
+    skops names objects by their memory address (`__id__`, `<id>.npy`), which differs per run.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        schema = json.loads(src.read("schema.json"))
+        ids: dict[int, int] = {}
+        renumber(schema, ids)
+        files = {f"{old}.npy": f"{new}.npy" for old, new in ids.items()}
+        entries = {files.get(n, n): src.read(n) for n in src.namelist() if n != "schema.json"}
+    entries["schema.json"] = json.dumps(schema, indent=2).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in sorted(entries):
+            entry = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(entry, entries[name])
+    return out.getvalue()
+
+
+def renumber(node: Any, ids: dict[int, int]) -> None:
+    if isinstance(node, list):
+        for child in node:
+            renumber(child, ids)
+    elif isinstance(node, dict):
+        if "__id__" in node:
+            node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+        if isinstance(node.get("file"), str):
+            old = int(node["file"].removesuffix(".npy"))
+            node["file"] = f"{ids.setdefault(old, len(ids) + 1)}.npy"
+        for key, child in node.items():
+            if key not in ("__id__", "file"):
+                renumber(child, ids)
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    text = yaml.safe_dump(manifest, sort_keys=False, width=100, allow_unicode=True)
+    write_bytes(folder / "foretell.yaml", text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    if path.is_file() and path.read_bytes() == data:
+        print(f"unchanged {path.relative_to(ROOT.parent.parent.parent)}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"wrote     {path.relative_to(ROOT.parent.parent.parent)} ({len(data):,} bytes)")
+
+
+TEXT_STATS = textwrap.dedent(
+    '''\
+    """Text statistics: word and character counts and the most frequent words."""
+
+    import re
+    from collections import Counter
+
+    from pydantic import BaseModel
+
+    from foretell.sdk import Input, Predictor
+
+    WORD = re.compile(r"\\w+(?:'\\w+)*")
+
+
+    class WordCount(BaseModel):
+        word: str
+        count: int
+
+
+    class TextStats(BaseModel):
+        words: int
+        characters: int
+        top_words: list[WordCount]
+
+
+    class TextStatsPredictor(Predictor):
+        def predict(
+            self,
+            text: str = Input(description="the text to analyse", min_length=1, max_length=10000),
+            top_k: int = Input(default=3, ge=1, le=20, description="how many top words"),
+            case: str = Input(
+                default="lower",
+                choices=["lower", "preserve"],
+                description="'lower' counts Word and word together; 'preserve' apart",
+            ),
+        ) -> TextStats:
+            words = WORD.findall(text.lower() if case == "lower" else text)
+            top = Counter(words).most_common(top_k)
+            return TextStats(
+                words=len(words),
+                characters=len(text),
+                top_words=[WordCount(word=w, count=c) for w, c in top],
+            )
+    '''
+)
+
+
+if __name__ == "__main__":
+    main()

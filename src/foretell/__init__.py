@@ -1,0 +1,1 @@
+"""foretell: self-hosted model serving."""

@@ -1,0 +1,64 @@
+"""The prediction record: one request's lifecycle, the canonical shape of the native API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class PredictionStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {PredictionStatus.SUCCEEDED, PredictionStatus.FAILED, PredictionStatus.CANCELED}
+)
+
+
+class ErrorSource(StrEnum):
+    USER = "user"
+    MODEL = "model"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionError:
+    source: ErrorSource
+    message: str
+    detail: Any = None
+
+
+@dataclass(slots=True)
+class Prediction:
+    """A prediction as stored and served. Mutated only by the service's task for it."""
+
+    id: str
+    owner: str
+    name: str
+    version_number: int
+    status: PredictionStatus
+    input: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    output: Any = None
+    error: PredictionError | None = None
+    webhook: dict[str, Any] | None = None
+    deployment_id: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    setup_time: timedelta | None = None
+    execution_time: timedelta | None = None
+    logs: str = ""
+    attempts: int = 0
+    validated: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)

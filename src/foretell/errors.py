@@ -1,0 +1,160 @@
+"""The domain exception tree; every layer raises these, only `api/` knows their HTTP status.
+
+ForetellError                    code
+├── InvalidRequest               invalid_request      (a malformed header, body or parameter)
+│   ├── InvalidPreference        invalid_preference   (the Prefer header)
+│   └── PayloadTooLarge          payload_too_large    (a body over the configured limit)
+├── InvalidInput                 invalid_input        (input does not match the model's schema)
+├── NotFound                     not_found
+│   ├── ModelNotFound            model_not_found
+│   ├── VersionNotFound          version_not_found
+│   └── PredictionNotFound       prediction_not_found
+├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
+├── ModelNotReady                model_not_ready      (still deploying; try again)
+├── ManifestError                manifest_invalid     (a model folder that cannot be served)
+├── ModelLoadFailed              model_load_failed    (setup raised or the artifact is unusable)
+├── Overloaded                   overloaded           (queue full; retry later)
+└── WorkerCrashed                worker_crashed       (a replica process died mid-prediction)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+class ForetellError(Exception):
+    """Base of every error foretell raises on purpose; `code` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(ForetellError):
+    code = "invalid_request"
+
+
+class InvalidPreference(InvalidRequest):
+    code = "invalid_preference"
+
+
+class PayloadTooLarge(InvalidRequest):
+    code = "payload_too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"request body of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class InvalidInput(ForetellError):
+    """Input rejected by the schema; `errors` use pydantic's shape: loc, msg, type, input, ctx."""
+
+    code = "invalid_input"
+
+    def __init__(self, errors: Sequence[dict[str, Any]]) -> None:
+        summary = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in errors
+        )
+        super().__init__(f"invalid input: {summary}")
+        self.errors = list(errors)
+
+
+class NotFound(ForetellError):
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model '{model}' not found")
+        self.model = model
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+    def __init__(self, model: str, version: int, available: Sequence[int]) -> None:
+        listed = ", ".join(str(v) for v in available) or "none"
+        super().__init__(f"model '{model}' has no version {version}; versions that exist: {listed}")
+        self.model = model
+        self.version = version
+        self.available = list(available)
+
+
+class PredictionNotFound(NotFound):
+    code = "prediction_not_found"
+
+    def __init__(self, prediction_id: str) -> None:
+        super().__init__(f"prediction '{prediction_id}' not found")
+        self.prediction_id = prediction_id
+
+
+class PredictionFinished(ForetellError):
+    code = "prediction_finished"
+
+    def __init__(self, prediction_id: str, status: str) -> None:
+        super().__init__(
+            f"prediction '{prediction_id}' is already {status} and can no longer be canceled"
+        )
+        self.prediction_id = prediction_id
+        self.status = status
+
+
+class ModelNotReady(ForetellError):
+    code = "model_not_ready"
+
+    def __init__(self, model: str, status: str, retry_after_s: int = 5) -> None:
+        super().__init__(f"model '{model}' is not ready: deployment is {status}")
+        self.model = model
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class ManifestError(ForetellError):
+    """A model folder that cannot be served: names the file, the field and the reason."""
+
+    code = "manifest_invalid"
+
+    def __init__(self, path: Path, field: str | None, reason: str) -> None:
+        where = f"{path}: field '{field}'" if field else str(path)
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.field = field
+        self.reason = reason
+
+
+class ModelLoadFailed(ForetellError):
+    code = "model_load_failed"
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(f"model '{model}' failed to load: {reason}")
+        self.model = model
+        self.reason = reason
+
+
+class Overloaded(ForetellError):
+    code = "overloaded"
+
+    def __init__(self, model: str, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"model '{model}' is overloaded: {limit} predictions already queued; retry later"
+        )
+        self.model = model
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+class WorkerCrashed(ForetellError):
+    code = "worker_crashed"
+
+    def __init__(self, model: str, exitcode: int | None) -> None:
+        super().__init__(f"the replica of model '{model}' exited (code {exitcode}) mid-prediction")
+        self.model = model
+        self.exitcode = exitcode

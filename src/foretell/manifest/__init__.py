@@ -1,0 +1,16 @@
+"""A model is a folder: manifests, the repository scan, and input/output schemas."""
+
+from foretell.manifest.manifest import Batching, Manifest, Timeouts, load_manifest
+from foretell.manifest.repository import ModelVersion, Repository, scan_repository
+from foretell.manifest.schema import Signature
+
+__all__ = [
+    "Batching",
+    "Manifest",
+    "ModelVersion",
+    "Repository",
+    "Signature",
+    "Timeouts",
+    "load_manifest",
+    "scan_repository",
+]

@@ -1,0 +1,77 @@
+"""`foretell.yaml`: parse and validate one version's manifest, naming file, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from foretell.errors import ManifestError
+
+MANIFEST_FILE = "foretell.yaml"
+RuntimeName = Literal["onnx", "python", "sklearn"]
+
+
+class Batching(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_batch_size: int = Field(1, ge=1, le=4096)
+    max_delay_ms: float = Field(0.0, ge=0, le=10_000)
+
+
+class Timeouts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    setup_s: float = Field(300.0, gt=0)
+    predict_s: float = Field(60.0, gt=0)
+
+
+class Manifest(BaseModel):
+    """One version's manifest. `options` holds settings only its runtime understands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: RuntimeName
+    artifact: str | None = Field(None, description="file of the model, relative to the folder")
+    predictor: str | None = Field(None, description="python runtime: 'module.py:ClassName'")
+    description: str = ""
+    batching: Batching = Batching()
+    replicas: int = Field(1, ge=1, le=64)
+    timeouts: Timeouts = Timeouts()
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_manifest(folder: Path) -> Manifest:
+    """Read `folder/foretell.yaml`; raises ManifestError with the file, field and reason."""
+    path = folder / MANIFEST_FILE
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(
+            path, None, f"missing; every version folder needs a {MANIFEST_FILE}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(path, None, f"not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ManifestError(path, None, "must be a mapping of fields, e.g. 'runtime: onnx'")
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ManifestError(path, field, first["msg"]) from exc
+    _check_runtime_fields(path, manifest)
+    return manifest
+
+
+def _check_runtime_fields(path: Path, manifest: Manifest) -> None:
+    if manifest.runtime == "python" and not manifest.predictor:
+        raise ManifestError(
+            path, "predictor", "required by runtime 'python', e.g. predict.py:Model"
+        )
+    if manifest.runtime in ("onnx", "sklearn") and not manifest.artifact:
+        raise ManifestError(path, "artifact", f"required by runtime '{manifest.runtime}'")
+    if manifest.artifact and not (path.parent / manifest.artifact).is_file():
+        raise ManifestError(path, "artifact", f"file '{manifest.artifact}' does not exist")

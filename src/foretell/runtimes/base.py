@@ -1,0 +1,31 @@
+"""What every runtime provides: load a version, then predict batches. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from foretell.manifest import ModelVersion, Signature
+
+
+class LoadedModel(Protocol):
+    """A model ready to predict. Lives inside a worker process."""
+
+    @property
+    def signature(self) -> Signature: ...
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """One JSON-serializable output per input, in order. Raising fails the whole batch."""
+        ...
+
+
+class Runtime(Protocol):
+    name: str
+
+    def check(self, version: ModelVersion) -> None:
+        """Cheap static checks at scan time (no loading); raises ManifestError."""
+        ...
+
+    def load(self, version: ModelVersion) -> LoadedModel:
+        """Load the artifact / run setup; raising marks the deployment failed."""
+        ...

@@ -1,0 +1,256 @@
+"""The `onnx` runtime: run an ONNX graph with onnxruntime; the schema is read from the graph.
+
+Each graph input and output becomes one property holding a tensor as nested JSON arrays, one level
+per dimension. Schemas carry two annotations: `x-dtype` (`float32`, `int64`, `bool`, `string`, …)
+and `x-shape` (the graph's dimensions, -1 where a dimension is dynamic).
+
+Options (`options:` in foretell.yaml):
+    intra_op_threads: threads one prediction may use (default 1; replicas give parallelism).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from foretell.errors import ManifestError, ModelLoadFailed
+from foretell.manifest import ModelVersion, Signature
+from foretell.manifest.manifest import MANIFEST_FILE
+
+_OPTIONS = ("intra_op_threads",)
+_MAX_THREADS = 256
+
+# onnxruntime's type string -> (numpy dtype, x-dtype, JSON Schema type)
+_TYPES: dict[str, tuple[type[Any], str, str]] = {
+    "tensor(float)": (np.float32, "float32", "number"),
+    "tensor(double)": (np.float64, "float64", "number"),
+    "tensor(float16)": (np.float16, "float16", "number"),
+    "tensor(int8)": (np.int8, "int8", "integer"),
+    "tensor(int16)": (np.int16, "int16", "integer"),
+    "tensor(int32)": (np.int32, "int32", "integer"),
+    "tensor(int64)": (np.int64, "int64", "integer"),
+    "tensor(uint8)": (np.uint8, "uint8", "integer"),
+    "tensor(uint16)": (np.uint16, "uint16", "integer"),
+    "tensor(uint32)": (np.uint32, "uint32", "integer"),
+    "tensor(uint64)": (np.uint64, "uint64", "integer"),
+    "tensor(bool)": (np.bool_, "bool", "boolean"),
+    "tensor(string)": (np.object_, "string", "string"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """One graph input or output: its name, element type and shape (-1 = dynamic)."""
+
+    name: str
+    dtype: type[Any]
+    x_dtype: str
+    json_type: str
+    shape: tuple[int, ...]
+
+    @property
+    def batchable(self) -> bool:
+        """Whether items can be stacked along the first dimension."""
+        return len(self.shape) >= 1 and self.shape[0] == -1
+
+    def schema(self) -> dict[str, Any]:
+        leaf: dict[str, Any] = {"type": self.json_type}
+        if self.json_type == "integer" and self.x_dtype not in ("int64", "uint64"):
+            info = np.iinfo(self.dtype)
+            leaf |= {"minimum": int(info.min), "maximum": int(info.max)}
+        node = leaf
+        for dim in reversed(self.shape):
+            node = {"type": "array", "items": node}
+            if dim >= 0:
+                node |= {"minItems": dim, "maxItems": dim}
+        return {**node, "x-dtype": self.x_dtype, "x-shape": list(self.shape)}
+
+
+class OnnxRuntime:
+    """Loads `.onnx` graphs into a CPU inference session."""
+
+    name = "onnx"
+
+    def check(self, version: ModelVersion) -> None:
+        """Validate the options; raises ManifestError."""
+        _threads(version)
+
+    def load(self, version: ModelVersion) -> OnnxModel:
+        """Open an inference session on the artifact; raises ModelLoadFailed if it cannot."""
+        threads = _threads(version)
+        path = _artifact(version)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own exception types: translated here, once
+            raise ModelLoadFailed(
+                str(version.ref),
+                f"onnxruntime cannot load '{path.name}': {exc}. Re-export the model as ONNX "
+                "(e.g. with skl2onnx or torch.onnx.export) and check it with onnx.checker.",
+            ) from exc
+        inputs = [_tensor(version, arg, "input") for arg in session.get_inputs()]
+        outputs = [_tensor(version, arg, "output") for arg in session.get_outputs()]
+        return OnnxModel(session, inputs, outputs)
+
+
+class OnnxModel:
+    """A loaded graph; stacks a batch into one run when every input's first dim is dynamic."""
+
+    def __init__(
+        self, session: ort.InferenceSession, inputs: list[Tensor], outputs: list[Tensor]
+    ) -> None:
+        self._session = session
+        self._inputs = inputs
+        self._outputs = outputs
+        self._output_names = [t.name for t in outputs]
+        self._batchable = all(t.batchable for t in inputs) and all(t.batchable for t in outputs)
+        self._signature = Signature(_object_schema(inputs, strict=True), _object_schema(outputs))
+
+    @property
+    def signature(self) -> Signature:
+        return self._signature
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """One `{output name: nested list}` per item, in order."""
+        feeds = [self._feed(item, i) for i, item in enumerate(batch)]
+        if len(feeds) > 1 and self._batchable and _stackable(feeds):
+            stacked = self._run_stacked(feeds)
+            if stacked is not None:
+                return stacked
+        return [self._as_output(self._run(feed)) for feed in feeds]
+
+    def _feed(self, item: Mapping[str, Any], index: int) -> dict[str, np.ndarray]:
+        feed: dict[str, np.ndarray] = {}
+        for tensor in self._inputs:
+            if tensor.name not in item:
+                raise ValueError(f"item {index}: input '{tensor.name}' is missing")
+            try:
+                array = np.asarray(item[tensor.name], dtype=tensor.dtype)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise ValueError(
+                    f"item {index}: input '{tensor.name}' is not a {tensor.x_dtype} tensor: {exc}"
+                ) from None
+            if not _fits(array.shape, tensor.shape):
+                raise ValueError(
+                    f"item {index}: input '{tensor.name}' has shape {list(array.shape)}; "
+                    f"the model expects {list(tensor.shape)} (-1 = any size)"
+                )
+            feed[tensor.name] = array
+        return feed
+
+    def _run(self, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        results: list[np.ndarray] = self._session.run(self._output_names, dict(feed))
+        return results
+
+    def _run_stacked(self, feeds: list[dict[str, np.ndarray]]) -> list[Any] | None:
+        rows = [len(next(iter(feed.values()))) for feed in feeds]
+        stacked = {t.name: np.concatenate([feed[t.name] for feed in feeds]) for t in self._inputs}
+        results = self._run(stacked)
+        # A graph may reduce over the batch (a dynamic first dim need not be the batch axis);
+        # then its rows cannot be split back, so the caller runs each item alone.
+        if any(len(result) != sum(rows) for result in results):
+            return None
+        cuts = np.cumsum(rows)[:-1]
+        parts = [np.split(result, cuts) for result in results]
+        return [self._as_output([part[i] for part in parts]) for i in range(len(feeds))]
+
+    def _as_output(self, results: list[np.ndarray]) -> dict[str, Any]:
+        return {name: _jsonable(r) for name, r in zip(self._output_names, results, strict=True)}
+
+
+def _stackable(feeds: list[dict[str, np.ndarray]]) -> bool:
+    """Items stack when each has one row count and trailing dims agree across items."""
+    for feed in feeds:
+        if len({array.shape[0] for array in feed.values()}) != 1:
+            return False
+    first = feeds[0]
+    return all(
+        feed[name].shape[1:] == array.shape[1:]
+        for feed in feeds[1:]
+        for name, array in first.items()
+    )
+
+
+def _fits(actual: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    if len(actual) != len(expected):
+        return False
+    return all(e == -1 or a == e for a, e in zip(actual, expected, strict=True))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, list):  # sequence outputs (e.g. seq(map)) of graphs not exported plain
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _object_schema(tensors: list[Tensor], strict: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {t.name: t.schema() for t in tensors},
+        "required": [t.name for t in tensors],
+    }
+    if strict:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _tensor(version: ModelVersion, arg: Any, role: str) -> Tensor:
+    known = _TYPES.get(arg.type)
+    if known is None:
+        raise ModelLoadFailed(
+            str(version.ref),
+            f"{role} '{arg.name}' of '{version.manifest.artifact}' has type {arg.type}; "
+            f"the onnx runtime serves only tensors of: {', '.join(sorted(_TYPES))}. "
+            "Re-export without sequence/map outputs (for skl2onnx: options zipmap=False).",
+        )
+    dtype, x_dtype, json_type = known
+    # A dimension is dynamic when it is symbolic (a name), unknown (None) or negative.
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
+    return Tensor(arg.name, dtype, x_dtype, json_type, shape)
+
+
+def _threads(version: ModelVersion) -> int:
+    options = version.manifest.options
+    manifest = version.path / MANIFEST_FILE
+    for key in options:
+        if key not in _OPTIONS:
+            raise ManifestError(
+                manifest,
+                f"options.{key}",
+                f"unknown option for runtime 'onnx'; it understands: {', '.join(_OPTIONS)}",
+            )
+    threads = options.get("intra_op_threads", 1)
+    if (
+        isinstance(threads, bool)
+        or not isinstance(threads, int)
+        or not 1 <= threads <= _MAX_THREADS
+    ):
+        raise ManifestError(
+            manifest,
+            "options.intra_op_threads",
+            f"must be an integer from 1 to {_MAX_THREADS}, not {threads!r}; "
+            "use 1 and raise `replicas` for more throughput",
+        )
+    return threads
+
+
+def _artifact(version: ModelVersion) -> Path:
+    if version.manifest.artifact is None:
+        raise ManifestError(version.path / MANIFEST_FILE, "artifact", "required by runtime 'onnx'")
+    return version.path / version.manifest.artifact
+
+
+RUNTIME = OnnxRuntime()

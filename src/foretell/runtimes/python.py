@@ -1,0 +1,269 @@
+"""The `python` runtime: a user's Predictor class; its schema comes from `predict`'s annotations.
+
+`predictor: predict.py:Model` in foretell.yaml names the file (inside the version folder) and the
+class. The class is instantiated once and `setup()` called; then every input is validated against
+the parameters of `predict` and passed to it as keywords. See `foretell.sdk` for the user side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import re
+import sys
+import traceback
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PydanticUserError,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
+from pydantic.fields import FieldInfo
+
+from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
+from foretell.manifest import ModelVersion, Signature
+from foretell.manifest.manifest import MANIFEST_FILE
+
+_PREDICTOR = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<cls>[A-Za-z_]\w*)$")
+# typing's special forms subscripted with values known only at run time.
+_ANNOTATED: Any = Annotated
+_LITERAL: Any = Literal
+
+
+class PythonRuntime:
+    """Imports the predictor module of a version folder and runs its class."""
+
+    name = "python"
+
+    def check(self, version: ModelVersion) -> None:
+        """Validate `predictor` and that no options are set; raises ManifestError."""
+        _predictor_ref(version)
+
+    def load(self, version: ModelVersion) -> PythonModel:
+        """Import the module, instantiate the class, run `setup()`; raises ModelLoadFailed."""
+        path, class_name = _predictor_ref(version)
+        ref = str(version.ref)
+        module = _import(version, path)
+        cls = getattr(module, class_name, None)
+        if not inspect.isclass(cls):
+            defined = [n for n, v in vars(module).items() if inspect.isclass(v)]
+            raise ModelLoadFailed(
+                ref, f"{path.name} defines no class '{class_name}'; classes there: {defined}"
+            )
+        where = f"{path.name}: {class_name}.predict"
+        predictor = _call(ref, path, f"{class_name}()", cls)
+        predict = getattr(predictor, "predict", None)
+        if not callable(predict):
+            raise ModelLoadFailed(ref, f"{path.name}: class '{class_name}' has no predict method")
+        if inspect.iscoroutinefunction(predict) or inspect.isgeneratorfunction(predict):
+            raise ModelLoadFailed(ref, f"{where} must be a plain def returning one output")
+        hints = _hints(ref, where, predict)
+        inputs, params = _input_model(ref, where, predict, hints)
+        output = _output_adapter(ref, where, hints)
+        setup = getattr(predictor, "setup", None)  # optional without the Predictor base
+        if callable(setup):
+            _call(ref, path, f"{class_name}.setup()", setup)
+        return PythonModel(predict, inputs, params, output)
+
+
+class PythonModel:
+    """A set-up predictor; each item of a batch is validated and predicted alone."""
+
+    def __init__(
+        self,
+        predict: Callable[..., Any],
+        inputs: type[BaseModel],
+        params: dict[str, str],
+        output: TypeAdapter[Any],
+    ) -> None:
+        self._predict = predict
+        self._inputs = inputs
+        self._params = params
+        self._output = output
+        self._signature = Signature(
+            inputs.model_json_schema(), output.json_schema(mode="serialization")
+        )
+
+    @property
+    def signature(self) -> Signature:
+        return self._signature
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The JSON-ready output of `predict(**item)` for each item, in order."""
+        return [self._one(item) for item in batch]
+
+    def _one(self, item: Mapping[str, Any]) -> Any:
+        try:
+            validated = self._inputs.model_validate(item)
+        except ValidationError as exc:
+            raise InvalidInput([dict(e) for e in exc.errors(include_url=False)]) from None
+        kwargs = {param: getattr(validated, field) for field, param in self._params.items()}
+        result = _plain(self._predict(**kwargs))
+        try:
+            value = self._output.validate_python(result)
+        except ValidationError as exc:
+            raise ValueError(
+                f"predict() returned a {type(result).__name__} that does not match its return "
+                f"annotation: {exc.errors(include_url=False)[0]['msg']}"
+            ) from None
+        return self._output.dump_python(value, mode="json")
+
+
+def _predictor_ref(version: ModelVersion) -> tuple[Path, str]:
+    manifest = version.path / MANIFEST_FILE
+    if version.manifest.options:
+        raise ManifestError(manifest, "options", "the python runtime takes no options")
+    text = version.manifest.predictor or ""
+    match = _PREDICTOR.match(text)
+    if match is None:
+        raise ManifestError(
+            manifest, "predictor", f"'{text}' is not 'file.py:ClassName', e.g. predict.py:Model"
+        )
+    folder = version.path.resolve()
+    path = (folder / match["file"]).resolve()
+    if not path.is_relative_to(folder):
+        raise ManifestError(manifest, "predictor", f"'{match['file']}' is outside the folder")
+    if not path.is_file():
+        raise ManifestError(manifest, "predictor", f"file '{match['file']}' does not exist")
+    return path, match["cls"]
+
+
+def _import(version: ModelVersion, path: Path) -> ModuleType:
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:10]
+    slug = re.sub(r"\W", "_", version.name)
+    name = f"foretell_model_{slug}_{version.number}_{digest}"
+    folder = str(path.parent)
+    # Only a folder with sibling modules goes on sys.path: it may shadow installed packages.
+    if _has_siblings(path) and folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    # A .py file always gets a spec and a source loader.
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    _call(str(version.ref), path, f"importing {path.name}", spec.loader.exec_module, module)
+    return module
+
+
+def _has_siblings(path: Path) -> bool:
+    return any(
+        p != path and (p.suffix == ".py" or (p / "__init__.py").is_file())
+        for p in path.parent.iterdir()
+    )
+
+
+def _call(ref: str, path: Path, what: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Run user code; anything it raises becomes ModelLoadFailed saying where."""
+    try:
+        return func(*args)
+    except (Exception, SystemExit) as exc:
+        raise ModelLoadFailed(
+            ref, f"{what} raised {type(exc).__name__}: {exc}{_location(exc, path)}"
+        ) from exc
+
+
+def _location(exc: BaseException, path: Path) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+    return f" (at {path.name}:{frames[-1].lineno})" if frames else ""
+
+
+def _hints(ref: str, where: str, predict: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(predict, include_extras=True)
+    except Exception as exc:  # e.g. NameError for a string annotation naming nothing
+        raise ModelLoadFailed(ref, f"{where}: annotations cannot be resolved: {exc}") from exc
+
+
+def _input_model(
+    ref: str, where: str, predict: Callable[..., Any], hints: dict[str, Any]
+) -> tuple[type[BaseModel], dict[str, str]]:
+    fields: dict[str, Any] = {}
+    params: dict[str, str] = {}
+    for i, param in enumerate(inspect.signature(predict).parameters.values()):
+        if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            raise ModelLoadFailed(
+                ref, f"{where}: parameter '{param.name}' must be a named, typed parameter"
+            )
+        if param.name not in hints:
+            raise ModelLoadFailed(
+                ref,
+                f"{where}: parameter '{param.name}' has no type annotation; "
+                f"annotate it, e.g. `{param.name}: str`",
+            )
+        info = _field_info(param.default)
+        annotation = _choices(ref, where, param.name, hints[param.name], info)
+        # Synthetic field names with the parameter as alias: a parameter may be called
+        # anything, even `json` or `model_config`, without clashing with BaseModel.
+        fields[f"p{i}"] = (_ANNOTATED[annotation, info], Field(alias=param.name))
+        params[f"p{i}"] = param.name
+    try:
+        model: type[BaseModel] = create_model(
+            "Input", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        model.model_json_schema()
+    except (PydanticUserError, TypeError, ValueError) as exc:
+        raise ModelLoadFailed(ref, f"{where}: inputs cannot be described as JSON: {exc}") from exc
+    return model, params
+
+
+def _field_info(default: Any) -> FieldInfo:
+    if isinstance(default, FieldInfo):
+        return default
+    field: FieldInfo = Field(... if default is inspect.Parameter.empty else default)
+    return field
+
+
+def _choices(ref: str, where: str, name: str, annotation: Any, info: FieldInfo) -> Any:
+    """`Input(choices=...)` becomes a Literal, so pydantic checks it; each must fit the type."""
+    extra = info.json_schema_extra
+    if not isinstance(extra, dict) or "enum" not in extra:
+        return annotation
+    choices = extra["enum"]
+    assert isinstance(choices, list)
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    for choice in choices:
+        try:
+            adapter.validate_python(choice, strict=True)
+        except ValidationError:
+            raise ModelLoadFailed(
+                ref, f"{where}: choice {choice!r} of parameter '{name}' is not a {annotation}"
+            ) from None
+    return _LITERAL[tuple(choices)]
+
+
+def _output_adapter(ref: str, where: str, hints: dict[str, Any]) -> TypeAdapter[Any]:
+    annotation = hints.get("return", Any)
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        adapter.json_schema(mode="serialization")
+    except (PydanticUserError, TypeError, ValueError) as exc:
+        raise ModelLoadFailed(
+            ref, f"{where}: return annotation cannot be described as JSON: {exc}"
+        ) from exc
+    return adapter
+
+
+def _plain(value: Any) -> Any:
+    """numpy values as Python ones, so outputs serialize whatever the annotation says."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+RUNTIME = PythonRuntime()

@@ -1,0 +1,25 @@
+"""Find a runtime by name, importing its module only then (onnxruntime, sklearn stay unloaded)."""
+
+from __future__ import annotations
+
+import importlib
+
+from foretell.runtimes.base import Runtime
+
+# Module of each runtime; each module exposes its instance as `RUNTIME`.
+_MODULES = {
+    "onnx": "foretell.runtimes.onnx",
+    "python": "foretell.runtimes.python",
+    "sklearn": "foretell.runtimes.sklearn",
+}
+RUNTIME_NAMES = tuple(sorted(_MODULES))
+
+
+def get_runtime(name: str) -> Runtime:
+    """The runtime called `name`; ValueError naming the known runtimes if there is none."""
+    module_name = _MODULES.get(name)
+    if module_name is None:
+        known = ", ".join(RUNTIME_NAMES)
+        raise ValueError(f"unknown runtime '{name}'; known runtimes: {known}")
+    runtime: Runtime = importlib.import_module(module_name).RUNTIME
+    return runtime

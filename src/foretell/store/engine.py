@@ -1,0 +1,93 @@
+"""Opens the database: the async engine, SQLite's connection settings, migrations to head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from foretell.store.rows import dumps
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Execution option asking SQLite for BEGIN IMMEDIATE: take the write lock up front (waiting up to
+# busy_timeout for another writer) instead of failing mid-transaction. Ignored by other databases.
+IMMEDIATE = {"foretell_sqlite_begin": "BEGIN IMMEDIATE"}
+
+# WAL with synchronous=NORMAL makes a commit durable against the *process* being killed (the WAL
+# write has reached the OS when commit returns), which is what foretell promises; only a power
+# loss or OS crash can lose the last commits, which synchronous=FULL would add an fsync to prevent.
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit BEGIN skips DDL, leaving migrations half-applied on a crash;
+    # turning it off and emitting BEGIN ourselves (below) makes every transaction real.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get("foretell_sqlite_begin", "BEGIN"))
+
+
+def _ensure_parent_dir(url: str) -> None:
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:"):  # a URI filename; leave it to SQLite
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url` that speaks JSON through orjson and sets SQLite up for WAL."""
+    _ensure_parent_dir(url)
+    engine = create_async_engine(url, json_serializer=dumps, json_deserializer=orjson.loads)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for the packaged migrations, no alembic.ini involved.
+
+    With `connection`, env.py migrates through it inside the caller's transaction.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there.
+
+    One transaction holding the write lock, so concurrent openers of a fresh file take turns.
+    """
+    async with engine.connect() as conn:
+        immediate: AsyncConnection = await conn.execution_options(**IMMEDIATE)
+        async with immediate.begin():
+            await immediate.run_sync(_upgrade)

@@ -1,0 +1,1 @@
+"""Alembic revisions, one schema change each, applied in order by `PredictionStore.open`."""

@@ -1,0 +1,142 @@
+"""PredictionStore: durable prediction records, written by group commit and read by id or page."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from foretell.domain import Prediction, PredictionStatus
+from foretell.errors import InvalidRequest
+from foretell.store import cursor as cursors
+from foretell.store.engine import create_engine, migrate
+from foretell.store.rows import from_row, to_row
+from foretell.store.tables import predictions
+from foretell.store.writer import GroupWriter
+
+MAX_LIMIT = 1000
+_Predictions = list[Prediction]  # `list` is shadowed by the method inside the class
+_UNFINISHED = (PredictionStatus.PENDING.value, PredictionStatus.PROCESSING.value)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, newest first; pass `next_cursor` back for the next (None: the end)."""
+
+    items: list[Prediction]
+    next_cursor: str | None
+
+
+class PredictionStore:
+    """Prediction records in any SQLAlchemy async database (SQLite in WAL mode by default).
+
+    Writes snapshot the record when called and are committed by one background writer, many
+    per transaction; `insert` and `update` return only once their row is committed. Reads see
+    committed rows only: `flush()` first to include writes queued with `update_soon`.
+    """
+
+    def __init__(self, engine: AsyncEngine, writer: GroupWriter) -> None:
+        self._engine = engine
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, url: str) -> PredictionStore:
+        """Connect to `url` (creating a SQLite file's folder), migrate to head, start the writer."""
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, GroupWriter(engine, predictions))
+
+    @property
+    def commits(self) -> int:
+        """How many write transactions have committed (several records share one)."""
+        return self._writer.commits
+
+    async def close(self) -> None:
+        """Commit whatever is queued, stop the writer and release the database."""
+        try:
+            await self._writer.close()
+        finally:
+            await self._engine.dispose()
+
+    async def insert(self, prediction: Prediction) -> None:
+        """Store a new record; returns once it is committed, raises if that failed."""
+        await self._wait(self._writer.put("insert", to_row(prediction), wait=True))
+
+    async def update(self, prediction: Prediction) -> None:
+        """Store the record's current state; returns once it is committed."""
+        await self._wait(self._writer.put("update", to_row(prediction), wait=True))
+
+    def update_soon(self, prediction: Prediction) -> None:
+        """Queue the record's current state (taken now) for the next commit, without waiting."""
+        self._writer.put("update", to_row(prediction), wait=False)
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far is committed; raises the first that failed."""
+        await self._writer.flush()
+
+    async def get(self, prediction_id: str) -> Prediction | None:
+        """The committed record with this id, or None."""
+        async with self._engine.connect() as conn:
+            query = select(predictions).where(predictions.c.id == prediction_id)
+            row = (await conn.execute(query)).mappings().first()
+        return None if row is None else from_row(row)
+
+    async def list(
+        self,
+        *,
+        owner: str | None = None,
+        name: str | None = None,
+        status: PredictionStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """Records newest first, filtered by any of owner, name and status, `limit` per page."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        query = select(predictions)
+        if owner is not None:
+            query = query.where(predictions.c.owner == owner)
+        if name is not None:
+            query = query.where(predictions.c.name == name)
+        if status is not None:
+            query = query.where(predictions.c.status == PredictionStatus(status).value)
+        if cursor is not None:
+            query = _after(query, cursor)
+        query = query.order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).mappings().all()
+        items = [from_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        last = items[-1] if more else None
+        return Page(items, cursors.encode(last.created_at, last.id) if last else None)
+
+    async def unfinished(self) -> _Predictions:
+        """Records still pending or processing, oldest first: the work a restart must resume."""
+        query = (
+            select(predictions)
+            .where(predictions.c.status.in_(_UNFINISHED))
+            .order_by(predictions.c.created_at, predictions.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [from_row(row) for row in rows]
+
+    @staticmethod
+    async def _wait(done: asyncio.Future[None] | None) -> None:
+        # shield: a caller cancelled while waiting must not cancel the commit others share.
+        assert done is not None
+        await asyncio.shield(done)
+
+
+def _after(query: Select[tuple[object, ...]], cursor: str) -> Select[tuple[object, ...]]:
+    created_at, last_id = cursors.decode(cursor)
+    c = predictions.c
+    return query.where(
+        or_(c.created_at < created_at, and_(c.created_at == created_at, c.id < last_id))
+    )

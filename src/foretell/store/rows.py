@@ -1,0 +1,91 @@
+"""Converts between `Prediction` records and `predictions` row dicts, snapshotting mutable state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
+
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def dumps(value: Any) -> str:
+    """The engine's JSON serializer; passes pre-encoded `orjson.Fragment`s through untouched."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+def _snapshot(value: Any) -> orjson.Fragment | None:
+    # Encoding now, not at commit time, freezes the caller's still-mutable dicts and makes an
+    # unserialisable value fail its own caller instead of the whole group commit.
+    return None if value is None else orjson.Fragment(orjson.dumps(value, option=_JSON_OPTIONS))
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()
+
+
+def _duration(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
+
+
+def to_row(p: Prediction) -> dict[str, Any]:
+    """The full row for `p` as of now; later changes to `p` do not affect it."""
+    error = None
+    if p.error is not None:
+        e = p.error
+        error = {"source": str(e.source), "message": e.message, "detail": e.detail}
+    return {
+        "id": p.id,
+        "owner": p.owner,
+        "name": p.name,
+        "version_number": p.version_number,
+        "deployment_id": p.deployment_id,
+        "status": str(p.status),
+        "input": _snapshot(p.input),
+        "output": _snapshot(p.output),
+        "error": _snapshot(error),
+        "webhook": _snapshot(p.webhook),
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "started_at": p.started_at,
+        "completed_at": p.completed_at,
+        "setup_time": _seconds(p.setup_time),
+        "execution_time": _seconds(p.execution_time),
+        "logs": p.logs,
+        "attempts": p.attempts,
+        "validated": p.validated,
+        "metadata": _snapshot(p.metadata),
+    }
+
+
+def from_row(row: Mapping[Any, Any]) -> Prediction:
+    """The `Prediction` a stored row describes."""
+    error = row["error"]
+    return Prediction(
+        id=row["id"],
+        owner=row["owner"],
+        name=row["name"],
+        version_number=row["version_number"],
+        deployment_id=row["deployment_id"],
+        status=PredictionStatus(row["status"]),
+        input=row["input"],
+        output=row["output"],
+        error=None
+        if error is None
+        else PredictionError(ErrorSource(error["source"]), error["message"], error.get("detail")),
+        webhook=row["webhook"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        setup_time=_duration(row["setup_time"]),
+        execution_time=_duration(row["execution_time"]),
+        logs=row["logs"],
+        attempts=row["attempts"],
+        validated=bool(row["validated"]),
+        metadata=row["metadata"],
+    )

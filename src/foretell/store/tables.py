@@ -1,0 +1,82 @@
+"""The database schema as SQLAlchemy Core tables; migrations/ must create exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC; SQLite drops tzinfo, so UTC is re-attached on read.
+
+    Normalising to UTC before writing also keeps SQLite's text timestamps sortable as strings.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; store aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json(nullable: bool) -> Any:
+    # none_as_null: Python None becomes SQL NULL rather than the JSON text 'null'.
+    return JSON(none_as_null=nullable)
+
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("version_number", Integer, nullable=False),
+    Column("deployment_id", String(128), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("input", _json(False), nullable=False),
+    Column("output", _json(True), nullable=True),
+    Column("error", _json(True), nullable=True),
+    Column("webhook", _json(True), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("setup_time", Float, nullable=True),
+    Column("execution_time", Float, nullable=True),
+    Column("logs", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("validated", Boolean, nullable=False),
+    # Core tables have no declarative clash with the name, so the column matches the API field.
+    Column("metadata", _json(False), nullable=False),
+    Index("ix_predictions_created_at_id", "created_at", "id"),
+    Index("ix_predictions_owner_name_created_at", "owner", "name", "created_at"),
+    Index("ix_predictions_status", "status"),
+)

@@ -1,0 +1,95 @@
+"""The loop inside a replica process: load one model version, then answer Predict messages."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from foretell.errors import ForetellError, ModelLoadFailed
+from foretell.runtimes.base import LoadedModel
+from foretell.runtimes.registry import get_runtime
+from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, SetupFailed, Shutdown
+
+
+def main(conn: Connection) -> None:
+    """Entry point of a spawned replica; returns (and the process exits) on Shutdown or EOF."""
+    try:
+        message = conn.recv()
+    except EOFError:
+        return
+    assert isinstance(message, Setup)
+    model = _setup(conn, message)
+    if model is None:
+        return
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if isinstance(message, Shutdown):
+            return
+        if isinstance(message, Predict):
+            conn.send(Done(message.batch_id, run_batch(model, message.inputs)))
+
+
+def _setup(conn: Connection, setup: Setup) -> LoadedModel | None:
+    started = time.perf_counter()
+    try:
+        runtime = get_runtime(setup.version.manifest.runtime)
+        runtime.check(setup.version)
+        model = runtime.load(setup.version)
+    except ModelLoadFailed as exc:
+        conn.send(SetupFailed(exc.reason))
+        return None
+    except ForetellError as exc:
+        conn.send(SetupFailed(exc.message))
+        return None
+    except Exception as exc:  # a user's setup() may raise anything; it must arrive as data
+        conn.send(SetupFailed(f"{type(exc).__name__}: {exc}"))
+        return None
+    conn.send(Ready(model.signature, time.perf_counter() - started))
+    return model
+
+
+def run_batch(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+    """Predict a batch; if it raises, retry each input alone so one bad input fails only itself."""
+    outcomes = _attempt(model, inputs)
+    if outcomes is not None:
+        return outcomes
+    return [_single(model, item) for item in inputs]
+
+
+def _attempt(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Outcome] | None:
+    if len(inputs) == 1:
+        return [_single(model, inputs[0])]
+    started = time.perf_counter()
+    logs = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
+            outputs = model.predict(inputs)
+    except Exception:
+        return None
+    elapsed = time.perf_counter() - started
+    text = logs.getvalue()
+    return [Outcome(output=o, logs=text, execution_time=elapsed) for o in outputs]
+
+
+def _single(model: LoadedModel, item: Mapping[str, Any]) -> Outcome:
+    started = time.perf_counter()
+    logs = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
+            (output,) = model.predict([item])
+    except Exception as exc:
+        return Outcome(
+            error=f"{type(exc).__name__}: {exc}",
+            logs=logs.getvalue(),
+            execution_time=time.perf_counter() - started,
+        )
+    return Outcome(
+        output=output, logs=logs.getvalue(), execution_time=time.perf_counter() - started
+    )

@@ -1,0 +1,59 @@
+"""The closed set of messages between a replica process and its parent, tagged by batch id.
+
+Model failures cross the boundary as data (`Outcome.error`), never as pickled exceptions, so a
+user's exception class that cannot be unpickled in the parent can never break the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from foretell.manifest import ModelVersion, Signature
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    version: ModelVersion
+
+
+@dataclass(frozen=True, slots=True)
+class Predict:
+    batch_id: int
+    inputs: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    signature: Signature
+    setup_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetupFailed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One input's result: `output` on success, else `error` names what the model raised."""
+
+    output: Any = None
+    error: str | None = None
+    logs: str = ""
+    execution_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    batch_id: int
+    outcomes: list[Outcome]
+
+
+ToChild = Setup | Predict | Shutdown
+ToParent = Ready | SetupFailed | Done

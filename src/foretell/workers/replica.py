@@ -1,0 +1,124 @@
+"""The parent's handle on one replica process: start it, send it batches, notice when it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from foretell.errors import ModelLoadFailed, WorkerCrashed
+from foretell.manifest import ModelVersion, Signature
+from foretell.workers import child
+from foretell.workers.protocol import (
+    Done,
+    Outcome,
+    Predict,
+    Ready,
+    Setup,
+    SetupFailed,
+    Shutdown,
+    ToParent,
+)
+
+# spawn, not fork: the parent runs an event loop and threads that a forked child must not inherit.
+_CONTEXT = multiprocessing.get_context("spawn")
+_batch_ids = itertools.count(1)
+
+
+class Replica:
+    """One worker process serving one model version; runs one batch at a time."""
+
+    def __init__(self, version: ModelVersion) -> None:
+        self.version = version
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._inbox: asyncio.Queue[ToParent | None] = asyncio.Queue()
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    async def start(self) -> tuple[Signature, float]:
+        """Spawn the process and run setup; raises ModelLoadFailed with the model's reason."""
+        parent, child_end = _CONTEXT.Pipe(duplex=True)
+        process = _CONTEXT.Process(
+            target=child.main, args=(child_end,), name=f"foretell-{self.version.ref}", daemon=True
+        )
+        process.start()
+        child_end.close()
+        self._process, self._conn = process, parent
+        asyncio.get_running_loop().add_reader(parent.fileno(), self._on_readable)
+        parent.send(Setup(self.version))
+        timeout = self.version.manifest.timeouts.setup_s
+        try:
+            message = await asyncio.wait_for(self._inbox.get(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise ModelLoadFailed(
+                str(self.version.ref), f"setup took longer than {timeout:g} s"
+            ) from None
+        if isinstance(message, Ready):
+            return message.signature, message.setup_time
+        await self.stop()
+        reason = message.reason if isinstance(message, SetupFailed) else self._exit_reason()
+        raise ModelLoadFailed(str(self.version.ref), reason)
+
+    async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Run one batch; raises WorkerCrashed if the process dies or overruns its timeout."""
+        if self._conn is None or not self.alive:
+            raise WorkerCrashed(str(self.version.ref), self._exitcode())
+        batch_id = next(_batch_ids)
+        self._conn.send(Predict(batch_id, list(inputs)))
+        timeout = self.version.manifest.timeouts.predict_s
+        try:
+            message = await asyncio.wait_for(self._inbox.get(), timeout)
+        except TimeoutError:
+            # A model stuck past its timeout cannot be interrupted safely: replace the process.
+            await self.stop()
+            raise WorkerCrashed(str(self.version.ref), None) from None
+        if isinstance(message, Done) and message.batch_id == batch_id:
+            return message.outcomes
+        await self.stop()
+        raise WorkerCrashed(str(self.version.ref), self._exitcode())
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Ask the process to exit, then terminate it if it does not within grace_s."""
+        process, conn = self._process, self._conn
+        if process is None or conn is None:
+            return
+        self._detach()
+        with contextlib.suppress(BrokenPipeError, OSError):
+            conn.send(Shutdown())
+        await asyncio.to_thread(process.join, grace_s)
+        if process.is_alive():
+            process.kill()
+            await asyncio.to_thread(process.join, 5.0)
+        conn.close()
+
+    def _on_readable(self) -> None:
+        assert self._conn is not None
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            self._detach()
+            self._inbox.put_nowait(None)
+            return
+        self._inbox.put_nowait(message)
+
+    def _detach(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            asyncio.get_running_loop().remove_reader(self._conn.fileno())
+
+    def _exitcode(self) -> int | None:
+        if self._process is None:
+            return None
+        self._process.join(0.5)
+        return self._process.exitcode
+
+    def _exit_reason(self) -> str:
+        return f"the replica process exited during setup (code {self._exitcode()})"

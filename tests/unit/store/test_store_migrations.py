@@ -1,0 +1,95 @@
+"""Store opening: parent folders, SQLite settings, idempotent migrations, schema in sync."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from foretell.store import PredictionStore
+from foretell.store.engine import MIGRATIONS
+from foretell.store.tables import metadata
+
+MIGRATION_LOG = "alembic.runtime.migration"
+
+
+def _open_and_close(db_url: str) -> None:
+    async def scenario() -> None:
+        store = await PredictionStore.open(db_url)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def _query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_open_creates_the_folder_and_uses_wal(db_path: Path, db_url: str) -> None:
+    assert not db_path.parent.exists()
+    _open_and_close(db_url)
+    assert db_path.is_file()
+    assert _query(db_path, "PRAGMA journal_mode") == [("wal",)]
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+def test_reopening_runs_no_migration(
+    db_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=MIGRATION_LOG):
+        _open_and_close(db_url)
+        assert "Running upgrade" in caplog.text
+        caplog.clear()
+        _open_and_close(db_url)
+        assert "Running upgrade" not in caplog.text
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+def test_concurrent_first_opens_take_turns(db_path: Path, db_url: str) -> None:
+    async def scenario() -> None:
+        stores = await asyncio.gather(*(PredictionStore.open(db_url) for _ in range(3)))
+        for store in stores:
+            await store.close()
+
+    asyncio.run(scenario())
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+def test_migrations_create_exactly_the_tables_module(db_path: Path, db_url: str) -> None:
+    _open_and_close(db_url)
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_alembic_cli_migrates_a_url_up_and_down(tmp_path: Path, db_path: Path) -> None:
+    ini = tmp_path / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {MIGRATIONS}\n")
+    url = f"sqlite+aiosqlite:///{db_path}"
+    db_path.parent.mkdir()
+
+    def alembic(*args: str) -> None:
+        command = [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={url}", *args]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    alembic("upgrade", "head")
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+    alembic("downgrade", "base")
+    tables = _query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert ("predictions",) not in tables
