@@ -1,0 +1,46 @@
+"""Read a JSON request body whatever its Content-Type, and validate it into a request model.
+
+curl's `-d` labels JSON as form data, and seed 004's own example relies on that working; FastAPI
+would answer such a request with an opaque 422. orjson is also several times faster than the
+stdlib parser FastAPI uses."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from foretell.errors import InvalidRequest
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[Model]) -> Model:
+    """Parse and validate; malformed JSON → InvalidRequest (400), bad fields → 422 at `body`."""
+    raw = await request.body()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if not raw:
+            raise InvalidRequest("request body is empty; send a JSON object") from None
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in errors], body=data
+        ) from None
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` that documents the body a route reads with json_body."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -1,0 +1,1 @@
+"""One router per wire format; each translates to and from the PredictionService, nothing more."""

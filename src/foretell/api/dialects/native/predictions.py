@@ -1,0 +1,99 @@
+"""Seed 001's prediction endpoints: create (async, or wait with Prefer), get, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from foretell.api.body import documented, json_body
+from foretell.api.dialects.native import render
+from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
+from foretell.api.prefer import parse_prefer
+from foretell.api.responses import Json
+from foretell.domain import ModelRef, PredictionStatus
+from foretell.domain.model import NAME_PATTERN
+from foretell.errors import InvalidRequest
+from foretell.service import NewPrediction, PredictionService
+
+router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _service(request: Request) -> PredictionService:
+    service: PredictionService = request.app.state.service
+    return service
+
+
+def _flag(name: str, value: str | None) -> bool:
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidRequest(f"header {name}: '{value}' is not a boolean; use true or false")
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={201: {"model": PredictionBody}},
+    openapi_extra=documented(PredictionRequest),
+)
+async def create_prediction(
+    request: Request,
+    prefer: Annotated[
+        list[str] | None,
+        Header(description="wait=N (1-60 s) waits for the result; other preferences ignored"),
+    ] = None,
+    validate_input: Annotated[
+        str | None, Header(description="true: reject invalid input with 422 before queueing")
+    ] = None,
+) -> Response:
+    settings = request.app.state.settings
+    body = await json_body(request, PredictionRequest)
+    preferences = parse_prefer(prefer or [], max_wait=settings.max_wait_s)
+    prediction = await _service(request).create(
+        NewPrediction(
+            model=ModelRef.parse(body.model),
+            input=body.input,
+            webhook=body.webhook.model_dump(mode="json") if body.webhook else None,
+            validate_input=_flag("Validate-Input", validate_input),
+            wait_s=preferences.wait,
+        )
+    )
+    headers = {"Location": f"/v1/predictions/{prediction.id}"}
+    if preferences.wait:
+        headers["Preference-Applied"] = f"wait={preferences.wait}"
+    return Json(render.prediction(prediction), status_code=201, headers=headers)
+
+
+@router.get("/{prediction_id}", responses={200: {"model": PredictionBody}})
+async def get_prediction(prediction_id: str, request: Request) -> Response:
+    return Json(render.prediction(await _service(request).get(prediction_id)))
+
+
+@router.get("", responses={200: {"model": PredictionPage}})
+async def list_predictions(
+    request: Request,
+    model: Annotated[
+        str | None, Query(pattern=rf"^{NAME_PATTERN}/{NAME_PATTERN}$", description="owner/name")
+    ] = None,
+    status: PredictionStatus | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    page = await _service(request).list(
+        model=ModelRef.parse(model) if model else None, status=status, cursor=cursor, limit=limit
+    )
+    next_url = None
+    if page.next_cursor:
+        next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+    return Json({"results": [render.prediction(p) for p in page.items], "next": next_url})
+
+
+@router.post("/{prediction_id}/cancel", responses={200: {"model": PredictionBody}})
+async def cancel_prediction(prediction_id: str, request: Request) -> Response:
+    return Json(render.prediction(await _service(request).cancel(prediction_id)))

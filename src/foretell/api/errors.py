@@ -1,0 +1,85 @@
+"""Domain errors → HTTP, in one table; the handler walks the class hierarchy to find the row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from foretell import errors
+from foretell.api.responses import Json
+
+STATUS: dict[type[errors.ForetellError], int] = {
+    errors.InvalidRequest: 400,
+    errors.PayloadTooLarge: 413,
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.PredictionFinished: 409,
+    errors.Overloaded: 429,
+    errors.ModelNotReady: 503,
+    errors.ModelLoadFailed: 503,
+    errors.ForetellError: 500,
+}
+
+
+def status_for(exc: errors.ForetellError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def headers_for(exc: errors.ForetellError) -> dict[str, str]:
+    if isinstance(exc, errors.ModelNotReady | errors.Overloaded):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return {}
+
+
+def native_body(exc: errors.ForetellError) -> dict[str, Any]:
+    """FastAPI's own shapes: a list of field errors for bad input, else a message."""
+    if isinstance(exc, errors.InvalidInput):
+        return {"detail": [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors]}
+    return {"detail": exc.message}
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.ForetellError)
+    return Json(native_body(exc), status_code=status_for(exc), headers=headers_for(exc))
+
+
+async def _request_validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = list(exc.errors())
+    bad_json = next((e for e in problems if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        where = bad_json["loc"][-1] if len(bad_json["loc"]) > 1 else 0
+        reason = (bad_json.get("ctx") or {}).get("error", "JSON decode error")
+        message = f"request body is not valid JSON: {reason} (at character {where})"
+        return Json({"detail": message}, status_code=400)
+    return Json({"detail": [_jsonable(e) for e in problems]}, status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return Json({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _jsonable(raw: Any) -> dict[str, Any]:
+    error: dict[str, Any] = dict(raw)
+    error.pop("url", None)
+    if isinstance(error.get("input"), bytes):
+        error["input"] = error["input"].decode("utf-8", "replace")
+    if "ctx" in error:
+        error["ctx"] = {
+            k: v if isinstance(v, int | float | str) else str(v) for k, v in error["ctx"].items()
+        }
+    return error
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.ForetellError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -1,0 +1,142 @@
+"""`foretell serve | predict | models | predictions`: the commands a user types."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from foretell.cli.inputs import parse_inputs
+from foretell.cli.serve import serve_forever
+from foretell.client import Client
+from foretell.config import Settings
+from foretell.errors import ForetellError
+
+app = typer.Typer(help="Serve the models in a folder behind durable prediction APIs.")
+models_app = typer.Typer(help="Inspect the models a server serves.")
+predictions_app = typer.Typer(help="Get, list and cancel predictions.")
+app.add_typer(models_app, name="models")
+app.add_typer(predictions_app, name="predictions")
+console = Console()
+
+Url = Annotated[str, typer.Option(envvar="FORETELL_URL", help="server to talk to")]
+AsJson = Annotated[bool, typer.Option("--json", help="print the whole record as JSON")]
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+@app.command()
+def serve(
+    repository: Annotated[Path, typer.Argument(help="root of owner/name/version/")] = Path(
+        "examples/models"
+    ),
+    host: Annotated[str, typer.Option(envvar="FORETELL_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="FORETELL_PORT")] = 8080,
+    db: Annotated[
+        str | None, typer.Option(envvar="FORETELL_DB", help="SQLAlchemy URL; default SQLite")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(envvar="FORETELL_DATA_DIR")] = Path(".foretell"),
+) -> None:
+    """Start the server; models load in the background once it is listening."""
+    settings = Settings(repository=repository, host=host, port=port, db=db, data_dir=data_dir)
+    serve_forever(settings)
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Argument(help="owner/name or owner/name:version")],
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="key=value; value parsed as JSON")
+    ] = None,
+    wait: Annotated[int, typer.Option(min=1, max=60, help="seconds to wait for the result")] = 60,
+    url: Url = DEFAULT_URL,
+    as_json: AsJson = False,
+) -> None:
+    """Run a prediction and print its output."""
+    record = _call(lambda c: c.create_prediction(model, parse_inputs(inputs or []), wait=wait), url)
+    if as_json:
+        console.print_json(json.dumps(record))
+    elif record["status"] == "succeeded":
+        console.print_json(json.dumps(record["output"]))
+    else:
+        error = record.get("error") or {}
+        console.print(
+            f"[bold]{record['status']}[/]: {error.get('message', '')} (id {record['id']})"
+        )
+        if record["status"] == "failed":
+            raise typer.Exit(1)
+
+
+@models_app.command("list")
+def list_models(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
+    """List every model, its versions and their deployment status."""
+    body = _call(lambda c: c.list_models(), url)
+    if as_json:
+        console.print_json(json.dumps(body))
+        return
+    table = Table("model", "version", "runtime", "status", "description")
+    for m in body["results"]:
+        for v in m["versions"]:
+            status = (
+                v["status"]
+                if not v["deployment"]["error"]
+                else f"failed: {v['deployment']['error']}"
+            )
+            table.add_row(
+                f"{m['owner']}/{m['name']}",
+                str(v["version_number"]),
+                v["runtime"] or "-",
+                status,
+                v["description"],
+            )
+    console.print(table)
+
+
+@predictions_app.command("get")
+def get_prediction(prediction_id: str, url: Url = DEFAULT_URL) -> None:
+    """Print one prediction record."""
+    console.print_json(json.dumps(_call(lambda c: c.get_prediction(prediction_id), url)))
+
+
+@predictions_app.command("list")
+def list_predictions(
+    model: Annotated[str | None, typer.Option(help="owner/name")] = None,
+    status: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    url: Url = DEFAULT_URL,
+    as_json: AsJson = False,
+) -> None:
+    """List recent predictions, newest first."""
+    body = _call(lambda c: c.list_predictions(model=model, status=status, limit=limit), url)
+    if as_json:
+        console.print_json(json.dumps(body))
+        return
+    table = Table("id", "model", "status", "created_at")
+    for p in body["results"]:
+        m = p["model"]
+        table.add_row(
+            p["id"], f"{m['owner']}/{m['name']}:{m['version_number']}", p["status"], p["created_at"]
+        )
+    console.print(table)
+
+
+@predictions_app.command("cancel")
+def cancel_prediction(prediction_id: str, url: Url = DEFAULT_URL) -> None:
+    """Cancel a pending or processing prediction."""
+    console.print_json(json.dumps(_call(lambda c: c.cancel_prediction(prediction_id), url)))
+
+
+def _call(action: Any, url: str) -> dict[str, Any]:
+    try:
+        with Client(url) as client:
+            result: dict[str, Any] = action(client)
+            return result
+    except ForetellError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot reach {url}: {exc}")
+        raise typer.Exit(2) from None

@@ -1,0 +1,79 @@
+"""Client for the native API over httpx; maps HTTP statuses back to foretell's error classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from foretell import errors
+
+
+class ApiError(errors.ForetellError):
+    """An error response with no narrower class; keeps the status and the server's detail."""
+
+    code = "api_error"
+
+    def __init__(self, status: int, detail: Any) -> None:
+        message = detail if isinstance(detail, str) else _summarize(detail)
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.detail = detail
+
+
+class Client:
+    """`Client("http://127.0.0.1:8080", token=...)`; every method returns parsed JSON."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 90.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    def create_prediction(
+        self, model: str, input: dict[str, Any], *, wait: int | None = None
+    ) -> dict[str, Any]:
+        headers = {"Prefer": f"wait={wait}"} if wait else {}
+        body = {"model": model, "input": input}
+        return self._call("POST", "/v1/predictions", json=body, headers=headers)
+
+    def get_prediction(self, prediction_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/predictions/{prediction_id}")
+
+    def list_predictions(self, **filters: Any) -> dict[str, Any]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/v1/predictions", params=params)
+
+    def cancel_prediction(self, prediction_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/predictions/{prediction_id}/cancel")
+
+    def list_models(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/models")
+
+    def get_model(self, owner: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/models/{owner}/{name}")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._http.request(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text}
+        if response.is_error:
+            raise ApiError(response.status_code, body.get("detail", body))
+        result: dict[str, Any] = body
+        return result
+
+
+def _summarize(detail: Any) -> str:
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}"
+            for e in detail
+            if isinstance(e, dict)
+        )
+    return str(detail)

@@ -1,0 +1,6 @@
+"""Per-deployment queues, batching and dispatch of predictions to replicas."""
+
+from foretell.scheduler.dispatcher import Scheduler
+from foretell.scheduler.job import Job
+
+__all__ = ["Job", "Scheduler"]

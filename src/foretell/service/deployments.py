@@ -1,0 +1,174 @@
+"""Deployments: one running copy of each model version, its replicas, status and schema."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from foretell.domain import DeploymentStatus, ModelRef
+from foretell.errors import ModelLoadFailed, ModelNotFound, VersionNotFound
+from foretell.manifest import ModelVersion, Repository, Signature
+from foretell.manifest.repository import BrokenVersion
+from foretell.manifest.schema import InputValidator
+from foretell.scheduler import Scheduler
+from foretell.workers import Replica
+
+log = logging.getLogger(__name__)
+
+
+def deployment_id(owner: str, name: str, number: int) -> str:
+    """Stable across restarts, so stored predictions keep pointing at their deployment."""
+    return hashlib.sha1(f"{owner}/{name}:{number}".encode()).hexdigest()[:8]
+
+
+@dataclass(eq=False)
+class Deployment:
+    """A version being served. `settled` is set once it is ready or has failed."""
+
+    owner: str
+    name: str
+    number: int
+    version: ModelVersion | None
+    status: DeploymentStatus = DeploymentStatus.DEPLOYING
+    error: str | None = None
+    environment: str = "production"
+    signature: Signature | None = None
+    validator: InputValidator | None = None
+    setup_time: float | None = None
+    scheduler: Scheduler | None = None
+    replicas: list[Replica] = field(default_factory=list)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def id(self) -> str:
+        return deployment_id(self.owner, self.name, self.number)
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.owner, self.name, self.number)
+
+    @property
+    def description(self) -> str:
+        return self.version.manifest.description if self.version else ""
+
+    def load_error(self) -> ModelLoadFailed:
+        return ModelLoadFailed(str(self.ref), self.error or "unknown reason")
+
+    async def start(self) -> None:
+        """Start every replica; ready as soon as one is, failed only if all of them fail."""
+        if self.version is None:
+            return
+        manifest = self.version.manifest
+        self.scheduler = Scheduler(str(self.ref), manifest.batching)
+        self.replicas = [Replica(self.version) for _ in range(manifest.replicas)]
+        results = await asyncio.gather(
+            *(self._start_replica(r) for r in self.replicas), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if len(errors) == len(results):
+            first = errors[0]
+            reason = first.reason if isinstance(first, ModelLoadFailed) else repr(first)
+            self._settle(DeploymentStatus.FAILED, reason)
+
+    async def _start_replica(self, replica: Replica) -> None:
+        signature, setup_time = await replica.start()
+        assert self.scheduler is not None
+        if self.signature is None:
+            self.signature = signature
+            self.validator = InputValidator(signature.input_schema)
+            self.setup_time = setup_time
+        self.scheduler.attach(replica)
+        if self.status is not DeploymentStatus.READY:
+            self._settle(DeploymentStatus.READY, None)
+
+    def _settle(self, status: DeploymentStatus, error: str | None) -> None:
+        self.status, self.error = status, error
+        self.updated_at = datetime.now(UTC)
+        self.settled.set()
+        if error:
+            log.error("deployment %s (%s) failed: %s", self.id, self.ref, error)
+        else:
+            log.info("deployment %s (%s) is ready", self.id, self.ref)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.close()
+        await asyncio.gather(*(r.stop() for r in self.replicas))
+        if self.status is DeploymentStatus.READY:
+            self.status = DeploymentStatus.STOPPED
+
+
+class Deployments:
+    """Every deployment of a repository, by model and version; resolves model references."""
+
+    def __init__(self, repository: Repository) -> None:
+        self._models: dict[tuple[str, str], dict[int, Deployment]] = {}
+        for v in repository.versions:
+            self._add(Deployment(v.owner, v.name, v.number, v))
+        for b in repository.broken:
+            self._add(_broken(b))
+        self._starting: asyncio.Task[None] | None = None
+
+    def _add(self, deployment: Deployment) -> None:
+        self._models.setdefault((deployment.owner, deployment.name), {})[deployment.number] = (
+            deployment
+        )
+
+    def all(self) -> list[Deployment]:
+        return [d for versions in self._models.values() for d in versions.values()]
+
+    def models(self) -> dict[tuple[str, str], dict[int, Deployment]]:
+        return dict(sorted(self._models.items()))
+
+    def versions(self, owner: str, name: str) -> dict[int, Deployment]:
+        versions = self._models.get((owner, name))
+        if versions is None:
+            raise ModelNotFound(f"{owner}/{name}")
+        return dict(sorted(versions.items()))
+
+    def resolve(self, ref: ModelRef) -> Deployment:
+        """The named version, or the latest ready one (else the latest still deploying)."""
+        versions = self.versions(ref.owner, ref.name)
+        if ref.version is not None:
+            if ref.version not in versions:
+                raise VersionNotFound(ref.slug, ref.version, sorted(versions))
+            return versions[ref.version]
+        newest_first = [versions[n] for n in sorted(versions, reverse=True)]
+        for wanted in (DeploymentStatus.READY, DeploymentStatus.DEPLOYING):
+            for deployment in newest_first:
+                if deployment.status is wanted:
+                    return deployment
+        return newest_first[0]
+
+    def find(self, deployment_id: str) -> Deployment | None:
+        return next((d for d in self.all() if d.id == deployment_id), None)
+
+    def start(self, concurrency: int) -> None:
+        """Load every deployment in the background, a few at a time."""
+        self._starting = asyncio.create_task(self._start_all(concurrency), name="deploy")
+
+    async def _start_all(self, concurrency: int) -> None:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(deployment: Deployment) -> None:
+            async with gate:
+                await deployment.start()
+
+        await asyncio.gather(*(one(d) for d in self.all()))
+
+    async def stop(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
+        await asyncio.gather(*(d.stop() for d in self.all()))
+
+
+def _broken(b: BrokenVersion) -> Deployment:
+    deployment = Deployment(b.owner, b.name, b.number, None)
+    deployment._settle(DeploymentStatus.FAILED, b.error.message)
+    return deployment

@@ -1,0 +1,187 @@
+"""PredictionService: THE prediction path — resolve, validate, persist, schedule, wait, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from foretell.config import Settings
+from foretell.domain import ErrorSource, ModelRef, Prediction, PredictionError, PredictionStatus
+from foretell.errors import ModelNotReady, NotFound, PredictionFinished, PredictionNotFound
+from foretell.service.deployments import Deployment, Deployments
+from foretell.service.recovery import interrupted_error, requeue
+from foretell.service.task import PredictionTask
+from foretell.store import Page, PredictionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPrediction:
+    """A request to predict, already translated out of whichever wire dialect it came in."""
+
+    model: ModelRef
+    input: dict[str, Any]
+    webhook: dict[str, Any] | None = None
+    validate_input: bool = False
+    wait_s: float | None = None
+
+
+class PredictionService:
+    """Every dialect calls this; it raises domain errors and never knows about HTTP."""
+
+    def __init__(
+        self, deployments: Deployments, store: PredictionStore, settings: Settings
+    ) -> None:
+        self.deployments = deployments
+        self._store = store
+        self._settings = settings
+        self._live: dict[str, PredictionTask] = {}
+
+    async def create(self, request: NewPrediction) -> Prediction:
+        """Persist a prediction (durably, before returning) and schedule it; with `wait_s`,
+        return once it is finished or the wait runs out, whichever comes first."""
+        deployment = self.deployments.resolve(request.model)
+        model_input, validated = request.input, False
+        if request.validate_input:
+            model_input, validated = await self._validate(deployment, request), True
+        now = datetime.now(UTC)
+        prediction = Prediction(
+            id=str(uuid.uuid4()),
+            owner=deployment.owner,
+            name=deployment.name,
+            version_number=deployment.number,
+            deployment_id=deployment.id,
+            status=PredictionStatus.PENDING,
+            input=request.input,
+            webhook=request.webhook,
+            created_at=now,
+            updated_at=now,
+            validated=validated,
+        )
+        task = self._track(prediction, deployment)
+        if deployment.settled.is_set() and deployment.validator is None:
+            # The model failed to load: say so at once rather than queueing doomed work.
+            task.fail(ErrorSource.INTERNAL, deployment.load_error().message)
+            await self._store.insert(prediction)
+            return prediction
+        await self._store.insert(prediction)
+        if validated:
+            prediction.input = model_input
+        task.start()
+        if request.wait_s:
+            await task.wait(request.wait_s)
+        return prediction
+
+    async def _validate(self, deployment: Deployment, request: NewPrediction) -> dict[str, Any]:
+        if deployment.validator is None:
+            budget = request.wait_s or self._settings.validate_wait_s
+            try:
+                async with asyncio.timeout(budget):
+                    await deployment.settled.wait()
+            except TimeoutError:
+                raise ModelNotReady(str(deployment.ref), deployment.status) from None
+            if deployment.validator is None:
+                raise deployment.load_error()
+        return deployment.validator.validate(request.input)
+
+    def _track(self, prediction: Prediction, deployment: Deployment) -> PredictionTask:
+        task = PredictionTask(prediction, deployment, self._store, self._forget)
+        self._live[prediction.id] = task
+        return task
+
+    def _forget(self, prediction_id: str) -> None:
+        self._live.pop(prediction_id, None)
+
+    async def get(self, prediction_id: str) -> Prediction:
+        task = self._live.get(prediction_id)
+        if task is not None:
+            return task.prediction
+        prediction = await self._store.get(prediction_id)
+        if prediction is None:
+            raise PredictionNotFound(prediction_id)
+        return prediction
+
+    async def list(
+        self,
+        *,
+        model: ModelRef | None = None,
+        status: PredictionStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        await self._store.flush()
+        return await self._store.list(
+            owner=model.owner if model else None,
+            name=model.name if model else None,
+            status=status,
+            cursor=cursor,
+            limit=limit,
+        )
+
+    async def cancel(self, prediction_id: str) -> Prediction:
+        """Raises PredictionFinished (with its status) if the prediction already ended."""
+        task = self._live.get(prediction_id)
+        if task is None:
+            stored = await self.get(prediction_id)
+            raise PredictionFinished(prediction_id, stored.status)
+        task.cancel()
+        if task.persisted is not None:
+            await asyncio.shield(task.persisted)
+        return task.prediction
+
+    async def recover(self) -> int:
+        """Resume what a previous run left unfinished: pending ones run; processing ones re-run
+        (at most `max_reruns` times) or fail with an internal error. Returns how many."""
+        unfinished = await self._store.unfinished()
+        for prediction in unfinished:
+            task = self._resume(prediction)
+            if task is not None:
+                task.start()
+        if unfinished:
+            log.info("recovered %d unfinished predictions", len(unfinished))
+        return len(unfinished)
+
+    def _resume(self, prediction: Prediction) -> PredictionTask | None:
+        ref = ModelRef(prediction.owner, prediction.name, prediction.version_number)
+        try:
+            deployment = self.deployments.resolve(ref)
+        except NotFound:
+            self._fail_stored(prediction, f"model version '{ref}' is no longer in the repository")
+            return None
+        if prediction.status is PredictionStatus.PROCESSING:
+            error = interrupted_error(prediction, self._settings.max_reruns)
+            if error is not None:
+                self._fail_stored(prediction, error)
+                return None
+            requeue(prediction)
+            self._store.update_soon(prediction)
+        return self._track(prediction, deployment)
+
+    def _fail_stored(self, prediction: Prediction, message: str) -> None:
+        prediction.status = PredictionStatus.FAILED
+        prediction.error = PredictionError(ErrorSource.INTERNAL, message)
+        prediction.completed_at = prediction.updated_at = datetime.now(UTC)
+        self._store.update_soon(prediction)
+
+    async def close(self, grace_s: float) -> None:
+        """Let running predictions finish for up to `grace_s`; put the rest back to pending so
+        the next start runs them, and make every record durable."""
+        running = [
+            t for t in self._live.values() if t.prediction.status is PredictionStatus.PROCESSING
+        ]
+        if running:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_s):
+                    await asyncio.gather(*(t.done.wait() for t in running))
+        for task in list(self._live.values()):
+            if not task.prediction.status.terminal:
+                task.abandon()
+                requeue(task.prediction, counted=False)
+                self._store.update_soon(task.prediction)
+        await self._store.flush()

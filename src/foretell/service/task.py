@@ -1,0 +1,132 @@
+"""One prediction's lifecycle: wait for its model, validate, run, record the outcome once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
+from foretell.errors import InvalidInput, ModelLoadFailed, PredictionFinished, WorkerCrashed
+from foretell.scheduler import Job
+from foretell.service.deployments import Deployment
+from foretell.store import PredictionStore
+from foretell.workers import Outcome
+
+
+class PredictionTask:
+    """Owns a live prediction's record; the only writer of its status until it is terminal."""
+
+    def __init__(
+        self,
+        prediction: Prediction,
+        deployment: Deployment,
+        store: PredictionStore,
+        on_persisted: Callable[[str], None],
+    ) -> None:
+        self.prediction = prediction
+        self._deployment = deployment
+        self._store = store
+        self._on_persisted = on_persisted
+        self._job: Job | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+        self.persisted: asyncio.Future[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
+
+    async def wait(self, wait_s: float) -> None:
+        """Wait up to `wait_s` seconds for a terminal status that is also durable."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await self.done.wait()
+                assert self.persisted is not None
+                await asyncio.shield(self.persisted)
+
+    def cancel(self) -> None:
+        """A queued prediction never runs; a running one keeps running but its output is dropped."""
+        status = self.prediction.status
+        if status.terminal:
+            raise PredictionFinished(self.prediction.id, status)
+        if self._job is not None:
+            self._job.canceled = True
+        if status is PredictionStatus.PENDING and self._task is not None:
+            self._task.cancel()
+        self.finish(PredictionStatus.CANCELED)
+
+    def abandon(self) -> None:
+        """Stop tracking without recording an outcome: the server is shutting down."""
+        if self._job is not None:
+            self._job.canceled = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        try:
+            outcome = await self._execute()
+        except InvalidInput as exc:
+            self.fail(ErrorSource.USER, exc.message, exc.errors)
+        except (ModelLoadFailed, WorkerCrashed) as exc:
+            self.fail(ErrorSource.INTERNAL, exc.message)
+        else:
+            if outcome.error is not None:
+                self.finish(PredictionStatus.FAILED, outcome=outcome, error=_model_error(outcome))
+            else:
+                self.finish(PredictionStatus.SUCCEEDED, outcome=outcome)
+
+    async def _execute(self) -> Outcome:
+        deployment, p = self._deployment, self.prediction
+        if not deployment.settled.is_set():
+            await deployment.settled.wait()
+            p.setup_time = datetime.now(UTC) - p.created_at
+        if deployment.validator is None or deployment.scheduler is None:
+            raise deployment.load_error()
+        model_input: dict[str, Any] = (
+            p.input if p.validated else deployment.validator.validate(p.input)
+        )
+        self._job = Job(p.id, model_input, on_start=self._started)
+        deployment.scheduler.submit(self._job)
+        return await self._job.result
+
+    def _started(self) -> None:
+        p = self.prediction
+        if p.status.terminal:
+            return
+        p.status = PredictionStatus.PROCESSING
+        p.started_at = p.updated_at = datetime.now(UTC)
+        p.attempts += 1
+        self._store.update_soon(p)
+
+    def fail(self, source: ErrorSource, message: str, detail: Any = None) -> None:
+        self.finish(PredictionStatus.FAILED, error=PredictionError(source, message, detail))
+
+    def finish(
+        self,
+        status: PredictionStatus,
+        *,
+        outcome: Outcome | None = None,
+        error: PredictionError | None = None,
+    ) -> None:
+        """Record the terminal state once; anything arriving after that (e.g. a canceled
+        prediction's output) is discarded."""
+        p = self.prediction
+        if p.status.terminal:
+            return
+        p.status, p.error = status, error
+        p.completed_at = p.updated_at = datetime.now(UTC)
+        if p.setup_time is None:
+            p.setup_time = timedelta(0)
+        if outcome is not None:
+            p.output = outcome.output if error is None else None
+            p.execution_time = timedelta(seconds=outcome.execution_time)
+            p.logs += outcome.logs
+        self.persisted = asyncio.ensure_future(self._store.update(p))
+        self.persisted.add_done_callback(lambda _: self._on_persisted(p.id))
+        self.done.set()
+
+
+def _model_error(outcome: Outcome) -> PredictionError:
+    return PredictionError(ErrorSource.MODEL, outcome.error or "the model failed")
