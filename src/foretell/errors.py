@@ -154,7 +154,9 @@ class Overloaded(ForetellError):
 class WorkerCrashed(ForetellError):
     code = "worker_crashed"
 
-    def __init__(self, model: str, exitcode: int | None) -> None:
-        super().__init__(f"the replica of model '{model}' exited (code {exitcode}) mid-prediction")
+    def __init__(self, model: str, exitcode: int | None, reason: str | None = None) -> None:
+        super().__init__(
+            reason or f"the replica of model '{model}' exited (code {exitcode}) mid-prediction"
+        )
         self.model = model
         self.exitcode = exitcode

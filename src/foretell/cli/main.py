@@ -140,3 +140,7 @@ def _call(action: Any, url: str) -> dict[str, Any]:
     except OSError as exc:
         console.print(f"[red]error:[/] cannot reach {url}: {exc}")
         raise typer.Exit(2) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -15,7 +15,7 @@ from foretell.domain import ErrorSource, ModelRef, Prediction, PredictionError, 
 from foretell.errors import ModelNotReady, NotFound, PredictionFinished, PredictionNotFound
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.recovery import interrupted_error, requeue
-from foretell.service.task import PredictionTask
+from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,9 @@ class PredictionService:
         """Persist a prediction (durably, before returning) and schedule it; with `wait_s`,
         return once it is finished or the wait runs out, whichever comes first."""
         deployment = self.deployments.resolve(request.model)
-        model_input, validated = request.input, False
+        validated_input = None
         if request.validate_input:
-            model_input, validated = await self._validate(deployment, request), True
+            validated_input = await self._validate(deployment, request)
         now = datetime.now(UTC)
         prediction = Prediction(
             id=str(uuid.uuid4()),
@@ -62,17 +62,16 @@ class PredictionService:
             webhook=request.webhook,
             created_at=now,
             updated_at=now,
-            validated=validated,
+            validated=validated_input is not None,
         )
-        task = self._track(prediction, deployment)
         if deployment.settled.is_set() and deployment.validator is None:
             # The model failed to load: say so at once rather than queueing doomed work.
-            task.fail(ErrorSource.INTERNAL, deployment.load_error().message)
+            error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
+            finish_record(prediction, PredictionStatus.FAILED, error)
             await self._store.insert(prediction)
             return prediction
         await self._store.insert(prediction)
-        if validated:
-            prediction.input = model_input
+        task = self._track(prediction, deployment, validated_input)
         task.start()
         if request.wait_s:
             await task.wait(request.wait_s)
@@ -90,13 +89,21 @@ class PredictionService:
                 raise deployment.load_error()
         return deployment.validator.validate(request.input)
 
-    def _track(self, prediction: Prediction, deployment: Deployment) -> PredictionTask:
-        task = PredictionTask(prediction, deployment, self._store, self._forget)
+    def _track(
+        self,
+        prediction: Prediction,
+        deployment: Deployment,
+        validated_input: dict[str, Any] | None = None,
+    ) -> PredictionTask:
+        def forget(persisted: asyncio.Future[None]) -> None:
+            # Stay live until durable, so a GET never reads an older stored state.
+            self._live.pop(prediction.id, None)
+            if not persisted.cancelled() and persisted.exception() is not None:
+                log.error("could not store prediction %s: %r", prediction.id, persisted.exception())
+
+        task = PredictionTask(prediction, deployment, self._store, forget, validated_input)
         self._live[prediction.id] = task
         return task
-
-    def _forget(self, prediction_id: str) -> None:
-        self._live.pop(prediction_id, None)
 
     async def get(self, prediction_id: str) -> Prediction:
         task = self._live.get(prediction_id)
@@ -164,9 +171,8 @@ class PredictionService:
         return self._track(prediction, deployment)
 
     def _fail_stored(self, prediction: Prediction, message: str) -> None:
-        prediction.status = PredictionStatus.FAILED
-        prediction.error = PredictionError(ErrorSource.INTERNAL, message)
-        prediction.completed_at = prediction.updated_at = datetime.now(UTC)
+        error = PredictionError(ErrorSource.INTERNAL, message)
+        finish_record(prediction, PredictionStatus.FAILED, error)
         self._store.update_soon(prediction)
 
     async def close(self, grace_s: float) -> None:

@@ -24,9 +24,11 @@ class PredictionTask:
         prediction: Prediction,
         deployment: Deployment,
         store: PredictionStore,
-        on_persisted: Callable[[str], None],
+        on_persisted: Callable[[asyncio.Future[None]], None],
+        validated_input: dict[str, Any] | None = None,
     ) -> None:
         self.prediction = prediction
+        self._validated_input = validated_input
         self._deployment = deployment
         self._store = store
         self._on_persisted = on_persisted
@@ -84,9 +86,9 @@ class PredictionTask:
             p.setup_time = datetime.now(UTC) - p.created_at
         if deployment.validator is None or deployment.scheduler is None:
             raise deployment.load_error()
-        model_input: dict[str, Any] = (
-            p.input if p.validated else deployment.validator.validate(p.input)
-        )
+        model_input = self._validated_input
+        if model_input is None:
+            model_input = deployment.validator.validate(p.input)
         self._job = Job(p.id, model_input, on_start=self._started)
         deployment.scheduler.submit(self._job)
         return await self._job.result
@@ -115,17 +117,24 @@ class PredictionTask:
         p = self.prediction
         if p.status.terminal:
             return
-        p.status, p.error = status, error
-        p.completed_at = p.updated_at = datetime.now(UTC)
-        if p.setup_time is None:
-            p.setup_time = timedelta(0)
+        finish_record(p, status, error)
         if outcome is not None:
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
         self.persisted = asyncio.ensure_future(self._store.update(p))
-        self.persisted.add_done_callback(lambda _: self._on_persisted(p.id))
+        self.persisted.add_done_callback(self._on_persisted)
         self.done.set()
+
+
+def finish_record(
+    p: Prediction, status: PredictionStatus, error: PredictionError | None = None
+) -> None:
+    """Stamp a terminal status on a record: the one place completion times are set."""
+    p.status, p.error = status, error
+    p.completed_at = p.updated_at = datetime.now(UTC)
+    if p.setup_time is None and status is not PredictionStatus.CANCELED:
+        p.setup_time = timedelta(0)
 
 
 def _model_error(outcome: Outcome) -> PredictionError:

@@ -45,6 +45,7 @@ class Replica:
 
     async def start(self) -> tuple[Signature, float]:
         """Spawn the process and run setup; raises ModelLoadFailed with the model's reason."""
+        self._inbox = asyncio.Queue()  # nothing from a previous process may answer this one
         parent, child_end = _CONTEXT.Pipe(duplex=True)
         process = _CONTEXT.Process(
             target=child.main, args=(child_end,), name=f"foretell-{self.version.ref}", daemon=True
@@ -80,7 +81,11 @@ class Replica:
         except TimeoutError:
             # A model stuck past its timeout cannot be interrupted safely: replace the process.
             await self.stop()
-            raise WorkerCrashed(str(self.version.ref), None) from None
+            reason = (
+                f"model '{self.version.ref}' ran longer than its {timeout:g} s limit "
+                "(timeouts.predict_s); its replica was restarted"
+            )
+            raise WorkerCrashed(str(self.version.ref), None, reason) from None
         if isinstance(message, Done) and message.batch_id == batch_id:
             return message.outcomes
         await self.stop()

@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each creates/updates .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+REPO ?= examples/models
+PORT ?= 8080
+
+.PHONY: run test lint unit examples bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/foretell serve $(REPO) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/property
+
+test: lint
+	$(BIN)/pytest
+
+examples: $(STAMP)
+	$(BIN)/python scripts/build_examples.py
+
+clean:
+	rm -rf $(VENV) .foretell .mypy_cache .ruff_cache .pytest_cache

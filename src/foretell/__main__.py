@@ -1,0 +1,5 @@
+"""`python -m foretell` runs the CLI."""
+
+from foretell.cli.main import app
+
+app()
