@@ -38,9 +38,18 @@ async def json_body(request: Request, model: type[Model]) -> Model:
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:
     """`openapi_extra` that documents the body a route reads with json_body."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
+    schema = model.model_json_schema()
+    inlined = _inline(schema, schema.pop("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inlined}}}}
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace `#/$defs/X` references, which mean nothing at the root of an OpenAPI document."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node

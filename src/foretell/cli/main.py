@@ -114,11 +114,12 @@ def list_predictions(
     if as_json:
         console.print_json(json.dumps(body))
         return
-    table = Table("id", "model", "status", "created_at")
+    table = Table("model", "status", "created_at")
+    table.add_column("id", no_wrap=True, min_width=36)  # whole, so it can be copied
     for p in body["results"]:
         m = p["model"]
         table.add_row(
-            p["id"], f"{m['owner']}/{m['name']}:{m['version_number']}", p["status"], p["created_at"]
+            f"{m['owner']}/{m['name']}:{m['version_number']}", p["status"], p["created_at"], p["id"]
         )
     console.print(table)
 
@@ -136,9 +137,6 @@ def _call(action: Any, url: str) -> dict[str, Any]:
             return result
     except ForetellError as exc:
         console.print(f"[red]error:[/] {exc.message}")
-        raise typer.Exit(2) from None
-    except OSError as exc:
-        console.print(f"[red]error:[/] cannot reach {url}: {exc}")
         raise typer.Exit(2) from None
 
 

@@ -21,6 +21,16 @@ class ApiError(errors.ForetellError):
         self.detail = detail
 
 
+class Unreachable(errors.ForetellError):
+    """No answer from the server: refused, timed out or cut off."""
+
+    code = "unreachable"
+
+    def __init__(self, url: str, cause: Exception) -> None:
+        super().__init__(f"cannot reach {url}: {cause or type(cause).__name__}")
+        self.url = url
+
+
 class Client:
     """`Client("http://127.0.0.1:8080", token=...)`; every method returns parsed JSON."""
 
@@ -58,7 +68,10 @@ class Client:
         return self._call("GET", f"/v1/models/{owner}/{name}")
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._http.request(method, path, **kwargs)
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unreachable(str(self._http.base_url), exc) from exc
         try:
             body = response.json()
         except ValueError:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-
-from foretell.store.rows import dumps
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,9 +55,9 @@ def _ensure_parent_dir(url: str) -> None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url` that speaks JSON through orjson and sets SQLite up for WAL."""
+    """An async engine for `url`; SQLite is set up for WAL."""
     _ensure_parent_dir(url)
-    engine = create_async_engine(url, json_serializer=dumps, json_deserializer=orjson.loads)
+    engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)

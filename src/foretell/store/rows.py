@@ -13,11 +13,6 @@ from foretell.domain import ErrorSource, Prediction, PredictionError, Prediction
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
-def dumps(value: Any) -> str:
-    """The engine's JSON serializer; passes pre-encoded `orjson.Fragment`s through untouched."""
-    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
-
-
 def _snapshot(value: Any) -> orjson.Fragment | None:
     # Encoding now, not at commit time, freezes the caller's still-mutable dicts and makes an
     # unserialisable value fail its own caller instead of the whole group commit.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
-    JSON,
     Boolean,
     Column,
     DateTime,
@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,9 +48,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _json(nullable: bool) -> Any:
-    # none_as_null: Python None becomes SQL NULL rather than the JSON text 'null'.
-    return JSON(none_as_null=nullable)
+class JsonText(TypeDecorator[Any]):
+    """A JSON document stored as TEXT.
+
+    Not SQLAlchemy's JSON type: SQLite gives a column declared JSON numeric affinity, so a bare
+    number output such as 2.0 came back as the integer 2 — and then failed to parse as JSON.
+    Python None is SQL NULL, never the text 'null'."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else orjson.loads(value)
 
 
 predictions = Table(
@@ -61,10 +74,10 @@ predictions = Table(
     Column("version_number", Integer, nullable=False),
     Column("deployment_id", String(128), nullable=True),
     Column("status", String(16), nullable=False),
-    Column("input", _json(False), nullable=False),
-    Column("output", _json(True), nullable=True),
-    Column("error", _json(True), nullable=True),
-    Column("webhook", _json(True), nullable=True),
+    Column("input", JsonText, nullable=False),
+    Column("output", JsonText, nullable=True),
+    Column("error", JsonText, nullable=True),
+    Column("webhook", JsonText, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
@@ -75,7 +88,7 @@ predictions = Table(
     Column("attempts", Integer, nullable=False),
     Column("validated", Boolean, nullable=False),
     # Core tables have no declarative clash with the name, so the column matches the API field.
-    Column("metadata", _json(False), nullable=False),
+    Column("metadata", JsonText, nullable=False),
     Index("ix_predictions_created_at_id", "created_at", "id"),
     Index("ix_predictions_owner_name_created_at", "owner", "name", "created_at"),
     Index("ix_predictions_status", "status"),

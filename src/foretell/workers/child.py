@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
@@ -17,6 +18,11 @@ from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, Setu
 
 def main(conn: Connection) -> None:
     """Entry point of a spawned replica; returns (and the process exits) on Shutdown or EOF."""
+    # Ctrl-C and systemd signal the whole process group. The parent decides when a replica
+    # stops (Shutdown, or EOF when the parent is gone), so its in-flight work can finish
+    # or be re-queued rather than fail.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         message = conn.recv()
     except EOFError:

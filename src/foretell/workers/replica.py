@@ -38,6 +38,7 @@ class Replica:
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._inbox: asyncio.Queue[ToParent | None] = asyncio.Queue()
+        self._busy = False
 
     @property
     def alive(self) -> bool:
@@ -76,6 +77,7 @@ class Replica:
         batch_id = next(_batch_ids)
         self._conn.send(Predict(batch_id, list(inputs)))
         timeout = self.version.manifest.timeouts.predict_s
+        self._busy = True
         try:
             message = await asyncio.wait_for(self._inbox.get(), timeout)
         except TimeoutError:
@@ -86,16 +88,21 @@ class Replica:
                 "(timeouts.predict_s); its replica was restarted"
             )
             raise WorkerCrashed(str(self.version.ref), None, reason) from None
+        # Cleared only on a reply: canceled while waiting (shutdown) means it is still busy.
+        self._busy = False
         if isinstance(message, Done) and message.batch_id == batch_id:
             return message.outcomes
         await self.stop()
         raise WorkerCrashed(str(self.version.ref), self._exitcode())
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        """Ask the process to exit, then terminate it if it does not within grace_s."""
+        """Ask the process to exit, then kill it if it does not within grace_s. A replica busy
+        at shutdown is killed at once: the service has already re-queued its work."""
         process, conn = self._process, self._conn
         if process is None or conn is None:
             return
+        if self._busy:
+            grace_s = 0.0
         self._detach()
         with contextlib.suppress(BrokenPipeError, OSError):
             conn.send(Shutdown())

@@ -280,3 +280,22 @@ def test_close_commits_queued_writes_then_refuses_more(
     got = asyncio.run(scenario())
     assert got is not None
     assert got.status is PredictionStatus.CANCELED
+
+
+@pytest.mark.parametrize("output", [2.0, 3, "12", "2.0", True, [1.5], 1e300])
+def test_bare_json_outputs_read_back_with_their_type(
+    db_url: str, make_prediction: MakePrediction, output: object
+) -> None:
+    async def scenario() -> object:
+        store = await PredictionStore.open(db_url)
+        try:
+            await store.insert(make_prediction("p", output=output))
+            found = await store.get("p")
+        finally:
+            await store.close()
+        assert found is not None
+        return found.output
+
+    got = asyncio.run(scenario())
+    assert got == output
+    assert type(got) is type(output)

@@ -27,10 +27,10 @@ def upgrade() -> None:
         sa.Column("version_number", sa.Integer, nullable=False),
         sa.Column("deployment_id", sa.String(128), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("input", sa.JSON, nullable=False),
-        sa.Column("output", sa.JSON, nullable=True),
-        sa.Column("error", sa.JSON, nullable=True),
-        sa.Column("webhook", sa.JSON, nullable=True),
+        sa.Column("input", sa.Text, nullable=False),
+        sa.Column("output", sa.Text, nullable=True),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("webhook", sa.Text, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("logs", sa.Text, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("validated", sa.Boolean, nullable=False),
-        sa.Column("metadata", sa.JSON, nullable=False),
+        sa.Column("metadata", sa.Text, nullable=False),
     )
     op.create_index("ix_predictions_created_at_id", "predictions", ["created_at", "id"])
     op.create_index(

@@ -1,0 +1,176 @@
+"""The native API in-process: a real app (lifespan, worker processes, SQLite file) behind httpx.
+
+Starting every replica of the demo and fixture models takes seconds, so one app serves the whole
+session; tests must leave it as they found it (no prediction left running). Tests are async and
+run on anyio's pytest plugin (`pytestmark = pytest.mark.anyio`), on asyncio only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from foretell.api.app import create_app
+from foretell.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "models" / "demo"
+FIXTURES = ROOT / "tests" / "fixtures" / "models" / "fixtures"
+
+READY_TIMEOUT_S = 60.0
+POLL_INTERVAL_S = 0.02
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def model_repository(root: Path, **links: Path) -> Path:
+    """A model repository root whose owners are symlinks, e.g. demo=DEMO."""
+    root.mkdir(parents=True)
+    for owner, target in links.items():
+        (root / owner).symlink_to(target, target_is_directory=True)
+    return root
+
+
+@asynccontextmanager
+async def serving(settings: Settings, *, ready: bool = True) -> AsyncIterator[NativeApi]:
+    """Run an app's lifespan; with `ready`, return only once no model is still deploying."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        api = NativeApi(http, app)
+        if ready:
+            await api.wait_ready()
+        yield api
+
+
+class NativeApi:
+    """An httpx client on the app, with the few calls most tests repeat."""
+
+    def __init__(self, http: httpx.AsyncClient, app: FastAPI) -> None:
+        self.http = http
+        self.app = app
+
+    async def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> httpx.Response:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            response = await self.http.get("/health/ready")
+            if response.status_code == 200:
+                return response
+            assert time.monotonic() < deadline, f"not ready after {timeout_s} s: {response.text}"
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def post(
+        self,
+        model: str,
+        input: dict[str, Any],
+        *,
+        prefer: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if prefer is not None:
+            all_headers["Prefer"] = prefer
+        return await self.http.post(
+            "/v1/predictions", json={"model": model, "input": input}, headers=all_headers
+        )
+
+    async def create(self, model: str, input: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """POST a prediction that must be accepted (201); its record."""
+        response = await self.post(model, input, **kwargs)
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def get(self, prediction_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/v1/predictions/{prediction_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def wait_for(
+        self, prediction_id: str, statuses: Iterable[str] = TERMINAL, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
+        """Poll GET until the prediction's status is one of `statuses`."""
+        wanted = set(statuses)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            record = await self.get(prediction_id)
+            if record["status"] in wanted:
+                return record
+            assert time.monotonic() < deadline, f"still {record['status']}: {record}"
+            await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def list_all(self, **params: Any) -> list[dict[str, Any]]:
+        """Every prediction matching `params`, following `next` page by page."""
+        records: list[dict[str, Any]] = []
+        url: str | None = "/v1/predictions"
+        query: dict[str, Any] | None = params
+        while url is not None:
+            response = await self.http.get(url, params=query)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            records.extend(page["results"])
+            url, query = page["next"], None
+        return records
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Session-scoped so that the session's app and every test share one event loop."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """demo/* (the examples) and fixtures/* (models that fail on purpose, sleep, echo)."""
+    root = tmp_path_factory.mktemp("models") / "repository"
+    return model_repository(root, demo=DEMO, fixtures=FIXTURES)
+
+
+@pytest.fixture(scope="session")
+async def api(
+    repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NativeApi]:
+    """The session's app, every model loaded (or failed), on a fresh SQLite file."""
+    data_dir = tmp_path_factory.mktemp("data")
+    async with serving(Settings(repository=repository, data_dir=data_dir)) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+async def small_body_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NativeApi]:
+    """An app with a 2048-byte body limit and no models (nothing to start)."""
+    base = tmp_path_factory.mktemp("small")
+    empty = model_repository(base / "repository")
+    settings = Settings(repository=empty, data_dir=base / "data", max_body_bytes=2048)
+    async with serving(settings) as api:
+        yield api
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[NativeApi]]:
+    """Starts a private app over some model folders: `serve({"owner/name": folder}, ...)`.
+
+    Keyword arguments: `ready` (default True: return once nothing deploys) and any Settings."""
+
+    def start(
+        models: dict[str, Path], *, ready: bool = True, **settings: Any
+    ) -> AbstractAsyncContextManager[NativeApi]:
+        root = tmp_path / "repository"
+        root.mkdir(exist_ok=True)
+        for ref, folder in models.items():
+            (root / ref).parent.mkdir(parents=True, exist_ok=True)
+            (root / ref).symlink_to(folder, target_is_directory=True)
+        config = Settings(repository=root, data_dir=tmp_path / "data", **settings)
+        return serving(config, ready=ready)
+
+    return start
