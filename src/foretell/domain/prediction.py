@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -60,5 +60,3 @@ class Prediction:
     execution_time: timedelta | None = None
     logs: str = ""
     attempts: int = 0
-    validated: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)

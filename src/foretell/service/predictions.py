@@ -62,7 +62,6 @@ class PredictionService:
             webhook=request.webhook,
             created_at=now,
             updated_at=now,
-            validated=validated_input is not None,
         )
         if deployment.settled.is_set() and deployment.validator is None:
             # The model failed to load: say so at once rather than queueing doomed work.

@@ -52,8 +52,6 @@ def to_row(p: Prediction) -> dict[str, Any]:
         "execution_time": _seconds(p.execution_time),
         "logs": p.logs,
         "attempts": p.attempts,
-        "validated": p.validated,
-        "metadata": _snapshot(p.metadata),
     }
 
 
@@ -81,6 +79,4 @@ def from_row(row: Mapping[Any, Any]) -> Prediction:
         execution_time=_duration(row["execution_time"]),
         logs=row["logs"],
         attempts=row["attempts"],
-        validated=bool(row["validated"]),
-        metadata=row["metadata"],
     )

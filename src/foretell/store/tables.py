@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -86,9 +85,6 @@ predictions = Table(
     Column("execution_time", Float, nullable=True),
     Column("logs", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("validated", Boolean, nullable=False),
-    # Core tables have no declarative clash with the name, so the column matches the API field.
-    Column("metadata", JsonText, nullable=False),
     Index("ix_predictions_created_at_id", "created_at", "id"),
     Index("ix_predictions_owner_name_created_at", "owner", "name", "created_at"),
     Index("ix_predictions_status", "status"),

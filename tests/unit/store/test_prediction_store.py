@@ -40,8 +40,6 @@ def test_insert_then_get_round_trips_every_field(
         execution_time=timedelta(milliseconds=42),
         logs="line 1\nline 2 ✓\n",
         attempts=2,
-        validated=True,
-        metadata={"trace": "abc", "tags": ["x"]},
     )
     bare = make_prediction("p-bare")
 
@@ -67,7 +65,6 @@ def test_insert_then_get_round_trips_every_field(
     assert got_bare.output is None
     assert got_bare.error is None
     assert got_bare.setup_time is None
-    assert got_bare.metadata == {}
 
 
 def test_get_unknown_id_returns_none(db_url: str) -> None:

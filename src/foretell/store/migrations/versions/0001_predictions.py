@@ -39,8 +39,6 @@ def upgrade() -> None:
         sa.Column("execution_time", sa.Float, nullable=True),
         sa.Column("logs", sa.Text, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
-        sa.Column("validated", sa.Boolean, nullable=False),
-        sa.Column("metadata", sa.Text, nullable=False),
     )
     op.create_index("ix_predictions_created_at_id", "predictions", ["created_at", "id"])
     op.create_index(
