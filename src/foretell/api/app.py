@@ -40,9 +40,13 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            await service.close(grace_s=SHUTDOWN_GRACE_S)
-            await deployments.stop()
-            await store.close()
+            try:
+                await service.close(grace_s=SHUTDOWN_GRACE_S)
+            finally:
+                try:
+                    await deployments.stop()
+                finally:
+                    await store.close()
 
     app = FastAPI(
         title="foretell",

@@ -79,7 +79,14 @@ def _jsonable(raw: Any) -> dict[str, Any]:
     return error
 
 
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    # Starlette still logs the traceback after this; the client gets JSON, not plain text.
+    detail = f"internal error ({type(exc).__name__}); the server log has the details"
+    return Json({"detail": detail}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(errors.ForetellError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(HTTPException, _http_error)

@@ -5,28 +5,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
-from foretell.errors import ForetellError, ModelLoadFailed, WorkerCrashed
+from foretell.errors import ForetellError, WorkerCrashed
 from foretell.manifest import Batching
 from foretell.scheduler.job import Job
-from foretell.workers import Replica
+from foretell.workers import Outcome, Replica
 
 log = logging.getLogger(__name__)
 
+RESTART_ATTEMPTS = 3
+RESTART_BACKOFF_S = 1.0
+
 
 class Scheduler:
-    """Owns one deployment's queue and one dispatch loop per attached replica."""
+    """Owns one deployment's queue and one dispatch loop per attached replica.
 
-    def __init__(self, model: str, batching: Batching) -> None:
+    When the last replica is gone for good, every queued and later job fails at once and
+    `on_unavailable` says why, so nothing waits forever on a model that cannot run."""
+
+    def __init__(
+        self,
+        model: str,
+        batching: Batching,
+        on_unavailable: Callable[[str], None] = lambda reason: None,
+    ) -> None:
         self.model = model
         self.batching = batching
+        self._on_unavailable = on_unavailable
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._loops: set[asyncio.Task[None]] = set()
+        self._serving = 0
+        self._closing = False
         self._failure: ForetellError | None = None
-
-    @property
-    def depth(self) -> int:
-        return self._queue.qsize()
 
     def submit(self, job: Job) -> None:
         """Queue a job; if every replica is gone, fail it at once instead of letting it hang."""
@@ -37,32 +48,51 @@ class Scheduler:
 
     def attach(self, replica: Replica) -> None:
         """Start feeding a ready replica."""
+        self._serving += 1
         task = asyncio.create_task(self._serve(replica), name=f"dispatch {self.model}")
         self._loops.add(task)
         task.add_done_callback(self._loops.discard)
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._loops):
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
 
     async def _serve(self, replica: Replica) -> None:
-        while True:
-            batch = await self._next_batch()
-            for job in batch:
-                job.on_start()
-            try:
-                outcomes = await replica.predict([job.input for job in batch])
-            except WorkerCrashed as exc:
-                for job in batch:
-                    if not job.result.done():
-                        job.result.set_exception(exc)
-                if not await self._replace(replica):
+        try:
+            while True:
+                # Jobs canceled while the batch window was open must not start.
+                batch = [job for job in await self._next_batch() if not job.canceled]
+                if batch and not await self._run(replica, batch):
                     return
-                continue
-            for job, outcome in zip(batch, outcomes, strict=True):
+        finally:
+            self._serving -= 1
+            if self._serving == 0 and not self._closing:
+                reason = (
+                    f"every replica of model '{self.model}' died and could not be restarted; "
+                    "see the server log"
+                )
+                self._fail_all(WorkerCrashed(self.model, None, reason))
+                self._on_unavailable(reason)
+
+    async def _run(self, replica: Replica, batch: list[Job]) -> bool:
+        """Run one batch; False when the replica is gone and could not be replaced."""
+        for job in batch:
+            job.on_start()
+        try:
+            outcomes = await replica.predict([job.input for job in batch])
+            _check_count(self.model, outcomes, batch)
+        except Exception as exc:
+            error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
+            for job in batch:
                 if not job.result.done():
-                    job.result.set_result(outcome)
+                    job.result.set_exception(error)
+            return await self._replace(replica)
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if not job.result.done():
+                job.result.set_result(outcome)
+        return True
 
     async def _next_batch(self) -> list[Job]:
         """The first live job, then whatever else arrives within max_delay_ms, up to the limit."""
@@ -76,7 +106,8 @@ class Scheduler:
                 if remaining <= 0:
                     break
                 try:
-                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                    async with asyncio.timeout(remaining):
+                        job = await self._queue.get()
                 except TimeoutError:
                     break
             if not job.canceled:
@@ -90,15 +121,16 @@ class Scheduler:
                 return job
 
     async def _replace(self, replica: Replica) -> bool:
-        log.warning("replica of %s died; starting a new one", self.model)
-        try:
-            await replica.start()
-        except ModelLoadFailed as exc:
-            log.error("could not replace the replica of %s: %s", self.model, exc.message)
-            if len(self._loops) <= 1:
-                self._fail_all(exc)
-            return False
-        return True
+        for attempt in range(1, RESTART_ATTEMPTS + 1):
+            log.warning("replica of %s is gone; starting a new one (try %d)", self.model, attempt)
+            try:
+                await replica.start()
+            except Exception as exc:
+                log.error("could not replace the replica of %s: %s", self.model, exc)
+                await asyncio.sleep(RESTART_BACKOFF_S * attempt)
+            else:
+                return True
+        return False
 
     def _fail_all(self, exc: ForetellError) -> None:
         self._failure = exc
@@ -106,3 +138,14 @@ class Scheduler:
             job = self._queue.get_nowait()
             if not job.result.done():
                 job.result.set_exception(exc)
+
+
+def _check_count(model: str, outcomes: list[Outcome], batch: list[Job]) -> None:
+    if len(outcomes) != len(batch):
+        reason = f"the replica of '{model}' answered {len(outcomes)} outcomes for {len(batch)}"
+        raise WorkerCrashed(model, None, reason)
+
+
+def _dispatch_error(model: str, exc: Exception) -> WorkerCrashed:
+    log.exception("dispatch to a replica of %s failed", model, exc_info=exc)
+    return WorkerCrashed(model, None, f"sending work to a replica of '{model}' failed: {exc!r}")

@@ -57,31 +57,42 @@ class Deployment:
         return self.version.manifest.description if self.version else ""
 
     def load_error(self) -> ModelLoadFailed:
-        return ModelLoadFailed(str(self.ref), self.error or "unknown reason")
+        return ModelLoadFailed(str(self.ref), self.error or "it has not finished loading")
 
     async def start(self) -> None:
         """Start every replica; ready as soon as one is, failed only if all of them fail."""
         if self.version is None:
             return
         manifest = self.version.manifest
-        self.scheduler = Scheduler(str(self.ref), manifest.batching)
+        self.scheduler = Scheduler(str(self.ref), manifest.batching, self._unavailable)
         self.replicas = [Replica(self.version) for _ in range(manifest.replicas)]
         results = await asyncio.gather(
             *(self._start_replica(r) for r in self.replicas), return_exceptions=True
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
+        errors = [r for r in results if isinstance(r, Exception)]
         if len(errors) == len(results):
             first = errors[0]
-            reason = first.reason if isinstance(first, ModelLoadFailed) else repr(first)
+            if isinstance(first, ModelLoadFailed):
+                reason = first.reason
+            else:
+                log.error("starting %s failed unexpectedly", self.ref, exc_info=first)
+                reason = f"starting a replica failed: {type(first).__name__}: {first}"
             self._settle(DeploymentStatus.FAILED, reason)
+
+    def _unavailable(self, reason: str) -> None:
+        self._settle(DeploymentStatus.FAILED, reason)
 
     async def _start_replica(self, replica: Replica) -> None:
         signature, setup_time = await replica.start()
         assert self.scheduler is not None
-        if self.signature is None:
-            self.signature = signature
-            self.validator = InputValidator(signature.input_schema)
-            self.setup_time = setup_time
+        if self.validator is None:
+            try:
+                validator = InputValidator(signature.input_schema)
+            except ValueError as exc:
+                await replica.stop()
+                reason = f"its input schema cannot be used to validate inputs: {exc}"
+                raise ModelLoadFailed(str(self.ref), reason) from exc
+            self.signature, self.validator, self.setup_time = signature, validator, setup_time
         self.scheduler.attach(replica)
         if self.status is not DeploymentStatus.READY:
             self._settle(DeploymentStatus.READY, None)
@@ -145,9 +156,6 @@ class Deployments:
                     return deployment
         return newest_first[0]
 
-    def find(self, deployment_id: str) -> Deployment | None:
-        return next((d for d in self.all() if d.id == deployment_id), None)
-
     def start(self, concurrency: int) -> None:
         """Load every deployment in the background, a few at a time."""
         self._starting = asyncio.create_task(self._start_all(concurrency), name="deploy")
@@ -159,7 +167,8 @@ class Deployments:
             async with gate:
                 await deployment.start()
 
-        await asyncio.gather(*(one(d) for d in self.all()))
+        # Each deployment settles itself, failed or ready; one cannot stop the others loading.
+        await asyncio.gather(*(one(d) for d in self.all()), return_exceptions=True)
 
     async def stop(self) -> None:
         if self._starting is not None:

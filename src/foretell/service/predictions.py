@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from foretell.config import Settings
-from foretell.domain import ErrorSource, ModelRef, Prediction, PredictionError, PredictionStatus
+from foretell.domain import (
+    DeploymentStatus,
+    ErrorSource,
+    ModelRef,
+    Prediction,
+    PredictionError,
+    PredictionStatus,
+)
 from foretell.errors import ModelNotReady, NotFound, PredictionFinished, PredictionNotFound
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.recovery import interrupted_error, requeue
@@ -63,7 +70,7 @@ class PredictionService:
             created_at=now,
             updated_at=now,
         )
-        if deployment.settled.is_set() and deployment.validator is None:
+        if deployment.status is DeploymentStatus.FAILED:
             # The model failed to load: say so at once rather than queueing doomed work.
             error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
             finish_record(prediction, PredictionStatus.FAILED, error)
@@ -107,6 +114,10 @@ class PredictionService:
     async def get(self, prediction_id: str) -> Prediction:
         task = self._live.get(prediction_id)
         if task is not None:
+            if task.persisted is not None:
+                # Never show a finished state that a crash could still take back.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task.persisted)
             return task.prediction
         prediction = await self._store.get(prediction_id)
         if prediction is None:

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
+from foretell.domain import (
+    DeploymentStatus,
+    ErrorSource,
+    Prediction,
+    PredictionError,
+    PredictionStatus,
+)
 from foretell.errors import InvalidInput, ModelLoadFailed, PredictionFinished, WorkerCrashed
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
 from foretell.store import PredictionStore
 from foretell.workers import Outcome
+
+log = logging.getLogger(__name__)
 
 
 class PredictionTask:
@@ -34,6 +43,7 @@ class PredictionTask:
         self._on_persisted = on_persisted
         self._job: Job | None = None
         self._task: asyncio.Task[None] | None = None
+        self._abandoned = False
         self.done = asyncio.Event()
         self.persisted: asyncio.Future[None] | None = None
 
@@ -61,6 +71,7 @@ class PredictionTask:
 
     def abandon(self) -> None:
         """Stop tracking without recording an outcome: the server is shutting down."""
+        self._abandoned = True
         if self._job is not None:
             self._job.canceled = True
         if self._task is not None:
@@ -73,6 +84,11 @@ class PredictionTask:
             self.fail(ErrorSource.USER, exc.message, exc.errors)
         except (ModelLoadFailed, WorkerCrashed) as exc:
             self.fail(ErrorSource.INTERNAL, exc.message)
+        except Exception as exc:  # a bug must fail one prediction, never strand it
+            log.exception("prediction %s failed inside foretell", self.prediction.id)
+            self.fail(
+                ErrorSource.INTERNAL, f"foretell failed to run it: {type(exc).__name__}: {exc}"
+            )
         else:
             if outcome.error is not None:
                 self.finish(PredictionStatus.FAILED, outcome=outcome, error=_model_error(outcome))
@@ -84,8 +100,10 @@ class PredictionTask:
         if not deployment.settled.is_set():
             await deployment.settled.wait()
             p.setup_time = datetime.now(UTC) - p.created_at
-        if deployment.validator is None or deployment.scheduler is None:
+        if deployment.status is DeploymentStatus.FAILED:
             raise deployment.load_error()
+        assert deployment.validator is not None
+        assert deployment.scheduler is not None
         model_input = self._validated_input
         if model_input is None:
             model_input = deployment.validator.validate(p.input)
@@ -95,7 +113,7 @@ class PredictionTask:
 
     def _started(self) -> None:
         p = self.prediction
-        if p.status.terminal:
+        if p.status.terminal or self._abandoned:
             return
         p.status = PredictionStatus.PROCESSING
         p.started_at = p.updated_at = datetime.now(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,11 @@ IMMEDIATE = {"foretell_sqlite_begin": "BEGIN IMMEDIATE"}
 # write has reached the OS when commit returns), which is what foretell promises; only a power
 # loss or OS crash can lose the last commits, which synchronous=FULL would add an fsync to prevent.
 _SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+_WAL_TRIES = 50
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -36,8 +37,25 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         for pragma in _SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _enable_wal(cursor)
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch to WAL, waiting out other first openers of a new file.
+
+    The switch takes a shared lock and then needs an exclusive one; SQLite answers BUSY at once
+    rather than invoke the busy handler there (it could deadlock), so several processes opening a
+    new database together fail without this. WAL is persistent: later opens never race."""
+    for attempt in range(_WAL_TRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "database is locked" not in str(exc) or attempt == _WAL_TRIES - 1:
+                raise
+            time.sleep(0.05)  # only on a brand-new file's first opens
 
 
 def _on_sqlite_begin(conn: Connection) -> None:

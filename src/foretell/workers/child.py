@@ -79,9 +79,12 @@ def _attempt(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Ou
             outputs = model.predict(inputs)
     except Exception:
         return None
+    if len(outputs) != len(inputs):
+        return None  # a model that miscounts is run input by input, so each gets its own answer
     elapsed = time.perf_counter() - started
-    text = logs.getvalue()
-    return [Outcome(output=o, logs=text, execution_time=elapsed) for o in outputs]
+    # What a model prints while running a batch belongs to no single prediction, and batches mix
+    # callers: attaching it to each would leak one caller's data into another's record.
+    return [Outcome(output=o, execution_time=elapsed) for o in outputs]
 
 
 def _single(model: LoadedModel, item: Mapping[str, Any]) -> Outcome:

@@ -46,7 +46,9 @@ class Replica:
 
     async def start(self) -> tuple[Signature, float]:
         """Spawn the process and run setup; raises ModelLoadFailed with the model's reason."""
+        await self.stop()  # a replacement: close the old pipe before opening a new one
         self._inbox = asyncio.Queue()  # nothing from a previous process may answer this one
+        self._busy = False
         parent, child_end = _CONTEXT.Pipe(duplex=True)
         process = _CONTEXT.Process(
             target=child.main, args=(child_end,), name=f"foretell-{self.version.ref}", daemon=True
@@ -58,7 +60,8 @@ class Replica:
         parent.send(Setup(self.version))
         timeout = self.version.manifest.timeouts.setup_s
         try:
-            message = await asyncio.wait_for(self._inbox.get(), timeout)
+            async with asyncio.timeout(timeout):
+                message = await self._inbox.get()
         except TimeoutError:
             await self.stop()
             raise ModelLoadFailed(
@@ -73,13 +76,19 @@ class Replica:
     async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
         """Run one batch; raises WorkerCrashed if the process dies or overruns its timeout."""
         if self._conn is None or not self.alive:
+            await self.stop()
             raise WorkerCrashed(str(self.version.ref), self._exitcode())
         batch_id = next(_batch_ids)
-        self._conn.send(Predict(batch_id, list(inputs)))
+        try:
+            self._conn.send(Predict(batch_id, list(inputs)))
+        except OSError:  # the process died since the check above
+            await self.stop()
+            raise WorkerCrashed(str(self.version.ref), self._exitcode()) from None
         timeout = self.version.manifest.timeouts.predict_s
         self._busy = True
         try:
-            message = await asyncio.wait_for(self._inbox.get(), timeout)
+            async with asyncio.timeout(timeout):
+                message = await self._inbox.get()
         except TimeoutError:
             # A model stuck past its timeout cannot be interrupted safely: replace the process.
             await self.stop()
@@ -99,7 +108,7 @@ class Replica:
         """Ask the process to exit, then kill it if it does not within grace_s. A replica busy
         at shutdown is killed at once: the service has already re-queued its work."""
         process, conn = self._process, self._conn
-        if process is None or conn is None:
+        if process is None or conn is None or conn.closed:
             return
         if self._busy:
             grace_s = 0.0

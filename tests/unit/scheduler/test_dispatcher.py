@@ -99,3 +99,62 @@ def test_a_crash_fails_its_batch_and_the_replica_is_replaced() -> None:
     replica, _, after = run(scenario())
     assert replica.starts == 1
     assert after.result.result().output == {"n": 1}
+
+
+class BrokenPipeReplica(FakeReplica):
+    """Raises a foreign error once, as a pipe to a dying process does."""
+
+    async def predict(self, inputs: list[dict[str, Any]]) -> list[Outcome]:
+        if not self.batches:
+            self.batches.append(inputs)
+            raise BrokenPipeError("pipe closed")
+        return await super().predict(inputs)
+
+
+class UnrestartableReplica(FakeReplica):
+    async def start(self) -> None:
+        self.starts += 1
+        raise OSError("cannot spawn")
+
+
+def test_a_foreign_error_fails_its_batch_and_dispatch_goes_on() -> None:
+    async def scenario() -> tuple[BaseException | None, Any]:
+        scheduler = Scheduler("acme/churn:1", Batching())
+        first, second = await submit_all(scheduler, [{"n": 0}, {"n": 1}])
+        scheduler.attach(BrokenPipeReplica())  # type: ignore[arg-type]
+        with pytest.raises(WorkerCrashed, match="sending work to a replica of 'acme/churn:1'"):
+            await first.result
+        outcome = await second.result
+        await scheduler.close()
+        return first.result.exception(), outcome.output
+
+    error, output = run(scenario())
+    assert isinstance(error, WorkerCrashed)
+    assert output == {"n": 1}
+
+
+def test_losing_the_last_replica_fails_queued_and_later_jobs_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("foretell.scheduler.dispatcher.RESTART_BACKOFF_S", 0.0)
+
+    async def scenario() -> tuple[list[str], int, list[str]]:
+        reasons: list[str] = []
+        replica = UnrestartableReplica()
+        scheduler = Scheduler("acme/churn:1", Batching(), on_unavailable=reasons.append)
+        jobs = await submit_all(scheduler, [{"crash": True}, {"n": 1}, {"n": 2}])
+        scheduler.attach(replica)  # type: ignore[arg-type]
+        results = await asyncio.gather(*(j.result for j in jobs), return_exceptions=True)
+        late = Job("late", {"n": 3})
+        scheduler.submit(late)
+        with pytest.raises(WorkerCrashed, match="could not be restarted"):
+            await late.result
+        await scheduler.close()
+        return reasons, replica.starts, [type(r).__name__ for r in results]
+
+    reasons, starts, results = run(scenario())
+    assert starts == 3
+    assert results == ["WorkerCrashed"] * 3
+    assert reasons == [
+        "every replica of model 'acme/churn:1' died and could not be restarted; see the server log"
+    ]

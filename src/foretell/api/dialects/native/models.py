@@ -8,7 +8,6 @@ from starlette.responses import Response
 from foretell.api.dialects.native import render
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
-from foretell.errors import VersionNotFound
 from foretell.service import PredictionService
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -33,7 +32,5 @@ async def get_model(owner: str, name: str, request: Request) -> Response:
 
 @router.get("/{owner}/{name}/versions/{version_number}")
 async def get_version(owner: str, name: str, version_number: int, request: Request) -> Response:
-    versions = _service(request).deployments.versions(owner, name)
-    if version_number not in versions:
-        raise VersionNotFound(ModelRef(owner, name).slug, version_number, sorted(versions))
-    return Json(render.version(versions[version_number]))
+    deployment = _service(request).deployments.resolve(ModelRef(owner, name, version_number))
+    return Json(render.version(deployment))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from foretell.domain import Prediction
+from foretell.domain import DeploymentStatus, Prediction
 from foretell.service import Deployment
 
 
@@ -73,7 +73,7 @@ def version(d: Deployment, *, schemas: bool = True) -> dict[str, Any]:
 def model(
     owner: str, name: str, versions: dict[int, Deployment], *, schemas: bool
 ) -> dict[str, Any]:
-    ready = [n for n, d in versions.items() if d.status.value == "ready"]
+    ready = [n for n, d in versions.items() if d.status is DeploymentStatus.READY]
     newest = versions[max(versions)]
     return {
         "owner": owner,
