@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     validate_wait_s: float = Field(
         30.0, ge=0, description="how long Validate-Input waits for a deploying model's schema"
     )
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="how long a stop lets running predictions finish"
+    )
     max_reruns: int = Field(
         1, ge=0, description="re-runs of a prediction interrupted by a server stop"
     )

@@ -19,6 +19,7 @@ ForetellError                    code
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,22 @@ class WorkerCrashed(ForetellError):
     code = "worker_crashed"
 
     def __init__(self, model: str, exitcode: int | None, reason: str | None = None) -> None:
-        super().__init__(
-            reason or f"the replica of model '{model}' exited (code {exitcode}) mid-prediction"
-        )
+        super().__init__(reason or f"the replica of model '{model}' {_exit(exitcode)}")
         self.model = model
         self.exitcode = exitcode
+
+
+def _exit(exitcode: int | None) -> str:
+    """How a replica ended: its exit code, or the signal by name with a SIGKILL's usual cause."""
+    if exitcode is None or exitcode >= 0:
+        return f"exited (code {exitcode}) mid-prediction"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    if name == "SIGKILL":
+        return (
+            "was killed by SIGKILL mid-prediction, often by the out-of-memory killer: "
+            "give it more memory or a smaller max_batch_size"
+        )
+    return f"was killed by {name} mid-prediction"

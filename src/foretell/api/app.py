@@ -20,8 +20,6 @@ from foretell.store import PredictionStore
 
 log = logging.getLogger("foretell")
 
-SHUTDOWN_GRACE_S = 10.0
-
 
 def create_app(settings: Settings) -> FastAPI:
     """The ASGI app; models start loading once it is up, in the background."""
@@ -41,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             try:
-                await service.close(grace_s=SHUTDOWN_GRACE_S)
+                await service.close(grace_s=settings.shutdown_grace_s)
             finally:
                 try:
                     await deployments.stop()

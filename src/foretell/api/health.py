@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from foretell.api import state
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus
-from foretell.service import PredictionService
 
 router = APIRouter(tags=["health"])
 
@@ -19,8 +19,8 @@ async def live() -> Response:
 
 @router.get("/health/ready")
 async def ready(request: Request) -> Response:
-    service: PredictionService = request.app.state.service
-    statuses = {str(d.ref): d.status.value for d in service.deployments.all()}
+    deployments = state.service(request).deployments.all()
+    statuses = {str(d.ref): d.status.value for d in deployments}
     loading = [ref for ref, s in statuses.items() if s == DeploymentStatus.DEPLOYING]
     body = {"status": "deploying" if loading else "ready", "deployments": statuses}
     return Json(body, status_code=503 if loading else 200)

@@ -23,6 +23,7 @@ def serve_forever(settings: Settings) -> None:
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=15,
+        # Connections get the predictions' grace plus a margin to send their answers.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
     uvicorn.Server(config).run()

@@ -1,4 +1,4 @@
-"""A small HTTP client for the native API; server-side errors arrive as the same classes."""
+"""A small HTTP client for the native API."""
 
 from foretell.client.client import ApiError, Client, Unreachable
 

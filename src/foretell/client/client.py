@@ -1,4 +1,5 @@
-"""Client for the native API over httpx; maps HTTP statuses back to foretell's error classes."""
+"""Client for the native API over httpx: error answers raise ApiError (status and the server's
+detail), no answer raises Unreachable; both are ForetellErrors."""
 
 from __future__ import annotations
 

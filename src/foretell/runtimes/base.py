@@ -23,7 +23,7 @@ class Runtime(Protocol):
     name: str
 
     def check(self, version: ModelVersion) -> None:
-        """Cheap static checks at scan time (no loading); raises ManifestError."""
+        """Cheap static checks before loading (e.g. refusing raw pickle); raises ManifestError."""
         ...
 
     def load(self, version: ModelVersion) -> LoadedModel:

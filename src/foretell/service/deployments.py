@@ -44,9 +44,8 @@ class Deployment:
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     settled: asyncio.Event = field(default_factory=asyncio.Event)
 
-    @property
-    def id(self) -> str:
-        return deployment_id(self.owner, self.name, self.number)
+    def __post_init__(self) -> None:
+        self.id = deployment_id(self.owner, self.name, self.number)  # read on every request
 
     @property
     def ref(self) -> ModelRef:

@@ -9,14 +9,13 @@ from typing import Any
 import orjson
 
 from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
-
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+from foretell.store.tables import JSON_OPTIONS
 
 
 def _snapshot(value: Any) -> orjson.Fragment | None:
     # Encoding now, not at commit time, freezes the caller's still-mutable dicts and makes an
     # unserialisable value fail its own caller instead of the whole group commit.
-    return None if value is None else orjson.Fragment(orjson.dumps(value, option=_JSON_OPTIONS))
+    return None if value is None else orjson.Fragment(orjson.dumps(value, option=JSON_OPTIONS))
 
 
 def _seconds(value: timedelta | None) -> float | None:

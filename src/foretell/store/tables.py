@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,7 +58,7 @@ class JsonText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else orjson.dumps(value, option=_JSON_OPTIONS).decode()
+        return None if value is None else orjson.dumps(value, option=JSON_OPTIONS).decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else orjson.loads(value)

@@ -5,32 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from foretell.api import state
 from foretell.api.dialects.native import render
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
-from foretell.service import PredictionService
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
-def _service(request: Request) -> PredictionService:
-    service: PredictionService = request.app.state.service
-    return service
-
-
 @router.get("")
 async def list_models(request: Request) -> Response:
-    models = _service(request).deployments.models()
+    models = state.service(request).deployments.models()
     return Json({"results": [render.model(o, n, v, schemas=False) for (o, n), v in models.items()]})
 
 
 @router.get("/{owner}/{name}")
 async def get_model(owner: str, name: str, request: Request) -> Response:
-    versions = _service(request).deployments.versions(owner, name)
+    versions = state.service(request).deployments.versions(owner, name)
     return Json(render.model(owner, name, versions, schemas=True))
 
 
 @router.get("/{owner}/{name}/versions/{version_number}")
 async def get_version(owner: str, name: str, version_number: int, request: Request) -> Response:
-    deployment = _service(request).deployments.resolve(ModelRef(owner, name, version_number))
+    deployment = state.service(request).deployments.resolve(ModelRef(owner, name, version_number))
     return Json(render.version(deployment))

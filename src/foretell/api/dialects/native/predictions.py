@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
+from foretell.api import state
 from foretell.api.body import documented, json_body
 from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
@@ -15,16 +16,11 @@ from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
 from foretell.domain.model import NAME_PATTERN
 from foretell.errors import InvalidRequest
-from foretell.service import NewPrediction, PredictionService
+from foretell.service import NewPrediction
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
-
-
-def _service(request: Request) -> PredictionService:
-    service: PredictionService = request.app.state.service
-    return service
 
 
 def _flag(name: str, value: str | None) -> bool:
@@ -52,10 +48,10 @@ async def create_prediction(
         str | None, Header(description="true: reject invalid input with 422 before queueing")
     ] = None,
 ) -> Response:
-    settings = request.app.state.settings
+    settings = state.settings(request)
     body = await json_body(request, PredictionRequest)
     preferences = parse_prefer(prefer or [], max_wait=settings.max_wait_s)
-    prediction = await _service(request).create(
+    prediction = await state.service(request).create(
         NewPrediction(
             model=ModelRef.parse(body.model),
             input=body.input,
@@ -72,7 +68,7 @@ async def create_prediction(
 
 @router.get("/{prediction_id}", responses={200: {"model": PredictionBody}})
 async def get_prediction(prediction_id: str, request: Request) -> Response:
-    return Json(render.prediction(await _service(request).get(prediction_id)))
+    return Json(render.prediction(await state.service(request).get(prediction_id)))
 
 
 @router.get("", responses={200: {"model": PredictionPage}})
@@ -85,7 +81,7 @@ async def list_predictions(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    page = await _service(request).list(
+    page = await state.service(request).list(
         model=ModelRef.parse(model) if model else None, status=status, cursor=cursor, limit=limit
     )
     next_url = None
@@ -96,4 +92,4 @@ async def list_predictions(
 
 @router.post("/{prediction_id}/cancel", responses={200: {"model": PredictionBody}})
 async def cancel_prediction(prediction_id: str, request: Request) -> Response:
-    return Json(render.prediction(await _service(request).cancel(prediction_id)))
+    return Json(render.prediction(await state.service(request).cancel(prediction_id)))
