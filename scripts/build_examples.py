@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 ROOT = Path(__file__).resolve().parent.parent / "examples" / "models" / "demo"
 OPSET = {"": 17, "ai.onnx.ml": 3}
-ONNX_BATCHING = {"max_batch_size": 32, "max_delay_ms": 2}
+ONNX_BATCHING = {"max_batch_size": 32, "max_delay_ms": 0}
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

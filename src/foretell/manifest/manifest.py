@@ -18,7 +18,12 @@ class Batching(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_batch_size: int = Field(1, ge=1, le=4096)
+    # 0: an idle replica takes what is queued at once; batches form from what accumulates
+    # while replicas are busy, so a lone request never waits for a window.
     max_delay_ms: float = Field(0.0, ge=0, le=10_000)
+    max_queue_size: int = Field(
+        1024, ge=1, le=1_000_000, description="predictions waiting beyond those running"
+    )
 
 
 class Timeouts(BaseModel):

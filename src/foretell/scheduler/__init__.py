@@ -1,6 +1,7 @@
 """Per-deployment queues, batching and dispatch of predictions to replicas."""
 
+from foretell.scheduler.admission import Admission
 from foretell.scheduler.dispatcher import Scheduler
 from foretell.scheduler.job import Job
 
-__all__ = ["Job", "Scheduler"]
+__all__ = ["Admission", "Job", "Scheduler"]

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.errors import ModelLoadFailed, ModelNotFound, VersionNotFound
-from foretell.manifest import ModelVersion, Repository, Signature
+from foretell.manifest import Batching, ModelVersion, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
-from foretell.scheduler import Scheduler
+from foretell.scheduler import Admission, Scheduler
 from foretell.workers import Replica
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,12 @@ class Deployment:
 
     def __post_init__(self) -> None:
         self.id = deployment_id(self.owner, self.name, self.number)  # read on every request
+        manifest = self.version.manifest if self.version else None
+        self.admission = Admission(
+            str(self.ref),
+            manifest.batching if manifest else Batching(),
+            manifest.replicas if manifest else 1,
+        )
 
     @property
     def ref(self) -> ModelRef:

@@ -76,7 +76,12 @@ class PredictionService:
             finish_record(prediction, PredictionStatus.FAILED, error)
             await self._store.insert(prediction)
             return prediction
-        await self._store.insert(prediction)
+        deployment.admission.admit()  # before the insert: a refused prediction is never created
+        try:
+            await self._store.insert(prediction)
+        except BaseException:
+            deployment.admission.release()
+            raise
         task = self._track(prediction, deployment, validated_input)
         task.start()
         if request.wait_s:
@@ -178,6 +183,7 @@ class PredictionService:
                 return None
             requeue(prediction)
             self._store.update_soon(prediction)
+        deployment.admission.readmit()
         return self._track(prediction, deployment)
 
     def _fail_stored(self, prediction: Prediction, message: str) -> None:

@@ -136,7 +136,9 @@ class PredictionTask:
         if p.status.terminal:
             return
         finish_record(p, status, error)
+        self._deployment.admission.release()
         if outcome is not None:
+            self._deployment.admission.observe(outcome.execution_time)
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs

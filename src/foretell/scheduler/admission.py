@@ -1,0 +1,52 @@
+"""Bounded admission: refuse work a deployment cannot start soon, and say when to come back."""
+
+from __future__ import annotations
+
+import math
+
+from foretell.errors import Overloaded
+from foretell.manifest import Batching
+
+_EWMA_WEIGHT = 0.2  # recent batches count most: service time drifts with load and input size
+
+
+class Admission:
+    """Counts unfinished predictions of one deployment against what it may hold: the running
+    batches plus `max_queue_size` waiting. Refusals carry a Retry-After from observed batch time."""
+
+    def __init__(self, model: str, batching: Batching, replicas: int) -> None:
+        self.model = model
+        self.running_capacity = replicas * batching.max_batch_size
+        self.limit = self.running_capacity + batching.max_queue_size
+        self._batch_size = batching.max_batch_size
+        self._replicas = replicas
+        self.unfinished = 0
+        self._batch_s: float | None = None
+
+    def admit(self) -> None:
+        """Count one more prediction, or raise Overloaded if the queue is full."""
+        if self.unfinished >= self.limit:
+            raise Overloaded(self.model, self.limit - self.running_capacity, self.retry_after_s())
+        self.unfinished += 1
+
+    def readmit(self) -> None:
+        """Count a prediction accepted before a restart: it was acknowledged, so never refused."""
+        self.unfinished += 1
+
+    def release(self) -> None:
+        self.unfinished = max(0, self.unfinished - 1)
+
+    def observe(self, batch_s: float) -> None:
+        """Record how long a batch took on a replica."""
+        if self._batch_s is None:
+            self._batch_s = batch_s
+        else:
+            self._batch_s += _EWMA_WEIGHT * (batch_s - self._batch_s)
+
+    def retry_after_s(self) -> int:
+        """Seconds until the queue has drained enough to take one more, rounded up, at least 1."""
+        if self._batch_s is None:
+            return 1
+        batches_ahead = math.ceil((self.unfinished - self.limit + 1) / self._batch_size)
+        waves = math.ceil(max(batches_ahead, 1) / self._replicas)
+        return max(1, math.ceil(waves * self._batch_s))

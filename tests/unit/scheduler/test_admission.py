@@ -1,0 +1,63 @@
+"""Admission refuses what a deployment cannot start soon, and says when to come back."""
+
+import pytest
+
+from foretell.errors import Overloaded
+from foretell.manifest import Batching
+from foretell.scheduler import Admission
+
+
+def admission(batch: int = 1, queue: int = 2, replicas: int = 1) -> Admission:
+    return Admission("acme/churn:1", Batching(max_batch_size=batch, max_queue_size=queue), replicas)
+
+
+def test_room_is_the_running_batches_plus_the_queue() -> None:
+    gate = admission(batch=4, queue=3, replicas=2)
+    for _ in range(2 * 4 + 3):
+        gate.admit()
+    with pytest.raises(Overloaded, match=r"3 predictions already queued"):
+        gate.admit()
+
+
+def test_a_finished_prediction_makes_room_again() -> None:
+    gate = admission(queue=1)
+    gate.admit()
+    gate.admit()
+    gate.release()
+    gate.admit()
+    assert gate.unfinished == 2
+
+
+def test_predictions_accepted_before_a_restart_are_never_refused() -> None:
+    gate = admission(queue=1)
+    for _ in range(5):
+        gate.readmit()
+    assert gate.unfinished == 5
+    with pytest.raises(Overloaded):
+        gate.admit()
+
+
+def test_retry_after_is_one_second_before_anything_was_observed() -> None:
+    gate = admission(queue=1)
+    gate.admit()
+    gate.admit()
+    with pytest.raises(Overloaded) as refused:
+        gate.admit()
+    assert refused.value.retry_after_s == 1
+
+
+def test_retry_after_follows_the_observed_batch_time() -> None:
+    gate = admission(batch=1, queue=1, replicas=1)
+    gate.observe(3.0)
+    gate.admit()
+    gate.admit()
+    with pytest.raises(Overloaded) as refused:
+        gate.admit()
+    assert refused.value.retry_after_s == 3
+
+
+def test_batch_time_is_smoothed_not_replaced() -> None:
+    gate = admission()
+    gate.observe(10.0)
+    gate.observe(0.0)
+    assert gate.retry_after_s() == 8  # 10 + 0.2 * (0 - 10)
