@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from foretell.api import health
+from foretell.api import health, metrics
 from foretell.api.dialects import native
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.limits import BodyLimit
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(native.predictions_router)
     app.include_router(native.models_router)
     return app

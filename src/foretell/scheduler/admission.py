@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from foretell import metrics
 from foretell.errors import Overloaded
 from foretell.manifest import Batching
 
@@ -22,19 +23,26 @@ class Admission:
         self._replicas = replicas
         self.unfinished = 0
         self._batch_s: float | None = None
+        self._gauge = metrics.UNFINISHED.labels(model)
+        self._refusals = metrics.REFUSALS.labels(model)
 
     def admit(self) -> None:
         """Count one more prediction, or raise Overloaded if the queue is full."""
         if self.unfinished >= self.limit:
+            self._refusals.inc()
             raise Overloaded(self.model, self.limit - self.running_capacity, self.retry_after_s())
         self.unfinished += 1
+        self._gauge.inc()
 
     def readmit(self) -> None:
         """Count a prediction accepted before a restart: it was acknowledged, so never refused."""
         self.unfinished += 1
+        self._gauge.inc()
 
     def release(self) -> None:
-        self.unfinished = max(0, self.unfinished - 1)
+        if self.unfinished > 0:
+            self.unfinished -= 1
+            self._gauge.dec()
 
     def observe(self, batch_s: float) -> None:
         """Record how long a batch took on a replica."""

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from foretell import metrics
 from foretell.errors import ForetellError, WorkerCrashed
 from foretell.manifest import Batching
 from foretell.scheduler.job import Job
@@ -38,6 +39,8 @@ class Scheduler:
         self._serving = 0
         self._closing = False
         self._failure: ForetellError | None = None
+        self._batch_sizes = metrics.BATCH_SIZE.labels(model)
+        self._restarts = metrics.RESTARTS.labels(model)
 
     def submit(self, job: Job) -> None:
         """Queue a job; if every replica is gone, fail it at once instead of letting it hang."""
@@ -78,6 +81,7 @@ class Scheduler:
 
     async def _run(self, replica: Replica, batch: list[Job]) -> bool:
         """Run one batch; False when the replica is gone and could not be replaced."""
+        self._batch_sizes.observe(len(batch))
         for job in batch:
             job.on_start()
         try:
@@ -123,6 +127,7 @@ class Scheduler:
     async def _replace(self, replica: Replica) -> bool:
         for attempt in range(1, RESTART_ATTEMPTS + 1):
             log.warning("replica of %s is gone; starting a new one (try %d)", self.model, attempt)
+            self._restarts.inc()
             try:
                 await replica.start()
             except Exception as exc:

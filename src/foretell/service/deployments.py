@@ -46,6 +46,7 @@ class Deployment:
 
     def __post_init__(self) -> None:
         self.id = deployment_id(self.owner, self.name, self.number)  # read on every request
+        self.label = str(self.ref)  # metrics label
         manifest = self.version.manifest if self.version else None
         self.admission = Admission(
             str(self.ref),

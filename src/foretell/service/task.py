@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from foretell import metrics
 from foretell.domain import (
     DeploymentStatus,
     ErrorSource,
@@ -117,6 +118,9 @@ class PredictionTask:
             return
         p.status = PredictionStatus.PROCESSING
         p.started_at = p.updated_at = datetime.now(UTC)
+        metrics.QUEUE_SECONDS.labels(self._deployment.label).observe(
+            (p.started_at - p.created_at).total_seconds()
+        )
         p.attempts += 1
         self._store.update_soon(p)
 
@@ -137,8 +141,10 @@ class PredictionTask:
             return
         finish_record(p, status, error)
         self._deployment.admission.release()
+        _count(self._deployment.label, p)
         if outcome is not None:
             self._deployment.admission.observe(outcome.execution_time)
+            metrics.EXECUTION_SECONDS.labels(self._deployment.label).observe(outcome.execution_time)
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
@@ -155,6 +161,12 @@ def finish_record(
     p.completed_at = p.updated_at = datetime.now(UTC)
     if p.setup_time is None and status is not PredictionStatus.CANCELED:
         p.setup_time = timedelta(0)
+
+
+def _count(model: str, p: Prediction) -> None:
+    metrics.PREDICTIONS.labels(model, p.status.value).inc()
+    if p.error is not None:
+        metrics.ERRORS.labels(model, p.error.source.value).inc()
 
 
 def _model_error(outcome: Outcome) -> PredictionError:

@@ -1,0 +1,64 @@
+"""Prometheus metrics, per model: what ran, how it ended, how long it queued and ran.
+
+One registry for the process (not prometheus-client's global one, so nothing else leaks in);
+every app in the process reports into it."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+PREDICTIONS = Counter(
+    "foretell_predictions",
+    "Predictions that reached a terminal status.",
+    ["model", "status"],
+    registry=REGISTRY,
+)
+ERRORS = Counter(
+    "foretell_prediction_errors",
+    "Failed predictions by where the error came from (user, model, internal).",
+    ["model", "source"],
+    registry=REGISTRY,
+)
+REFUSALS = Counter(
+    "foretell_admission_refusals",
+    "Predictions refused with 429 because the model's queue was full.",
+    ["model"],
+    registry=REGISTRY,
+)
+UNFINISHED = Gauge(
+    "foretell_unfinished_predictions",
+    "Predictions accepted and not yet finished (queued or running).",
+    ["model"],
+    registry=REGISTRY,
+)
+BATCH_SIZE = Histogram(
+    "foretell_batch_size",
+    "Predictions per batch sent to a replica.",
+    ["model"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    registry=REGISTRY,
+)
+QUEUE_SECONDS = Histogram(
+    "foretell_queue_seconds",
+    "From a prediction's creation to its start on a replica.",
+    ["model"],
+    buckets=_SECONDS,
+    registry=REGISTRY,
+)
+EXECUTION_SECONDS = Histogram(
+    "foretell_execution_seconds",
+    "Time a replica took for the batch a prediction ran in.",
+    ["model"],
+    buckets=_SECONDS,
+    registry=REGISTRY,
+)
+RESTARTS = Counter(
+    "foretell_replica_restarts",
+    "Replica processes started again after one died or overran its timeout.",
+    ["model"],
+    registry=REGISTRY,
+)
