@@ -31,6 +31,8 @@ def prediction(p: Prediction) -> dict[str, Any]:
         "updated_at": timestamp(p.updated_at),
         "setup_time": duration(p.setup_time),
         "execution_time": duration(p.execution_time),
+        # Derived, not stored: from acceptance to the start on a replica.
+        "queue_time": duration(p.started_at - p.created_at) if p.started_at else None,
         "error": None
         if error is None
         else {"source": error.source.value, "message": error.message, "detail": error.detail},

@@ -63,6 +63,7 @@ class PredictionBody(BaseModel):
     updated_at: datetime
     setup_time: str | None = Field(description="ISO 8601 duration, e.g. PT0.0123S")
     execution_time: str | None = Field(description="ISO 8601 duration")
+    queue_time: str | None = Field(None, description="created → started, ISO 8601 duration")
     error: ErrorBody | None
     input: Any
     output: Any
