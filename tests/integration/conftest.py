@@ -27,7 +27,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "models" / "fixtures"
 
 READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.02
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 
 
 def model_repository(root: Path, **links: Path) -> Path:

@@ -14,6 +14,7 @@ class PredictionStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
+    ABORTED = "aborted"  # its deadline passed before it started
 
     @property
     def terminal(self) -> bool:
@@ -21,7 +22,12 @@ class PredictionStatus(StrEnum):
 
 
 _TERMINAL = frozenset(
-    {PredictionStatus.SUCCEEDED, PredictionStatus.FAILED, PredictionStatus.CANCELED}
+    {
+        PredictionStatus.SUCCEEDED,
+        PredictionStatus.FAILED,
+        PredictionStatus.CANCELED,
+        PredictionStatus.ABORTED,
+    }
 )
 
 
@@ -56,6 +62,7 @@ class Prediction:
     deployment_id: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    deadline_at: datetime | None = None
     setup_time: timedelta | None = None
     execution_time: timedelta | None = None
     logs: str = ""

@@ -31,6 +31,9 @@ class Timeouts(BaseModel):
 
     setup_s: float = Field(300.0, gt=0)
     predict_s: float = Field(60.0, gt=0)
+    deadline_s: float | None = Field(
+        None, gt=0, le=24 * 3600, description="default Cancel-After for this model's predictions"
+    )
 
 
 class Manifest(BaseModel):

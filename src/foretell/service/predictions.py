@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from foretell.config import Settings
@@ -37,6 +37,7 @@ class NewPrediction:
     webhook: dict[str, Any] | None = None
     validate_input: bool = False
     wait_s: float | None = None
+    cancel_after_s: float | None = None
 
 
 class PredictionService:
@@ -69,6 +70,7 @@ class PredictionService:
             webhook=request.webhook,
             created_at=now,
             updated_at=now,
+            deadline_at=_deadline(now, request.cancel_after_s, deployment),
         )
         if deployment.status is DeploymentStatus.FAILED:
             # The model failed to load: say so at once rather than queueing doomed work.
@@ -207,3 +209,12 @@ class PredictionService:
                 requeue(task.prediction, counted=False)
                 self._store.update_soon(task.prediction)
         await self._store.flush()
+
+
+def _deadline(
+    now: datetime, cancel_after_s: float | None, deployment: Deployment
+) -> datetime | None:
+    """The request's Cancel-After, else the model's default deadline, else none."""
+    manifest = deployment.version.manifest if deployment.version else None
+    seconds = cancel_after_s or (manifest.timeouts.deadline_s if manifest else None)
+    return None if seconds is None else now + timedelta(seconds=seconds)

@@ -45,11 +45,29 @@ class PredictionTask:
         self._job: Job | None = None
         self._task: asyncio.Task[None] | None = None
         self._abandoned = False
+        self._deadline: asyncio.TimerHandle | None = None
         self.done = asyncio.Event()
         self.persisted: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
+        deadline_at = self.prediction.deadline_at
+        if deadline_at is not None:
+            # After a restart a passed deadline expires at once: the timer fires on the next turn.
+            delay = (deadline_at - datetime.now(UTC)).total_seconds()
+            self._deadline = asyncio.get_running_loop().call_later(max(delay, 0), self._expire)
+
+    def _expire(self) -> None:
+        """Its deadline passed: aborted if it never started, canceled if it is running."""
+        p = self.prediction
+        if p.status.terminal or self._abandoned:
+            return
+        if p.status is PredictionStatus.PENDING:
+            p.logs += "[foretell] aborted: its deadline passed before it started\n"
+            self.cancel(PredictionStatus.ABORTED)
+        else:
+            p.logs += "[foretell] canceled: its deadline passed while it was running\n"
+            self.cancel()
 
     async def wait(self, wait_s: float) -> None:
         """Wait up to `wait_s` seconds for a terminal status that is also durable."""
@@ -59,7 +77,7 @@ class PredictionTask:
                 assert self.persisted is not None
                 await asyncio.shield(self.persisted)
 
-    def cancel(self) -> None:
+    def cancel(self, outcome: PredictionStatus = PredictionStatus.CANCELED) -> None:
         """A queued prediction never runs; a running one keeps running but its output is dropped."""
         status = self.prediction.status
         if status.terminal:
@@ -68,11 +86,13 @@ class PredictionTask:
             self._job.canceled = True
         if status is PredictionStatus.PENDING and self._task is not None:
             self._task.cancel()
-        self.finish(PredictionStatus.CANCELED)
+        self.finish(outcome)
 
     def abandon(self) -> None:
         """Stop tracking without recording an outcome: the server is shutting down."""
         self._abandoned = True
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self._job is not None:
             self._job.canceled = True
         if self._task is not None:
@@ -140,6 +160,8 @@ class PredictionTask:
         if p.status.terminal:
             return
         finish_record(p, status, error)
+        if self._deadline is not None:
+            self._deadline.cancel()
         self._deployment.admission.release()
         _count(self._deployment.label, p)
         if outcome is not None:
@@ -159,7 +181,7 @@ def finish_record(
     """Stamp a terminal status on a record: the one place completion times are set."""
     p.status, p.error = status, error
     p.completed_at = p.updated_at = datetime.now(UTC)
-    if p.setup_time is None and status is not PredictionStatus.CANCELED:
+    if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)
 
 

@@ -81,6 +81,7 @@ predictions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
+    Column("deadline_at", UTCDateTime, nullable=True),
     Column("setup_time", Float, nullable=True),
     Column("execution_time", Float, nullable=True),
     Column("logs", Text, nullable=False),

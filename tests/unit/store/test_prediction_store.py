@@ -36,6 +36,7 @@ def test_insert_then_get_round_trips_every_field(
         updated_at=datetime(2025, 6, 1, 12, 0, 3, tzinfo=UTC),
         started_at=datetime(2025, 6, 1, 12, 0, 1, 5, tzinfo=UTC),
         completed_at=datetime(2025, 6, 1, 12, 0, 2, 999999, tzinfo=UTC),
+        deadline_at=datetime(2025, 6, 1, 12, 1, 0, tzinfo=UTC),
         setup_time=timedelta(seconds=1, microseconds=234567),
         execution_time=timedelta(milliseconds=42),
         logs="line 1\nline 2 ✓\n",

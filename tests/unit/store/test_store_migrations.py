@@ -20,6 +20,8 @@ from foretell.store.tables import metadata
 
 MIGRATION_LOG = "alembic.runtime.migration"
 
+HEAD = "0002"  # the newest migration; every open must end there
+
 
 def _open_and_close(db_url: str) -> None:
     async def scenario() -> None:
@@ -42,7 +44,7 @@ def test_open_creates_the_folder_and_uses_wal(db_path: Path, db_url: str) -> Non
     _open_and_close(db_url)
     assert db_path.is_file()
     assert _query(db_path, "PRAGMA journal_mode") == [("wal",)]
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
 def test_reopening_runs_no_migration(
@@ -54,7 +56,7 @@ def test_reopening_runs_no_migration(
         caplog.clear()
         _open_and_close(db_url)
         assert "Running upgrade" not in caplog.text
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
 def test_concurrent_first_opens_take_turns(db_path: Path, db_url: str) -> None:
@@ -64,7 +66,7 @@ def test_concurrent_first_opens_take_turns(db_path: Path, db_url: str) -> None:
             await store.close()
 
     asyncio.run(scenario())
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
 def test_migrations_create_exactly_the_tables_module(db_path: Path, db_url: str) -> None:
@@ -89,7 +91,7 @@ def test_alembic_cli_migrates_a_url_up_and_down(tmp_path: Path, db_path: Path) -
         subprocess.run(command, check=True, capture_output=True, timeout=60)
 
     alembic("upgrade", "head")
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
     alembic("downgrade", "base")
     tables = _query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")
     assert ("predictions",) not in tables

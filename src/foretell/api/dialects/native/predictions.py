@@ -11,6 +11,7 @@ from foretell.api import state
 from foretell.api.body import documented, json_body
 from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
+from foretell.api.durations import parse_cancel_after
 from foretell.api.prefer import parse_prefer
 from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
@@ -47,6 +48,13 @@ async def create_prediction(
     validate_input: Annotated[
         str | None, Header(description="true: reject invalid input with 422 before queueing")
     ] = None,
+    cancel_after: Annotated[
+        str | None,
+        Header(
+            description="deadline, e.g. 30s or 1m30s: aborted if not started by then, "
+            "canceled if still running"
+        ),
+    ] = None,
 ) -> Response:
     settings = state.settings(request)
     body = await json_body(request, PredictionRequest)
@@ -58,6 +66,7 @@ async def create_prediction(
             webhook=body.webhook.model_dump(mode="json") if body.webhook else None,
             validate_input=_flag("Validate-Input", validate_input),
             wait_s=preferences.wait,
+            cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
         )
     )
     headers = {"Location": f"/v1/predictions/{prediction.id}"}

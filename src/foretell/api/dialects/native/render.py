@@ -40,6 +40,7 @@ def prediction(p: Prediction) -> dict[str, Any]:
         "output": p.output,
         "started_at": timestamp(p.started_at),
         "completed_at": timestamp(p.completed_at),
+        "deadline_at": timestamp(p.deadline_at),
         "logs": p.logs,
         "webhook": p.webhook,
         "deployment_id": p.deployment_id,

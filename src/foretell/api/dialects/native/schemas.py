@@ -59,7 +59,7 @@ class PredictionBody(BaseModel):
     id: str
     model: ModelName
     created_at: datetime
-    status: Literal["pending", "processing", "succeeded", "failed", "canceled"]
+    status: Literal["pending", "processing", "succeeded", "failed", "canceled", "aborted"]
     updated_at: datetime
     setup_time: str | None = Field(description="ISO 8601 duration, e.g. PT0.0123S")
     execution_time: str | None = Field(description="ISO 8601 duration")
@@ -69,6 +69,7 @@ class PredictionBody(BaseModel):
     output: Any
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    deadline_at: datetime | None = None
     logs: str = ""
     webhook: Webhook | None = None
     deployment_id: str | None = None
