@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from foretell import errors
 from foretell.api.responses import Json
+from foretell.manifest.schema import field_error
 
 STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidRequest: 400,
@@ -59,24 +60,12 @@ async def _request_validation(_: Request, exc: Exception) -> Response:
         reason = (bad_json.get("ctx") or {}).get("error", "JSON decode error")
         message = f"request body is not valid JSON: {reason} (at character {where})"
         return Json({"detail": message}, status_code=400)
-    return Json({"detail": [_jsonable(e) for e in problems]}, status_code=422)
+    return Json({"detail": [field_error(e) for e in problems]}, status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return Json({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-
-def _jsonable(raw: Any) -> dict[str, Any]:
-    error: dict[str, Any] = dict(raw)
-    error.pop("url", None)
-    if isinstance(error.get("input"), bytes):
-        error["input"] = error["input"].decode("utf-8", "replace")
-    if "ctx" in error:
-        error["ctx"] = {
-            k: v if isinstance(v, int | float | str) else str(v) for k, v in error["ctx"].items()
-        }
-    return error
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:

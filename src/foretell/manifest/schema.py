@@ -81,7 +81,9 @@ class InputValidator:
             # from_attributes=True is how FastAPI calls pydantic, hence its error types.
             validated = self._model.model_validate(data, from_attributes=True)
         except ValidationError as exc:
-            raise InvalidInput([_error(e) for e in exc.errors(include_url=False)]) from None
+            raise InvalidInput(
+                [field_error(e, ("input",)) for e in exc.errors(include_url=False)]
+            ) from None
         if self._plain is not None:
             out = {alias: validated.__dict__[name] for name, alias in self._plain}
             return out | (validated.__pydantic_extra__ or {})
@@ -89,13 +91,15 @@ class InputValidator:
         return validated.model_dump(mode="json", by_alias=True, warnings=False)
 
 
-def _error(error: Any) -> dict[str, Any]:
-    """One pydantic error in the 422 shape: loc under "input", ctx JSON-serializable."""
+def field_error(error: Any, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One pydantic error in FastAPI's 422 shape (no url), loc under `prefix`, JSON-safe.
+
+    The one renderer for both input validation and request-body validation, so the two agree."""
     out: dict[str, Any] = {
         "type": error["type"],
-        "loc": ["input", *error["loc"]],
+        "loc": [*prefix, *error["loc"]],
         "msg": error["msg"],
-        "input": _jsonable(error["input"]),
+        "input": _jsonable(error.get("input")),
     }
     if "ctx" in error:
         out["ctx"] = {key: _jsonable(value) for key, value in error["ctx"].items()}
@@ -105,6 +109,8 @@ def _error(error: Any) -> dict[str, Any]:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, _SCALARS):
         return value
+    if isinstance(value, bytes):  # a request body FastAPI could not parse
+        return value.decode("utf-8", "replace")
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from foretell.errors import InvalidInput
-from foretell.manifest.schema import InputValidator, _error
+from foretell.manifest.schema import InputValidator, field_error
 
 
 class Color(Enum):
@@ -320,6 +320,6 @@ def test_exceptions_in_ctx_are_stringified() -> None:
 
     with pytest.raises(ValidationError) as caught:
         Checked.model_validate({"x": 2})
-    error = _error(caught.value.errors(include_url=False)[0])
+    error = field_error(caught.value.errors(include_url=False)[0], ("input",))
     assert error["ctx"] == {"error": "x must be odd"}
     assert error["loc"] == ["input", "x"]
