@@ -32,4 +32,4 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         if self.db:
             return self.db
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'foretell.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'foretell.db').resolve()}"

@@ -1,4 +1,10 @@
-"""Opens the database: the async engine, SQLite's connection settings, migrations to head."""
+"""Opens the database: the engine, SQLite's connection settings, migrations to head.
+
+The engine is synchronous and the store calls it from threads. Measured on 2 cores: one committed
+row through aiosqlite's async adapter took 1.1 ms (each DBAPI call is a hop to its thread and
+back); the same commit as one hop into a thread running the sync engine took 0.2 ms, and
+64-row group commits 30 us/row against 49.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as sqlalchemy_engine
+from sqlalchemy.engine import URL, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,6 +33,8 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 _WAL_TRIES = 50
+# Async drivers named in older configs map to the sync driver of the same database.
+_SYNC_DRIVERS = {"aiosqlite": "pysqlite", "asyncpg": "psycopg"}
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -72,13 +80,26 @@ def _ensure_parent_dir(url: str) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`; SQLite is set up for WAL."""
+def sync_url(url: str) -> URL:
+    """`url` with an async driver (sqlite+aiosqlite, postgresql+asyncpg) swapped for a sync one."""
+    parsed = make_url(url)
+    driver = _SYNC_DRIVERS.get(parsed.get_driver_name())
+    if driver is None:
+        return parsed
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}")
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`, safe to use from several threads; SQLite is set up for WAL."""
     _ensure_parent_dir(url)
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    parsed = sync_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sqlalchemy_engine(parsed, pool_pre_ping=True)
+    # The pool hands a connection to one thread at a time, so sqlite3's same-thread check
+    # only gets in the way.
+    engine = sqlalchemy_engine(parsed, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
     return engine
 
 
@@ -97,12 +118,12 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
-async def migrate(engine: AsyncEngine) -> None:
+def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there.
 
     One transaction holding the write lock, so concurrent openers of a fresh file take turns.
     """
-    async with engine.connect() as conn:
-        immediate: AsyncConnection = await conn.execution_options(**IMMEDIATE)
-        async with immediate.begin():
-            await immediate.run_sync(_upgrade)
+    with engine.connect() as conn:
+        immediate = conn.execution_options(**IMMEDIATE)
+        with immediate.begin():
+            _upgrade(immediate)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Engine, RowMapping, Select, and_, or_, select
 
 from foretell.domain import Prediction, PredictionStatus
 from foretell.errors import InvalidRequest
@@ -30,14 +31,15 @@ class Page:
 
 
 class PredictionStore:
-    """Prediction records in any SQLAlchemy async database (SQLite in WAL mode by default).
+    """Prediction records in any SQLAlchemy database (SQLite in WAL mode by default).
 
     Writes snapshot the record when called and are committed by one background writer, many
-    per transaction; `insert` and `update` return only once their row is committed. Reads see
-    committed rows only: `flush()` first to include writes queued with `update_soon`.
+    per transaction; `insert` and `update` return only once their row is committed. Reads run
+    on worker threads and see committed rows only: `flush()` first to include writes queued
+    with `update_soon`.
     """
 
-    def __init__(self, engine: AsyncEngine, writer: GroupWriter) -> None:
+    def __init__(self, engine: Engine, writer: GroupWriter) -> None:
         self._engine = engine
         self._writer = writer
 
@@ -46,9 +48,9 @@ class PredictionStore:
         """Connect to `url` (creating a SQLite file's folder), migrate to head, start the writer."""
         engine = create_engine(url)
         try:
-            await migrate(engine)
+            await asyncio.to_thread(migrate, engine)
         except BaseException:
-            await engine.dispose()
+            engine.dispose()
             raise
         return cls(engine, GroupWriter(engine, predictions))
 
@@ -62,15 +64,26 @@ class PredictionStore:
         try:
             await self._writer.close()
         finally:
-            await self._engine.dispose()
+            self._engine.dispose()
 
     async def insert(self, prediction: Prediction) -> None:
         """Store a new record; returns once it is committed, raises if that failed."""
-        await self._wait(self._writer.put("insert", to_row(prediction), wait=True))
+        await self.write(prediction, new=True)
 
     async def update(self, prediction: Prediction) -> None:
         """Store the record's current state; returns once it is committed."""
-        await self._wait(self._writer.put("update", to_row(prediction), wait=True))
+        await self.write(prediction, new=False)
+
+    def write(self, prediction: Prediction, *, new: bool) -> asyncio.Future[None]:
+        """Queue the record as of now (a new row, or the update of one); the future resolves
+        once it is committed. Cancelling it never cancels the commit others share."""
+        done = self._writer.put("insert" if new else "update", to_row(prediction), wait=True)
+        assert done is not None
+        return asyncio.shield(done)
+
+    def insert_soon(self, prediction: Prediction) -> None:
+        """Queue a new record (taken now) for the next commit, without waiting."""
+        self._writer.put("insert", to_row(prediction), wait=False)
 
     def update_soon(self, prediction: Prediction) -> None:
         """Queue the record's current state (taken now) for the next commit, without waiting."""
@@ -82,10 +95,8 @@ class PredictionStore:
 
     async def get(self, prediction_id: str) -> Prediction | None:
         """The committed record with this id, or None."""
-        async with self._engine.connect() as conn:
-            query = select(predictions).where(predictions.c.id == prediction_id)
-            row = (await conn.execute(query)).mappings().first()
-        return None if row is None else from_row(row)
+        rows = await self._read(select(predictions).where(predictions.c.id == prediction_id))
+        return from_row(rows[0]) if rows else None
 
     async def list(
         self,
@@ -109,8 +120,7 @@ class PredictionStore:
         if cursor is not None:
             query = _after(query, cursor)
         query = query.order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query.limit(limit + 1))).mappings().all()
+        rows = await self._read(query.limit(limit + 1))
         items = [from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         last = items[-1] if more else None
@@ -123,15 +133,14 @@ class PredictionStore:
             .where(predictions.c.status.in_(_UNFINISHED))
             .order_by(predictions.c.created_at, predictions.c.id)
         )
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [from_row(row) for row in rows]
+        return [from_row(row) for row in await self._read(query)]
 
-    @staticmethod
-    async def _wait(done: asyncio.Future[None] | None) -> None:
-        # shield: a caller cancelled while waiting must not cancel the commit others share.
-        assert done is not None
-        await asyncio.shield(done)
+    async def _read(self, query: Select[Any]) -> Sequence[RowMapping]:
+        return await asyncio.to_thread(self._fetch, query)
+
+    def _fetch(self, query: Select[Any]) -> Sequence[RowMapping]:
+        with self._engine.connect() as conn:
+            return conn.execute(query).mappings().all()
 
 
 def _after(query: Select[tuple[object, ...]], cursor: str) -> Select[tuple[object, ...]]:

@@ -2,19 +2,20 @@
 
 Callers put full-row snapshots; rows for the same key that wait together are coalesced (an insert
 followed by updates becomes one insert of the latest row). The task takes everything queued,
-writes it in ONE transaction, commits, and only then resolves the callers' futures. While a
-transaction is in flight the next batch accumulates, so concurrent writers share commits.
+writes it in ONE transaction on the writer's own thread, commits, and only then resolves the
+callers' futures. While a transaction is in flight the next batch accumulates, so concurrent
+writers share commits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Engine, Table, bindparam, insert, update
 
 from foretell.store.engine import IMMEDIATE
 
@@ -50,12 +51,15 @@ def _settle(future: asyncio.Future[None] | None, error: BaseException | None) ->
 class GroupWriter:
     """Writes row snapshots of `table` (keyed by column `key`) from one background task."""
 
-    def __init__(self, engine: AsyncEngine, table: Table, key: str = "id") -> None:
+    def __init__(self, engine: Engine, table: Table, key: str = "id") -> None:
         self.commits = 0  # transactions committed; lets tests and metrics see the grouping
         self._engine = engine
         self._table = table
         self._key = key
+        self._insert = insert(table)
         self._update = update(table).where(table.c[key] == bindparam(_WHERE_KEY))
+        # One thread: transactions never contend for SQLite's write lock among themselves.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"foretell-writer-{table.name}")
         self._loop = asyncio.get_running_loop()
         self._batch = _Batch(self._loop)
         self._inflight: _Batch | None = None
@@ -93,7 +97,10 @@ class GroupWriter:
             return
         self._closed = True
         self._wake.set()
-        await self._task
+        try:
+            await self._task
+        finally:
+            self._thread.shutdown(wait=True)
 
     async def _run(self) -> None:
         while True:
@@ -151,11 +158,14 @@ class GroupWriter:
             for e in entries
             if e.kind == "update"
         ]
-        async with self._engine.connect() as conn:
-            writer = await conn.execution_options(**IMMEDIATE)
-            async with writer.begin():
-                if inserts:
-                    await writer.execute(insert(self._table), inserts)
-                if updates:
-                    await writer.execute(self._update, updates)
+        await self._loop.run_in_executor(self._thread, self._transaction, inserts, updates)
         self.commits += 1
+
+    def _transaction(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+        with self._engine.connect() as conn:
+            writer = conn.execution_options(**IMMEDIATE)
+            with writer.begin():
+                if inserts:
+                    writer.execute(self._insert, inserts)
+                if updates:
+                    writer.execute(self._update, updates)

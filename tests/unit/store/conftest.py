@@ -21,7 +21,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def db_url(db_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{db_path}"
+    return f"sqlite:///{db_path}"
 
 
 @pytest.fixture

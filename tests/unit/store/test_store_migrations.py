@@ -83,7 +83,7 @@ def test_migrations_create_exactly_the_tables_module(db_path: Path, db_url: str)
 def test_alembic_cli_migrates_a_url_up_and_down(tmp_path: Path, db_path: Path) -> None:
     ini = tmp_path / "alembic.ini"
     ini.write_text(f"[alembic]\nscript_location = {MIGRATIONS}\n")
-    url = f"sqlite+aiosqlite:///{db_path}"
+    url = f"sqlite:///{db_path}"
     db_path.parent.mkdir()
 
     def alembic(*args: str) -> None:

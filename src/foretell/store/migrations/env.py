@@ -1,13 +1,12 @@
 """Alembic environment: migrate through the caller's connection, or a URL from the alembic CLI.
 
 `PredictionStore.open` passes a connection in `config.attributes["connection"]`. From the CLI
-give a URL: `alembic -x url=sqlite+aiosqlite:////abs/foretell.db upgrade head`, or set
+give a URL: `alembic -x url=sqlite:////abs/foretell.db upgrade head`, or set
 `sqlalchemy.url` in the ini, or FORETELL_DB, as `foretell serve` reads it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 from logging.config import fileConfig
 
@@ -41,15 +40,15 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_from_url(url: str) -> None:
+def _run_from_url(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.connect() as conn:
-            immediate = await conn.execution_options(**IMMEDIATE)
-            async with immediate.begin():
-                await immediate.run_sync(_run)
+        with engine.connect() as conn:
+            immediate = conn.execution_options(**IMMEDIATE)
+            with immediate.begin():
+                _run(immediate)
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
 def _main() -> None:
@@ -64,7 +63,7 @@ def _main() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    asyncio.run(_run_from_url(_url()))
+    _run_from_url(_url())
 
 
 _main()
