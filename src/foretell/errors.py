@@ -134,10 +134,11 @@ class ManifestError(ForetellError):
 class ModelLoadFailed(ForetellError):
     code = "model_load_failed"
 
-    def __init__(self, model: str, reason: str) -> None:
+    def __init__(self, model: str, reason: str, traceback: str = "") -> None:
         super().__init__(f"model '{model}' failed to load: {reason}")
         self.model = model
         self.reason = reason
+        self.traceback = traceback  # of the model's own setup code, for the deployment's logs
 
 
 class Overloaded(ForetellError):

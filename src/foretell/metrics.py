@@ -35,6 +35,12 @@ UNFINISHED = Gauge(
     ["model"],
     registry=REGISTRY,
 )
+QUEUE_DEPTH = Gauge(
+    "foretell_queue_depth",
+    "Predictions waiting for a replica (not yet running).",
+    ["model"],
+    registry=REGISTRY,
+)
 BATCH_SIZE = Histogram(
     "foretell_batch_size",
     "Predictions per batch sent to a replica.",
@@ -58,7 +64,7 @@ EXECUTION_SECONDS = Histogram(
 )
 RESTARTS = Counter(
     "foretell_replica_restarts",
-    "Replica processes started again after one died or overran its timeout.",
+    "Replicas started again after one died, overran its timeout or was interrupted.",
     ["model"],
     registry=REGISTRY,
 )

@@ -2,7 +2,13 @@
 
 from foretell.domain.deployment import DeploymentStatus
 from foretell.domain.model import ModelRef
-from foretell.domain.prediction import ErrorSource, Prediction, PredictionError, PredictionStatus
+from foretell.domain.prediction import (
+    ErrorSource,
+    Prediction,
+    PredictionError,
+    PredictionStatus,
+    QueueStatus,
+)
 
 __all__ = [
     "DeploymentStatus",
@@ -11,4 +17,5 @@ __all__ = [
     "Prediction",
     "PredictionError",
     "PredictionStatus",
+    "QueueStatus",
 ]

@@ -44,6 +44,16 @@ class PredictionError:
     detail: Any = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """Where a pending prediction waits: live, never stored. `position` 0 runs next; `eta_s` is
+    None until the model has run a batch to measure."""
+
+    position: int
+    depth: int
+    eta_s: float | None
+
+
 @dataclass(slots=True)
 class Prediction:
     """A prediction as stored and served. Mutated only by the service's task for it."""
@@ -67,3 +77,4 @@ class Prediction:
     execution_time: timedelta | None = None
     logs: str = ""
     attempts: int = 0
+    queue: QueueStatus | None = None  # filled in while it waits in a queue; not stored

@@ -12,6 +12,10 @@ from foretell.errors import ManifestError
 
 MANIFEST_FILE = "foretell.yaml"
 RuntimeName = Literal["onnx", "python", "sklearn"]
+# process: each replica is a worker process (crash isolation; the default for user code).
+# thread: replicas run on threads of the server process, no IPC; for code that releases the GIL.
+# auto: thread when the runtime declares itself safe in-process (onnx), else process.
+Isolation = Literal["auto", "process", "thread"]
 
 
 class Batching(BaseModel):
@@ -31,6 +35,9 @@ class Timeouts(BaseModel):
 
     setup_s: float = Field(300.0, gt=0)
     predict_s: float = Field(60.0, gt=0)
+    cancel_grace_s: float = Field(
+        5.0, gt=0, le=600, description="how long a canceled prediction may take to stop"
+    )
     deadline_s: float | None = Field(
         None, gt=0, le=24 * 3600, description="default Cancel-After for this model's predictions"
     )
@@ -47,6 +54,7 @@ class Manifest(BaseModel):
     description: str = ""
     batching: Batching = Batching()
     replicas: int = Field(1, ge=1, le=64)
+    isolation: Isolation = "auto"
     timeouts: Timeouts = Timeouts()
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -21,6 +21,9 @@ class LoadedModel(Protocol):
 
 class Runtime(Protocol):
     name: str
+    # True when predict may run on a thread of the server process: it runs no user code that
+    # could crash or print into the server, is thread-safe, and releases the GIL while computing.
+    in_process: bool
 
     def check(self, version: ModelVersion) -> None:
         """Cheap static checks before loading (e.g. refusing raw pickle); raises ManifestError."""

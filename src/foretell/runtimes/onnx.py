@@ -75,6 +75,7 @@ class OnnxRuntime:
     """Loads `.onnx` graphs into a CPU inference session."""
 
     name = "onnx"
+    in_process = True  # onnxruntime releases the GIL inside run() and runs no user code
 
     def check(self, version: ModelVersion) -> None:
         """Validate the options; raises ManifestError."""

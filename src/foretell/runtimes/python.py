@@ -45,6 +45,7 @@ class PythonRuntime:
     """Imports the predictor module of a version folder and runs its class."""
 
     name = "python"
+    in_process = False  # user code: a crash or a print must stay in its own process
 
     def check(self, version: ModelVersion) -> None:
         """Validate `predictor` and that no options are set; raises ManifestError."""

@@ -12,6 +12,9 @@ _MODULES = {
     "python": "foretell.runtimes.python",
     "sklearn": "foretell.runtimes.sklearn",
 }
+# Runtimes whose replicas may run on a thread of the server (see `Runtime.in_process`), known
+# without importing them: importing scikit-learn into the server alone costs ~1 s and ~100 MB.
+_IN_PROCESS = frozenset({"onnx"})
 RUNTIME_NAMES = tuple(sorted(_MODULES))
 
 
@@ -23,3 +26,8 @@ def get_runtime(name: str) -> Runtime:
         raise ValueError(f"unknown runtime '{name}'; known runtimes: {known}")
     runtime: Runtime = importlib.import_module(module_name).RUNTIME
     return runtime
+
+
+def runs_in_process(name: str) -> bool:
+    """Whether runtime `name` is safe on a thread of the server process."""
+    return name in _IN_PROCESS

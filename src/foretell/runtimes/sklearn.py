@@ -35,6 +35,7 @@ class SklearnRuntime:
     """Loads skops files holding a fitted scikit-learn estimator."""
 
     name = "sklearn"
+    in_process = False  # scikit-learn holds the GIL for much of predict()
 
     def check(self, version: ModelVersion) -> None:
         """Refuse pickles and non-skops files, validate the options; raises ManifestError."""

@@ -1,7 +1,8 @@
 """Per-deployment queues, batching and dispatch of predictions to replicas."""
 
 from foretell.scheduler.admission import Admission
-from foretell.scheduler.dispatcher import Scheduler
+from foretell.scheduler.batcher import Batcher
+from foretell.scheduler.dispatcher import QueuePlace, Scheduler
 from foretell.scheduler.job import Job
 
-__all__ = ["Admission", "Job", "Scheduler"]
+__all__ = ["Admission", "Batcher", "Job", "QueuePlace", "Scheduler"]

@@ -51,6 +51,14 @@ class Admission:
         else:
             self._batch_s += _EWMA_WEIGHT * (batch_s - self._batch_s)
 
+    def eta_s(self, position: int) -> float | None:
+        """Seconds until the job at queue `position` (0 = next) should have run; None until a
+        batch has been timed. Counts the waves of batches ahead of it plus its own."""
+        if self._batch_s is None:
+            return None
+        waves = math.ceil((position // self._batch_size + 1) / self._replicas)
+        return waves * self._batch_s
+
     def retry_after_s(self) -> int:
         """Seconds until the queue has drained enough to take one more, rounded up, at least 1."""
         if self._batch_s is None:

@@ -3,146 +3,203 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from foretell import metrics
 from foretell.errors import ForetellError, WorkerCrashed
 from foretell.manifest import Batching
+from foretell.scheduler.batcher import Batcher
 from foretell.scheduler.job import Job
-from foretell.workers import Outcome, Replica
+from foretell.workers import Outcome, ReplicaHandle
 
 log = logging.getLogger(__name__)
 
-RESTART_ATTEMPTS = 3
-RESTART_BACKOFF_S = 1.0
+Restart = Callable[[ReplicaHandle], Awaitable[bool]]
+
+
+async def _no_restart(replica: ReplicaHandle) -> bool:
+    return False
+
+
+@dataclass(eq=False)
+class _Slot:
+    """A replica as the dispatcher sees it: what it runs now, and whether it just started."""
+
+    replica: ReplicaHandle
+    running: list[Job] = field(default_factory=list)
+    fresh: bool = True  # its next batch is its first since the model loaded
+    restarting: bool = False
+
+    @property
+    def free(self) -> bool:
+        return not self.running and not self.restarting
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePlace:
+    """Where a waiting job stands: `position` 0 leaves next; `depth` jobs wait in all."""
+
+    position: int
+    depth: int
 
 
 class Scheduler:
-    """Owns one deployment's queue and one dispatch loop per attached replica.
+    """Owns one deployment's queue and hands batches to its free replicas, one at a time each.
 
-    When the last replica is gone for good, every queued and later job fails at once and
-    `on_unavailable` says why, so nothing waits forever on a model that cannot run."""
+    One dispatch loop: whenever a replica is free and the batcher says a batch is due, the batch
+    goes to the least-loaded replica. A replica that fails is restarted through `restart`; when
+    the last one is gone for good, every queued and later job fails at once and `on_unavailable`
+    says why, so nothing waits forever on a model that cannot run."""
 
     def __init__(
         self,
         model: str,
         batching: Batching,
+        *,
+        restart: Restart = _no_restart,
         on_unavailable: Callable[[str], None] = lambda reason: None,
+        on_batch: Callable[[float], None] = lambda seconds: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model = model
-        self.batching = batching
+        self._batcher: Batcher[Job] = Batcher(batching.max_batch_size, batching.max_delay_ms / 1000)
+        self._restart = restart
         self._on_unavailable = on_unavailable
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._loops: set[asyncio.Task[None]] = set()
-        self._serving = 0
+        self._on_batch = on_batch
+        self._clock = clock
+        self._slots: list[_Slot] = []
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
         self._closing = False
         self._failure: ForetellError | None = None
         self._batch_sizes = metrics.BATCH_SIZE.labels(model)
         self._restarts = metrics.RESTARTS.labels(model)
+        self._depth = metrics.QUEUE_DEPTH.labels(model)
 
     def submit(self, job: Job) -> None:
         """Queue a job; if every replica is gone, fail it at once instead of letting it hang."""
         if self._failure is not None:
             job.result.set_exception(self._failure)
             return
-        self._queue.put_nowait(job)
+        self._batcher.add(job, self._clock())
+        self._depth.set(len(self._batcher))
+        self._wake.set()
 
-    def attach(self, replica: Replica) -> None:
+    def cancel(self, job: Job) -> None:
+        """A waiting job leaves the queue. A running one is marked, and when every job of its
+        batch is canceled the replica is asked to stop the batch (where its kind allows)."""
+        job.canceled = True
+        if self._batcher.remove(job):
+            self._depth.set(len(self._batcher))
+            return
+        for slot in self._slots:
+            if job in slot.running and all(j.canceled for j in slot.running):
+                slot.replica.interrupt()
+
+    def place(self, job: Job) -> QueuePlace | None:
+        """Where `job` waits in the queue; None once it has left (running or done)."""
+        position = self._batcher.position(job)
+        return None if position is None else QueuePlace(position, len(self._batcher))
+
+    @property
+    def depth(self) -> int:
+        return len(self._batcher)
+
+    def attach(self, replica: ReplicaHandle) -> None:
         """Start feeding a ready replica."""
-        self._serving += 1
-        task = asyncio.create_task(self._serve(replica), name=f"dispatch {self.model}")
-        self._loops.add(task)
-        task.add_done_callback(self._loops.discard)
+        self._slots.append(_Slot(replica))
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._dispatch(), name=f"dispatch {self.model}")
+        self._wake.set()
 
     async def close(self) -> None:
         self._closing = True
-        for task in list(self._loops):
+        tasks = [t for t in (self._loop, *self._batches) if t is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _serve(self, replica: Replica) -> None:
-        try:
-            while True:
-                # Jobs canceled while the batch window was open must not start.
-                batch = [job for job in await self._next_batch() if not job.canceled]
-                if batch and not await self._run(replica, batch):
-                    return
-        finally:
-            self._serving -= 1
-            if self._serving == 0 and not self._closing:
-                reason = (
-                    f"every replica of model '{self.model}' died and could not be restarted; "
-                    "see the server log"
-                )
-                self._fail_all(WorkerCrashed(self.model, None, reason))
-                self._on_unavailable(reason)
+    async def _dispatch(self) -> None:
+        while True:
+            now = self._clock()
+            wait = self._batcher.wait_s(now)
+            slot = self._least_loaded()
+            if slot is None or wait > 0:
+                self._wake.clear()
+                timeout = None if slot is None or wait == float("inf") else wait
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+                continue
+            self._start(slot, self._batcher.take(now))
 
-    async def _run(self, replica: Replica, batch: list[Job]) -> bool:
-        """Run one batch; False when the replica is gone and could not be replaced."""
+    def _least_loaded(self) -> _Slot | None:
+        # A replica runs one batch at a time, so the least loaded is any free one; the first
+        # keeps one replica's caches warm when load is light.
+        for slot in self._slots:
+            if slot.free:
+                return slot
+        return None
+
+    def _start(self, slot: _Slot, batch: list[Job]) -> None:
+        self._depth.set(len(self._batcher))
         self._batch_sizes.observe(len(batch))
+        setup_s = slot.replica.setup_time if slot.fresh else 0.0
+        slot.fresh = False
+        slot.running = batch
         for job in batch:
-            job.on_start()
+            job.on_start(setup_s)
+        task = asyncio.create_task(self._run(slot, batch), name=f"batch {self.model}")
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _run(self, slot: _Slot, batch: list[Job]) -> None:
+        started = self._clock()
         try:
-            outcomes = await replica.predict([job.input for job in batch])
+            outcomes = await slot.replica.predict([job.input for job in batch])
             _check_count(self.model, outcomes, batch)
         except Exception as exc:
             error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
             for job in batch:
                 if not job.result.done():
                     job.result.set_exception(error)
-            return await self._replace(replica)
+            slot.running = []
+            await self._replace(slot)
+            return
+        self._on_batch(self._clock() - started)
+        slot.running = []
+        self._wake.set()
         for job, outcome in zip(batch, outcomes, strict=True):
             if not job.result.done():
                 job.result.set_result(outcome)
-        return True
 
-    async def _next_batch(self) -> list[Job]:
-        """The first live job, then whatever else arrives within max_delay_ms, up to the limit."""
-        batch = [await self._next_live()]
-        deadline = time.monotonic() + self.batching.max_delay_ms / 1000
-        while len(batch) < self.batching.max_batch_size:
-            if not self._queue.empty():
-                job = self._queue.get_nowait()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        job = await self._queue.get()
-                except TimeoutError:
-                    break
-            if not job.canceled:
-                batch.append(job)
-        return batch
-
-    async def _next_live(self) -> Job:
-        while True:
-            job = await self._queue.get()
-            if not job.canceled:
-                return job
-
-    async def _replace(self, replica: Replica) -> bool:
-        for attempt in range(1, RESTART_ATTEMPTS + 1):
-            log.warning("replica of %s is gone; starting a new one (try %d)", self.model, attempt)
-            self._restarts.inc()
-            try:
-                await replica.start()
-            except Exception as exc:
-                log.error("could not replace the replica of %s: %s", self.model, exc)
-                await asyncio.sleep(RESTART_BACKOFF_S * attempt)
-            else:
-                return True
-        return False
+    async def _replace(self, slot: _Slot) -> None:
+        slot.restarting = True
+        self._restarts.inc()
+        if await self._restart(slot.replica):
+            slot.restarting, slot.fresh = False, True
+            self._wake.set()
+            return
+        self._slots.remove(slot)
+        if not self._slots and not self._closing:
+            reason = (
+                f"every replica of model '{self.model}' died and could not be restarted; "
+                "see the deployment's logs"
+            )
+            self._fail_all(WorkerCrashed(self.model, None, reason))
+            self._on_unavailable(reason)
 
     def _fail_all(self, exc: ForetellError) -> None:
         self._failure = exc
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
+        for job in self._batcher.take_all():
             if not job.result.done():
                 job.result.set_exception(exc)
+        self._depth.set(0)
 
 
 def _check_count(model: str, outcomes: list[Outcome], batch: list[Job]) -> None:

@@ -10,17 +10,18 @@ from typing import Any
 from foretell.workers import Outcome
 
 
-def _no_op() -> None:
+def _no_op(setup_s: float) -> None:
     return None
 
 
 @dataclass(slots=True, eq=False)
 class Job:
-    """`on_start` fires when the job is handed to a replica; `result` resolves with its Outcome."""
+    """`on_start` fires when the job is handed to a replica, with the seconds that replica spent
+    loading the model if this is its first batch (else 0); `result` resolves with its Outcome."""
 
     prediction_id: str
     input: dict[str, Any]
-    on_start: Callable[[], None] = _no_op
+    on_start: Callable[[float], None] = _no_op
     result: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )

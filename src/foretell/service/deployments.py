@@ -14,9 +14,11 @@ from foretell.manifest import Batching, ModelVersion, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
 from foretell.scheduler import Admission, Scheduler
-from foretell.workers import Replica
+from foretell.workers import Pool, ReplicaHandle
 
 log = logging.getLogger(__name__)
+
+MAX_LOGS = 64 * 1024  # a deployment's logs keep their newest characters
 
 
 def deployment_id(owner: str, name: str, number: int) -> str:
@@ -37,9 +39,9 @@ class Deployment:
     environment: str = "production"
     signature: Signature | None = None
     validator: InputValidator | None = None
-    setup_time: float | None = None
     scheduler: Scheduler | None = None
-    replicas: list[Replica] = field(default_factory=list)
+    pool: Pool | None = None
+    logs: str = ""  # what went wrong setting up replicas, with the model's tracebacks
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -69,13 +71,21 @@ class Deployment:
         """Start every replica; ready as soon as one is, failed only if all of them fail."""
         if self.version is None:
             return
-        manifest = self.version.manifest
-        self.scheduler = Scheduler(str(self.ref), manifest.batching, self._unavailable)
-        self.replicas = [Replica(self.version) for _ in range(manifest.replicas)]
+        self.pool = Pool.for_version(self.version, self._setup_failed)
+        self.scheduler = Scheduler(
+            str(self.ref),
+            self.version.manifest.batching,
+            restart=self.pool.restart,
+            on_unavailable=self._unavailable,
+            on_batch=self.admission.observe,
+        )
         results = await asyncio.gather(
-            *(self._start_replica(r) for r in self.replicas), return_exceptions=True
+            *(self._start_replica(r) for r in self.pool.replicas), return_exceptions=True
         )
         errors = [r for r in results if isinstance(r, Exception)]
+        for error in errors:
+            if isinstance(error, ModelLoadFailed):
+                self._setup_failed(error)
         if len(errors) == len(results):
             first = errors[0]
             if isinstance(first, ModelLoadFailed):
@@ -88,8 +98,13 @@ class Deployment:
     def _unavailable(self, reason: str) -> None:
         self._settle(DeploymentStatus.FAILED, reason)
 
-    async def _start_replica(self, replica: Replica) -> None:
-        signature, setup_time = await replica.start()
+    def _setup_failed(self, exc: ModelLoadFailed) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        entry = f"[{stamp}] replica setup failed: {exc.reason}\n{exc.traceback}"
+        self.logs = (self.logs + entry)[-MAX_LOGS:]
+
+    async def _start_replica(self, replica: ReplicaHandle) -> None:
+        signature = await replica.start()
         assert self.scheduler is not None
         if self.validator is None:
             try:
@@ -98,7 +113,7 @@ class Deployment:
                 await replica.stop()
                 reason = f"its input schema cannot be used to validate inputs: {exc}"
                 raise ModelLoadFailed(str(self.ref), reason) from exc
-            self.signature, self.validator, self.setup_time = signature, validator, setup_time
+            self.signature, self.validator = signature, validator
         self.scheduler.attach(replica)
         if self.status is not DeploymentStatus.READY:
             self._settle(DeploymentStatus.READY, None)
@@ -115,7 +130,8 @@ class Deployment:
     async def stop(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.close()
-        await asyncio.gather(*(r.stop() for r in self.replicas))
+        if self.pool is not None:
+            await self.pool.stop()
         if self.status is DeploymentStatus.READY:
             self.status = DeploymentStatus.STOPPED
 

@@ -79,16 +79,25 @@ class PredictionService:
             await self._store.insert(prediction)
             return prediction
         deployment.admission.admit()  # before the insert: a refused prediction is never created
-        try:
-            await self._store.insert(prediction)
-        except BaseException:
-            deployment.admission.release()
-            raise
-        task = self._track(prediction, deployment, validated_input)
+        # A caller who waits is answered with the finished record, so the record is written
+        # once, when it ends: one commit per prediction instead of two, and none to wait for
+        # before it runs. Nothing is acknowledged before its record is durable either way.
+        synchronous = bool(request.wait_s)
+        if not synchronous:
+            try:
+                await self._store.insert(prediction)
+            except BaseException:
+                deployment.admission.release()
+                raise
+        task = self._track(prediction, deployment, validated_input, stored=not synchronous)
         task.start()
         if request.wait_s:
             await task.wait(request.wait_s)
-        return prediction
+            if not task.stored:
+                await task.save()  # still running: the caller will poll the id it gets back
+            elif task.persisted is not None:
+                await asyncio.shield(task.persisted)
+        return _showing_queue(task)
 
     async def _validate(self, deployment: Deployment, request: NewPrediction) -> dict[str, Any]:
         if deployment.validator is None:
@@ -107,6 +116,8 @@ class PredictionService:
         prediction: Prediction,
         deployment: Deployment,
         validated_input: dict[str, Any] | None = None,
+        *,
+        stored: bool = True,
     ) -> PredictionTask:
         def forget(persisted: asyncio.Future[None]) -> None:
             # Stay live until durable, so a GET never reads an older stored state.
@@ -114,7 +125,9 @@ class PredictionService:
             if not persisted.cancelled() and persisted.exception() is not None:
                 log.error("could not store prediction %s: %r", prediction.id, persisted.exception())
 
-        task = PredictionTask(prediction, deployment, self._store, forget, validated_input)
+        task = PredictionTask(
+            prediction, deployment, self._store, forget, validated_input, stored=stored
+        )
         self._live[prediction.id] = task
         return task
 
@@ -125,7 +138,7 @@ class PredictionService:
                 # Never show a finished state that a crash could still take back.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(task.persisted)
-            return task.prediction
+            return _showing_queue(task)
         prediction = await self._store.get(prediction_id)
         if prediction is None:
             raise PredictionNotFound(prediction_id)
@@ -207,8 +220,14 @@ class PredictionService:
             if not task.prediction.status.terminal:
                 task.abandon()
                 requeue(task.prediction, counted=False)
-                self._store.update_soon(task.prediction)
+                task.save_soon()
         await self._store.flush()
+
+
+def _showing_queue(task: PredictionTask) -> Prediction:
+    prediction = task.prediction
+    prediction.queue = task.queue_status()
+    return prediction
 
 
 def _deadline(

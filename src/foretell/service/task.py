@@ -16,6 +16,7 @@ from foretell.domain import (
     Prediction,
     PredictionError,
     PredictionStatus,
+    QueueStatus,
 )
 from foretell.errors import InvalidInput, ModelLoadFailed, PredictionFinished, WorkerCrashed
 from foretell.scheduler import Job
@@ -36,8 +37,13 @@ class PredictionTask:
         store: PredictionStore,
         on_persisted: Callable[[asyncio.Future[None]], None],
         validated_input: dict[str, Any] | None = None,
+        *,
+        stored: bool = True,
     ) -> None:
         self.prediction = prediction
+        # False until the record's first write is queued: a synchronous prediction is written
+        # once, when it ends (or when its caller stops waiting), not once per status.
+        self.stored = stored
         self._validated_input = validated_input
         self._deployment = deployment
         self._store = store
@@ -78,23 +84,51 @@ class PredictionTask:
                 await asyncio.shield(self.persisted)
 
     def cancel(self, outcome: PredictionStatus = PredictionStatus.CANCELED) -> None:
-        """A queued prediction never runs; a running one keeps running but its output is dropped."""
+        """A queued prediction leaves the queue and never runs; a running one is interrupted
+        where its replica allows, and any output it still produces is dropped."""
         status = self.prediction.status
         if status.terminal:
             raise PredictionFinished(self.prediction.id, status)
-        if self._job is not None:
-            self._job.canceled = True
+        self._withdraw()
         if status is PredictionStatus.PENDING and self._task is not None:
             self._task.cancel()
         self.finish(outcome)
+
+    def queue_status(self) -> QueueStatus | None:
+        """Where this prediction waits in its model's queue; None unless it is queued."""
+        deployment = self._deployment
+        if self._job is None or deployment.scheduler is None:
+            return None
+        place = deployment.scheduler.place(self._job)
+        if place is None:
+            return None
+        eta = deployment.admission.eta_s(place.position)
+        return QueueStatus(place.position, place.depth, eta)
+
+    def save_soon(self) -> None:
+        """Queue the record's current state for the next commit (its first write, if need be)."""
+        if self.stored:
+            self._store.update_soon(self.prediction)
+        else:
+            self.stored = True
+            self._store.insert_soon(self.prediction)
+
+    def save(self) -> asyncio.Future[None]:
+        """Write the record's current state now; the future resolves once it is committed."""
+        new, self.stored = not self.stored, True
+        return self._store.write(self.prediction, new=new)
+
+    def _withdraw(self) -> None:
+        scheduler = self._deployment.scheduler
+        if self._job is not None and scheduler is not None:
+            scheduler.cancel(self._job)
 
     def abandon(self) -> None:
         """Stop tracking without recording an outcome: the server is shutting down."""
         self._abandoned = True
         if self._deadline is not None:
             self._deadline.cancel()
-        if self._job is not None:
-            self._job.canceled = True
+        self._withdraw()
         if self._task is not None:
             self._task.cancel()
 
@@ -120,7 +154,6 @@ class PredictionTask:
         deployment, p = self._deployment, self.prediction
         if not deployment.settled.is_set():
             await deployment.settled.wait()
-            p.setup_time = datetime.now(UTC) - p.created_at
         if deployment.status is DeploymentStatus.FAILED:
             raise deployment.load_error()
         assert deployment.validator is not None
@@ -132,17 +165,19 @@ class PredictionTask:
         deployment.scheduler.submit(self._job)
         return await self._job.result
 
-    def _started(self) -> None:
+    def _started(self, setup_s: float) -> None:
         p = self.prediction
         if p.status.terminal or self._abandoned:
             return
         p.status = PredictionStatus.PROCESSING
         p.started_at = p.updated_at = datetime.now(UTC)
+        p.setup_time = timedelta(seconds=setup_s)
         metrics.QUEUE_SECONDS.labels(self._deployment.label).observe(
             (p.started_at - p.created_at).total_seconds()
         )
         p.attempts += 1
-        self._store.update_soon(p)
+        if self.stored:
+            self._store.update_soon(p)
 
     def fail(self, source: ErrorSource, message: str, detail: Any = None) -> None:
         self.finish(PredictionStatus.FAILED, error=PredictionError(source, message, detail))
@@ -165,12 +200,11 @@ class PredictionTask:
         self._deployment.admission.release()
         _count(self._deployment.label, p)
         if outcome is not None:
-            self._deployment.admission.observe(outcome.execution_time)
             metrics.EXECUTION_SECONDS.labels(self._deployment.label).observe(outcome.execution_time)
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
-        self.persisted = asyncio.ensure_future(self._store.update(p))
+        self.persisted = self.save()
         self.persisted.add_done_callback(self._on_persisted)
         self.done.set()
 

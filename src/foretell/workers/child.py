@@ -6,6 +6,7 @@ import contextlib
 import io
 import signal
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,6 +24,7 @@ def main(conn: Connection) -> None:
     # or be re-queued rather than fail.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(INTERRUPT, _interrupt)
     try:
         message = conn.recv()
     except EOFError:
@@ -39,7 +41,33 @@ def main(conn: Connection) -> None:
         if isinstance(message, Shutdown):
             return
         if isinstance(message, Predict):
-            conn.send(Done(message.batch_id, run_batch(model, message.inputs)))
+            conn.send(Done(message.batch_id, _interruptible(model, message.inputs)))
+
+
+# The parent sends this signal to stop a batch whose predictions were all canceled (cog's way);
+# a model that ignores it is killed after a grace period.
+INTERRUPT = signal.SIGUSR1
+_running = False
+
+
+class Interrupted(BaseException):
+    """Raised inside the model's code: a BaseException, so `except Exception` does not eat it."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    if _running:
+        raise Interrupted
+
+
+def _interruptible(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+    global _running
+    try:
+        _running = True
+        return run_batch(model, inputs)
+    except Interrupted:
+        return [Outcome(error="Interrupted: the prediction was canceled") for _ in inputs]
+    finally:
+        _running = False
 
 
 def _setup(conn: Connection, setup: Setup) -> LoadedModel | None:
@@ -55,27 +83,43 @@ def _setup(conn: Connection, setup: Setup) -> LoadedModel | None:
         conn.send(SetupFailed(exc.message))
         return None
     except Exception as exc:  # a user's setup() may raise anything; it must arrive as data
-        conn.send(SetupFailed(f"{type(exc).__name__}: {exc}"))
+        conn.send(SetupFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return None
     conn.send(Ready(model.signature, time.perf_counter() - started))
     return model
 
 
-def run_batch(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Outcome]:
-    """Predict a batch; if it raises, retry each input alone so one bad input fails only itself."""
-    outcomes = _attempt(model, inputs)
+def run_batch(
+    model: LoadedModel, inputs: Sequence[Mapping[str, Any]], capture_logs: bool = True
+) -> list[Outcome]:
+    """Predict a batch; if it raises, retry each input alone so one bad input fails only itself.
+
+    `capture_logs` redirects the process's stdout/stderr into the outcomes; a replica on a
+    thread of the server must not, since the redirect is process-wide."""
+    outcomes = _attempt(model, inputs, capture_logs)
     if outcomes is not None:
         return outcomes
-    return [_single(model, item) for item in inputs]
+    return [_single(model, item, capture_logs) for item in inputs]
 
 
-def _attempt(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Outcome] | None:
+def _captured(logs: io.StringIO, capture: bool) -> contextlib.AbstractContextManager[object]:
+    if not capture:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(logs))
+    stack.enter_context(contextlib.redirect_stderr(logs))
+    return stack
+
+
+def _attempt(
+    model: LoadedModel, inputs: Sequence[Mapping[str, Any]], capture_logs: bool
+) -> list[Outcome] | None:
     if len(inputs) == 1:
-        return [_single(model, inputs[0])]
+        return [_single(model, inputs[0], capture_logs)]
     started = time.perf_counter()
     logs = io.StringIO()
     try:
-        with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
+        with _captured(logs, capture_logs):
             outputs = model.predict(inputs)
     except Exception:
         return None
@@ -87,11 +131,11 @@ def _attempt(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Ou
     return [Outcome(output=o, execution_time=elapsed) for o in outputs]
 
 
-def _single(model: LoadedModel, item: Mapping[str, Any]) -> Outcome:
+def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> Outcome:
     started = time.perf_counter()
     logs = io.StringIO()
     try:
-        with contextlib.redirect_stdout(logs), contextlib.redirect_stderr(logs):
+        with _captured(logs, capture_logs):
             (output,) = model.predict([item])
     except Exception as exc:
         return Outcome(

@@ -37,6 +37,7 @@ class Ready:
 @dataclass(frozen=True, slots=True)
 class SetupFailed:
     reason: str
+    traceback: str = ""  # the model's own setup() traceback, for the deployment's logs
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import multiprocessing
+import os
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -30,21 +31,23 @@ _CONTEXT = multiprocessing.get_context("spawn")
 _batch_ids = itertools.count(1)
 
 
-class Replica:
+class ProcessReplica:
     """One worker process serving one model version; runs one batch at a time."""
 
     def __init__(self, version: ModelVersion) -> None:
         self.version = version
+        self.setup_time = 0.0
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._inbox: asyncio.Queue[ToParent | None] = asyncio.Queue()
         self._busy = False
+        self._batch_id = 0
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    async def start(self) -> tuple[Signature, float]:
+    async def start(self) -> Signature:
         """Spawn the process and run setup; raises ModelLoadFailed with the model's reason."""
         await self.stop()  # a replacement: close the old pipe before opening a new one
         self._inbox = asyncio.Queue()  # nothing from a previous process may answer this one
@@ -68,17 +71,19 @@ class Replica:
                 str(self.version.ref), f"setup took longer than {timeout:g} s"
             ) from None
         if isinstance(message, Ready):
-            return message.signature, message.setup_time
+            self.setup_time = message.setup_time
+            return message.signature
         await self.stop()
-        reason = message.reason if isinstance(message, SetupFailed) else self._exit_reason()
-        raise ModelLoadFailed(str(self.version.ref), reason)
+        if isinstance(message, SetupFailed):
+            raise ModelLoadFailed(str(self.version.ref), message.reason, message.traceback)
+        raise ModelLoadFailed(str(self.version.ref), self._exit_reason())
 
     async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
         """Run one batch; raises WorkerCrashed if the process dies or overruns its timeout."""
         if self._conn is None or not self.alive:
             await self.stop()
             raise WorkerCrashed(str(self.version.ref), self._exitcode())
-        batch_id = next(_batch_ids)
+        batch_id = self._batch_id = next(_batch_ids)
         try:
             self._conn.send(Predict(batch_id, list(inputs)))
         except OSError:  # the process died since the check above
@@ -103,6 +108,22 @@ class Replica:
             return message.outcomes
         await self.stop()
         raise WorkerCrashed(str(self.version.ref), self._exitcode())
+
+    def interrupt(self) -> bool:
+        """Signal the running batch to stop; kill the process if it has not within the grace."""
+        process = self._process
+        if not self._busy or process is None or process.pid is None or not self.alive:
+            return False
+        os.kill(process.pid, child.INTERRUPT)
+        grace = self.version.manifest.timeouts.cancel_grace_s
+        asyncio.get_running_loop().call_later(grace, self._kill_if_running, self._batch_id)
+        return True
+
+    def _kill_if_running(self, batch_id: int) -> None:
+        # Killed, the process closes its pipe end: predict() sees EOF and raises WorkerCrashed,
+        # and the scheduler starts a replacement.
+        if self._busy and self._batch_id == batch_id and self._process is not None:
+            self._process.kill()
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Ask the process to exit, then kill it if it does not within grace_s. A replica busy

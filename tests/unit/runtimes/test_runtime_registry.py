@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from foretell.runtimes import RUNTIME_NAMES, get_runtime
+from foretell.runtimes.registry import runs_in_process
 
 
 @pytest.mark.parametrize("name", ["onnx", "python", "sklearn"])
@@ -36,3 +37,8 @@ def test_frameworks_are_imported_only_with_their_runtime() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.split("\n")[0] == "[] True False"
+
+
+@pytest.mark.parametrize("name", RUNTIME_NAMES)
+def test_the_registry_knows_without_importing_which_runtimes_may_run_in_process(name: str) -> None:
+    assert runs_in_process(name) is get_runtime(name).in_process

@@ -41,6 +41,9 @@ def prediction(p: Prediction) -> dict[str, Any]:
         "started_at": timestamp(p.started_at),
         "completed_at": timestamp(p.completed_at),
         "deadline_at": timestamp(p.deadline_at),
+        "queue": None
+        if p.queue is None
+        else {"position": p.queue.position, "depth": p.queue.depth, "eta_s": p.queue.eta_s},
         "logs": p.logs,
         "webhook": p.webhook,
         "deployment_id": p.deployment_id,
@@ -61,9 +64,11 @@ def version(d: Deployment, *, schemas: bool = True) -> dict[str, Any]:
             "status": d.status.value,
             "error": d.error,
             "replicas": manifest.replicas if manifest else 0,
+            "isolation": manifest.isolation if manifest else None,
             "batching": manifest.batching.model_dump() if manifest else None,
             "created_at": timestamp(d.created_at),
             "updated_at": timestamp(d.updated_at),
+            "logs": d.logs,
         },
     }
     if schemas:

@@ -53,6 +53,16 @@ class ErrorBody(BaseModel):
     detail: Any = None
 
 
+class QueueBody(BaseModel):
+    """Live, while the prediction waits for a replica."""
+
+    position: int = Field(description="0 runs in the next batch")
+    depth: int = Field(description="predictions waiting for this model in all")
+    eta_s: float | None = Field(
+        description="estimated seconds until it has run; null until the model has run a batch"
+    )
+
+
 class PredictionBody(BaseModel):
     """The record as served; seed 001's fields first, foretell's additions after."""
 
@@ -70,6 +80,7 @@ class PredictionBody(BaseModel):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     deadline_at: datetime | None = None
+    queue: QueueBody | None = Field(None, description="where it waits; null once it has started")
     logs: str = ""
     webhook: Webhook | None = None
     deployment_id: str | None = None

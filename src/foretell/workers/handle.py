@@ -1,0 +1,34 @@
+"""What the scheduler needs from a replica, whichever kind runs it (process or thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from foretell.manifest import ModelVersion, Signature
+from foretell.workers.protocol import Outcome
+
+
+class ReplicaHandle(Protocol):
+    """One copy of a model version that runs one batch at a time."""
+
+    version: ModelVersion
+    # Seconds the last start() spent loading the model; the first batch after it reports this.
+    setup_time: float
+
+    @property
+    def alive(self) -> bool: ...
+
+    async def start(self) -> Signature:
+        """Load the model (again, after a crash); raises ModelLoadFailed with the reason."""
+        ...
+
+    async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Run one batch; raises WorkerCrashed when the replica died or overran its timeout."""
+        ...
+
+    def interrupt(self) -> bool:
+        """Ask the running batch to stop early; False when this kind of replica cannot."""
+        ...
+
+    async def stop(self) -> None: ...

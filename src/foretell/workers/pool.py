@@ -1,0 +1,77 @@
+"""A deployment's replicas: which kind each is, and replacing one that dies, with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from foretell.errors import ModelLoadFailed
+from foretell.manifest import ModelVersion
+from foretell.runtimes.registry import runs_in_process
+from foretell.workers.handle import ReplicaHandle
+from foretell.workers.inprocess import ThreadReplica
+from foretell.workers.replica import ProcessReplica
+
+log = logging.getLogger(__name__)
+
+RESTART_ATTEMPTS = 3
+RESTART_BACKOFF_S = 1.0
+
+
+def new_replica(version: ModelVersion) -> ReplicaHandle:
+    """A replica of the kind the manifest's `isolation` asks for (auto: the runtime decides)."""
+    isolation = version.manifest.isolation
+    if isolation == "auto":
+        isolation = "thread" if runs_in_process(version.manifest.runtime) else "process"
+    if isolation == "thread":
+        return ThreadReplica(version)
+    return ProcessReplica(version)
+
+
+class Pool:
+    """Owns the replicas of one version. A replica that died is started again up to `attempts`
+    times, waiting longer after each failed setup; a setup that keeps failing gives up rather
+    than loop, and every failure reaches `on_setup_failed` with the model's traceback."""
+
+    def __init__(
+        self,
+        replicas: list[ReplicaHandle],
+        on_setup_failed: Callable[[ModelLoadFailed], None] = lambda exc: None,
+        *,
+        attempts: int = RESTART_ATTEMPTS,
+        backoff_s: float = RESTART_BACKOFF_S,
+    ) -> None:
+        self.replicas = replicas
+        self._on_setup_failed = on_setup_failed
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+
+    @classmethod
+    def for_version(
+        cls, version: ModelVersion, on_setup_failed: Callable[[ModelLoadFailed], None]
+    ) -> Pool:
+        """`replicas` copies of `version`, as its manifest asks."""
+        replicas = [new_replica(version) for _ in range(version.manifest.replicas)]
+        return cls(replicas, on_setup_failed)
+
+    async def restart(self, replica: ReplicaHandle) -> bool:
+        """Start `replica` again; False once every attempt failed."""
+        ref = replica.version.ref
+        for attempt in range(1, self._attempts + 1):
+            log.warning("replica of %s is gone; starting a new one (try %d)", ref, attempt)
+            try:
+                await replica.start()
+            except ModelLoadFailed as exc:
+                self._on_setup_failed(exc)
+            except Exception as exc:  # a bug must not end the loop: count it as a failed try
+                log.exception("could not restart a replica of %s", ref)
+                self._on_setup_failed(ModelLoadFailed(str(ref), repr(exc)))
+            else:
+                return True
+            if attempt < self._attempts:
+                await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+        return False
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.replicas))
