@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from foretell.api.app import create_app
+from foretell.api.app import asgi, create_app
 from foretell.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,9 @@ async def serving(settings: Settings, *, ready: bool = True) -> AsyncIterator[Na
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=asgi(app)), base_url="http://test"
+        ) as http,
     ):
         api = NativeApi(http, app)
         if ready:

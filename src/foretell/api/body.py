@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -18,9 +17,8 @@ from foretell.errors import InvalidRequest
 Model = TypeVar("Model", bound=BaseModel)
 
 
-async def json_body(request: Request, model: type[Model]) -> Model:
+def parse_body(raw: bytes, model: type[Model]) -> Model:
     """Parse and validate; malformed JSON → InvalidRequest (400), bad fields → 422 at `body`."""
-    raw = await request.body()
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -37,7 +35,7 @@ async def json_body(request: Request, model: type[Model]) -> Model:
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` that documents the body a route reads with json_body."""
+    """`openapi_extra` that documents the body a route reads with parse_body."""
     schema = model.model_json_schema()
     inlined = _inline(schema, schema.pop("$defs", {}))
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": inlined}}}}

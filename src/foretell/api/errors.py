@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,8 @@ from starlette.responses import Response
 from foretell import errors
 from foretell.api.responses import Json
 from foretell.manifest.schema import field_error
+
+log = logging.getLogger(__name__)
 
 STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidRequest: 400,
@@ -46,13 +49,30 @@ def native_body(exc: errors.ForetellError) -> dict[str, Any]:
     return {"detail": exc.message}
 
 
-async def _domain_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.ForetellError)
-    return Json(native_body(exc), status_code=status_for(exc), headers=headers_for(exc))
+def error_response(exc: Exception) -> Response:
+    """The answer to any exception a route raised: the one mapping, for either lane."""
+    if isinstance(exc, errors.ForetellError):
+        return Json(native_body(exc), status_code=status_for(exc), headers=headers_for(exc))
+    if isinstance(exc, RequestValidationError):
+        return _validation_response(exc)
+    if isinstance(exc, HTTPException):
+        return Json({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    log.error("unexpected error answering a request", exc_info=exc)
+    detail = f"internal error ({type(exc).__name__}); the server log has the details"
+    return Json({"detail": detail}, status_code=500)
 
 
-async def _request_validation(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+async def _handle(_: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    # Starlette logs the traceback itself after this; the client gets JSON, not plain text.
+    detail = f"internal error ({type(exc).__name__}); the server log has the details"
+    return Json({"detail": detail}, status_code=500)
+
+
+def _validation_response(exc: RequestValidationError) -> Response:
     problems = list(exc.errors())
     bad_json = next((e for e in problems if e.get("type") == "json_invalid"), None)
     if bad_json is not None:
@@ -63,19 +83,8 @@ async def _request_validation(_: Request, exc: Exception) -> Response:
     return Json({"detail": [field_error(e) for e in problems]}, status_code=422)
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return Json({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    # Starlette still logs the traceback after this; the client gets JSON, not plain text.
-    detail = f"internal error ({type(exc).__name__}); the server log has the details"
-    return Json({"detail": detail}, status_code=500)
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
-    app.add_exception_handler(errors.ForetellError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _request_validation)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(errors.ForetellError, _handle)
+    app.add_exception_handler(RequestValidationError, _handle)
+    app.add_exception_handler(HTTPException, _handle)

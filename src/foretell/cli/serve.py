@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
 from rich.logging import RichHandler
 
-from foretell.api.app import create_app
+from foretell.api.app import asgi, create_app
 from foretell.config import Settings
+
+# The cyclic GC's default first threshold (700 allocations) makes a busy server walk its young
+# objects every few requests; a request allocates hundreds. Measured in-process on demo/digits
+# at 64 concurrent requests: 295 -> 219 us of CPU per prediction with this and a frozen heap.
+_GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def _freeze_heap() -> None:
+    """Move everything alive once the models are loaded (modules, schemas, sessions) out of
+    the collector's sight: it would otherwise rescan them on every full collection."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve_forever(settings: Settings) -> None:
+    gc.set_threshold(*_GC_THRESHOLDS)
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
     )
     config = uvicorn.Config(
-        create_app(settings),
+        asgi(create_app(settings, on_loaded=_freeze_heap)),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

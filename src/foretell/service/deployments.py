@@ -182,6 +182,11 @@ class Deployments:
         """Load every deployment in the background, a few at a time."""
         self._starting = asyncio.create_task(self._start_all(concurrency), name="deploy")
 
+    async def started(self) -> None:
+        """Wait until every deployment has settled (ready or failed)."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+
     async def _start_all(self, concurrency: int) -> None:
         gate = asyncio.Semaphore(concurrency)
 

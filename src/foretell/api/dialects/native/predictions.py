@@ -8,10 +8,11 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.body import documented, json_body
+from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
 from foretell.api.durations import parse_cancel_after
+from foretell.api.hotpath import Call, Handler
 from foretell.api.prefer import parse_prefer
 from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
@@ -31,6 +32,28 @@ def _flag(name: str, value: str | None) -> bool:
     if text in _FALSE:
         return False
     raise InvalidRequest(f"header {name}: '{value}' is not a boolean; use true or false")
+
+
+async def create(call: Call) -> Response:
+    """POST /v1/predictions, for both lanes (see api.hotpath)."""
+    body = parse_body(call.body, PredictionRequest)
+    headers = call.headers
+    preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
+    cancel_after = headers.get("cancel-after")
+    prediction = await call.service.create(
+        NewPrediction(
+            model=ModelRef.parse(body.model),
+            input=body.input,
+            webhook=body.webhook.model_dump(mode="json") if body.webhook else None,
+            validate_input=_flag("Validate-Input", headers.get("validate-input")),
+            wait_s=preferences.wait,
+            cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
+        )
+    )
+    location = {"Location": f"/v1/predictions/{prediction.id}"}
+    if preferences.wait:
+        location["Preference-Applied"] = f"wait={preferences.wait}"
+    return Json(render.prediction(prediction), status_code=201, headers=location)
 
 
 @router.post(
@@ -56,23 +79,8 @@ async def create_prediction(
         ),
     ] = None,
 ) -> Response:
-    settings = state.settings(request)
-    body = await json_body(request, PredictionRequest)
-    preferences = parse_prefer(prefer or [], max_wait=settings.max_wait_s)
-    prediction = await state.service(request).create(
-        NewPrediction(
-            model=ModelRef.parse(body.model),
-            input=body.input,
-            webhook=body.webhook.model_dump(mode="json") if body.webhook else None,
-            validate_input=_flag("Validate-Input", validate_input),
-            wait_s=preferences.wait,
-            cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
-        )
-    )
-    headers = {"Location": f"/v1/predictions/{prediction.id}"}
-    if preferences.wait:
-        headers["Preference-Applied"] = f"wait={preferences.wait}"
-    return Json(render.prediction(prediction), status_code=201, headers=headers)
+    # Declares the operation for OpenAPI; the headers are read from the request in `create`.
+    return await create(await Call.from_request(request))
 
 
 @router.get("/{prediction_id}", responses={200: {"model": PredictionBody}})
@@ -102,3 +110,7 @@ async def list_predictions(
 @router.post("/{prediction_id}/cancel", responses={200: {"model": PredictionBody}})
 async def cancel_prediction(prediction_id: str, request: Request) -> Response:
     return Json(render.prediction(await state.service(request).cancel(prediction_id)))
+
+
+# Served by api.hotpath ahead of FastAPI's router.
+HOT_ROUTES: dict[tuple[str, str], Handler] = {("POST", "/v1/predictions"): create}
