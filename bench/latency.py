@@ -4,7 +4,7 @@ What it measures, for `demo/iris` (4 floats) and `demo/digits` (64 floats), one 
 
   in-process   `get_runtime("onnx").load(version).predict([input])` in this process: the floor,
                onnxruntime plus foretell's feed/JSON conversion, no IPC, no HTTP, no store.
-  replica      `await Replica(version).predict([input])`: adds the worker process boundary
+  replica      `await ProcessReplica(version).predict([input])`: adds the worker process boundary
                (pickle over a pipe to a spawned child and back, asyncio wake-ups).
   http seq     `POST /v1/predictions` with `Prefer: wait=10` against `foretell serve` (a child
                process), one keep-alive connection, one request at a time: adds HTTP, validation,
@@ -50,7 +50,7 @@ from rich.table import Table
 
 from foretell.manifest import ModelVersion, scan_repository
 from foretell.runtimes.registry import get_runtime
-from foretell.workers import Replica
+from foretell.workers import ProcessReplica
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = ROOT / "examples" / "models"
@@ -149,7 +149,7 @@ def bench_in_process(model: str, version: ModelVersion, plan: Plan) -> Result:
 
 async def bench_replica(model: str, version: ModelVersion, plan: Plan) -> Result:
     """Layer 2: one spawned worker process, one item per batch, one batch at a time."""
-    replica = Replica(version)
+    replica = ProcessReplica(version)
     await replica.start()
     batch = [CASES[model]]
     try:

@@ -2,7 +2,9 @@
 
 Measured on demo/digits (an ONNX MLP, 14 us per call): a round trip to a worker process costs
 about 0.1 ms, seven times the model itself, while onnxruntime computes with the GIL released, so
-a thread keeps the event loop free just as a process would.
+a thread keeps the event loop free just as a process would. A model whose batches take less
+than INLINE_BELOW_S runs on the event loop itself: handing it to a thread and back would cost
+more than it blocks the loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from foretell.runtimes.registry import get_runtime
 from foretell.workers.child import run_batch
 from foretell.workers.protocol import Outcome
 
+INLINE_BELOW_S = 0.0005
+_EWMA_WEIGHT = 0.2
+
 
 class ThreadReplica:
     """Loads the model into this process and runs its batches on a thread of its own."""
@@ -30,6 +35,7 @@ class ThreadReplica:
         self.setup_time = 0.0
         self._model: LoadedModel | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._batch_s: float | None = None  # recent batch time; None until one is timed
 
     @property
     def alive(self) -> bool:
@@ -49,6 +55,7 @@ class ThreadReplica:
             reason = f"setup took longer than {timeout:g} s"
             raise ModelLoadFailed(str(self.version.ref), reason) from None
         self._model, self.setup_time = model, time.perf_counter() - started
+        self._batch_s = None
         return model.signature
 
     def _load(self) -> LoadedModel:
@@ -68,9 +75,19 @@ class ThreadReplica:
         model, thread = self._model, self._thread
         if model is None or thread is None:
             raise WorkerCrashed(str(self.version.ref), None, "the replica is not running")
-        loop = asyncio.get_running_loop()
         # The whole server shares stdout: a thread replica cannot capture a batch's prints.
-        return await loop.run_in_executor(thread, run_batch, model, inputs, False)
+        started = time.perf_counter()
+        if self._batch_s is not None and self._batch_s < INLINE_BELOW_S:
+            outcomes = run_batch(model, inputs, False)
+        else:
+            loop = asyncio.get_running_loop()
+            outcomes = await loop.run_in_executor(thread, run_batch, model, inputs, False)
+        elapsed = time.perf_counter() - started
+        previous = self._batch_s
+        self._batch_s = (
+            elapsed if previous is None else previous + _EWMA_WEIGHT * (elapsed - previous)
+        )
+        return outcomes
 
     def interrupt(self) -> bool:
         return False  # a thread cannot be stopped from outside; the output is discarded instead
