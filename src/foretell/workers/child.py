@@ -77,14 +77,15 @@ def _setup(conn: Connection, setup: Setup) -> LoadedModel | None:
         runtime = get_runtime(setup.version.manifest.runtime)
         runtime.check(setup.version)
         model = runtime.load(setup.version)
-    except ModelLoadFailed as exc:
-        conn.send(SetupFailed(exc.reason))
-        return None
-    except ForetellError as exc:
-        conn.send(SetupFailed(exc.message))
-        return None
     except Exception as exc:  # a user's setup() may raise anything; it must arrive as data
-        conn.send(SetupFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        if isinstance(exc, ModelLoadFailed):
+            reason = exc.reason
+        elif isinstance(exc, ForetellError):
+            reason = exc.message
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        # A runtime wraps the model's own exception: the chained traceback shows both.
+        conn.send(SetupFailed(reason, traceback.format_exc()))
         return None
     conn.send(Ready(model.signature, time.perf_counter() - started))
     return model

@@ -63,13 +63,15 @@ class ThreadReplica:
         try:
             runtime.check(self.version)
             return runtime.load(self.version)
-        except ModelLoadFailed:
-            raise
-        except ForetellError as exc:
-            raise ModelLoadFailed(str(self.version.ref), exc.message) from exc
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            raise ModelLoadFailed(str(self.version.ref), reason, traceback.format_exc()) from exc
+            if isinstance(exc, ModelLoadFailed):
+                reason = exc.reason
+            elif isinstance(exc, ForetellError):
+                reason = exc.message
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            ref = str(self.version.ref)
+            raise ModelLoadFailed(ref, reason, traceback.format_exc()) from exc
 
     async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
         model, thread = self._model, self._thread
