@@ -56,6 +56,14 @@ class PredictionTask:
         self.persisted: asyncio.Future[None] | None = None
 
     def start(self) -> None:
+        deployment = self._deployment
+        if deployment.status is DeploymentStatus.READY and deployment.validator is not None:
+            # Queue it now rather than when its task first runs: a loop turn sooner, and its
+            # place in the queue shows in the record its creator gets back.
+            with contextlib.suppress(InvalidInput):  # its task fails it, with the details
+                self._submit(
+                    self._validated_input or deployment.validator.validate(self.prediction.input)
+                )
         self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
         deadline_at = self.prediction.deadline_at
         if deadline_at is not None:
@@ -151,6 +159,8 @@ class PredictionTask:
                 self.finish(PredictionStatus.SUCCEEDED, outcome=outcome)
 
     async def _execute(self) -> Outcome:
+        if self._job is not None:
+            return await self._job.result
         deployment, p = self._deployment, self.prediction
         if not deployment.settled.is_set():
             await deployment.settled.wait()
@@ -161,15 +171,20 @@ class PredictionTask:
         model_input = self._validated_input
         if model_input is None:
             model_input = deployment.validator.validate(p.input)
-        self._job = Job(p.id, model_input, on_start=self._started)
-        deployment.scheduler.submit(self._job)
-        return await self._job.result
+        return await self._submit(model_input)
+
+    def _submit(self, model_input: dict[str, Any]) -> asyncio.Future[Outcome]:
+        scheduler = self._deployment.scheduler
+        assert scheduler is not None
+        self._job = Job(self.prediction.id, model_input, on_start=self._started)
+        scheduler.submit(self._job)
+        return self._job.result
 
     def _started(self, setup_s: float) -> None:
         p = self.prediction
         if p.status.terminal or self._abandoned:
             return
-        p.status = PredictionStatus.PROCESSING
+        p.status, p.queue = PredictionStatus.PROCESSING, None
         p.started_at = p.updated_at = datetime.now(UTC)
         p.setup_time = timedelta(seconds=setup_s)
         metrics.QUEUE_SECONDS.labels(self._deployment.label).observe(
@@ -213,7 +228,7 @@ def finish_record(
     p: Prediction, status: PredictionStatus, error: PredictionError | None = None
 ) -> None:
     """Stamp a terminal status on a record: the one place completion times are set."""
-    p.status, p.error = status, error
+    p.status, p.error, p.queue = status, error, None
     p.completed_at = p.updated_at = datetime.now(UTC)
     if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -148,9 +147,3 @@ def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> 
     return Outcome(
         output=output, logs=logs.getvalue(), execution_time=time.perf_counter() - started
     )
-
-
-if __name__ == "__main__":
-    # python -m foretell.workers.child FD MODEL: FD is this end of the parent's pipe; MODEL
-    # only names the process for whoever lists processes.
-    main(Connection(int(sys.argv[1])))

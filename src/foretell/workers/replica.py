@@ -31,7 +31,7 @@ from foretell.workers.protocol import (
 # and threads a forked child must not inherit), and not multiprocessing's spawn, which imports
 # the parent's __main__ (the whole CLI, FastAPI and uvicorn) into every replica: measured 93 MB
 # for the text-stats replica that way.
-_WORKER = (sys.executable, "-m", "foretell.workers.child")
+_WORKER = (sys.executable, "-m", "foretell.workers")
 _batch_ids = itertools.count(1)
 
 
