@@ -54,6 +54,9 @@ class PredictionTask:
         self._deadline: asyncio.TimerHandle | None = None
         self.done = asyncio.Event()
         self.persisted: asyncio.Future[None] | None = None
+        # Resolved once the terminal record is committed (or its write failed): what a caller
+        # waiting for the result waits on.
+        self._durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def start(self) -> None:
         deployment = self._deployment
@@ -85,11 +88,8 @@ class PredictionTask:
 
     async def wait(self, wait_s: float) -> None:
         """Wait up to `wait_s` seconds for a terminal status that is also durable."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                await self.done.wait()
-                assert self.persisted is not None
-                await asyncio.shield(self.persisted)
+        # asyncio.wait never cancels what it waits on: other callers may be waiting too.
+        await asyncio.wait((self._durable,), timeout=wait_s)
 
     def cancel(self, outcome: PredictionStatus = PredictionStatus.CANCELED) -> None:
         """A queued prediction leaves the queue and never runs; a running one is interrupted
@@ -143,20 +143,30 @@ class PredictionTask:
     async def _run(self) -> None:
         try:
             outcome = await self._execute()
-        except InvalidInput as exc:
-            self.fail(ErrorSource.USER, exc.message, exc.errors)
-        except (ModelLoadFailed, WorkerCrashed) as exc:
-            self.fail(ErrorSource.INTERNAL, exc.message)
-        except Exception as exc:  # a bug must fail one prediction, never strand it
-            log.exception("prediction %s failed inside foretell", self.prediction.id)
-            self.fail(
-                ErrorSource.INTERNAL, f"foretell failed to run it: {type(exc).__name__}: {exc}"
-            )
+        except Exception as exc:
+            self._conclude(exc)
         else:
-            if outcome.error is not None:
-                self.finish(PredictionStatus.FAILED, outcome=outcome, error=_model_error(outcome))
-            else:
-                self.finish(PredictionStatus.SUCCEEDED, outcome=outcome)
+            self._conclude(outcome)
+
+    def _on_result(self, result: asyncio.Future[Outcome]) -> None:
+        if not result.cancelled():
+            self._conclude(result.exception() or result.result())
+
+    def _conclude(self, result: Outcome | BaseException) -> None:
+        if self._abandoned:
+            return  # shutting down: the record was put back to pending
+        if isinstance(result, InvalidInput):
+            self.fail(ErrorSource.USER, result.message, result.errors)
+        elif isinstance(result, ModelLoadFailed | WorkerCrashed):
+            self.fail(ErrorSource.INTERNAL, result.message)
+        elif isinstance(result, BaseException):  # a bug must fail one prediction, never strand it
+            log.error("prediction %s failed inside foretell", self.prediction.id, exc_info=result)
+            message = f"foretell failed to run it: {type(result).__name__}: {result}"
+            self.fail(ErrorSource.INTERNAL, message)
+        elif result.error is not None:
+            self.finish(PredictionStatus.FAILED, outcome=result, error=_model_error(result))
+        else:
+            self.finish(PredictionStatus.SUCCEEDED, outcome=result)
 
     async def _execute(self) -> Outcome:
         if self._job is not None:
@@ -179,6 +189,10 @@ class PredictionTask:
         self._job = Job(self.prediction.id, model_input, on_start=self._started)
         scheduler.submit(self._job)
         return self._job.result
+
+    def _made_durable(self, persisted: asyncio.Future[None]) -> None:
+        if not self._durable.done():
+            self._durable.set_result(None)
 
     def _started(self, setup_s: float) -> None:
         p = self.prediction
@@ -221,6 +235,7 @@ class PredictionTask:
             p.logs += outcome.logs
         self.persisted = self.save()
         self.persisted.add_done_callback(self._on_persisted)
+        self.persisted.add_done_callback(self._made_durable)
         self.done.set()
 
 
