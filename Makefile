@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(BIN)/foretell serve $(REPO) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -31,6 +31,14 @@ unit: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# Side-by-side throughput/latency with wrk; writes bench/RESULTS.md. Extra options go in
+# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--peers --duration 5"`. Installs wrk if missing
+# (apt-get, through sudo unless already root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench: $(STAMP)
+	command -v wrk || ($(SUDO) apt-get install -y wrk || ($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk))
+	$(BIN)/python bench/compare.py $(BENCH_ARGS)
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py

@@ -1,0 +1,1 @@
+"""The pieces of bench/compare.py: processes, wrk, models, servers, peers and the report."""
