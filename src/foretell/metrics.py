@@ -68,3 +68,27 @@ RESTARTS = Counter(
     ["model"],
     registry=REGISTRY,
 )
+
+
+class ModelMetrics:
+    """One model's children of the per-request metrics, bound once: `labels()` takes a lock
+    and a dict lookup, and a prediction touched four of them."""
+
+    def __init__(self, model: str) -> None:
+        self.queue_seconds = QUEUE_SECONDS.labels(model)
+        self.execution_seconds = EXECUTION_SECONDS.labels(model)
+        self._model = model
+        self._finished: dict[str, Counter] = {}
+        self._errors: dict[str, Counter] = {}
+
+    def finished(self, status: str, error_source: str | None) -> None:
+        """Count a prediction that reached `status` (and its error's source, if it failed)."""
+        counter = self._finished.get(status)
+        if counter is None:
+            counter = self._finished[status] = PREDICTIONS.labels(self._model, status)
+        counter.inc()
+        if error_source is not None:
+            errors = self._errors.get(error_source)
+            if errors is None:
+                errors = self._errors[error_source] = ERRORS.labels(self._model, error_source)
+            errors.inc()

@@ -13,6 +13,7 @@ from foretell.errors import ModelLoadFailed, ModelNotFound, VersionNotFound
 from foretell.manifest import Batching, ModelVersion, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
+from foretell.metrics import ModelMetrics
 from foretell.scheduler import Admission, Scheduler
 from foretell.workers import Pool, ReplicaHandle
 
@@ -49,6 +50,7 @@ class Deployment:
     def __post_init__(self) -> None:
         self.id = deployment_id(self.owner, self.name, self.number)  # read on every request
         self.label = str(self.ref)  # metrics label
+        self.metrics = ModelMetrics(self.label)
         manifest = self.version.manifest if self.version else None
         self.admission = Admission(
             str(self.ref),

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from foretell import metrics
 from foretell.domain import (
     DeploymentStatus,
     ErrorSource,
@@ -201,7 +200,7 @@ class PredictionTask:
         p.status, p.queue = PredictionStatus.PROCESSING, None
         p.started_at = p.updated_at = datetime.now(UTC)
         p.setup_time = timedelta(seconds=setup_s)
-        metrics.QUEUE_SECONDS.labels(self._deployment.label).observe(
+        self._deployment.metrics.queue_seconds.observe(
             (p.started_at - p.created_at).total_seconds()
         )
         p.attempts += 1
@@ -227,9 +226,9 @@ class PredictionTask:
         if self._deadline is not None:
             self._deadline.cancel()
         self._deployment.admission.release()
-        _count(self._deployment.label, p)
+        self._deployment.metrics.finished(p.status.value, p.error.source.value if p.error else None)
         if outcome is not None:
-            metrics.EXECUTION_SECONDS.labels(self._deployment.label).observe(outcome.execution_time)
+            self._deployment.metrics.execution_seconds.observe(outcome.execution_time)
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
@@ -247,12 +246,6 @@ def finish_record(
     p.completed_at = p.updated_at = datetime.now(UTC)
     if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)
-
-
-def _count(model: str, p: Prediction) -> None:
-    metrics.PREDICTIONS.labels(model, p.status.value).inc()
-    if p.error is not None:
-        metrics.ERRORS.labels(model, p.error.source.value).inc()
 
 
 def _model_error(outcome: Outcome) -> PredictionError:
