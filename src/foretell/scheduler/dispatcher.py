@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from foretell import metrics
 from foretell.errors import ForetellError, WorkerCrashed
@@ -113,6 +114,7 @@ class Scheduler:
     def attach(self, replica: ReplicaHandle) -> None:
         """Start feeding a ready replica."""
         self._slots.append(_Slot(replica))
+        replica.on_exit = self._wake.set  # a replica found dead while idle is replaced at once
         if self._loop is None:
             self._loop = asyncio.create_task(self._dispatch(), name=f"dispatch {self.model}")
         self._wake.set()
@@ -126,6 +128,7 @@ class Scheduler:
 
     async def _dispatch(self) -> None:
         while True:
+            self._replace_dead()
             now = self._clock()
             wait = self._batcher.wait_s(now)
             slot = self._least_loaded()
@@ -137,6 +140,19 @@ class Scheduler:
                         await self._wake.wait()
                 continue
             self._start(slot, self._batcher.take(now))
+
+    def _replace_dead(self) -> None:
+        """Replace the free replicas that died (killed, out of memory) while idle: nothing ran
+        on them, so nothing fails, and what is queued waits for them or the others."""
+        for slot in self._slots:
+            if slot.free and not slot.replica.alive:
+                slot.restarting = True
+                self._spawn(self._replace(slot), "replace")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(work, name=f"{what} {self.model}")
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
 
     def _least_loaded(self) -> _Slot | None:
         # A replica runs one batch at a time, so the least loaded is any free one; the first
@@ -154,9 +170,7 @@ class Scheduler:
         slot.running = batch
         for job in batch:
             job.on_start(setup_s)
-        task = asyncio.create_task(self._run(slot, batch), name=f"batch {self.model}")
-        self._batches.add(task)
-        task.add_done_callback(self._batches.discard)
+        self._spawn(self._run(slot, batch), "batch")
 
     async def _run(self, slot: _Slot, batch: list[Job]) -> None:
         started = self._clock()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from foretell.manifest import ModelVersion, Signature
@@ -15,6 +15,8 @@ class ReplicaHandle(Protocol):
     version: ModelVersion
     # Seconds the last start() spent loading the model; the first batch after it reports this.
     setup_time: float
+    # Called when the replica is found dead outside a batch (a process killed while idle).
+    on_exit: Callable[[], None]
 
     @property
     def alive(self) -> bool: ...

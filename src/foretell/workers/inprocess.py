@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,6 +36,7 @@ class ThreadReplica:
         self._model: LoadedModel | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._batch_s: float | None = None  # recent batch time; None until one is timed
+        self.on_exit: Callable[[], None] = lambda: None  # a thread never dies on its own
 
     @property
     def alive(self) -> bool:

@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -46,10 +46,16 @@ class ProcessReplica:
         self._inbox: asyncio.Queue[ToParent | None] = asyncio.Queue()
         self._busy = False
         self._batch_id = 0
+        self.on_exit: Callable[[], None] = lambda: None
 
     @property
     def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        process, conn = self._process, self._conn
+        if process is None or conn is None or conn.closed or process.poll() is not None:
+            return False
+        # An idle worker never writes: its end readable means EOF, i.e. it is dying (its pipe
+        # closes before the kernel lets us reap it) and must not be sent a batch.
+        return self._busy or not _readable(conn)
 
     async def start(self) -> Signature:
         """Spawn the process and run setup; raises ModelLoadFailed with the model's reason."""
@@ -153,6 +159,9 @@ class ProcessReplica:
         except (EOFError, OSError):
             self._detach()
             self._inbox.put_nowait(None)
+            if self._process is not None:
+                self._process.poll()  # reap it now: no zombie waits for the next batch
+            self.on_exit()
             return
         self._inbox.put_nowait(message)
 
@@ -169,6 +178,13 @@ class ProcessReplica:
 
     def _exit_reason(self) -> str:
         return f"the replica process exited during setup (code {self._exitcode()})"
+
+
+def _readable(conn: Connection) -> bool:
+    try:
+        return conn.poll(0)
+    except OSError:
+        return True
 
 
 def _spawn(args: list[str], fd: int) -> subprocess.Popen[bytes]:

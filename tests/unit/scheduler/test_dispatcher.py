@@ -24,9 +24,11 @@ class FakeReplica:
         self.delay_s = delay_s
         self.setup_time = setup_time
         self.gate: asyncio.Event | None = None
+        self.alive = True
 
     async def start(self) -> None:
         self.starts += 1
+        self.alive = True
 
     async def predict(self, inputs: list[dict[str, Any]]) -> list[Outcome]:
         self.batches.append(inputs)
@@ -299,3 +301,36 @@ def test_losing_one_of_two_replicas_keeps_serving_on_the_other() -> None:
         return [o.output for o in outcomes]
 
     assert run(scenario()) == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_a_replica_that_died_idle_is_replaced_before_it_gets_work() -> None:
+    async def scenario() -> tuple[int, Any, int]:
+        replica = FakeReplica()
+        scheduler = Scheduler("acme/churn:1", Batching(), restart=restart_ok)
+        scheduler.attach(replica)  # type: ignore[arg-type]
+        replica.alive = False  # killed between batches
+        (job,) = submit_all(scheduler, [{"n": 1}])
+        outcome = await job.result
+        await scheduler.close()
+        return replica.starts, outcome.output, len(replica.batches)
+
+    starts, output, batches = run(scenario())
+    assert starts == 1
+    assert output == {"n": 1}
+    assert batches == 1
+
+
+def test_a_replica_reported_dead_while_idle_is_replaced_with_no_work_queued() -> None:
+    async def scenario() -> int:
+        replica = FakeReplica()
+        scheduler = Scheduler("acme/churn:1", Batching(), restart=restart_ok)
+        scheduler.attach(replica)  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)
+        replica.alive = False
+        replica.on_exit()  # type: ignore[attr-defined]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await scheduler.close()
+        return replica.starts
+
+    assert run(scenario()) == 1
