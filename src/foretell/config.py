@@ -13,7 +13,7 @@ class Settings(BaseSettings):
 
     repository: Path = Field(Path("examples/models"), description="root of owner/name/version/")
     data_dir: Path = Field(Path(".foretell"), description="where the embedded database lives")
-    db: str | None = Field(None, description="SQLAlchemy async URL; default SQLite in data_dir")
+    db: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     max_reruns: int = Field(
         1, ge=0, description="re-runs of a prediction interrupted by a server stop"
+    )
+    webhook_allow_private: bool = Field(
+        False, description="let webhooks point at private and loopback addresses"
     )
 
     @property

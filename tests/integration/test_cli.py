@@ -181,3 +181,29 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
     said = text(result)
     assert said.startswith("error: cannot reach http://127.0.0.1:9"), said
     assert "Traceback" not in said
+
+
+def test_predict_with_a_webhook_puts_it_on_the_record(server: Server) -> None:
+    result = on(
+        server,
+        "predict",
+        "demo/iris",
+        "-i",
+        IRIS_FEATURES,
+        "--webhook",
+        "https://hooks.example.com/in",
+        "--webhook-event",
+        "completed",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["webhook"] == {"url": "https://hooks.example.com/in", "events": ["completed"]}
+
+
+def test_predict_with_an_unsafe_webhook_says_why_and_fails(server: Server) -> None:
+    result = on(
+        server, "predict", "demo/iris", "-i", IRIS_FEATURES, "--webhook", "http://169.254.169.254/"
+    )
+    assert result.exit_code != 0
+    assert "link-local or cloud metadata address" in result.output

@@ -52,11 +52,27 @@ def predict(
         list[str] | None, typer.Option("--input", "-i", help="key=value; value parsed as JSON")
     ] = None,
     wait: Annotated[int, typer.Option(min=1, max=60, help="seconds to wait for the result")] = 60,
+    webhook: Annotated[
+        str | None, typer.Option(help="URL to POST the record to as it changes")
+    ] = None,
+    webhook_events: Annotated[
+        list[str] | None,
+        typer.Option("--webhook-event", help="start|output|logs|completed; repeatable"),
+    ] = None,
     url: Url = DEFAULT_URL,
     as_json: AsJson = False,
 ) -> None:
     """Run a prediction and print its output."""
-    record = _call(lambda c: c.create_prediction(model, parse_inputs(inputs or []), wait=wait), url)
+    record = _call(
+        lambda c: c.create_prediction(
+            model,
+            parse_inputs(inputs or []),
+            wait=wait,
+            webhook=webhook,
+            webhook_events=webhook_events,
+        ),
+        url,
+    )
     if as_json:
         console.print_json(json.dumps(record))
     elif record["status"] == "succeeded":

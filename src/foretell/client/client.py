@@ -46,10 +46,20 @@ class Client:
         self._http.close()
 
     def create_prediction(
-        self, model: str, input: dict[str, Any], *, wait: int | None = None
+        self,
+        model: str,
+        input: dict[str, Any],
+        *,
+        wait: int | None = None,
+        webhook: str | None = None,
+        webhook_events: list[str] | None = None,
     ) -> dict[str, Any]:
         headers = {"Prefer": f"wait={wait}"} if wait else {}
-        body = {"model": model, "input": input}
+        body: dict[str, Any] = {"model": model, "input": input}
+        if webhook is not None:
+            body["webhook"] = webhook
+            if webhook_events:
+                body["webhook_events_filter"] = webhook_events
         return self._call("POST", "/v1/predictions", json=body, headers=headers)
 
     def get_prediction(self, prediction_id: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from foretell.service.deployments import Deployment, Deployments
 from foretell.service.recovery import interrupted_error, requeue
 from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
+from foretell.webhooks import check_target
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class PredictionService:
         """Persist a prediction (durably, before returning) and schedule it; with `wait_s`,
         return once it is finished or the wait runs out, whichever comes first."""
         deployment = self.deployments.resolve(request.model)
+        if request.webhook is not None:
+            allow_private = self._settings.webhook_allow_private
+            await check_target(request.webhook["url"], allow_private=allow_private)
         validated_input = None
         if request.validate_input:
             validated_input = await self._validate(deployment, request)

@@ -44,7 +44,7 @@ async def create(call: Call) -> Response:
         NewPrediction(
             model=ModelRef.parse(body.model),
             input=body.input,
-            webhook=body.webhook.model_dump(mode="json") if body.webhook else None,
+            webhook=body.webhook_target(),
             validate_input=_flag("Validate-Input", headers.get("validate-input")),
             wait_s=preferences.wait,
             cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,

@@ -5,24 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from foretell.domain import ModelRef
+from foretell.webhooks import DEFAULT_EVENTS, WebhookEvent
 
-WebhookEvent = Literal["start", "output", "logs", "completed"]
 
-
-def _completed_only() -> list[WebhookEvent]:
-    return ["completed"]
+def _default_events() -> list[WebhookEvent]:
+    return list(DEFAULT_EVENTS)
 
 
 class Webhook(BaseModel):
-    """Where to post prediction updates (stored now; delivered by the webhooks layer)."""
+    """Where to post prediction updates, and which of them."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
-    events: list[WebhookEvent] = Field(default_factory=_completed_only, min_length=1)
+    events: list[WebhookEvent] = Field(default_factory=_default_events, min_length=1)
 
 
 class PredictionRequest(BaseModel):
@@ -32,13 +31,44 @@ class PredictionRequest(BaseModel):
         examples=["demo/iris", "demo/iris:1"],
     )
     input: dict[str, Any] = Field(description="The input to pass to the model.")
-    webhook: Webhook | None = None
+    webhook: Webhook | None = Field(
+        None,
+        description="where to POST the record as it changes: {url, events}, or just the URL "
+        "(then webhook_events_filter picks the events; default start and completed)",
+    )
+    webhook_events_filter: list[WebhookEvent] | None = Field(
+        None, min_length=1, description="the events of a webhook given as a bare URL"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_url(cls, data: Any) -> Any:
+        """A bare URL (Replicate's style) becomes {url, events}; the filter goes with it."""
+        if not isinstance(data, dict):
+            return data
+        hook, events = data.get("webhook"), data.get("webhook_events_filter")
+        if isinstance(hook, str):
+            return {**data, "webhook": {"url": hook}}  # the filter applies in webhook_target
+        if events is not None and hook is not None:
+            raise ValueError(
+                "give the events in webhook.events or in webhook_events_filter, not both"
+            )
+        if events is not None:
+            raise ValueError("webhook_events_filter needs a webhook URL")
+        return data
 
     @field_validator("model")
     @classmethod
     def _model_ref(cls, value: str) -> str:
         ModelRef.parse(value)  # raises ValueError with the expected format
         return value
+
+    def webhook_target(self) -> dict[str, Any] | None:
+        """The webhook as stored on the record: {"url", "events"}, each event once."""
+        if self.webhook is None:
+            return None
+        events = self.webhook_events_filter or self.webhook.events
+        return {"url": str(self.webhook.url), "events": list(dict.fromkeys(events))}
 
 
 class ModelName(BaseModel):
