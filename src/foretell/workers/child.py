@@ -12,6 +12,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from foretell.errors import ForetellError, ModelLoadFailed
+from foretell.manifest import ModelVersion
 from foretell.runtimes.base import LoadedModel
 from foretell.runtimes.registry import get_runtime
 from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, SetupFailed, Shutdown
@@ -73,21 +74,30 @@ def _interruptible(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> l
 def _setup(conn: Connection, setup: Setup) -> LoadedModel | None:
     started = time.perf_counter()
     try:
-        runtime = get_runtime(setup.version.manifest.runtime)
-        runtime.check(setup.version)
-        model = runtime.load(setup.version)
-    except Exception as exc:  # a user's setup() may raise anything; it must arrive as data
+        model = load_model(setup.version)
+    except ModelLoadFailed as exc:  # a user's setup() may raise anything; it arrives as data
+        conn.send(SetupFailed(exc.reason, exc.traceback))
+        return None
+    conn.send(Ready(model.signature, time.perf_counter() - started))
+    return model
+
+
+def load_model(version: ModelVersion) -> LoadedModel:
+    """Check and load `version` with its runtime; any failure is ModelLoadFailed with the
+    reason and the traceback (a runtime wraps the model's own exception: the chained
+    traceback shows both)."""
+    try:
+        runtime = get_runtime(version.manifest.runtime)
+        runtime.check(version)
+        return runtime.load(version)
+    except Exception as exc:
         if isinstance(exc, ModelLoadFailed):
             reason = exc.reason
         elif isinstance(exc, ForetellError):
             reason = exc.message
         else:
             reason = f"{type(exc).__name__}: {exc}"
-        # A runtime wraps the model's own exception: the chained traceback shows both.
-        conn.send(SetupFailed(reason, traceback.format_exc()))
-        return None
-    conn.send(Ready(model.signature, time.perf_counter() - started))
-    return model
+        raise ModelLoadFailed(str(version.ref), reason, traceback.format_exc()) from exc
 
 
 def run_batch(

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from foretell.errors import ForetellError, ModelLoadFailed, WorkerCrashed
+from foretell.errors import ModelLoadFailed, WorkerCrashed
 from foretell.manifest import ModelVersion, Signature
 from foretell.runtimes.base import LoadedModel
-from foretell.runtimes.registry import get_runtime
-from foretell.workers.child import run_batch
+from foretell.workers.child import load_model, run_batch
 from foretell.workers.protocol import Outcome
 
 INLINE_BELOW_S = 0.0005
@@ -50,7 +48,7 @@ class ThreadReplica:
         timeout = self.version.manifest.timeouts.setup_s
         try:
             async with asyncio.timeout(timeout):
-                model = await loop.run_in_executor(self._thread, self._load)
+                model = await loop.run_in_executor(self._thread, load_model, self.version)
         except TimeoutError:
             await self.stop()
             reason = f"setup took longer than {timeout:g} s"
@@ -58,21 +56,6 @@ class ThreadReplica:
         self._model, self.setup_time = model, time.perf_counter() - started
         self._batch_s = None
         return model.signature
-
-    def _load(self) -> LoadedModel:
-        runtime = get_runtime(self.version.manifest.runtime)
-        try:
-            runtime.check(self.version)
-            return runtime.load(self.version)
-        except Exception as exc:
-            if isinstance(exc, ModelLoadFailed):
-                reason = exc.reason
-            elif isinstance(exc, ForetellError):
-                reason = exc.message
-            else:
-                reason = f"{type(exc).__name__}: {exc}"
-            ref = str(self.version.ref)
-            raise ModelLoadFailed(ref, reason, traceback.format_exc()) from exc
 
     async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
         model, thread = self._model, self._thread
