@@ -30,6 +30,18 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="let webhooks point at private and loopback addresses"
     )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="one delivery attempt, the answer included"
+    )
+    webhook_retry_window_s: float = Field(
+        3600.0, ge=0, description="how long failed deliveries are retried before they are dead"
+    )
+    webhook_first_retry_s: float = Field(
+        1.0, gt=0, description="delay before the first retry; it doubles after each failure"
+    )
+    webhook_max_retry_delay_s: float = Field(600.0, gt=0, description="longest delay between tries")
+    webhook_concurrency: int = Field(64, ge=1, description="deliveries in flight at once")
+    webhook_per_host: int = Field(8, ge=1, description="deliveries in flight to one host")
 
     @property
     def database_url(self) -> str:

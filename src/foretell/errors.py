@@ -10,6 +10,7 @@ ForetellError                    code
 │   ├── VersionNotFound          version_not_found
 │   └── PredictionNotFound       prediction_not_found
 ├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
+├── NoWebhookEvent               no_webhook_event     (redeliver with nothing to send)
 ├── ModelNotReady                model_not_ready      (still deploying; try again)
 ├── ManifestError                manifest_invalid     (a model folder that cannot be served)
 ├── ModelLoadFailed              model_load_failed    (setup raised or the artifact is unusable)
@@ -106,6 +107,17 @@ class PredictionFinished(ForetellError):
         )
         self.prediction_id = prediction_id
         self.status = status
+
+
+class NoWebhookEvent(ForetellError):
+    code = "no_webhook_event"
+
+    def __init__(self, prediction_id: str, reason: str) -> None:
+        super().__init__(
+            f"prediction '{prediction_id}' has no webhook event to redeliver: {reason}"
+        )
+        self.prediction_id = prediction_id
+        self.reason = reason
 
 
 class ModelNotReady(ForetellError):

@@ -92,3 +92,17 @@ class ModelMetrics:
             if errors is None:
                 errors = self._errors[error_source] = ERRORS.labels(self._model, error_source)
             errors.inc()
+
+
+WEBHOOK_ATTEMPTS = Counter(
+    "foretell_webhook_attempts",
+    "Webhook delivery attempts by what the event's delivery became: delivered, failing (to be "
+    "retried) or dead (given up).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_BACKLOG = Gauge(
+    "foretell_webhook_backlog",
+    "Webhook events stored and not yet delivered or given up.",
+    registry=REGISTRY,
+)

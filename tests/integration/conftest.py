@@ -176,3 +176,27 @@ def serve(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[NativeApi
         return serving(config, ready=ready)
 
     return start
+
+
+# Fast retries, short attempts: what a test can wait out. Loopback receivers are allowed.
+WEBHOOK_SETTINGS: dict[str, Any] = {
+    "webhook_allow_private": True,
+    "webhook_first_retry_s": 0.05,
+    "webhook_max_retry_delay_s": 0.2,
+    "webhook_timeout_s": 1.0,
+    "webhook_retry_window_s": 60.0,
+}
+
+
+@pytest.fixture(scope="module")
+async def hooked(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NativeApi]:
+    """An app that sends webhooks to loopback, retrying fast, over echo, sleeps and
+    raises-in-predict. Its data dir (with the signing secrets) is `hooked.app.state.settings`."""
+    base = tmp_path_factory.mktemp("hooked")
+    root = base / "repository" / "fixtures"
+    root.mkdir(parents=True)
+    for name in ("echo", "sleeps", "raises-in-predict"):
+        (root / name).symlink_to(FIXTURES / name, target_is_directory=True)
+    settings = Settings(repository=root.parent, data_dir=base / "data", **WEBHOOK_SETTINGS)
+    async with serving(settings) as api:
+        yield api

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -34,6 +35,7 @@ from hypothesis.stateful import (
 from foretell.domain import (
     DeploymentStatus,
     ErrorSource,
+    OutboxEvent,
     Prediction,
     PredictionStatus,
 )
@@ -44,6 +46,7 @@ from foretell.scheduler import Admission, Scheduler
 from foretell.service.deployments import Deployment
 from foretell.service.task import PredictionTask
 from foretell.store import PredictionStore
+from foretell.webhooks import Outbox
 from foretell.workers import Outcome, ReplicaHandle
 
 MODEL = "acme/lifecycle:1"
@@ -145,7 +148,10 @@ class FakeStore:
     def _record(self, p: Prediction, kind: str, waited: bool) -> None:
         self.writes.setdefault(p.id, []).append(Write(kind, p.status, waited))
 
-    def write(self, prediction: Prediction, *, new: bool) -> asyncio.Future[None]:
+    def write(
+        self, prediction: Prediction, *, new: bool, events: Sequence[OutboxEvent] = ()
+    ) -> asyncio.Future[None]:
+        assert not events, "these predictions have no webhook"
         self._record(prediction, "insert" if new else "update", True)
         done: asyncio.Future[None] = self.loop.create_future()
         self.loop.call_soon(done.set_result, None)
@@ -156,6 +162,17 @@ class FakeStore:
 
     def update_soon(self, prediction: Prediction) -> None:
         self._record(prediction, "update", False)
+
+
+class NoWebhooks:
+    """The outbox of predictions without a webhook: no events, ever."""
+
+    def events(self, p: Prediction, *names: str) -> list[OutboxEvent]:
+        assert p.webhook is None
+        return []
+
+    def committed(self, events: Sequence[OutboxEvent], write: asyncio.Future[None]) -> None:
+        assert not events
 
 
 @dataclass(eq=False)
@@ -349,6 +366,7 @@ class PredictionLifecycle(RuleBasedStateMachine):
                 prediction,
                 self.d,
                 cast(PredictionStore, self.store),
+                cast(Outbox, NoWebhooks()),
                 calls.append,
                 stored=not synchronous,
             )

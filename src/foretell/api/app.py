@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -20,6 +20,7 @@ from foretell.config import Settings
 from foretell.manifest import scan_repository
 from foretell.service import Deployments, PredictionService
 from foretell.store import PredictionStore
+from foretell.webhooks import Outbox
 
 log = logging.getLogger("foretell")
 
@@ -30,27 +31,27 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await PredictionStore.open(settings.database_url)
-        repository = scan_repository(settings.repository)
-        for problem in [*repository.skipped, *(b.error.message for b in repository.broken)]:
-            log.error("model repository: %s", problem)
-        deployments = Deployments(repository)
-        service = PredictionService(deployments, store, settings)
-        app.state.service = service
-        await service.recover()
-        deployments.start(concurrency=os.cpu_count() or 2)
-        loaded = asyncio.create_task(_after(deployments.started(), on_loaded))
-        try:
+        # Stopped in reverse: predictions settle, replicas stop, deliveries stop, store last.
+        async with AsyncExitStack() as stack:
+            store = await PredictionStore.open(settings.database_url)
+            stack.push_async_callback(store.close)
+            repository = scan_repository(settings.repository)
+            for problem in [*repository.skipped, *(b.error.message for b in repository.broken)]:
+                log.error("model repository: %s", problem)
+            deployments = Deployments(repository)
+            outbox = Outbox.for_settings(store.outbox, settings, native.prediction_json)
+            # Before recovery, whose records' events must not be read back and sent twice.
+            await outbox.start()
+            stack.push_async_callback(outbox.close)
+            service = PredictionService(deployments, store, outbox, settings)
+            app.state.service = service
+            await service.recover()
+            deployments.start(concurrency=os.cpu_count() or 2)
+            stack.push_async_callback(deployments.stop)
+            stack.push_async_callback(service.close, grace_s=settings.shutdown_grace_s)
+            loaded = asyncio.create_task(_after(deployments.started(), on_loaded))
+            stack.callback(loaded.cancel)
             yield
-        finally:
-            loaded.cancel()
-            try:
-                await service.close(grace_s=settings.shutdown_grace_s)
-            finally:
-                try:
-                    await deployments.stop()
-                finally:
-                    await store.close()
 
     app = FastAPI(
         title="foretell",
@@ -63,6 +64,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(native.predictions_router)
+    app.include_router(native.webhooks_router)
     app.include_router(native.models_router)
     return app
 

@@ -22,6 +22,7 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidInput: 422,
     errors.NotFound: 404,
     errors.PredictionFinished: 409,
+    errors.NoWebhookEvent: 409,
     errors.Overloaded: 429,
     errors.ModelNotReady: 503,
     errors.ModelLoadFailed: 503,

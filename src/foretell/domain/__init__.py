@@ -1,4 +1,4 @@
-"""Pure records and enums shared by every layer: predictions, model references, deployments."""
+"""Pure records and enums shared by every layer: predictions, models, deployments, webhooks."""
 
 from foretell.domain.deployment import DeploymentStatus
 from foretell.domain.model import ModelRef
@@ -9,13 +9,29 @@ from foretell.domain.prediction import (
     PredictionStatus,
     QueueStatus,
 )
+from foretell.domain.webhook import (
+    DEFAULT_EVENTS,
+    EVENTS,
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutboxEvent,
+    WebhookEventName,
+    WebhookStatus,
+)
 
 __all__ = [
+    "DEFAULT_EVENTS",
+    "EVENTS",
+    "DeliveryAttempt",
+    "DeliveryStatus",
     "DeploymentStatus",
     "ErrorSource",
     "ModelRef",
+    "OutboxEvent",
     "Prediction",
     "PredictionError",
     "PredictionStatus",
     "QueueStatus",
+    "WebhookEventName",
+    "WebhookStatus",
 ]

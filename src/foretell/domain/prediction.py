@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from foretell.domain.webhook import WebhookStatus
+
 
 class PredictionStatus(StrEnum):
     PENDING = "pending"
@@ -78,3 +80,4 @@ class Prediction:
     logs: str = ""
     attempts: int = 0
     queue: QueueStatus | None = None  # filled in while it waits in a queue; not stored
+    webhook_status: WebhookStatus | None = None  # filled in when read; not stored here

@@ -12,19 +12,22 @@ from typing import Any
 
 from foretell.config import Settings
 from foretell.domain import (
+    DeliveryAttempt,
     DeploymentStatus,
     ErrorSource,
     ModelRef,
+    OutboxEvent,
     Prediction,
     PredictionError,
     PredictionStatus,
+    WebhookEventName,
 )
 from foretell.errors import ModelNotReady, NotFound, PredictionFinished, PredictionNotFound
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.recovery import interrupted_error, requeue
 from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
-from foretell.webhooks import check_target
+from foretell.webhooks import Outbox, check_target
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +48,15 @@ class PredictionService:
     """Every dialect calls this; it raises domain errors and never knows about HTTP."""
 
     def __init__(
-        self, deployments: Deployments, store: PredictionStore, settings: Settings
+        self,
+        deployments: Deployments,
+        store: PredictionStore,
+        outbox: Outbox,
+        settings: Settings,
     ) -> None:
         self.deployments = deployments
         self._store = store
+        self._outbox = outbox
         self._settings = settings
         self._live: dict[str, PredictionTask] = {}
 
@@ -80,13 +88,14 @@ class PredictionService:
             # The model failed to load: say so at once rather than queueing doomed work.
             error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
             finish_record(prediction, PredictionStatus.FAILED, error)
-            await self._store.insert(prediction)
+            await self._write(prediction, new=True, events=("completed",))
             return prediction
         deployment.admission.admit()  # before the insert: a refused prediction is never created
         # A caller who waits is answered with the finished record, so the record is written
         # once, when it ends: one commit per prediction instead of two, and none to wait for
         # before it runs. Nothing is acknowledged before its record is durable either way.
-        synchronous = bool(request.wait_s)
+        # With a webhook, its events are written with each status, so the record must be too.
+        synchronous = bool(request.wait_s) and request.webhook is None
         if not synchronous:
             try:
                 await self._store.insert(prediction)
@@ -130,7 +139,13 @@ class PredictionService:
                 log.error("could not store prediction %s: %r", prediction.id, persisted.exception())
 
         task = PredictionTask(
-            prediction, deployment, self._store, forget, validated_input, stored=stored
+            prediction,
+            deployment,
+            self._store,
+            self._outbox,
+            forget,
+            validated_input,
+            stored=stored,
         )
         self._live[prediction.id] = task
         return task
@@ -142,11 +157,25 @@ class PredictionService:
                 # Never show a finished state that a crash could still take back.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(task.persisted)
-            return _showing_queue(task)
-        prediction = await self._store.get(prediction_id)
-        if prediction is None:
+            live = _showing_queue(task)
+            await self._outbox.show_status([live])
+            return live
+        stored = await self._store.get(prediction_id)
+        if stored is None:
             raise PredictionNotFound(prediction_id)
-        return prediction
+        await self._outbox.show_status([stored])
+        return stored
+
+    async def webhook_log(
+        self, prediction_id: str
+    ) -> tuple[Prediction, list[tuple[OutboxEvent, list[DeliveryAttempt]]]]:
+        """A prediction with its webhook events in order, each with its delivery attempts."""
+        prediction = await self.get(prediction_id)
+        return prediction, await self._outbox.log(prediction_id)
+
+    async def redeliver(self, prediction_id: str) -> OutboxEvent:
+        """Send the prediction's last webhook event again (raises NoWebhookEvent if none)."""
+        return await self._outbox.redeliver(await self.get(prediction_id))
 
     async def list(
         self,
@@ -157,13 +186,15 @@ class PredictionService:
         limit: int = 100,
     ) -> Page:
         await self._store.flush()
-        return await self._store.list(
+        page = await self._store.list(
             owner=model.owner if model else None,
             name=model.name if model else None,
             status=status,
             cursor=cursor,
             limit=limit,
         )
+        await self._outbox.show_status(page.items)
+        return page
 
     async def cancel(self, prediction_id: str) -> Prediction:
         """Raises PredictionFinished (with its status) if the prediction already ended."""
@@ -208,7 +239,16 @@ class PredictionService:
     def _fail_stored(self, prediction: Prediction, message: str) -> None:
         error = PredictionError(ErrorSource.INTERNAL, message)
         finish_record(prediction, PredictionStatus.FAILED, error)
-        self._store.update_soon(prediction)
+        self._write(prediction, new=False, events=("completed",))
+
+    def _write(
+        self, prediction: Prediction, *, new: bool, events: tuple[WebhookEventName, ...]
+    ) -> asyncio.Future[None]:
+        """Store a record no task tracks, with the webhook events it causes."""
+        outbox = self._outbox.events(prediction, *events)
+        written = self._store.write(prediction, new=new, events=outbox)
+        self._outbox.committed(outbox, written)
+        return written
 
     async def close(self, grace_s: float) -> None:
         """Let running predictions finish for up to `grace_s`; put the rest back to pending so

@@ -16,11 +16,13 @@ from foretell.domain import (
     PredictionError,
     PredictionStatus,
     QueueStatus,
+    WebhookEventName,
 )
 from foretell.errors import InvalidInput, ModelLoadFailed, PredictionFinished, WorkerCrashed
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
 from foretell.store import PredictionStore
+from foretell.webhooks import Outbox
 from foretell.workers import Outcome
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class PredictionTask:
         prediction: Prediction,
         deployment: Deployment,
         store: PredictionStore,
+        outbox: Outbox,
         on_persisted: Callable[[asyncio.Future[None]], None],
         validated_input: dict[str, Any] | None = None,
         *,
@@ -46,6 +49,7 @@ class PredictionTask:
         self._validated_input = validated_input
         self._deployment = deployment
         self._store = store
+        self._outbox = outbox
         self._on_persisted = on_persisted
         self._job: Job | None = None
         self._task: asyncio.Task[None] | None = None
@@ -120,10 +124,14 @@ class PredictionTask:
             self.stored = True
             self._store.insert_soon(self.prediction)
 
-    def save(self) -> asyncio.Future[None]:
-        """Write the record's current state now; the future resolves once it is committed."""
+    def save(self, *events: WebhookEventName) -> asyncio.Future[None]:
+        """Write the record's current state now, with the webhook `events` it causes; the
+        future resolves once it is committed."""
         new, self.stored = not self.stored, True
-        return self._store.write(self.prediction, new=new)
+        outbox = self._outbox.events(self.prediction, *events)
+        written = self._store.write(self.prediction, new=new, events=outbox)
+        self._outbox.committed(outbox, written)
+        return written
 
     def _withdraw(self) -> None:
         scheduler = self._deployment.scheduler
@@ -204,7 +212,9 @@ class PredictionTask:
             (p.started_at - p.created_at).total_seconds()
         )
         p.attempts += 1
-        if self.stored:
+        if p.webhook is not None:
+            self.save("start")  # its webhook event is written in the same transaction
+        elif self.stored:
             self._store.update_soon(p)
 
     def fail(self, source: ErrorSource, message: str, detail: Any = None) -> None:
@@ -232,7 +242,7 @@ class PredictionTask:
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
-        self.persisted = self.save()
+        self.persisted = self.save(*_events(p, outcome))
         self.persisted.add_done_callback(self._on_persisted)
         self.persisted.add_done_callback(self._made_durable)
         self.done.set()
@@ -246,6 +256,17 @@ def finish_record(
     p.completed_at = p.updated_at = datetime.now(UTC)
     if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)
+
+
+def _events(p: Prediction, outcome: Outcome | None) -> list[WebhookEventName]:
+    """What a prediction's end tells its webhook: the logs and output it made, then the end."""
+    events: list[WebhookEventName] = []
+    if outcome is not None and outcome.logs:
+        events.append("logs")
+    if p.status is PredictionStatus.SUCCEEDED:
+        events.append("output")
+    events.append("completed")
+    return events
 
 
 def _model_error(outcome: Outcome) -> PredictionError:

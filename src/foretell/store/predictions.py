@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy import Engine, RowMapping, Select, and_, or_, select
 
-from foretell.domain import Prediction, PredictionStatus
+from foretell.domain import OutboxEvent, Prediction, PredictionStatus
 from foretell.errors import InvalidRequest
 from foretell.store import cursor as cursors
 from foretell.store.engine import create_engine, migrate
+from foretell.store.outbox import OutboxStore, event_row
 from foretell.store.rows import from_row, to_row
-from foretell.store.tables import predictions
+from foretell.store.tables import predictions, webhook_attempts, webhook_events
 from foretell.store.writer import GroupWriter
 
 MAX_LIMIT = 1000
@@ -36,12 +37,14 @@ class PredictionStore:
     Writes snapshot the record when called and are committed by one background writer, many
     per transaction; `insert` and `update` return only once their row is committed. Reads run
     on worker threads and see committed rows only: `flush()` first to include writes queued
-    with `update_soon`.
+    with `update_soon`. Webhook events go in with the record change that causes them, in the
+    same transaction; `outbox` follows them from there.
     """
 
     def __init__(self, engine: Engine, writer: GroupWriter) -> None:
         self._engine = engine
         self._writer = writer
+        self.outbox = OutboxStore(engine, writer)
 
     @classmethod
     async def open(cls, url: str) -> PredictionStore:
@@ -52,7 +55,7 @@ class PredictionStore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, GroupWriter(engine, predictions))
+        return cls(engine, GroupWriter(engine, (predictions, webhook_events, webhook_attempts)))
 
     @property
     def commits(self) -> int:
@@ -74,20 +77,29 @@ class PredictionStore:
         """Store the record's current state; returns once it is committed."""
         await self.write(prediction, new=False)
 
-    def write(self, prediction: Prediction, *, new: bool) -> asyncio.Future[None]:
-        """Queue the record as of now (a new row, or the update of one); the future resolves
-        once it is committed. Cancelling it never cancels the commit others share."""
-        done = self._writer.put("insert" if new else "update", to_row(prediction), wait=True)
+    def write(
+        self, prediction: Prediction, *, new: bool, events: Sequence[OutboxEvent] = ()
+    ) -> asyncio.Future[None]:
+        """Queue the record as of now (a new row, or the update of one) with the webhook
+        `events` it causes; the future resolves once they are committed, together. Cancelling
+        it never cancels the commit others share."""
+        done = self._writer.put(
+            predictions,
+            "insert" if new else "update",
+            to_row(prediction),
+            wait=True,
+            attached=[(webhook_events, event_row(e)) for e in events],
+        )
         assert done is not None
         return asyncio.shield(done)
 
     def insert_soon(self, prediction: Prediction) -> None:
         """Queue a new record (taken now) for the next commit, without waiting."""
-        self._writer.put("insert", to_row(prediction), wait=False)
+        self._writer.put(predictions, "insert", to_row(prediction), wait=False)
 
     def update_soon(self, prediction: Prediction) -> None:
         """Queue the record's current state (taken now) for the next commit, without waiting."""
-        self._writer.put("update", to_row(prediction), wait=False)
+        self._writer.put(predictions, "update", to_row(prediction), wait=False)
 
     async def flush(self) -> None:
         """Wait until every write queued so far is committed; raises the first that failed."""

@@ -90,3 +90,40 @@ predictions = Table(
     Index("ix_predictions_owner_name_created_at", "owner", "name", "created_at"),
     Index("ix_predictions_status", "status"),
 )
+
+# The webhook outbox: one row per event, inserted in the transaction of the status change that
+# caused it, updated by the delivery worker as attempts are made.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("prediction_id", String(128), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Index("ix_webhook_events_prediction_id", "prediction_id"),
+    Index("ix_webhook_events_status", "status"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("prediction_id", String(128), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_webhook_attempts_prediction_id", "prediction_id"),
+)

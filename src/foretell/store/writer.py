@@ -1,9 +1,11 @@
 """Group commit: one background task writes queued row snapshots, many rows per transaction.
 
-Callers put full-row snapshots; rows for the same key that wait together are coalesced (an insert
-followed by updates becomes one insert of the latest row). The task takes everything queued,
-writes it in ONE transaction on the writer's own thread, commits, and only then resolves the
-callers' futures. While a transaction is in flight the next batch accumulates, so concurrent
+Callers put row snapshots, keyed by table and primary key; rows for the same key that wait
+together are coalesced (an insert followed by updates becomes one insert of the merged row). A
+row can carry rows of other tables to insert with it, in the same transaction whatever happens
+(a prediction's status change and the webhook events it causes). The task takes everything
+queued, writes it in ONE transaction on the writer's own thread, commits, and only then resolves
+the callers' futures. While a transaction is in flight the next batch accumulates, so concurrent
 writers share commits.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, update
+from sqlalchemy import Connection, Engine, Insert, Table, Update, bindparam, insert, update
 
 from foretell.store.engine import IMMEDIATE
 
@@ -25,16 +28,21 @@ Kind = Literal["insert", "update"]
 _WHERE_KEY = "where_key"
 
 
+Attached = Sequence[tuple[Table, dict[str, Any]]]
+
+
 @dataclass(slots=True)
 class _Entry:
+    table: Table
     kind: Kind
     row: dict[str, Any]
+    attached: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)  # inserted with it
     done: asyncio.Future[None] | None = None  # created only when some caller waits
 
 
 class _Batch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.entries: dict[Any, _Entry] = {}
+        self.entries: dict[tuple[str, Any], _Entry] = {}
         self.done: asyncio.Future[None] = loop.create_future()
 
 
@@ -48,18 +56,26 @@ def _settle(future: asyncio.Future[None] | None, error: BaseException | None) ->
     future.exception()  # already logged here; no "exception never retrieved" if nobody awaits
 
 
-class GroupWriter:
-    """Writes row snapshots of `table` (keyed by column `key`) from one background task."""
+class _Statements:
+    """One table's insert, and its update by primary key."""
 
-    def __init__(self, engine: Engine, table: Table, key: str = "id") -> None:
+    def __init__(self, table: Table) -> None:
+        (key,) = table.primary_key.columns
+        self.key = key.name
+        self.insert: Insert = insert(table)
+        self.update: Update = update(table).where(key == bindparam(_WHERE_KEY))
+
+
+class GroupWriter:
+    """Writes row snapshots of `tables` (each keyed by its one primary key column) from one
+    background task."""
+
+    def __init__(self, engine: Engine, tables: Sequence[Table]) -> None:
         self.commits = 0  # transactions committed; lets tests and metrics see the grouping
         self._engine = engine
-        self._table = table
-        self._key = key
-        self._insert = insert(table)
-        self._update = update(table).where(table.c[key] == bindparam(_WHERE_KEY))
+        self._statements = {table.name: _Statements(table) for table in tables}
         # One thread: transactions never contend for SQLite's write lock among themselves.
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"foretell-writer-{table.name}")
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="foretell-writer")
         # The writer thread's own connection, kept open: checking one out of the pool for
         # every commit was a third of SQLAlchemy's cost of a one-row transaction.
         self._conn: Connection | None = None
@@ -68,20 +84,31 @@ class GroupWriter:
         self._inflight: _Batch | None = None
         self._wake = asyncio.Event()
         self._closed = False
-        self._task = self._loop.create_task(self._run(), name=f"foretell-writer-{table.name}")
+        self._task = self._loop.create_task(self._run(), name="foretell-writer")
 
-    def put(self, kind: Kind, row: dict[str, Any], *, wait: bool) -> asyncio.Future[None] | None:
-        """Queue `row`; with `wait`, a future resolved once it is committed (or failed)."""
+    def put(
+        self,
+        table: Table,
+        kind: Kind,
+        row: dict[str, Any],
+        *,
+        wait: bool,
+        attached: Attached = (),
+    ) -> asyncio.Future[None] | None:
+        """Queue `row` (and `attached` rows to insert in the same transaction); with `wait`, a
+        future resolved once it is committed (or failed). An update may hold only the columns
+        it changes; it is merged into whatever is queued for the same row."""
         if self._closed or self._task.done():
-            raise RuntimeError(f"the {self._table.name} store is closed")
-        key = row[self._key]
+            raise RuntimeError("the store is closed")
+        key = (table.name, row[self._statements[table.name].key])
         entry = self._batch.entries.get(key)
         if entry is None:
-            entry = self._batch.entries[key] = _Entry(kind, row)
+            entry = self._batch.entries[key] = _Entry(table, kind, row)
         else:
-            entry.row = row
+            entry.row = {**entry.row, **row}
             if kind == "insert":
                 entry.kind = "insert"
+        entry.attached.extend(attached)
         self._wake.set()
         if wait and entry.done is None:
             entry.done = self._loop.create_future()
@@ -151,29 +178,42 @@ class GroupWriter:
         return first_error
 
     def _fail(self, entry: _Entry, error: Exception) -> None:
-        key = entry.row[self._key]
-        log.error("%s of %s %r failed", entry.kind, self._table.name, key, exc_info=error)
+        key = entry.row[self._statements[entry.table.name].key]
+        log.error("%s of %s %r failed", entry.kind, entry.table.name, key, exc_info=error)
         _settle(entry.done, error)
 
     async def _commit(self, entries: list[_Entry]) -> None:
-        inserts = [e.row for e in entries if e.kind == "insert"]
-        updates = [
-            {_WHERE_KEY: e.row[self._key], **{k: v for k, v in e.row.items() if k != self._key}}
-            for e in entries
-            if e.kind == "update"
-        ]
+        # Inserts first (attached rows included), so an update queued in the same batch for a
+        # row inserted by another entry finds it. executemany needs one statement per table and
+        # set of columns.
+        inserts: dict[str, list[dict[str, Any]]] = {}
+        updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for e in entries:
+            if e.kind == "insert":
+                inserts.setdefault(e.table.name, []).append(e.row)
+            else:
+                key = self._statements[e.table.name].key
+                params = {k: v for k, v in e.row.items() if k != key}
+                params[_WHERE_KEY] = e.row[key]
+                updates.setdefault((e.table.name, tuple(params)), []).append(params)
+            for table, row in e.attached:
+                inserts.setdefault(table.name, []).append(row)
         await self._loop.run_in_executor(self._thread, self._transaction, inserts, updates)
         self.commits += 1
 
-    def _transaction(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    def _transaction(
+        self,
+        inserts: dict[str, list[dict[str, Any]]],
+        updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]],
+    ) -> None:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(**IMMEDIATE)
         try:
             with self._conn.begin():
-                if inserts:
-                    self._conn.execute(self._insert, inserts)
-                if updates:
-                    self._conn.execute(self._update, updates)
+                for name, rows in inserts.items():
+                    self._conn.execute(self._statements[name].insert, rows)
+                for (name, _), rows in updates.items():
+                    self._conn.execute(self._statements[name].update, rows)
         except Exception:
             self._disconnect()  # the next transaction starts on a fresh connection
             raise

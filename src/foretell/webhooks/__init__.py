@@ -1,6 +1,7 @@
-"""Webhooks: which events a prediction sends where, and (next) their durable, signed delivery."""
+"""Webhooks: which events a prediction sends where, their durable outbox and signed delivery."""
 
-from foretell.webhooks.events import DEFAULT_EVENTS, EVENTS, WebhookEvent
+from foretell.webhooks.outbox import Outbox, Render
+from foretell.webhooks.signing import SigningKeys
 from foretell.webhooks.targets import check_target
 
-__all__ = ["DEFAULT_EVENTS", "EVENTS", "WebhookEvent", "check_target"]
+__all__ = ["Outbox", "Render", "SigningKeys", "check_target"]

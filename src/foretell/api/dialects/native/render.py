@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from foretell.domain import DeploymentStatus, Prediction
+import orjson
+
+from foretell.domain import (
+    DeliveryAttempt,
+    DeploymentStatus,
+    OutboxEvent,
+    Prediction,
+    WebhookStatus,
+)
 from foretell.service import Deployment
 
 
@@ -46,8 +54,50 @@ def prediction(p: Prediction) -> dict[str, Any]:
         else {"position": p.queue.position, "depth": p.queue.depth, "eta_s": p.queue.eta_s},
         "logs": p.logs,
         "webhook": p.webhook,
+        "webhook_status": webhook_status(p).value,
         "deployment_id": p.deployment_id,
         "urls": {"get": path, "cancel": f"{path}/cancel"},
+    }
+
+
+def prediction_json(p: Prediction) -> str:
+    """The record as a JSON document: what its webhook events carry."""
+    return orjson.dumps(prediction(p), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def webhook_status(p: Prediction) -> WebhookStatus:
+    if p.webhook_status is not None:
+        return p.webhook_status
+    # Not looked up (a record just created or changed): its events are yet to be delivered.
+    return WebhookStatus.NONE if p.webhook is None else WebhookStatus.PENDING
+
+
+def webhook_event(e: OutboxEvent) -> dict[str, Any]:
+    return {
+        "webhook_id": e.id,
+        "event": e.event,
+        "url": e.url,
+        "status": e.status.value,
+        "created_at": timestamp(e.created_at),
+        "next_attempt_at": timestamp(e.next_attempt_at),
+    }
+
+
+def webhook_delivery(e: OutboxEvent, attempts: list[DeliveryAttempt]) -> dict[str, Any]:
+    """An event with every attempt to deliver it."""
+    return {
+        **webhook_event(e),
+        "attempts": [
+            {
+                "number": a.number,
+                "at": timestamp(a.at),
+                "status_code": a.status_code,
+                "error": a.error,
+                "latency_ms": round(a.latency_s * 1000, 3),
+                "outcome": a.outcome.value,
+            }
+            for a in attempts
+        ],
     }
 
 

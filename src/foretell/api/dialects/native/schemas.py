@@ -7,11 +7,10 @@ from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from foretell.domain import ModelRef
-from foretell.webhooks import DEFAULT_EVENTS, WebhookEvent
+from foretell.domain import DEFAULT_EVENTS, ModelRef, WebhookEventName
 
 
-def _default_events() -> list[WebhookEvent]:
+def _default_events() -> list[WebhookEventName]:
     return list(DEFAULT_EVENTS)
 
 
@@ -21,7 +20,7 @@ class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
-    events: list[WebhookEvent] = Field(default_factory=_default_events, min_length=1)
+    events: list[WebhookEventName] = Field(default_factory=_default_events, min_length=1)
 
 
 class PredictionRequest(BaseModel):
@@ -36,7 +35,7 @@ class PredictionRequest(BaseModel):
         description="where to POST the record as it changes: {url, events}, or just the URL "
         "(then webhook_events_filter picks the events; default start and completed)",
     )
-    webhook_events_filter: list[WebhookEvent] | None = Field(
+    webhook_events_filter: list[WebhookEventName] | None = Field(
         None, min_length=1, description="the events of a webhook given as a bare URL"
     )
 
@@ -113,8 +112,42 @@ class PredictionBody(BaseModel):
     queue: QueueBody | None = Field(None, description="where it waits; null once it has started")
     logs: str = ""
     webhook: Webhook | None = None
+    webhook_status: Literal["none", "pending", "delivered", "failing", "dead"] = Field(
+        "none",
+        description="its webhook events' delivery, the worst first: dead (given up), failing "
+        "(being retried), pending (not sent yet), delivered; none without a webhook",
+    )
     deployment_id: str | None = None
     urls: dict[str, str] = {}
+
+
+class AttemptBody(BaseModel):
+    number: int = Field(description="1 for the first try of this event")
+    at: datetime
+    status_code: int | None = Field(description="the receiver's answer; null if none came")
+    error: str | None = Field(description="why it did not count as delivered, when not a code")
+    latency_ms: float
+    outcome: Literal["delivered", "failing", "dead"]
+
+
+class WebhookEventBody(BaseModel):
+    webhook_id: str = Field(description="the webhook-id header, the same on every attempt")
+    event: Literal["start", "output", "logs", "completed"]
+    url: str
+    status: Literal["pending", "failing", "delivered", "dead"]
+    created_at: datetime
+    next_attempt_at: datetime | None = Field(description="when it is tried again, if it will be")
+
+
+class WebhookDeliveryBody(WebhookEventBody):
+    attempts: list[AttemptBody]
+
+
+class WebhookLogBody(BaseModel):
+    prediction_id: str
+    webhook: Webhook | None
+    webhook_status: Literal["none", "pending", "delivered", "failing", "dead"]
+    events: list[WebhookDeliveryBody]
 
 
 class PredictionPage(BaseModel):

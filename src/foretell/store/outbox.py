@@ -1,0 +1,153 @@
+"""OutboxStore: webhook events and their delivery attempts, sharing the predictions' writer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, Select, select
+
+from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent
+from foretell.store.tables import webhook_attempts, webhook_events
+from foretell.store.writer import GroupWriter
+
+_UNSETTLED = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILING.value)
+
+
+def event_row(e: OutboxEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "prediction_id": e.prediction_id,
+        "event": e.event,
+        "url": e.url,
+        "body": e.body,
+        "created_at": e.created_at,
+        "seq": e.seq,
+        **_progress(e),
+    }
+
+
+def _progress(e: OutboxEvent) -> dict[str, Any]:
+    """The columns a delivery changes."""
+    return {
+        "id": e.id,
+        "status": e.status.value,
+        "queued_at": e.queued_at or e.created_at,
+        "attempts": e.attempts,
+        "next_attempt_at": e.next_attempt_at,
+        "last_attempt_at": e.last_attempt_at,
+    }
+
+
+def _event(row: Mapping[Any, Any]) -> OutboxEvent:
+    return OutboxEvent(
+        id=row["id"],
+        prediction_id=row["prediction_id"],
+        event=row["event"],
+        url=row["url"],
+        body=row["body"],
+        created_at=row["created_at"],
+        seq=row["seq"],
+        status=DeliveryStatus(row["status"]),
+        queued_at=row["queued_at"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_attempt_at=row["last_attempt_at"],
+    )
+
+
+def _attempt_row(a: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "event_id": a.event_id,
+        "prediction_id": a.prediction_id,
+        "event": a.event,
+        "number": a.number,
+        "at": a.at,
+        "latency_s": a.latency_s,
+        "status_code": a.status_code,
+        "error": a.error,
+        "outcome": a.outcome.value,
+    }
+
+
+def _attempt(row: Mapping[Any, Any]) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        id=row["id"],
+        event_id=row["event_id"],
+        prediction_id=row["prediction_id"],
+        event=row["event"],
+        number=row["number"],
+        at=row["at"],
+        latency_s=row["latency_s"],
+        status_code=row["status_code"],
+        error=row["error"],
+        outcome=DeliveryStatus(row["outcome"]),
+    )
+
+
+class OutboxStore:
+    """Events are inserted with their prediction's row (`PredictionStore.write(events=…)`); this
+    records what happens to them afterwards and reads them back."""
+
+    def __init__(self, engine: Engine, writer: GroupWriter) -> None:
+        self._engine = engine
+        self._writer = writer
+
+    def record(self, event: OutboxEvent, attempt: DeliveryAttempt | None) -> asyncio.Future[None]:
+        """Store the event's delivery progress and the attempt that made it, in one
+        transaction; the future resolves once committed."""
+        attached = [] if attempt is None else [(webhook_attempts, _attempt_row(attempt))]
+        done = self._writer.put(
+            webhook_events, "update", _progress(event), wait=True, attached=attached
+        )
+        assert done is not None
+        return asyncio.shield(done)
+
+    async def unsettled(self) -> list[OutboxEvent]:
+        """Events still to deliver (never tried, or failing), oldest first."""
+        query = (
+            select(webhook_events)
+            .where(webhook_events.c.status.in_(_UNSETTLED))
+            .order_by(webhook_events.c.created_at, webhook_events.c.seq)
+        )
+        return [_event(row) for row in await self._read(query)]
+
+    async def events(self, prediction_id: str) -> list[OutboxEvent]:
+        """One prediction's events in the order they happened."""
+        query = (
+            select(webhook_events)
+            .where(webhook_events.c.prediction_id == prediction_id)
+            .order_by(webhook_events.c.created_at, webhook_events.c.seq)
+        )
+        return [_event(row) for row in await self._read(query)]
+
+    async def statuses(self, prediction_ids: Iterable[str]) -> dict[str, list[DeliveryStatus]]:
+        """Each prediction's events' delivery statuses (predictions without events left out)."""
+        ids = list(prediction_ids)
+        if not ids:
+            return {}
+        c = webhook_events.c
+        query = select(c.prediction_id, c.status).where(c.prediction_id.in_(ids))
+        found: dict[str, list[DeliveryStatus]] = {}
+        for row in await self._read(query):
+            found.setdefault(row["prediction_id"], []).append(DeliveryStatus(row["status"]))
+        return found
+
+    async def attempts(self, prediction_id: str) -> list[DeliveryAttempt]:
+        """Every delivery attempt of a prediction's events, oldest first."""
+        c = webhook_attempts.c
+        query = (
+            select(webhook_attempts)
+            .where(c.prediction_id == prediction_id)
+            .order_by(c.at, c.number)
+        )
+        return [_attempt(row) for row in await self._read(query)]
+
+    async def _read(self, query: Select[Any]) -> Sequence[RowMapping]:
+        return await asyncio.to_thread(self._fetch, query)
+
+    def _fetch(self, query: Select[Any]) -> Sequence[RowMapping]:
+        with self._engine.connect() as conn:
+            return conn.execute(query).mappings().all()

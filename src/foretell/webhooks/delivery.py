@@ -1,0 +1,248 @@
+"""Deliveries: POST committed outbox events to their receivers, and record every attempt.
+
+Each prediction has a lane: its events go one at a time, in the order they happened, so a
+receiver never sees `completed` before `start`. Lanes run concurrently, bounded overall and per
+host, so a slow or dead receiver holds up only its own predictions' events — never predictions,
+replicas or other receivers. Delivery is at least once: an attempt cut off by a stop is made
+again on the next start with the same `webhook-id`, which is how a receiver tells a retry from a
+new event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from foretell import metrics
+from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent
+from foretell.errors import InvalidRequest
+from foretell.store.outbox import OutboxStore
+from foretell.webhooks.policy import RetryPolicy, retry_after_s, retryable
+from foretell.webhooks.signing import SigningKeys
+from foretell.webhooks.targets import check_target
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "foretell-webhooks/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    concurrency: int = 64  # attempts in flight, all receivers together
+    per_host: int = 8  # attempts in flight to one host
+    response_bytes: int = 64 * 1024  # read this much of an answer at most, then hang up
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status_code: int | None
+    error: str | None
+    retry_after_s: float | None = None
+    final: bool = False  # no point trying again, whatever the code says
+
+
+class Deliveries:
+    """Sends events once their transaction has committed (`enqueue`), and on `start` whatever
+    a previous run left unsent."""
+
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        keys: SigningKeys,
+        policy: RetryPolicy,
+        limits: Limits,
+        *,
+        allow_private: bool,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._keys = keys
+        self._policy = policy
+        self._limits = limits
+        self._allow_private = allow_private
+        self._rng = rng or random.Random()
+        self._lanes: dict[str, deque[OutboxEvent]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._hosts: dict[str, _HostSlots] = {}
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> int:
+        """Open the HTTP client and queue every event left unsettled; returns how many."""
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=self._policy.timeout_s,
+            limits=httpx.Limits(max_connections=self._limits.concurrency),
+            headers={"user-agent": USER_AGENT, "content-type": "application/json"},
+        )
+        unsettled = await self._outbox.unsettled()
+        self.enqueue(unsettled)
+        if unsettled:
+            log.info("resuming delivery of %d webhook events", len(unsettled))
+        return len(unsettled)
+
+    def enqueue(self, events: Iterable[OutboxEvent]) -> None:
+        """Deliver `events` (already committed), after any earlier event of the same prediction."""
+        for event in events:
+            metrics.WEBHOOK_BACKLOG.inc()
+            lane = self._lanes.get(event.prediction_id)
+            if lane is not None:
+                lane.append(event)
+                continue
+            self._lanes[event.prediction_id] = deque([event])
+            task = asyncio.create_task(self._drain(event.prediction_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def queued(self, event_id: str) -> bool:
+        """Whether this event is waiting in a lane or being sent now."""
+        return any(e.id == event_id for lane in self._lanes.values() for e in lane)
+
+    async def close(self) -> None:
+        """Stop sending. Unsettled events stay stored as they are and go out on the next start."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _drain(self, prediction_id: str) -> None:
+        lane = self._lanes[prediction_id]
+        try:
+            while lane:
+                await self._deliver(lane[0])
+                lane.popleft()
+                metrics.WEBHOOK_BACKLOG.dec()
+        except Exception:
+            log.exception("webhook delivery for prediction %s stopped", prediction_id)
+        finally:
+            # Whatever is left (a stop, or the bug logged above) stays stored, unsettled, and
+            # goes out on the next start.
+            metrics.WEBHOOK_BACKLOG.dec(len(lane))
+            del self._lanes[prediction_id]
+
+    async def _deliver(self, event: OutboxEvent) -> None:
+        while not event.status.settled:
+            if event.next_attempt_at is not None:
+                wait_s = (event.next_attempt_at - datetime.now(UTC)).total_seconds()
+                if wait_s > 0:
+                    await asyncio.sleep(wait_s)
+            host = urlsplit(event.url).hostname or ""
+            async with self._slots, self._host(host):
+                at, started = datetime.now(UTC), time.monotonic()
+                answer = await self._attempt(event, at)
+                latency_s = time.monotonic() - started
+            self._settle(event, answer, at)
+            metrics.WEBHOOK_ATTEMPTS.labels(event.status.value).inc()
+            attempt = DeliveryAttempt(
+                id=uuid.uuid4().hex,
+                event_id=event.id,
+                prediction_id=event.prediction_id,
+                event=event.event,
+                number=event.attempts,
+                at=at,
+                latency_s=latency_s,
+                status_code=answer.status_code,
+                error=answer.error,
+                outcome=event.status,
+            )
+            try:
+                await self._outbox.record(event, attempt)
+            except Exception:
+                # Sending goes on; a delivery the store missed is only sent again after a
+                # restart, under the same webhook-id.
+                log.exception("could not record webhook attempt %d of %s", event.attempts, event.id)
+
+    def _settle(self, event: OutboxEvent, answer: _Answer, at: datetime) -> None:
+        event.attempts += 1
+        event.last_attempt_at = at
+        code = answer.status_code
+        if code is not None and 200 <= code < 300:
+            event.status, event.next_attempt_at = DeliveryStatus.DELIVERED, None
+            return
+        event.status, event.next_attempt_at = self._policy.after_failure(
+            since=event.queued_at or event.created_at,
+            attempts=event.attempts,
+            retryable=not answer.final and retryable(code),
+            retry_after_s=answer.retry_after_s,
+            now=datetime.now(UTC),
+            rng=self._rng,
+        )
+
+    async def _attempt(self, event: OutboxEvent, at: datetime) -> _Answer:
+        assert self._client is not None, "start() first"
+        try:
+            # Again at every attempt: a name can point somewhere else than when it was accepted.
+            await check_target(event.url, allow_private=self._allow_private)
+        except InvalidRequest as refused:
+            return _Answer(None, refused.message, final=True)
+        headers = self._keys.sign(event.id, event.body, at)
+        timeout_s = self._policy.timeout_s
+        try:
+            # httpx's timeouts are per read; this one bounds a receiver that trickles bytes.
+            async with (
+                asyncio.timeout(timeout_s),
+                self._client.stream(
+                    "POST", event.url, content=event.body.encode(), headers=headers
+                ) as response,
+            ):
+                await _read_some(response.aiter_raw(), self._limits.response_bytes)
+        except (TimeoutError, httpx.TimeoutException):
+            return _Answer(None, f"no answer within {timeout_s:g} s (timeout)")
+        except httpx.HTTPError as exc:
+            return _Answer(None, _describe(exc))
+        code = response.status_code
+        if 300 <= code < 400:
+            where = response.headers.get("location", "nowhere")
+            return _Answer(code, f"redirect to {where}: webhooks do not follow redirects")
+        now = datetime.now(UTC)
+        return _Answer(code, None, retry_after_s(response.headers.get("retry-after"), now))
+
+    @contextlib.asynccontextmanager
+    async def _host(self, host: str) -> AsyncIterator[None]:
+        slots = self._hosts.get(host)
+        if slots is None:
+            slots = self._hosts[host] = _HostSlots(self._limits.per_host)
+        slots.users += 1
+        try:
+            async with slots.semaphore:
+                yield
+        finally:
+            slots.users -= 1
+            if slots.users == 0:
+                del self._hosts[host]  # no table of every host ever seen
+
+
+class _HostSlots:
+    def __init__(self, size: int) -> None:
+        self.semaphore = asyncio.Semaphore(size)
+        self.users = 0
+
+
+async def _read_some(chunks: AsyncIterator[bytes], limit: int) -> None:
+    """Read at most about `limit` bytes of an answer: enough to keep the connection reusable
+    for a short body, never a receiver's whole stream."""
+    read = 0
+    async for chunk in chunks:
+        read += len(chunk)
+        if read >= limit:
+            return
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    reason = str(exc) or repr(exc.__cause__ or exc)
+    if isinstance(exc, httpx.ConnectError):
+        return f"could not connect: {reason}"
+    return f"{type(exc).__name__}: {reason}"

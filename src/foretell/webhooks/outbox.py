@@ -1,0 +1,140 @@
+"""Outbox: the service's side of webhooks — which events a record change causes, handing them to
+delivery once committed, and what became of them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from foretell.config import Settings
+from foretell.domain import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    OutboxEvent,
+    Prediction,
+    WebhookEventName,
+    WebhookStatus,
+)
+from foretell.domain.webhook import summarize
+from foretell.errors import NoWebhookEvent
+from foretell.store.outbox import OutboxStore
+from foretell.webhooks.delivery import Deliveries, Limits
+from foretell.webhooks.policy import RetryPolicy
+from foretell.webhooks.signing import SigningKeys
+
+# The record as the API shows it: webhooks post exactly what GET /v1/predictions/{id} returns,
+# and only the API layer knows that shape.
+Render = Callable[[Prediction], str]
+
+_seq = itertools.count()
+
+
+class Outbox:
+    def __init__(self, store: OutboxStore, deliveries: Deliveries, render: Render) -> None:
+        self._store = store
+        self._deliveries = deliveries
+        self._render = render
+
+    @classmethod
+    def for_settings(cls, store: OutboxStore, settings: Settings, render: Render) -> Outbox:
+        policy = RetryPolicy(
+            timeout_s=settings.webhook_timeout_s,
+            window_s=settings.webhook_retry_window_s,
+            first_delay_s=settings.webhook_first_retry_s,
+            max_delay_s=settings.webhook_max_retry_delay_s,
+        )
+        limits = Limits(settings.webhook_concurrency, settings.webhook_per_host)
+        keys = SigningKeys.in_dir(settings.data_dir)
+        deliveries = Deliveries(
+            store, keys, policy, limits, allow_private=settings.webhook_allow_private
+        )
+        return cls(store, deliveries, render)
+
+    async def start(self) -> int:
+        """Start delivering, beginning with what a previous run left unsent (how many)."""
+        return await self._deliveries.start()
+
+    async def close(self) -> None:
+        await self._deliveries.close()
+
+    def events(self, p: Prediction, *names: WebhookEventName) -> list[OutboxEvent]:
+        """The events among `names` that `p`'s webhook asks for, each carrying the record as it
+        is now. Store them with the change that caused them, then pass them to `committed`."""
+        hook = p.webhook
+        if hook is None:
+            return []
+        wanted = [name for name in names if name in hook["events"]]
+        if not wanted:
+            return []
+        body, now = self._render(p), datetime.now(UTC)
+        return [
+            OutboxEvent(
+                id=f"msg_{uuid.uuid4().hex}",
+                prediction_id=p.id,
+                event=name,
+                url=hook["url"],
+                body=body,
+                created_at=now,
+                seq=next(_seq),
+                queued_at=now,
+            )
+            for name in wanted
+        ]
+
+    def committed(self, events: Sequence[OutboxEvent], write: asyncio.Future[None]) -> None:
+        """Deliver `events` once `write`, the transaction that stores them, has committed; if it
+        failed (the writer logged why), neither the change nor its events happened."""
+
+        def deliver(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is None and events:
+                self._deliveries.enqueue(events)
+
+        write.add_done_callback(deliver)
+
+    async def show_status(self, predictions: Sequence[Prediction]) -> None:
+        """Fill in each record's `webhook_status` from its events' deliveries."""
+        hooked = [p for p in predictions if p.webhook is not None]
+        for p in predictions:
+            if p.webhook is None:
+                p.webhook_status = WebhookStatus.NONE
+        if not hooked:
+            return
+        statuses = await self._store.statuses(p.id for p in hooked)
+        for p in hooked:
+            p.webhook_status = summarize(statuses.get(p.id, []))
+
+    async def log(self, prediction_id: str) -> list[tuple[OutboxEvent, list[DeliveryAttempt]]]:
+        """A prediction's events in order, each with its attempts in order."""
+        events, attempts = await asyncio.gather(
+            self._store.events(prediction_id), self._store.attempts(prediction_id)
+        )
+        by_event: dict[str, list[DeliveryAttempt]] = {e.id: [] for e in events}
+        for attempt in attempts:
+            by_event.setdefault(attempt.event_id, []).append(attempt)
+        return [(e, by_event[e.id]) for e in events]
+
+    async def redeliver(self, p: Prediction) -> OutboxEvent:
+        """Send `p`'s last event again, under its own webhook-id, with a fresh retry window.
+        An event still being delivered is left to its current delivery."""
+        if p.webhook is None:
+            raise NoWebhookEvent(p.id, "it was created without a webhook")
+        events = await self._store.events(p.id)
+        if not events:
+            asked = ", ".join(p.webhook["events"])
+            raise NoWebhookEvent(
+                p.id,
+                f"it is {p.status} and has sent none of the events its webhook asks for "
+                f"({asked}) yet",
+            )
+        last = events[-1]
+        if self._deliveries.queued(last.id):
+            return last
+        last.status, last.next_attempt_at = DeliveryStatus.PENDING, None
+        last.queued_at = datetime.now(UTC)
+        recorded = self._store.record(last, None)  # queued before the lane records an attempt
+        self._deliveries.enqueue([last])
+        await recorded
+        return last
