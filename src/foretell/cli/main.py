@@ -1,4 +1,4 @@
-"""`foretell serve | predict | models | predictions`: the commands a user types."""
+"""`foretell serve | predict | models | predictions | webhooks`: the commands a user types."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from foretell.cli.inputs import parse_inputs
 from foretell.cli.serve import serve_forever
+from foretell.cli.webhooks import app as webhooks_app
 from foretell.client import Client
 from foretell.config import Settings
 from foretell.errors import ForetellError
@@ -21,6 +22,7 @@ models_app = typer.Typer(help="Inspect the models a server serves.")
 predictions_app = typer.Typer(help="Get, list and cancel predictions.")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 
 Url = Annotated[str, typer.Option(envvar="FORETELL_URL", help="server to talk to")]

@@ -1,0 +1,112 @@
+"""Retry policy: which answers are retried, how long to wait, when to give up."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from foretell.domain import DeliveryStatus
+from foretell.webhooks.policy import RetryPolicy, retry_after_s, retryable
+
+NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (None, True),
+        (408, True),
+        (429, True),
+        (500, True),
+        (503, True),
+        (599, True),
+        (400, False),
+        (401, False),
+        (404, False),
+        (410, False),
+        (301, False),
+        (200, False),
+    ],
+)
+def test_what_is_retried(code: int | None, expected: bool) -> None:
+    assert retryable(code) is expected
+
+
+def test_delays_double_up_to_the_cap_and_stay_within_their_jitter() -> None:
+    policy = RetryPolicy(first_delay_s=1.0, max_delay_s=60.0)
+    rng = random.Random(7)
+    for attempts, base in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (30, 60.0)]:
+        delays = [policy.delay_s(attempts, None, rng) for _ in range(200)]
+        assert min(delays) >= base / 2
+        assert max(delays) <= base
+        assert max(delays) - min(delays) > base / 4, "jittered, not constant"
+
+
+def test_a_longer_retry_after_wins_and_a_shorter_one_does_not_hurry() -> None:
+    policy = RetryPolicy(first_delay_s=1.0, max_delay_s=60.0)
+    rng = random.Random(1)
+    assert policy.delay_s(1, 30.0, rng) == 30.0
+    assert 4.0 <= policy.delay_s(4, 0.5, rng) <= 8.0
+
+
+def test_failures_are_retried_until_the_window_closes() -> None:
+    policy = RetryPolicy(window_s=3600, first_delay_s=1.0, max_delay_s=600)
+    rng = random.Random(3)
+    status, at = policy.after_failure(
+        since=NOW, attempts=1, retryable=True, retry_after_s=None, now=NOW, rng=rng
+    )
+    assert status is DeliveryStatus.FAILING
+    assert at is not None
+    assert NOW + timedelta(seconds=0.5) <= at <= NOW + timedelta(seconds=1)
+    late = NOW + timedelta(seconds=3590)
+    status, at = policy.after_failure(
+        since=NOW, attempts=12, retryable=True, retry_after_s=None, now=late, rng=rng
+    )
+    assert (status, at) == (DeliveryStatus.DEAD, None)
+
+
+def test_about_an_hour_of_default_retries_is_a_dozen_or_so_attempts() -> None:
+    policy, rng = RetryPolicy(), random.Random(11)
+    now, attempts = NOW, 0
+    while True:
+        attempts += 1
+        status, at = policy.after_failure(
+            since=NOW, attempts=attempts, retryable=True, retry_after_s=None, now=now, rng=rng
+        )
+        if at is None:
+            break
+        now = at
+    assert status is DeliveryStatus.DEAD
+    assert 10 <= attempts <= 25
+    assert timedelta(minutes=45) <= now - NOW <= timedelta(hours=1)
+
+
+def test_a_final_answer_is_dead_at_once() -> None:
+    status, at = RetryPolicy().after_failure(
+        since=NOW,
+        attempts=1,
+        retryable=False,
+        retry_after_s=None,
+        now=NOW,
+        rng=random.Random(),
+    )
+    assert (status, at) == (DeliveryStatus.DEAD, None)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 3 ", 3.0),
+        ("Tue, 24 Nov 2026 12:00:30 GMT", 30.0),
+        ("Tue, 24 Nov 2026 11:00:00 GMT", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("-5", None),
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(header: str | None, seconds: float | None) -> None:
+    assert retry_after_s(header, NOW) == seconds
