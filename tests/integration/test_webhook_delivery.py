@@ -174,7 +174,15 @@ async def test_a_receiver_down_at_first_gets_everything_in_order_once_up(hooked:
     assert completed["attempts"][0]["at"] >= start["attempts"][-1]["at"]
 
 
+def dead_attempts(metrics: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith('foretell_webhook_attempts_total{outcome="dead"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 async def test_a_400_is_not_retried_and_the_webhook_is_dead(hooked: Any) -> None:
+    dead_before = dead_attempts((await hooked.http.get("/metrics")).text)
     with Receiver(400).running() as receiver:
         hook = {"url": receiver.url(), "events": ["completed"]}
         created = await create(hooked, "fixtures/echo", {"text": "no"}, hook)
@@ -188,6 +196,7 @@ async def test_a_400_is_not_retried_and_the_webhook_is_dead(hooked: Any) -> None
     assert attempt["outcome"] == "dead"
     assert body["webhook_status"] == "dead"
     assert (await hooked.get(created["id"]))["webhook_status"] == "dead"
+    assert dead_attempts((await hooked.http.get("/metrics")).text) == dead_before + 1
 
 
 async def test_a_503_with_retry_after_is_retried_no_sooner(hooked: Any) -> None:
@@ -280,3 +289,20 @@ async def test_a_synchronous_request_with_a_webhook_still_sends_start(hooked: An
         await settled_log(hooked, response.json()["id"])
     assert [r.record["status"] for r in receiver.received] == ["processing", "succeeded"]
     assert orjson.loads(receiver.received[-1].body)["output"] == {"text": "sync", "n": 1}
+
+
+async def test_a_hanging_receiver_does_not_hold_up_another(hooked: Any) -> None:
+    with (
+        Receiver(otherwise=HANG).running() as stuck,
+        Receiver().running() as fine,
+    ):
+        hook = {"url": stuck.url(), "events": ["completed"]}
+        for i in range(12):  # more than the per-receiver limit of 8 in flight
+            await create(hooked, "fixtures/echo", {"text": f"stuck {i}"}, hook)
+        await stuck.until(lambda r: len(r.received) >= 8, what="8 hanging attempts")
+        assert len(stuck.received) == 8, "at most 8 attempts in flight to one receiver"
+        sent = time.monotonic()
+        hook = {"url": fine.url(), "events": ["completed"]}
+        created = await create(hooked, "fixtures/echo", {"text": "fine"}, hook)
+        await fine.until(lambda r: len(r.for_prediction(created["id"])) == 1, timeout_s=5)
+        assert time.monotonic() - sent < 0.9, "it waited for the hanging receiver's timeouts"

@@ -128,6 +128,8 @@ class PredictionTask:
         """Write the record's current state now, with the webhook `events` it causes; the
         future resolves once it is committed."""
         new, self.stored = not self.stored, True
+        if self.prediction.webhook is None:
+            return self._store.write(self.prediction, new=new)
         outbox = self._outbox.events(self.prediction, *events)
         written = self._store.write(self.prediction, new=new, events=outbox)
         self._outbox.committed(outbox, written)

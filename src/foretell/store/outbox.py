@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, Select, select
+from sqlalchemy import RowMapping, Select, select
 
 from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent
+from foretell.store.reader import Reader
 from foretell.store.tables import webhook_attempts, webhook_events
 from foretell.store.writer import GroupWriter
 
@@ -91,8 +92,8 @@ class OutboxStore:
     """Events are inserted with their prediction's row (`PredictionStore.write(events=…)`); this
     records what happens to them afterwards and reads them back."""
 
-    def __init__(self, engine: Engine, writer: GroupWriter) -> None:
-        self._engine = engine
+    def __init__(self, reader: Reader, writer: GroupWriter) -> None:
+        self._reader = reader
         self._writer = writer
 
     def record(self, event: OutboxEvent, attempt: DeliveryAttempt | None) -> asyncio.Future[None]:
@@ -146,8 +147,4 @@ class OutboxStore:
         return [_attempt(row) for row in await self._read(query)]
 
     async def _read(self, query: Select[Any]) -> Sequence[RowMapping]:
-        return await asyncio.to_thread(self._fetch, query)
-
-    def _fetch(self, query: Select[Any]) -> Sequence[RowMapping]:
-        with self._engine.connect() as conn:
-            return conn.execute(query).mappings().all()
+        return await self._reader.rows(query)

@@ -14,6 +14,7 @@ from foretell.errors import InvalidRequest
 from foretell.store import cursor as cursors
 from foretell.store.engine import create_engine, migrate
 from foretell.store.outbox import OutboxStore, event_row
+from foretell.store.reader import Reader
 from foretell.store.rows import from_row, to_row
 from foretell.store.tables import predictions, webhook_attempts, webhook_events
 from foretell.store.writer import GroupWriter
@@ -44,7 +45,8 @@ class PredictionStore:
     def __init__(self, engine: Engine, writer: GroupWriter) -> None:
         self._engine = engine
         self._writer = writer
-        self.outbox = OutboxStore(engine, writer)
+        self._reader = Reader(engine)
+        self.outbox = OutboxStore(self._reader, writer)
 
     @classmethod
     async def open(cls, url: str) -> PredictionStore:
@@ -67,6 +69,7 @@ class PredictionStore:
         try:
             await self._writer.close()
         finally:
+            self._reader.close()
             self._engine.dispose()
 
     async def insert(self, prediction: Prediction) -> None:
@@ -148,11 +151,7 @@ class PredictionStore:
         return [from_row(row) for row in await self._read(query)]
 
     async def _read(self, query: Select[Any]) -> Sequence[RowMapping]:
-        return await asyncio.to_thread(self._fetch, query)
-
-    def _fetch(self, query: Select[Any]) -> Sequence[RowMapping]:
-        with self._engine.connect() as conn:
-            return conn.execute(query).mappings().all()
+        return await self._reader.rows(query)
 
 
 def _after(query: Select[tuple[object, ...]], cursor: str) -> Select[tuple[object, ...]]:

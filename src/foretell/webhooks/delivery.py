@@ -40,7 +40,7 @@ USER_AGENT = "foretell-webhooks/0.1"
 @dataclass(frozen=True, slots=True)
 class Limits:
     concurrency: int = 64  # attempts in flight, all receivers together
-    per_host: int = 8  # attempts in flight to one host
+    per_host: int = 8  # attempts in flight to one receiver (host and port)
     response_bytes: int = 64 * 1024  # read this much of an answer at most, then hang up
 
 
@@ -139,8 +139,7 @@ class Deliveries:
                 wait_s = (event.next_attempt_at - datetime.now(UTC)).total_seconds()
                 if wait_s > 0:
                     await asyncio.sleep(wait_s)
-            host = urlsplit(event.url).hostname or ""
-            async with self._slots, self._host(host):
+            async with self._slots, self._host(_receiver(event.url)):
                 at, started = datetime.now(UTC), time.monotonic()
                 answer = await self._attempt(event, at)
                 latency_s = time.monotonic() - started
@@ -239,6 +238,14 @@ async def _read_some(chunks: AsyncIterator[bytes], limit: int) -> None:
         read += len(chunk)
         if read >= limit:
             return
+
+
+def _receiver(url: str) -> str:
+    """What the per-host limit counts by: host and port, as two servers on one machine are two
+    receivers."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.hostname}:{port}"
 
 
 def _describe(exc: httpx.HTTPError) -> str:
