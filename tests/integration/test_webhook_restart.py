@@ -64,15 +64,18 @@ def test_events_pending_at_a_sigkill_are_all_delivered_after_restart_once_each(
         assert [e["event"] for e in events[p]] == ["start", "completed"]
     expected = {e["webhook_id"]: (p, e["event"]) for p in ids for e in events[p]}
 
-    with Receiver(port=port).running() as receiver:
-        with running_server(repo, data_dir, env=ENV) as server, server.client() as client:
+    with (
+        Receiver(port=port).running() as receiver,
+        running_server(repo, data_dir, env=ENV) as server,
+        server.client() as client,
+    ):
 
-            def all_delivered() -> bool:
-                return all(deliveries(client, p)["webhook_status"] == "delivered" for p in ids)
+        def all_delivered() -> bool:
+            return all(deliveries(client, p)["webhook_status"] == "delivered" for p in ids)
 
-            wait_for(all_delivered, timeout=30, what="every webhook to be delivered")
-            after = {p: deliveries(client, p)["events"] for p in ids}
-        time.sleep(0.2)  # anything sent twice would have arrived by now
+        wait_for(all_delivered, timeout=30, what="every webhook to be delivered")
+        time.sleep(0.3)  # anything sent twice would arrive in this time
+        after = {p: deliveries(client, p)["events"] for p in ids}
 
     received = receiver.received
     assert {r.webhook_id for r in received} == set(expected), "every event, no other"

@@ -171,8 +171,8 @@ class NoWebhooks:
         assert p.webhook is None
         return []
 
-    def committed(self, events: Sequence[OutboxEvent], write: asyncio.Future[None]) -> None:
-        assert not events
+    def on_commit(self, events: Sequence[OutboxEvent]) -> Any:
+        raise AssertionError("no webhook, nothing to deliver")
 
 
 @dataclass(eq=False)

@@ -41,8 +41,8 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
             deployments = Deployments(repository)
             outbox = Outbox.for_settings(store.outbox, settings, native.prediction_json)
             # Before recovery, whose records' events must not be read back and sent twice.
-            await outbox.start()
             stack.push_async_callback(outbox.close)
+            await outbox.start()
             service = PredictionService(deployments, store, outbox, settings)
             app.state.service = service
             await service.recover()

@@ -47,7 +47,7 @@ class OutboxEvent:
     url: str
     body: str
     created_at: datetime
-    seq: int  # orders events created in the same instant (one transaction)
+    seq: int  # orders one prediction's events: run (attempt) first, then start … completed
     status: DeliveryStatus = DeliveryStatus.PENDING
     # When its delivery was (last) asked for: its creation, or a redelivery. Retries stop a
     # retry window after this.
@@ -73,13 +73,13 @@ class DeliveryAttempt:
     outcome: DeliveryStatus  # what the event's status became after it
 
 
-def summarize(statuses: list[DeliveryStatus]) -> WebhookStatus:
-    """A prediction's webhook status from its events': the worst wins, and a webhook whose
-    events have not happened yet is pending."""
+def summarize(statuses: list[DeliveryStatus], *, finished: bool) -> WebhookStatus:
+    """A prediction's webhook status from its events': the worst wins. With no events yet it is
+    pending, unless the prediction has finished: then nothing it asked for is left to send."""
     if DeliveryStatus.DEAD in statuses:
         return WebhookStatus.DEAD
     if DeliveryStatus.FAILING in statuses:
         return WebhookStatus.FAILING
-    if not statuses or DeliveryStatus.PENDING in statuses:
+    if DeliveryStatus.PENDING in statuses or not (statuses or finished):
         return WebhookStatus.PENDING
     return WebhookStatus.DELIVERED

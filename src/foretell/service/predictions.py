@@ -246,9 +246,8 @@ class PredictionService:
     ) -> asyncio.Future[None]:
         """Store a record no task tracks, with the webhook events it causes."""
         outbox = self._outbox.events(prediction, *events)
-        written = self._store.write(prediction, new=new, events=outbox)
-        self._outbox.committed(outbox, written)
-        return written
+        on_commit = self._outbox.on_commit(outbox)
+        return self._store.write(prediction, new=new, events=outbox, on_commit=on_commit)
 
     async def close(self, grace_s: float) -> None:
         """Let running predictions finish for up to `grace_s`; put the rest back to pending so

@@ -131,9 +131,8 @@ class PredictionTask:
         if self.prediction.webhook is None:
             return self._store.write(self.prediction, new=new)
         outbox = self._outbox.events(self.prediction, *events)
-        written = self._store.write(self.prediction, new=new, events=outbox)
-        self._outbox.committed(outbox, written)
-        return written
+        on_commit = self._outbox.on_commit(outbox)
+        return self._store.write(self.prediction, new=new, events=outbox, on_commit=on_commit)
 
     def _withdraw(self) -> None:
         scheduler = self._deployment.scheduler

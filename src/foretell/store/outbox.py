@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import RowMapping, Select, select
@@ -17,16 +18,8 @@ _UNSETTLED = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILING.value)
 
 
 def event_row(e: OutboxEvent) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "prediction_id": e.prediction_id,
-        "event": e.event,
-        "url": e.url,
-        "body": e.body,
-        "created_at": e.created_at,
-        "seq": e.seq,
-        **_progress(e),
-    }
+    """The whole row of a new event (its columns are its fields)."""
+    return {**asdict(e), **_progress(e)}
 
 
 def _progress(e: OutboxEvent) -> dict[str, Any]:
@@ -42,50 +35,15 @@ def _progress(e: OutboxEvent) -> dict[str, Any]:
 
 
 def _event(row: Mapping[Any, Any]) -> OutboxEvent:
-    return OutboxEvent(
-        id=row["id"],
-        prediction_id=row["prediction_id"],
-        event=row["event"],
-        url=row["url"],
-        body=row["body"],
-        created_at=row["created_at"],
-        seq=row["seq"],
-        status=DeliveryStatus(row["status"]),
-        queued_at=row["queued_at"],
-        attempts=row["attempts"],
-        next_attempt_at=row["next_attempt_at"],
-        last_attempt_at=row["last_attempt_at"],
-    )
+    return OutboxEvent(**{**row, "status": DeliveryStatus(row["status"])})
 
 
 def _attempt_row(a: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "event_id": a.event_id,
-        "prediction_id": a.prediction_id,
-        "event": a.event,
-        "number": a.number,
-        "at": a.at,
-        "latency_s": a.latency_s,
-        "status_code": a.status_code,
-        "error": a.error,
-        "outcome": a.outcome.value,
-    }
+    return {**asdict(a), "outcome": a.outcome.value}
 
 
 def _attempt(row: Mapping[Any, Any]) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        id=row["id"],
-        event_id=row["event_id"],
-        prediction_id=row["prediction_id"],
-        event=row["event"],
-        number=row["number"],
-        at=row["at"],
-        latency_s=row["latency_s"],
-        status_code=row["status_code"],
-        error=row["error"],
-        outcome=DeliveryStatus(row["outcome"]),
-    )
+    return DeliveryAttempt(**{**row, "outcome": DeliveryStatus(row["outcome"])})
 
 
 class OutboxStore:
@@ -111,7 +69,7 @@ class OutboxStore:
         query = (
             select(webhook_events)
             .where(webhook_events.c.status.in_(_UNSETTLED))
-            .order_by(webhook_events.c.created_at, webhook_events.c.seq)
+            .order_by(webhook_events.c.seq, webhook_events.c.created_at)
         )
         return [_event(row) for row in await self._read(query)]
 
@@ -120,7 +78,7 @@ class OutboxStore:
         query = (
             select(webhook_events)
             .where(webhook_events.c.prediction_id == prediction_id)
-            .order_by(webhook_events.c.created_at, webhook_events.c.seq)
+            .order_by(webhook_events.c.seq, webhook_events.c.created_at)
         )
         return [_event(row) for row in await self._read(query)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,11 +81,16 @@ class PredictionStore:
         await self.write(prediction, new=False)
 
     def write(
-        self, prediction: Prediction, *, new: bool, events: Sequence[OutboxEvent] = ()
+        self,
+        prediction: Prediction,
+        *,
+        new: bool,
+        events: Sequence[OutboxEvent] = (),
+        on_commit: Callable[[asyncio.Future[None]], None] | None = None,
     ) -> asyncio.Future[None]:
         """Queue the record as of now (a new row, or the update of one) with the webhook
         `events` it causes; the future resolves once they are committed, together. Cancelling
-        it never cancels the commit others share."""
+        it never cancels the commit others share, nor `on_commit`, called when it ends."""
         done = self._writer.put(
             predictions,
             "insert" if new else "update",
@@ -94,6 +99,8 @@ class PredictionStore:
             attached=[(webhook_events, event_row(e)) for e in events],
         )
         assert done is not None
+        if on_commit is not None:
+            done.add_done_callback(on_commit)
         return asyncio.shield(done)
 
     def insert_soon(self, prediction: Prediction) -> None:

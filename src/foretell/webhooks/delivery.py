@@ -26,11 +26,10 @@ import httpx
 
 from foretell import metrics
 from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent
-from foretell.errors import InvalidRequest
 from foretell.store.outbox import OutboxStore
 from foretell.webhooks.policy import RetryPolicy, retry_after_s, retryable
 from foretell.webhooks.signing import SigningKeys
-from foretell.webhooks.targets import check_target
+from foretell.webhooks.transport import GuardedTransport, RefusedAddress
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,8 @@ class _Answer:
 
 class Deliveries:
     """Sends events once their transaction has committed (`enqueue`), and on `start` whatever
-    a previous run left unsent."""
+    a previous run left unsent. Knows every event from its creation (`expect`) until its
+    delivery is settled and stored, so that a redelivery never races one under way."""
 
     def __init__(
         self,
@@ -73,7 +73,9 @@ class Deliveries:
         self._allow_private = allow_private
         self._rng = rng or random.Random()
         self._lanes: dict[str, deque[OutboxEvent]] = {}
+        self._live: dict[str, OutboxEvent] = {}  # by id: being committed, queued or sent
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._slots = asyncio.Semaphore(limits.concurrency)
         self._hosts: dict[str, _HostSlots] = {}
         self._client: httpx.AsyncClient | None = None
@@ -81,9 +83,11 @@ class Deliveries:
     async def start(self) -> int:
         """Open the HTTP client and queue every event left unsettled; returns how many."""
         self._client = httpx.AsyncClient(
+            transport=GuardedTransport(
+                allow_private=self._allow_private, max_connections=self._limits.concurrency
+            ),
             follow_redirects=False,
             timeout=self._policy.timeout_s,
-            limits=httpx.Limits(max_connections=self._limits.concurrency),
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
         )
         unsettled = await self._outbox.unsettled()
@@ -92,9 +96,25 @@ class Deliveries:
             log.info("resuming delivery of %d webhook events", len(unsettled))
         return len(unsettled)
 
+    def expect(self, events: Iterable[OutboxEvent]) -> None:
+        """`events` are being committed: `enqueue` them once they are, `forget` them if not."""
+        for event in events:
+            self._live[event.id] = event
+
+    def forget(self, events: Iterable[OutboxEvent]) -> None:
+        for event in events:
+            self._live.pop(event.id, None)
+
+    def live(self, event_id: str) -> OutboxEvent | None:
+        """The event, if it is being committed, waiting to be sent, or being sent."""
+        return self._live.get(event_id)
+
     def enqueue(self, events: Iterable[OutboxEvent]) -> None:
         """Deliver `events` (already committed), after any earlier event of the same prediction."""
+        if self._closed:
+            return  # stored unsettled: the next start sends them
         for event in events:
+            self._live[event.id] = event
             metrics.WEBHOOK_BACKLOG.inc()
             lane = self._lanes.get(event.prediction_id)
             if lane is not None:
@@ -105,12 +125,9 @@ class Deliveries:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def queued(self, event_id: str) -> bool:
-        """Whether this event is waiting in a lane or being sent now."""
-        return any(e.id == event_id for lane in self._lanes.values() for e in lane)
-
     async def close(self) -> None:
         """Stop sending. Unsettled events stay stored as they are and go out on the next start."""
+        self._closed = True
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -123,13 +140,10 @@ class Deliveries:
         try:
             while lane:
                 await self._deliver(lane[0])
-                lane.popleft()
+                self._live.pop(lane.popleft().id, None)
                 metrics.WEBHOOK_BACKLOG.dec()
-        except Exception:
-            log.exception("webhook delivery for prediction %s stopped", prediction_id)
         finally:
-            # Whatever is left (a stop, or the bug logged above) stays stored, unsettled, and
-            # goes out on the next start.
+            # Whatever is left at a stop stays stored, unsettled, for the next start.
             metrics.WEBHOOK_BACKLOG.dec(len(lane))
             del self._lanes[prediction_id]
 
@@ -139,9 +153,15 @@ class Deliveries:
                 wait_s = (event.next_attempt_at - datetime.now(UTC)).total_seconds()
                 if wait_s > 0:
                     await asyncio.sleep(wait_s)
-            async with self._slots, self._host(_receiver(event.url)):
+            # The receiver's slot first: events waiting for a busy receiver must not hold the
+            # slots that other receivers' events need.
+            async with self._host(_receiver(event.url)), self._slots:
                 at, started = datetime.now(UTC), time.monotonic()
-                answer = await self._attempt(event, at)
+                try:
+                    answer = await self._attempt(event, at)
+                except Exception as exc:  # a bug costs an attempt, never the lane
+                    log.exception("webhook attempt of %s failed inside foretell", event.id)
+                    answer = _Answer(None, f"foretell failed to send it: {exc!r}")
                 latency_s = time.monotonic() - started
             self._settle(event, answer, at)
             metrics.WEBHOOK_ATTEMPTS.labels(event.status.value).inc()
@@ -173,7 +193,6 @@ class Deliveries:
             return
         event.status, event.next_attempt_at = self._policy.after_failure(
             since=event.queued_at or event.created_at,
-            attempts=event.attempts,
             retryable=not answer.final and retryable(code),
             retry_after_s=answer.retry_after_s,
             now=datetime.now(UTC),
@@ -182,15 +201,11 @@ class Deliveries:
 
     async def _attempt(self, event: OutboxEvent, at: datetime) -> _Answer:
         assert self._client is not None, "start() first"
-        try:
-            # Again at every attempt: a name can point somewhere else than when it was accepted.
-            await check_target(event.url, allow_private=self._allow_private)
-        except InvalidRequest as refused:
-            return _Answer(None, refused.message, final=True)
         headers = self._keys.sign(event.id, event.body, at)
         timeout_s = self._policy.timeout_s
         try:
-            # httpx's timeouts are per read; this one bounds a receiver that trickles bytes.
+            # httpx's timeouts are per read; this one bounds a receiver that trickles bytes,
+            # and a slow name lookup.
             async with (
                 asyncio.timeout(timeout_s),
                 self._client.stream(
@@ -198,6 +213,8 @@ class Deliveries:
                 ) as response,
             ):
                 await _read_some(response.aiter_raw(), self._limits.response_bytes)
+        except RefusedAddress as refused:
+            return _Answer(None, str(refused), final=True)
         except (TimeoutError, httpx.TimeoutException):
             return _Answer(None, f"no answer within {timeout_s:g} s (timeout)")
         except httpx.HTTPError as exc:

@@ -4,9 +4,9 @@ delivery once committed, and what became of them."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from foretell.config import Settings
@@ -29,7 +29,8 @@ from foretell.webhooks.signing import SigningKeys
 # and only the API layer knows that shape.
 Render = Callable[[Prediction], str]
 
-_seq = itertools.count()
+# Where each event falls among those of one run: its order is (run, this), never the clock's.
+_RANK: dict[WebhookEventName, int] = {"start": 0, "logs": 1, "output": 2, "completed": 3}
 
 
 class Outbox:
@@ -62,15 +63,17 @@ class Outbox:
 
     def events(self, p: Prediction, *names: WebhookEventName) -> list[OutboxEvent]:
         """The events among `names` that `p`'s webhook asks for, each carrying the record as it
-        is now. Store them with the change that caused them, then pass them to `committed`."""
+        is now. Store them with the change that caused them, with `on_commit(events)` called
+        back when that transaction ends."""
         hook = p.webhook
         if hook is None:
             return []
         wanted = [name for name in names if name in hook["events"]]
         if not wanted:
             return []
-        body, now = self._render(p), datetime.now(UTC)
-        return [
+        # As a caller would GET it now; a status an earlier GET filled in is stale.
+        body, now = self._render(replace(p, webhook_status=None)), datetime.now(UTC)
+        events = [
             OutboxEvent(
                 id=f"msg_{uuid.uuid4().hex}",
                 prediction_id=p.id,
@@ -78,21 +81,25 @@ class Outbox:
                 url=hook["url"],
                 body=body,
                 created_at=now,
-                seq=next(_seq),
+                seq=p.attempts * len(_RANK) + _RANK[name],
                 queued_at=now,
             )
             for name in wanted
         ]
+        self._deliveries.expect(events)
+        return events
 
-    def committed(self, events: Sequence[OutboxEvent], write: asyncio.Future[None]) -> None:
-        """Deliver `events` once `write`, the transaction that stores them, has committed; if it
+    def on_commit(self, events: Sequence[OutboxEvent]) -> Callable[[asyncio.Future[None]], None]:
+        """The callback for the write that stores `events`: deliver them once it committed; if it
         failed (the writer logged why), neither the change nor its events happened."""
 
         def deliver(done: asyncio.Future[None]) -> None:
-            if not done.cancelled() and done.exception() is None and events:
+            if not done.cancelled() and done.exception() is None:
                 self._deliveries.enqueue(events)
+            else:
+                self._deliveries.forget(events)
 
-        write.add_done_callback(deliver)
+        return deliver
 
     async def show_status(self, predictions: Sequence[Prediction]) -> None:
         """Fill in each record's `webhook_status` from its events' deliveries."""
@@ -104,7 +111,7 @@ class Outbox:
             return
         statuses = await self._store.statuses(p.id for p in hooked)
         for p in hooked:
-            p.webhook_status = summarize(statuses.get(p.id, []))
+            p.webhook_status = summarize(statuses.get(p.id, []), finished=p.status.terminal)
 
     async def log(self, prediction_id: str) -> list[tuple[OutboxEvent, list[DeliveryAttempt]]]:
         """A prediction's events in order, each with its attempts in order."""
@@ -130,8 +137,9 @@ class Outbox:
                 f"({asked}) yet",
             )
         last = events[-1]
-        if self._deliveries.queued(last.id):
-            return last
+        live = self._deliveries.live(last.id)
+        if live is not None:
+            return live  # its delivery is under way; the stored row may lag behind it
         last.status, last.next_attempt_at = DeliveryStatus.PENDING, None
         last.queued_at = datetime.now(UTC)
         recorded = self._store.record(last, None)  # queued before the lane records an attempt

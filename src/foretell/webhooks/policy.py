@@ -1,4 +1,4 @@
-"""When to try a delivery again: pure functions of the answer, the attempt count and the clock."""
+"""When to try a delivery again: pure functions of the answer, the time spent and the clock."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ from foretell.domain import DeliveryStatus
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, honouring Retry-After, for `window_s` after the event
-    was queued for delivery."""
+    """Backoff with jitter, honouring Retry-After, for `window_s` after the event was queued
+    for delivery (at its creation, or at a redelivery)."""
 
-    timeout_s: float = 10.0  # one attempt, response included
-    window_s: float = 3600.0  # after this long since the event, a failure is final
+    timeout_s: float = 10.0  # one attempt, the answer included
+    window_s: float = 3600.0  # after this long since it was queued, a failure is final
     first_delay_s: float = 1.0
     max_delay_s: float = 600.0
 
-    def delay_s(self, attempts: int, retry_after_s: float | None, rng: random.Random) -> float:
-        """How long to wait after the `attempts`-th failure: the base doubles each time (up to
-        `max_delay_s`) and is then jittered into [base/2, base], so receivers that come back
-        are not hit by every sender at once. A longer Retry-After wins."""
-        base = min(self.max_delay_s, self.first_delay_s * 2.0 ** (attempts - 1))
+    def delay_s(self, elapsed_s: float, retry_after_s: float | None, rng: random.Random) -> float:
+        """How long to wait after a failure `elapsed_s` into the delivery: about as long again
+        (so the waits double: 1, 2, 4 … s), between `first_delay_s` and `max_delay_s`, jittered
+        into [base/2, base] so that receivers coming back are not hit by every sender at once.
+        A longer Retry-After wins."""
+        base = min(self.max_delay_s, max(self.first_delay_s, elapsed_s))
         delay = base / 2 + rng.uniform(0, base / 2)
         return max(delay, retry_after_s or 0.0)
 
@@ -32,7 +33,6 @@ class RetryPolicy:
         self,
         *,
         since: datetime,
-        attempts: int,
         retryable: bool,
         retry_after_s: float | None,
         now: datetime,
@@ -41,10 +41,11 @@ class RetryPolicy:
         """The event's status after a failed attempt, and when to try next (None: never)."""
         if not retryable:
             return DeliveryStatus.DEAD, None
-        at = now + timedelta(seconds=self.delay_s(attempts, retry_after_s, rng))
-        if at > since + timedelta(seconds=self.window_s):
+        elapsed_s = max((now - since).total_seconds(), 0.0)
+        delay_s = self.delay_s(elapsed_s, retry_after_s, rng)
+        if elapsed_s + delay_s > self.window_s:
             return DeliveryStatus.DEAD, None
-        return DeliveryStatus.FAILING, at
+        return DeliveryStatus.FAILING, now + timedelta(seconds=delay_s)
 
 
 def retryable(status_code: int | None) -> bool:
@@ -53,15 +54,16 @@ def retryable(status_code: int | None) -> bool:
 
 
 def retry_after_s(value: str | None, now: datetime) -> float | None:
-    """A Retry-After header (delay-seconds or an HTTP-date) in seconds from `now`."""
+    """A Retry-After header (delay-seconds or an HTTP-date) in seconds from `now`; None if it
+    is missing or malformed."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
+import logging
 import os
 import secrets
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +24,8 @@ from typing import Any
 
 import orjson
 from standardwebhooks import Webhook
+
+log = logging.getLogger(__name__)
 
 SECRETS_FILE = "webhook-secrets.json"
 _PREFIX = "whsec_"
@@ -53,7 +59,11 @@ class SigningKeys:
         """The secrets of the server using `data_dir`, created (mode 0600) if there are none."""
         keys = cls(data_dir / SECRETS_FILE)
         if not keys.path.exists():
-            keys._write([new_secret(datetime.now(UTC))])
+            # Exclusive: of a server and a CLI starting together, one secret wins, for both.
+            keys._write([new_secret(datetime.now(UTC))], replace=False)
+        mode = stat.S_IMODE(keys.path.stat().st_mode)
+        if mode & 0o077:
+            log.warning("%s is readable by others (mode %o); chmod 600 it", keys.path, mode)
         return keys
 
     def current(self) -> Secret:
@@ -69,12 +79,15 @@ class SigningKeys:
         were already retiring sooner). Secrets past their grace are dropped from the file."""
         now = now or datetime.now(UTC)
         fresh = new_secret(now)
-        kept = []
-        for old in self._load():
-            retires = now + grace if old.retires_at is None else min(old.retires_at, now + grace)
-            if now < retires:
-                kept.append(Secret(old.value, old.created_at, retires))
-        self._write([fresh, *kept])
+        with self._locked():  # two rotations at once must not lose one of them
+            kept = []
+            for old in self._load():
+                retires = (
+                    now + grace if old.retires_at is None else min(old.retires_at, now + grace)
+                )
+                if now < retires:
+                    kept.append(Secret(old.value, old.created_at, retires))
+            self._write([fresh, *kept])
         return fresh
 
     def sign(self, msg_id: str, body: str, now: datetime) -> dict[str, str]:
@@ -101,19 +114,36 @@ class SigningKeys:
             self._signers = [(s, Webhook(s.value)) for s in loaded]
         return self._secrets
 
-    def _write(self, entries: list[Secret]) -> None:
-        """Replace the file atomically, never readable by anyone but the owner."""
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _write(self, entries: list[Secret], *, replace: bool = True) -> None:
+        """Write the file atomically, never readable by anyone but the owner; without
+        `replace`, only if there is none yet."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"secrets": [_entry(s) for s in entries]}
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, self.path)
+        if replace:
+            os.replace(temporary, self.path)
+            return
+        try:
+            os.link(temporary, self.path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the secret
+        finally:
+            temporary.unlink()
 
 
 def _entry(s: Secret) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def test_events_commit_with_their_record_and_come_back_in_order(
         store = await PredictionStore.open(db_url)
         try:
             commits = store.commits
-            await store.write(p, new=True, events=[done, start][::-1])
+            await store.write(p, new=True, events=[done, start])
             assert store.commits == commits + 1, "one transaction for the record and its events"
             return await store.outbox.events("p1"), await store.outbox.unsettled()
         finally:

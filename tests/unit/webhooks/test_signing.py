@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,3 +73,16 @@ def test_a_second_rotation_drops_secrets_whose_grace_is_over(tmp_path: Path) -> 
     keys.rotate(timedelta(minutes=5), now=now)
     keys.rotate(timedelta(hours=1), now=now + timedelta(minutes=10))
     assert len(keys.secrets()) == 2
+
+
+def test_concurrent_rotations_keep_every_new_secret(tmp_path: Path) -> None:
+    SigningKeys.in_dir(tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        made = list(
+            pool.map(
+                lambda _: SigningKeys(tmp_path / SECRETS_FILE).rotate(timedelta(hours=1)), range(8)
+            )
+        )
+    on_file = {s.value for s in SigningKeys(tmp_path / SECRETS_FILE).secrets()}
+    assert {s.value for s in made} <= on_file
+    assert len(on_file) == 9

@@ -57,3 +57,26 @@ def test_a_public_address_is_accepted() -> None:
 
 def test_a_name_that_does_not_resolve_now_is_accepted_for_delivery_to_check_again() -> None:
     check("https://no-such-host.invalid/hook")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::ffff:169.254.169.254]/",  # IPv4-mapped
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+        "http://100.100.100.200/latest/meta-data/",  # Alibaba Cloud's metadata service
+    ],
+)
+def test_metadata_addresses_in_disguise_are_refused(url: str) -> None:
+    with pytest.raises(InvalidRequest, match="link-local or cloud metadata address"):
+        check(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::ffff:127.0.0.1]/", "http://100.64.0.1/", "http://0.0.0.0/", "http://224.0.1.1/"],
+)
+def test_non_public_addresses_in_any_form_need_the_setting(url: str) -> None:
+    with pytest.raises(InvalidRequest, match="FORETELL_WEBHOOK_ALLOW_PRIVATE=true"):
+        check(url)
