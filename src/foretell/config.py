@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     max_reruns: int = Field(
         1, ge=0, description="re-runs of a prediction interrupted by a server stop"
     )
+    auth: bool = Field(True, description="require an API key on every route but health")
+    metrics_open: bool = Field(True, description="serve /metrics without a key")
+    rate_per_s: float | None = Field(
+        None, gt=0, description="requests per second a key may make, unless the key says"
+    )
+    rate_burst: int | None = Field(None, ge=1, description="requests a key may make at once")
+    max_unfinished_per_owner: int = Field(
+        10_000, ge=1, description="asynchronous predictions one owner may have unfinished"
+    )
     webhook_allow_private: bool = Field(
         False, description="let webhooks point at private and loopback addresses"
     )

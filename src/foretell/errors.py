@@ -5,10 +5,15 @@ ForetellError                    code
 │   ├── InvalidPreference        invalid_preference   (the Prefer header)
 │   └── PayloadTooLarge          payload_too_large    (a body over the configured limit)
 ├── InvalidInput                 invalid_input        (input does not match the model's schema)
+├── Unauthenticated              unauthenticated      (no key, a malformed header, a bad key)
+├── Forbidden                    forbidden            (a key without the scope the route needs)
+├── RateLimited                  rate_limited         (a key over its request rate; retry later)
+├── TooManyUnfinished            too_many_unfinished  (an owner's async predictions at the limit)
 ├── NotFound                     not_found
 │   ├── ModelNotFound            model_not_found
 │   ├── VersionNotFound          version_not_found
-│   └── PredictionNotFound       prediction_not_found
+│   ├── PredictionNotFound       prediction_not_found
+│   └── KeyNotFound              key_not_found
 ├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
 ├── NoWebhookEvent               no_webhook_event     (redeliver with nothing to send)
 ├── ModelNotReady                model_not_ready      (still deploying; try again)
@@ -20,6 +25,7 @@ ForetellError                    code
 
 from __future__ import annotations
 
+import math
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +73,47 @@ class InvalidInput(ForetellError):
         self.errors = list(errors)
 
 
+class Unauthenticated(ForetellError):
+    """No usable credentials. The message never repeats the key: it may be a real one."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(ForetellError):
+    code = "forbidden"
+
+    def __init__(self, scope: str, needed: str, action: str) -> None:
+        super().__init__(
+            f"this API key's scope is '{scope}'; {action} needs a key with scope '{needed}'"
+        )
+        self.scope = scope
+        self.needed = needed
+
+
+class RateLimited(ForetellError):
+    code = "rate_limited"
+
+    def __init__(self, key_id: str, rate_per_s: float, burst: int, retry_after_s: float):
+        super().__init__(
+            f"API key {key_id} is over its rate limit of {rate_per_s:g} requests/s "
+            f"(bursts of {burst}); retry in {retry_after_s:.2f} s"
+        )
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+
+
+class TooManyUnfinished(ForetellError):
+    code = "too_many_unfinished"
+
+    def __init__(self, owner: str, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"owner '{owner}' already has {limit} asynchronous predictions unfinished, the "
+            "limit; wait for some to finish (or cancel them) and retry"
+        )
+        self.owner = owner
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
 class NotFound(ForetellError):
     code = "not_found"
 
@@ -96,6 +143,14 @@ class PredictionNotFound(NotFound):
     def __init__(self, prediction_id: str) -> None:
         super().__init__(f"prediction '{prediction_id}' not found")
         self.prediction_id = prediction_id
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no API key with id or prefix '{key}'")
+        self.key = key
 
 
 class PredictionFinished(ForetellError):

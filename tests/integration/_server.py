@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from foretell.auth.keys import ADMIN_KEY_FILE
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODELS = ROOT / "examples" / "models" / "demo"
 FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models" / "fixtures"
@@ -104,9 +106,15 @@ class Server:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    @property
+    def admin_key(self) -> str:
+        """The admin key the server made on its first start."""
+        return (self.data_dir / ADMIN_KEY_FILE).read_text().strip()
+
     def client(self, **kwargs: Any) -> httpx.Client:
-        """A sync httpx client on this server; close it (use `with`)."""
+        """A sync httpx client on this server, as its first admin key; close it (use `with`)."""
         kwargs.setdefault("timeout", 30.0)
+        kwargs.setdefault("headers", {"Authorization": f"Bearer {self.admin_key}"})
         return httpx.Client(base_url=self.url, **kwargs)
 
 

@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from foretell.api.app import asgi, create_app
+from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,10 @@ def model_repository(root: Path, **links: Path) -> Path:
     return root
 
 
+def admin_key(data_dir: Path) -> str:
+    return (data_dir / ADMIN_KEY_FILE).read_text().strip()
+
+
 @asynccontextmanager
 async def serving(settings: Settings, *, ready: bool = True) -> AsyncIterator[NativeApi]:
     """Run an app's lifespan; with `ready`, return only once no model is still deploying."""
@@ -48,6 +53,8 @@ async def serving(settings: Settings, *, ready: bool = True) -> AsyncIterator[Na
             transport=httpx.ASGITransport(app=asgi(app)), base_url="http://test"
         ) as http,
     ):
+        if settings.auth:  # as the first admin key, made at the first start
+            http.headers["Authorization"] = f"Bearer {admin_key(settings.data_dir)}"
         api = NativeApi(http, app)
         if ready:
             await api.wait_ready()

@@ -29,13 +29,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
-def foretell(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args), env={"FORETELL_URL": None})
+def foretell(*args: str, key: str | None = None) -> Result:
+    env = {"FORETELL_URL": None, "FORETELL_API_KEY": key, "FORETELL_DATA_DIR": "/nonexistent"}
+    return CliRunner().invoke(app, list(args), env=env)
 
 
 def on(server: Server, *args: str) -> Result:
-    """`foretell ARGS --url <server>`."""
-    return foretell(*args, "--url", server.url)
+    """`foretell ARGS --url <server>`, as the server's first admin key."""
+    return foretell(*args, "--url", server.url, key=server.admin_key)
 
 
 def text(result: Result) -> str:

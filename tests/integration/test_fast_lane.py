@@ -20,7 +20,10 @@ _TIMINGS = {"setup_time", "execution_time", "queue_time"}
 async def fastapi_only(api: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A client on the FastAPI app alone: every request takes FastAPI's router."""
     transport = httpx.ASGITransport(app=api.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    headers = {"Authorization": api.http.headers["Authorization"]}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as client:
         yield client
 
 
@@ -33,6 +36,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("bad Prefer", {"json": IRIS, "headers": {"Prefer": "wait=999"}}),
     ("bad Validate-Input", {"json": IRIS, "headers": {"Validate-Input": "maybe"}}),
     ("bad Cancel-After", {"json": IRIS, "headers": {"Cancel-After": "soon"}}),
+    ("another auth scheme", {"json": IRIS, "headers": {"Authorization": "Basic dXNlcg=="}}),
+    ("unknown key", {"json": IRIS, "headers": {"Authorization": "Bearer ft_0000_nope"}}),
     (
         "invalid input, validated",
         {

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from foretell.api import health, metrics
+from foretell.api import health, keys, metrics
 from foretell.api.dialects import native
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.hotpath import HotPaths
 from foretell.api.limits import BodyLimit
+from foretell.auth import Authenticator, KeyManager
+from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.config import Settings
 from foretell.manifest import scan_repository
 from foretell.service import Deployments, PredictionService
@@ -35,6 +38,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
         async with AsyncExitStack() as stack:
             store = await PredictionStore.open(settings.database_url)
             stack.push_async_callback(store.close)
+            await _open_doors(app, store, settings)
             repository = scan_repository(settings.repository)
             for problem in [*repository.skipped, *(b.error.message for b in repository.broken)]:
                 log.error("model repository: %s", problem)
@@ -65,8 +69,27 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(metrics.router)
     app.include_router(native.predictions_router)
     app.include_router(native.webhooks_router)
+    app.include_router(keys.router)
     app.include_router(native.models_router)
     return app
+
+
+async def _open_doors(app: FastAPI, store: PredictionStore, settings: Settings) -> None:
+    """API keys: who may come in. With none at all yet, make the first admin key."""
+    authenticator = None
+    if settings.auth:
+        authenticator = Authenticator(
+            store.keys, rate_per_s=settings.rate_per_s, burst=settings.rate_burst
+        )
+    app.state.authenticator = authenticator
+    app.state.keys = keys = KeyManager(
+        store.keys, on_revoke=authenticator.forget if authenticator else lambda _: None
+    )
+    if settings.auth and (made := await keys.bootstrap(settings.data_dir)) is not None:
+        where = settings.data_dir / ADMIN_KEY_FILE
+        log.warning("made the first admin API key; it is in %s, readable only by you", where)
+        if sys.stderr.isatty():  # shown once to the person starting it, never to a log file
+            print(f"\n  admin API key: {made.key}\n", file=sys.stderr, flush=True)
 
 
 async def _after(event: Awaitable[None], then: Callable[[], None]) -> None:

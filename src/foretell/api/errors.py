@@ -20,6 +20,10 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidRequest: 400,
     errors.PayloadTooLarge: 413,
     errors.InvalidInput: 422,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.RateLimited: 429,
+    errors.TooManyUnfinished: 429,
     errors.NotFound: 404,
     errors.PredictionFinished: 409,
     errors.NoWebhookEvent: 409,
@@ -37,9 +41,18 @@ def status_for(exc: errors.ForetellError) -> int:
     return 500
 
 
+# Every credential form accepted, so a client that got it wrong learns the others.
+WWW_AUTHENTICATE = 'Bearer realm="foretell", Token realm="foretell", Api-Key realm="foretell"'
+
+
 def headers_for(exc: errors.ForetellError) -> dict[str, str]:
-    if isinstance(exc, errors.ModelNotReady | errors.Overloaded):
+    if isinstance(
+        exc,
+        errors.ModelNotReady | errors.Overloaded | errors.RateLimited | errors.TooManyUnfinished,
+    ):
         return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, errors.Unauthenticated):
+        return {"WWW-Authenticate": WWW_AUTHENTICATE}
     return {}
 
 

@@ -19,8 +19,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from foretell.api.auth import authorize
 from foretell.api.errors import error_response
 from foretell.config import Settings
+from foretell.domain import access
 from foretell.service import PredictionService
 
 
@@ -32,35 +34,47 @@ class Call:
     settings: Settings
     headers: Headers
     body: bytes
+    caller: access.Principal
 
     @classmethod
-    async def from_request(cls, request: Request) -> Call:
-        """The FastAPI lane's way in."""
+    async def from_request(cls, request: Request, caller: access.Principal) -> Call:
+        """The FastAPI lane's way in, once its dependencies authorized `caller`."""
         state = request.app.state
-        return cls(state.service, state.settings, request.headers, await request.body())
+        return cls(state.service, state.settings, request.headers, await request.body(), caller)
 
 
 Handler = Callable[[Call], Awaitable[Response]]
 
 
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    handler: Handler
+    scope: access.Scope  # what its FastAPI route's `Authorized` dependency asks for
+
+
 class HotPaths:
     """ASGI wrapper: serve `routes` directly; pass everything else (lifespan too) to `app`."""
 
-    def __init__(self, app: FastAPI, routes: Mapping[tuple[str, str], Handler]) -> None:
+    def __init__(self, app: FastAPI, routes: Mapping[tuple[str, str], HotRoute]) -> None:
         self.app = app
         self.routes = dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = None
+        route = None
         if scope["type"] == "http":
-            handler = self.routes.get((scope["method"], scope["path"]))
-        if handler is None:
+            route = self.routes.get((scope["method"], scope["path"]))
+        if route is None:
             await self.app(scope, receive, send)
             return
         try:
             state = self.app.state
-            call = Call(state.service, state.settings, Headers(scope=scope), await _body(receive))
-            response = await handler(call)
+            headers = Headers(scope=scope)
+            action = f"{scope['method']} {scope['path']}"
+            caller = await authorize(state.authenticator, headers, route.scope, action)
+            body = await _body(receive)
+            response = await route.handler(
+                Call(state.service, state.settings, headers, body, caller)
+            )
         except Exception as exc:
             response = error_response(exc)
         await response(scope, receive, send)

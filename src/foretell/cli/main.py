@@ -1,4 +1,4 @@
-"""`foretell serve | predict | models | predictions | webhooks`: the commands a user types."""
+"""`foretell serve | predict | models | predictions | keys | webhooks`: what a user types."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from foretell.cli.inputs import parse_inputs
+from foretell.cli.keys import app as keys_app
+from foretell.cli.keys import is_loopback, local_admin_key
 from foretell.cli.serve import serve_forever
 from foretell.cli.webhooks import app as webhooks_app
 from foretell.client import Client
@@ -23,9 +25,19 @@ predictions_app = typer.Typer(help="Get, list and cancel predictions.")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 Url = Annotated[str, typer.Option(envvar="FORETELL_URL", help="server to talk to")]
+Key = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        envvar="FORETELL_API_KEY",
+        help="API key; default: the local server's first admin key, if this user can read it",
+        show_default=False,
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="print the whole record as JSON")]
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -41,9 +53,23 @@ def serve(
         str | None, typer.Option(envvar="FORETELL_DB", help="SQLAlchemy URL; default SQLite")
     ] = None,
     data_dir: Annotated[Path, typer.Option(envvar="FORETELL_DATA_DIR")] = Path(".foretell"),
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth", help="no API keys: for experiments on this machine only (loopback)"
+        ),
+    ] = False,
 ) -> None:
     """Start the server; models load in the background once it is listening."""
-    settings = Settings(repository=repository, host=host, port=port, db=db, data_dir=data_dir)
+    if no_auth and not is_loopback(host):
+        console.print(
+            f"[red]error:[/] --no-auth lets anyone in, so it serves only on this machine; "
+            f"'{host}' is not a loopback address (use 127.0.0.1, ::1 or localhost)"
+        )
+        raise typer.Exit(2)
+    settings = Settings(
+        repository=repository, host=host, port=port, db=db, data_dir=data_dir, auth=not no_auth
+    )
     serve_forever(settings)
 
 
@@ -62,6 +88,7 @@ def predict(
         typer.Option("--webhook-event", help="start|output|logs|completed; repeatable"),
     ] = None,
     url: Url = DEFAULT_URL,
+    key: Key = None,
     as_json: AsJson = False,
 ) -> None:
     """Run a prediction and print its output."""
@@ -74,6 +101,7 @@ def predict(
             webhook_events=webhook_events,
         ),
         url,
+        key,
     )
     if as_json:
         console.print_json(json.dumps(record))
@@ -89,9 +117,9 @@ def predict(
 
 
 @models_app.command("list")
-def list_models(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
+def list_models(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False) -> None:
     """List every model, its versions and their deployment status."""
-    body = _call(lambda c: c.list_models(), url)
+    body = _call(lambda c: c.list_models(), url, key)
     if as_json:
         console.print_json(json.dumps(body))
         return
@@ -114,9 +142,9 @@ def list_models(url: Url = DEFAULT_URL, as_json: AsJson = False) -> None:
 
 
 @predictions_app.command("get")
-def get_prediction(prediction_id: str, url: Url = DEFAULT_URL) -> None:
+def get_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Print one prediction record."""
-    console.print_json(json.dumps(_call(lambda c: c.get_prediction(prediction_id), url)))
+    console.print_json(json.dumps(_call(lambda c: c.get_prediction(prediction_id), url, key)))
 
 
 @predictions_app.command("list")
@@ -125,10 +153,11 @@ def list_predictions(
     status: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     url: Url = DEFAULT_URL,
+    key: Key = None,
     as_json: AsJson = False,
 ) -> None:
     """List recent predictions, newest first."""
-    body = _call(lambda c: c.list_predictions(model=model, status=status, limit=limit), url)
+    body = _call(lambda c: c.list_predictions(model=model, status=status, limit=limit), url, key)
     if as_json:
         console.print_json(json.dumps(body))
         return
@@ -143,14 +172,14 @@ def list_predictions(
 
 
 @predictions_app.command("cancel")
-def cancel_prediction(prediction_id: str, url: Url = DEFAULT_URL) -> None:
+def cancel_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Cancel a pending or processing prediction."""
-    console.print_json(json.dumps(_call(lambda c: c.cancel_prediction(prediction_id), url)))
+    console.print_json(json.dumps(_call(lambda c: c.cancel_prediction(prediction_id), url, key)))
 
 
-def _call(action: Any, url: str) -> dict[str, Any]:
+def _call(action: Any, url: str, key: str | None) -> dict[str, Any]:
     try:
-        with Client(url) as client:
+        with Client(url, token=key or local_admin_key()) as client:
             result: dict[str, Any] = action(client)
             return result
     except ForetellError as exc:

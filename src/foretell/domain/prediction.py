@@ -79,5 +79,6 @@ class Prediction:
     execution_time: timedelta | None = None
     logs: str = ""
     attempts: int = 0
+    created_by: str | None = None  # the owner of the API key that created it
     queue: QueueStatus | None = None  # filled in while it waits in a queue; not stored
     webhook_status: WebhookStatus | None = None  # filled in when read; not stored here

@@ -52,6 +52,8 @@ class Manifest(BaseModel):
     artifact: str | None = Field(None, description="file of the model, relative to the folder")
     predictor: str | None = Field(None, description="python runtime: 'module.py:ClassName'")
     description: str = ""
+    # private: only keys of the model's owner (and admin keys) can see and run it.
+    visibility: Literal["public", "private"] = "private"
     batching: Batching = Batching()
     replicas: int = Field(1, ge=1, le=64)
     isolation: Isolation = "auto"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from foretell.domain import DeploymentStatus, ModelRef
+from foretell.domain.access import Principal
 from foretell.errors import ModelLoadFailed, ModelNotFound, VersionNotFound
 from foretell.manifest import Batching, ModelVersion, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
@@ -61,6 +62,15 @@ class Deployment:
     @property
     def ref(self) -> ModelRef:
         return ModelRef(self.owner, self.name, self.number)
+
+    @property
+    def public(self) -> bool:
+        return self.version is not None and self.version.manifest.visibility == "public"
+
+    def visible_to(self, viewer: Principal) -> bool:
+        """Whether `viewer` may see and run it: its owner's keys, admin keys, or anyone's if
+        public. Others are told it does not exist."""
+        return self.public or viewer.owns(self.owner)
 
     @property
     def description(self) -> str:
@@ -157,18 +167,30 @@ class Deployments:
     def all(self) -> list[Deployment]:
         return [d for versions in self._models.values() for d in versions.values()]
 
-    def models(self) -> dict[tuple[str, str], dict[int, Deployment]]:
-        return dict(sorted(self._models.items()))
+    def models(
+        self, viewer: Principal | None = None
+    ) -> dict[tuple[str, str], dict[int, Deployment]]:
+        """Every model with its versions; with `viewer`, only what that caller may see."""
+        found = {}
+        for model, versions in sorted(self._models.items()):
+            shown = _visible(versions, viewer)
+            if shown:
+                found[model] = shown
+        return found
 
-    def versions(self, owner: str, name: str) -> dict[int, Deployment]:
-        versions = self._models.get((owner, name))
-        if versions is None:
+    def versions(
+        self, owner: str, name: str, viewer: Principal | None = None
+    ) -> dict[int, Deployment]:
+        """A model's versions (those `viewer` may see); ModelNotFound if there are none."""
+        versions = _visible(self._models.get((owner, name), {}), viewer)
+        if not versions:
             raise ModelNotFound(f"{owner}/{name}")
-        return dict(sorted(versions.items()))
+        return versions
 
-    def resolve(self, ref: ModelRef) -> Deployment:
-        """The named version, or the latest ready one (else the latest still deploying)."""
-        versions = self.versions(ref.owner, ref.name)
+    def resolve(self, ref: ModelRef, viewer: Principal | None = None) -> Deployment:
+        """The named version, or the latest ready one (else the latest still deploying),
+        among those `viewer` may see."""
+        versions = self.versions(ref.owner, ref.name, viewer)
         if ref.version is not None:
             if ref.version not in versions:
                 raise VersionNotFound(ref.slug, ref.version, sorted(versions))
@@ -204,6 +226,10 @@ class Deployments:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)
         await asyncio.gather(*(d.stop() for d in self.all()))
+
+
+def _visible(versions: dict[int, Deployment], viewer: Principal | None) -> dict[int, Deployment]:
+    return {n: d for n, d in sorted(versions.items()) if viewer is None or d.visible_to(viewer)}
 
 
 def _broken(b: BrokenVersion) -> Deployment:

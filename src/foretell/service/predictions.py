@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,14 @@ from foretell.domain import (
     PredictionStatus,
     WebhookEventName,
 )
-from foretell.errors import ModelNotReady, NotFound, PredictionFinished, PredictionNotFound
+from foretell.domain.access import ANONYMOUS_ADMIN, Principal
+from foretell.errors import (
+    ModelNotReady,
+    NotFound,
+    PredictionFinished,
+    PredictionNotFound,
+    TooManyUnfinished,
+)
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.recovery import interrupted_error, requeue
 from foretell.service.task import PredictionTask, finish_record
@@ -42,6 +50,8 @@ class NewPrediction:
     validate_input: bool = False
     wait_s: float | None = None
     cancel_after_s: float | None = None
+    # Who asks: it sees only the models it may, and the prediction is its owner's.
+    caller: Principal = ANONYMOUS_ADMIN
 
 
 class PredictionService:
@@ -59,11 +69,15 @@ class PredictionService:
         self._outbox = outbox
         self._settings = settings
         self._live: dict[str, PredictionTask] = {}
+        # Asynchronous predictions unfinished, by the owner who created them (the limit).
+        self._unfinished: Counter[str] = Counter()
+        self._counted: set[str] = set()
 
     async def create(self, request: NewPrediction) -> Prediction:
         """Persist a prediction (durably, before returning) and schedule it; with `wait_s`,
         return once it is finished or the wait runs out, whichever comes first."""
-        deployment = self.deployments.resolve(request.model)
+        caller = request.caller
+        deployment = self.deployments.resolve(request.model, caller)
         if request.webhook is not None:
             allow_private = self._settings.webhook_allow_private
             await check_target(request.webhook["url"], allow_private=allow_private)
@@ -83,6 +97,7 @@ class PredictionService:
             created_at=now,
             updated_at=now,
             deadline_at=_deadline(now, request.cancel_after_s, deployment),
+            created_by=caller.owner or None,
         )
         if deployment.status is DeploymentStatus.FAILED:
             # The model failed to load: say so at once rather than queueing doomed work.
@@ -96,11 +111,14 @@ class PredictionService:
         # before it runs. Nothing is acknowledged before its record is durable either way.
         # With a webhook, its events are written with each status, so the record must be too.
         synchronous = bool(request.wait_s) and request.webhook is None
+        if not request.wait_s:
+            self._count_unfinished(prediction, deployment)
         if not synchronous:
             try:
                 await self._store.insert(prediction)
             except BaseException:
                 deployment.admission.release()
+                self._uncount(prediction)
                 raise
         task = self._track(prediction, deployment, validated_input, stored=not synchronous)
         task.start()
@@ -135,6 +153,7 @@ class PredictionService:
         def forget(persisted: asyncio.Future[None]) -> None:
             # Stay live until durable, so a GET never reads an older stored state.
             self._live.pop(prediction.id, None)
+            self._uncount(prediction)
             if not persisted.cancelled() and persisted.exception() is not None:
                 log.error("could not store prediction %s: %r", prediction.id, persisted.exception())
 
@@ -150,8 +169,29 @@ class PredictionService:
         self._live[prediction.id] = task
         return task
 
-    async def get(self, prediction_id: str) -> Prediction:
+    def _count_unfinished(self, prediction: Prediction, deployment: Deployment) -> None:
+        """Count an asynchronous prediction against its creator's limit, or refuse it."""
+        owner = prediction.created_by
+        if owner is None:
+            return
+        limit = self._settings.max_unfinished_per_owner
+        if self._unfinished[owner] >= limit:
+            deployment.admission.release()
+            raise TooManyUnfinished(owner, limit)
+        self._unfinished[owner] += 1
+        self._counted.add(prediction.id)
+
+    def _uncount(self, prediction: Prediction) -> None:
+        if prediction.id in self._counted:
+            self._counted.discard(prediction.id)
+            assert prediction.created_by is not None
+            self._unfinished[prediction.created_by] -= 1
+
+    async def get(self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN) -> Prediction:
+        """The record, if `viewer` may see it (else PredictionNotFound, as if it did not exist)."""
         task = self._live.get(prediction_id)
+        if task is not None and not viewer.owns(task.prediction.created_by):
+            raise PredictionNotFound(prediction_id)
         if task is not None:
             if task.persisted is not None:
                 # Never show a finished state that a crash could still take back.
@@ -161,21 +201,23 @@ class PredictionService:
             await self._outbox.show_status([live])
             return live
         stored = await self._store.get(prediction_id)
-        if stored is None:
+        if stored is None or not viewer.owns(stored.created_by):
             raise PredictionNotFound(prediction_id)
         await self._outbox.show_status([stored])
         return stored
 
     async def webhook_log(
-        self, prediction_id: str
+        self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN
     ) -> tuple[Prediction, list[tuple[OutboxEvent, list[DeliveryAttempt]]]]:
         """A prediction with its webhook events in order, each with its delivery attempts."""
-        prediction = await self.get(prediction_id)
+        prediction = await self.get(prediction_id, viewer)
         return prediction, await self._outbox.log(prediction_id)
 
-    async def redeliver(self, prediction_id: str) -> OutboxEvent:
+    async def redeliver(
+        self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN
+    ) -> OutboxEvent:
         """Send the prediction's last webhook event again (raises NoWebhookEvent if none)."""
-        return await self._outbox.redeliver(await self.get(prediction_id))
+        return await self._outbox.redeliver(await self.get(prediction_id, viewer))
 
     async def list(
         self,
@@ -184,23 +226,26 @@ class PredictionService:
         status: PredictionStatus | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        viewer: Principal = ANONYMOUS_ADMIN,
     ) -> Page:
+        """Newest first; a caller other than an admin sees only its owner's predictions."""
         await self._store.flush()
         page = await self._store.list(
             owner=model.owner if model else None,
             name=model.name if model else None,
             status=status,
+            created_by=None if viewer.admin else viewer.owner,
             cursor=cursor,
             limit=limit,
         )
         await self._outbox.show_status(page.items)
         return page
 
-    async def cancel(self, prediction_id: str) -> Prediction:
+    async def cancel(self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN) -> Prediction:
         """Raises PredictionFinished (with its status) if the prediction already ended."""
         task = self._live.get(prediction_id)
-        if task is None:
-            stored = await self.get(prediction_id)
+        if task is None or not viewer.owns(task.prediction.created_by):
+            stored = await self.get(prediction_id, viewer)
             raise PredictionFinished(prediction_id, stored.status)
         task.cancel()
         if task.persisted is not None:
@@ -234,6 +279,9 @@ class PredictionService:
             requeue(prediction)
             self._store.update_soon(prediction)
         deployment.admission.readmit()
+        if prediction.created_by is not None:
+            self._unfinished[prediction.created_by] += 1  # never refused: it was accepted
+            self._counted.add(prediction.id)
         return self._track(prediction, deployment)
 
     def _fail_stored(self, prediction: Prediction, message: str) -> None:

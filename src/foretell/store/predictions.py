@@ -13,10 +13,11 @@ from foretell.domain import OutboxEvent, Prediction, PredictionStatus
 from foretell.errors import InvalidRequest
 from foretell.store import cursor as cursors
 from foretell.store.engine import create_engine, migrate
+from foretell.store.keys import KeyStore
 from foretell.store.outbox import OutboxStore, event_row
 from foretell.store.reader import Reader
 from foretell.store.rows import from_row, to_row
-from foretell.store.tables import predictions, webhook_attempts, webhook_events
+from foretell.store.tables import api_keys, predictions, webhook_attempts, webhook_events
 from foretell.store.writer import GroupWriter
 
 MAX_LIMIT = 1000
@@ -47,6 +48,7 @@ class PredictionStore:
         self._writer = writer
         self._reader = Reader(engine)
         self.outbox = OutboxStore(self._reader, writer)
+        self.keys = KeyStore(self._reader, writer)
 
     @classmethod
     async def open(cls, url: str) -> PredictionStore:
@@ -57,7 +59,9 @@ class PredictionStore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, GroupWriter(engine, (predictions, webhook_events, webhook_attempts)))
+        return cls(
+            engine, GroupWriter(engine, (predictions, webhook_events, webhook_attempts, api_keys))
+        )
 
     @property
     def commits(self) -> int:
@@ -126,10 +130,12 @@ class PredictionStore:
         owner: str | None = None,
         name: str | None = None,
         status: PredictionStatus | None = None,
+        created_by: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
     ) -> Page:
-        """Records newest first, filtered by any of owner, name and status, `limit` per page."""
+        """Records newest first, filtered by any of model owner, name, status and the owner who
+        created them, `limit` per page."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
         query = select(predictions)
@@ -139,6 +145,8 @@ class PredictionStore:
             query = query.where(predictions.c.name == name)
         if status is not None:
             query = query.where(predictions.c.status == PredictionStatus(status).value)
+        if created_by is not None:
+            query = query.where(predictions.c.created_by == created_by)
         if cursor is not None:
             query = _after(query, cursor)
         query = query.order_by(predictions.c.created_at.desc(), predictions.c.id.desc())

@@ -52,6 +52,7 @@ def to_row(p: Prediction) -> dict[str, Any]:
         "execution_time": _seconds(p.execution_time),
         "logs": p.logs,
         "attempts": p.attempts,
+        "created_by": p.created_by,
     }
 
 
@@ -80,4 +81,5 @@ def from_row(row: Mapping[Any, Any]) -> Prediction:
         execution_time=_duration(row["execution_time"]),
         logs=row["logs"],
         attempts=row["attempts"],
+        created_by=row["created_by"],
     )

@@ -86,7 +86,9 @@ predictions = Table(
     Column("execution_time", Float, nullable=True),
     Column("logs", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
+    Column("created_by", String(64), nullable=True),  # the owner of the key that created it
     Index("ix_predictions_created_at_id", "created_at", "id"),
+    Index("ix_predictions_created_by_created_at", "created_by", "created_at"),
     Index("ix_predictions_owner_name_created_at", "owner", "name", "created_at"),
     Index("ix_predictions_status", "status"),
 )
@@ -126,4 +128,22 @@ webhook_attempts = Table(
     Column("error", Text, nullable=True),
     Column("outcome", String(16), nullable=False),
     Index("ix_webhook_attempts_prediction_id", "prediction_id"),
+)
+
+# API keys: never the key, only its public prefix and a SHA-256 digest of the whole key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("rate_per_s", Float, nullable=True),
+    Column("burst", Integer, nullable=True),
 )

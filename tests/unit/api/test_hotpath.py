@@ -9,10 +9,11 @@ import pytest
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from foretell.api.hotpath import Call, HotPaths
+from foretell.api.hotpath import Call, HotPaths, HotRoute
 from foretell.api.responses import Json
 from foretell.config import Settings
-from foretell.errors import ModelNotFound
+from foretell.domain.access import Principal, Scope
+from foretell.errors import ModelNotFound, Unauthenticated
 
 pytestmark = pytest.mark.anyio
 
@@ -34,16 +35,31 @@ async def broken(call: Call) -> Response:
     raise RuntimeError("bug")
 
 
-def client() -> httpx.AsyncClient:
+class ReadOnlyKeys:
+    """Knows one key, `good`, of owner acme with scope read."""
+
+    async def principal(self, key: str) -> Principal:
+        if key != "good":
+            raise Unauthenticated("invalid API key")
+        return Principal("acme", Scope.READ, "key_1")
+
+
+def client(authenticator: object = None) -> httpx.AsyncClient:
     app = FastAPI()
     app.state.service = object()
     app.state.settings = Settings(repository=Path("."))
+    app.state.authenticator = authenticator
 
     @app.post("/elsewhere")
     async def elsewhere() -> dict[str, str]:
         return {"lane": "fastapi"}
 
-    routes = {("POST", "/echo"): echo, ("POST", "/missing"): missing, ("POST", "/broken"): broken}
+    routes = {
+        ("POST", "/echo"): HotRoute(echo, Scope.READ),
+        ("POST", "/missing"): HotRoute(missing, Scope.READ),
+        ("POST", "/broken"): HotRoute(broken, Scope.READ),
+        ("POST", "/write"): HotRoute(echo, Scope.PREDICT),
+    }
     transport = httpx.ASGITransport(app=HotPaths(app, routes))
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
@@ -79,3 +95,21 @@ async def test_a_bug_is_a_json_500_without_details() -> None:
     assert response.json() == {
         "detail": "internal error (RuntimeError); the server log has the details"
     }
+
+
+async def test_the_fast_lane_authenticates_before_it_reads_the_body() -> None:
+    async with client(ReadOnlyKeys()) as http:
+        missing_key = await http.post("/echo", content=b"x")
+        wrong_key = await http.post("/echo", content=b"x", headers={"X-API-Key": "bad"})
+        too_weak = await http.post("/write", content=b"x", headers={"X-API-Key": "good"})
+        allowed = await http.post("/echo", content=b"x", headers={"X-API-Key": "good"})
+    assert missing_key.status_code == 401
+    assert missing_key.headers["www-authenticate"].startswith('Bearer realm="foretell"')
+    assert "no API key; send one as Authorization: Bearer <key>" in missing_key.json()["detail"]
+    assert wrong_key.status_code == 401
+    assert wrong_key.json() == {"detail": "invalid API key"}
+    assert too_weak.status_code == 403
+    assert too_weak.json() == {
+        "detail": "this API key's scope is 'read'; POST /write needs a key with scope 'predict'"
+    }
+    assert allowed.status_code == 200

@@ -8,14 +8,16 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from foretell.api import state
+from foretell.api.auth import Predictor, Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
 from foretell.api.durations import parse_cancel_after
-from foretell.api.hotpath import Call, Handler
+from foretell.api.hotpath import Call, HotRoute
 from foretell.api.prefer import parse_prefer
 from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
+from foretell.domain.access import Scope
 from foretell.domain.model import NAME_PATTERN
 from foretell.errors import InvalidRequest
 from foretell.service import NewPrediction
@@ -48,6 +50,7 @@ async def create(call: Call) -> Response:
             validate_input=_flag("Validate-Input", headers.get("validate-input")),
             wait_s=preferences.wait,
             cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
+            caller=call.caller,
         )
     )
     location = {"Location": f"/v1/predictions/{prediction.id}"}
@@ -64,6 +67,7 @@ async def create(call: Call) -> Response:
 )
 async def create_prediction(
     request: Request,
+    caller: Predictor,
     prefer: Annotated[
         list[str] | None,
         Header(description="wait=N (1-60 s) waits for the result; other preferences ignored"),
@@ -80,17 +84,18 @@ async def create_prediction(
     ] = None,
 ) -> Response:
     # Declares the operation for OpenAPI; the headers are read from the request in `create`.
-    return await create(await Call.from_request(request))
+    return await create(await Call.from_request(request, caller))
 
 
 @router.get("/{prediction_id}", responses={200: {"model": PredictionBody}})
-async def get_prediction(prediction_id: str, request: Request) -> Response:
-    return Json(render.prediction(await state.service(request).get(prediction_id)))
+async def get_prediction(prediction_id: str, request: Request, caller: Reader) -> Response:
+    return Json(render.prediction(await state.service(request).get(prediction_id, caller)))
 
 
 @router.get("", responses={200: {"model": PredictionPage}})
 async def list_predictions(
     request: Request,
+    caller: Reader,
     model: Annotated[
         str | None, Query(pattern=rf"^{NAME_PATTERN}/{NAME_PATTERN}$", description="owner/name")
     ] = None,
@@ -99,7 +104,11 @@ async def list_predictions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     page = await state.service(request).list(
-        model=ModelRef.parse(model) if model else None, status=status, cursor=cursor, limit=limit
+        model=ModelRef.parse(model) if model else None,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+        viewer=caller,
     )
     next_url = None
     if page.next_cursor:
@@ -108,9 +117,11 @@ async def list_predictions(
 
 
 @router.post("/{prediction_id}/cancel", responses={200: {"model": PredictionBody}})
-async def cancel_prediction(prediction_id: str, request: Request) -> Response:
-    return Json(render.prediction(await state.service(request).cancel(prediction_id)))
+async def cancel_prediction(prediction_id: str, request: Request, caller: Predictor) -> Response:
+    return Json(render.prediction(await state.service(request).cancel(prediction_id, caller)))
 
 
 # Served by api.hotpath ahead of FastAPI's router.
-HOT_ROUTES: dict[tuple[str, str], Handler] = {("POST", "/v1/predictions"): create}
+HOT_ROUTES: dict[tuple[str, str], HotRoute] = {
+    ("POST", "/v1/predictions"): HotRoute(create, Scope.PREDICT)
+}

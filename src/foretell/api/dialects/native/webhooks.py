@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
+from foretell.api.auth import Predictor, Reader
 from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import WebhookEventBody, WebhookLogBody
 from foretell.api.responses import Json
@@ -14,8 +15,8 @@ router = APIRouter(prefix="/v1/predictions", tags=["webhooks"])
 
 
 @router.get("/{prediction_id}/webhooks", responses={200: {"model": WebhookLogBody}})
-async def webhook_log(prediction_id: str, request: Request) -> Response:
-    prediction, events = await state.service(request).webhook_log(prediction_id)
+async def webhook_log(prediction_id: str, request: Request, caller: Reader) -> Response:
+    prediction, events = await state.service(request).webhook_log(prediction_id, caller)
     return Json(
         {
             "prediction_id": prediction.id,
@@ -31,7 +32,7 @@ async def webhook_log(prediction_id: str, request: Request) -> Response:
     status_code=202,
     responses={202: {"model": WebhookEventBody}},
 )
-async def redeliver(prediction_id: str, request: Request) -> Response:
+async def redeliver(prediction_id: str, request: Request, caller: Predictor) -> Response:
     """Send the prediction's last event again, under the same webhook-id."""
-    event = await state.service(request).redeliver(prediction_id)
+    event = await state.service(request).redeliver(prediction_id, caller)
     return Json(render.webhook_event(event), status_code=202)

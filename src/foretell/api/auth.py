@@ -1,0 +1,45 @@
+"""Every route's one way to learn who is calling and whether it may: `Authorized(scope)`.
+
+FastAPI routes declare it as a dependency (`Caller`, `Predictor`, `Admin`); the fast lane calls
+`authorize` with its route's scope. Both end in the same checks, so a route answers the same
+whichever lane served it, and the test that walks the app's routes can find each one's scope."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from foretell.auth import Authenticator, credential
+from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
+from foretell.errors import Forbidden
+
+
+async def authorize(
+    authenticator: Authenticator | None, headers: Mapping[str, str], scope: Scope, action: str
+) -> Principal:
+    """The caller, if its key is good and has `scope`; everyone is an admin without auth."""
+    if authenticator is None:
+        return ANONYMOUS_ADMIN
+    caller = await authenticator.principal(credential(headers))
+    if not caller.can(scope):
+        raise Forbidden(caller.scope.value, scope.value, action)
+    return caller
+
+
+class Authorized:
+    """A FastAPI dependency: the caller, if it may use a route that needs `scope`."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> Principal:
+        route: Any = request.scope.get("route")
+        action = f"{request.method} {getattr(route, 'path', request.url.path)}"
+        return await authorize(request.app.state.authenticator, request.headers, self.scope, action)
+
+
+Reader = Annotated[Principal, Depends(Authorized(Scope.READ))]
+Predictor = Annotated[Principal, Depends(Authorized(Scope.PREDICT))]
+Admin = Annotated[Principal, Depends(Authorized(Scope.ADMIN))]

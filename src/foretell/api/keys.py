@@ -1,0 +1,80 @@
+"""API key management under /v1/keys, for admin keys: make, list and revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from foretell.api.auth import Admin
+from foretell.api.body import documented, parse_body
+from foretell.api.dialects.native.render import timestamp
+from foretell.api.responses import Json
+from foretell.auth import KeyManager
+from foretell.domain.access import ApiKey, Scope
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str = Field(description="whose models it runs and whose predictions it sees")
+    scope: Literal["read", "predict", "admin"] = Field(
+        description="read: models and its owner's predictions; predict: also create and cancel; "
+        "admin: everything, every owner, and keys"
+    )
+    name: str = Field("", max_length=128, description="what it is for, e.g. ci")
+    expires_in_s: float | None = Field(None, gt=0, description="seconds until it stops working")
+    rate_per_s: float | None = Field(None, gt=0, description="requests per second it may make")
+    burst: int | None = Field(None, ge=1, description="requests it may make at once")
+
+
+def render_key(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "name": key.name,
+        "owner": key.owner,
+        "scope": key.scope.value,
+        "created_at": timestamp(key.created_at),
+        "expires_at": timestamp(key.expires_at),
+        "revoked_at": timestamp(key.revoked_at),
+        "last_used_at": timestamp(key.last_used_at),
+        "rate_per_s": key.rate_per_s,
+        "burst": key.burst,
+    }
+
+
+def _keys(request: Request) -> KeyManager:
+    found: KeyManager = request.app.state.keys
+    return found
+
+
+@router.post("", status_code=201, openapi_extra=documented(KeyRequest))
+async def create_key(request: Request, caller: Admin) -> Response:
+    """Make a key; the answer's `key` is the only time it is shown."""
+    body = parse_body(await request.body(), KeyRequest)
+    made = await _keys(request).create(
+        owner=body.owner,
+        scope=Scope(body.scope),
+        name=body.name,
+        expires_in=timedelta(seconds=body.expires_in_s) if body.expires_in_s else None,
+        rate_per_s=body.rate_per_s,
+        burst=body.burst,
+    )
+    return Json({**render_key(made.record), "key": made.key}, status_code=201)
+
+
+@router.get("")
+async def list_keys(request: Request, caller: Admin) -> Response:
+    return Json({"results": [render_key(k) for k in await _keys(request).list()]})
+
+
+@router.delete("/{key_id}")
+async def revoke_key(key_id: str, request: Request, caller: Admin) -> Response:
+    """Revoke a key by id or prefix; it stops working at once."""
+    return Json(render_key(await _keys(request).revoke(key_id)))

@@ -1,0 +1,122 @@
+"""KeyManager: make, list and revoke API keys, for the CLI and the admin API alike.
+
+A key is `ft_<prefix>_<secret>`: 8 hex characters that identify it in listings, then 256 random
+bits. Only the prefix and a SHA-256 digest of the whole key are stored; with that much
+randomness a plain digest is as good as a slow password hash, and lets a request be checked
+with one indexed lookup."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from foretell.domain.access import ApiKey, Scope
+from foretell.errors import InvalidRequest, KeyNotFound
+from foretell.store.keys import KeyStore
+
+ADMIN_KEY_FILE = "admin-key"
+_OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A key just made: `key` is shown this once and never again."""
+
+    key: str
+    record: ApiKey
+
+
+class KeyManager:
+    def __init__(self, store: KeyStore, on_revoke: Callable[[str], None] = lambda _: None):
+        self._store = store
+        self._on_revoke = on_revoke  # lets a running server drop what it cached of the key
+
+    async def create(
+        self,
+        *,
+        owner: str,
+        scope: Scope,
+        name: str = "",
+        expires_in: timedelta | None = None,
+        rate_per_s: float | None = None,
+        burst: int | None = None,
+    ) -> NewKey:
+        if not _OWNER.match(owner):
+            raise InvalidRequest(
+                f"owner: '{owner}' is not an owner name; use 1-64 lowercase letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit"
+            )
+        if len(name) > 128:
+            raise InvalidRequest(f"name: {len(name)} characters, more than the limit of 128")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidRequest("expires: must be in the future")
+        if rate_per_s is not None and not rate_per_s > 0:
+            raise InvalidRequest(f"rate: {rate_per_s} requests/s; must be more than 0")
+        if burst is not None and burst < 1:
+            raise InvalidRequest(f"burst: {burst}; must be at least 1")
+        prefix = secrets.token_hex(4)
+        key = f"ft_{prefix}_{secrets.token_urlsafe(32)}"
+        now = datetime.now(UTC)
+        record = ApiKey(
+            id=f"key_{uuid.uuid4().hex[:16]}",
+            prefix=f"ft_{prefix}",
+            digest=digest(key),
+            owner=owner,
+            scope=scope,
+            name=name,
+            created_at=now,
+            expires_at=now + expires_in if expires_in else None,
+            rate_per_s=rate_per_s,
+            burst=burst,
+        )
+        await self._store.insert(record)
+        return NewKey(key, record)
+
+    async def list(self) -> list[ApiKey]:
+        return await self._store.all()
+
+    async def revoke(self, id_or_prefix: str) -> ApiKey:
+        """Revoke a key by id or prefix; revoking a revoked key changes nothing."""
+        found = await self._store.find(id_or_prefix)
+        if found is None:
+            raise KeyNotFound(id_or_prefix)
+        if found.revoked_at is None:
+            found.revoked_at = datetime.now(UTC)
+            await self._store.revoke(found.id, found.revoked_at)
+        self._on_revoke(found.id)
+        return found
+
+    async def bootstrap(self, data_dir: Path) -> NewKey | None:
+        """On a first start (no key at all): an admin key, written to `data_dir/admin-key`
+        readable only by its owner, so the server is usable at once and closed to others."""
+        if await self._store.count():
+            return None
+        made = await self.create(owner="admin", scope=Scope.ADMIN, name="first admin key")
+        write_private(data_dir / ADMIN_KEY_FILE, made.key + "\n")
+        return made
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
