@@ -48,6 +48,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.manifest import ModelVersion, scan_repository
 from foretell.runtimes.registry import get_runtime
 from foretell.workers import ProcessReplica
@@ -211,6 +212,9 @@ def running_server() -> Iterator[str]:
         try:
             base_url = f"http://{HOST}:{port}"
             wait_ready(base_url, process, log, limit_s=60.0)
+            # Called as the admin key the server made on its first start.
+            key = (Path(tmp) / "data" / ADMIN_KEY_FILE).read_text().strip()
+            HEADERS["Authorization"] = f"Bearer {key}"
             yield base_url
         finally:
             stop_group(process)

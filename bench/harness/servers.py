@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections import ChainMap
 from pathlib import Path
 
 import httpx
@@ -36,15 +38,16 @@ def oip_body(model: BenchModel) -> bytes:
     return json_body({"inputs": [tensor]})
 
 
-def foretell_routes(model: BenchModel) -> list[Route]:
-    """Every foretell route to compare, native first. A new dialect is one more entry here."""
+def foretell_routes(model: BenchModel, key: dict[str, str]) -> list[Route]:
+    """Every foretell route to compare, native first. A new dialect is one more entry here.
+    `key` holds the Authorization header, filled in once the server's key is made."""
     named_inputs = {model.input_name: [model.row]}
     return [
         Route(
             "foretell native (recorded)",
             "/v1/predictions",
             json_body({"model": model.ref, "input": named_inputs}),
-            headers={"Prefer": "wait=10"},
+            headers=ChainMap({"Prefer": "wait=10"}, key),
             expect='"status":"succeeded"',
             check=_succeeded,
             recorded=True,
@@ -54,6 +57,7 @@ def foretell_routes(model: BenchModel) -> list[Route]:
             "foretell GPUX /predict (unrecorded)",
             "/predict",
             json_body(named_inputs),
+            headers=key,
             expect='"probabilities"',
             optional=True,
         ),
@@ -62,6 +66,7 @@ def foretell_routes(model: BenchModel) -> list[Route]:
             "foretell OIP v2 /v2/models/…/infer",
             f"/v2/models/{model.ref}/infer",
             oip_body(model),
+            headers=key,
             expect='"outputs"',
             optional=True,
         ),
@@ -69,17 +74,24 @@ def foretell_routes(model: BenchModel) -> list[Route]:
 
 
 def foretell(repository: Path, model: BenchModel) -> ServerSpec:
-    """`foretell serve` on `repository` with a fresh data directory in the scratch dir."""
+    """`foretell serve` on `repository` with a fresh data directory in the scratch dir, called
+    with a predict key of the model's owner, as a production client would be."""
+    key: dict[str, str] = {}
 
     def command(port: int, scratch: Path) -> list[str]:
         exe = str(VENV_BIN / "foretell")
+        data_dir = ["--data-dir", str(scratch / "data")]
+        owner = model.ref.split("/")[0]
+        create = [exe, "keys", "create", "--owner", owner, "--scope", "predict", *data_dir]
+        made = subprocess.run(create, capture_output=True, text=True, check=True)
+        key["Authorization"] = f"Bearer {made.stdout.strip()}"
         serve = ["serve", str(repository), "--host", HOST, "--port", str(port)]
-        return [exe, *serve, "--data-dir", str(scratch / "data")]
+        return [exe, *serve, *data_dir]
 
     return ServerSpec(
         "foretell",
         command,
-        foretell_routes(model),
+        foretell_routes(model, key),
         ready_path="/health/ready",
         start_timeout_s=120.0,
         fatal=True,

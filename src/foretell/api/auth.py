@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from foretell.auth import Authenticator, credential
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
@@ -28,13 +29,26 @@ async def authorize(
     return caller
 
 
+# Declared so that OpenAPI marks every guarded operation and /docs offers "Authorize"; the
+# header itself is read by `credential`, which also takes the other forms.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="An API key (foretell keys create). Also accepted: Authorization: Token <key>, "
+    "Authorization: Api-Key <key>, X-API-Key: <key>.",
+)
+
+
 class Authorized:
     """A FastAPI dependency: the caller, if it may use a route that needs `scope`."""
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(
+        self,
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+    ) -> Principal:
         route: Any = request.scope.get("route")
         action = f"{request.method} {getattr(route, 'path', request.url.path)}"
         return await authorize(request.app.state.authenticator, request.headers, self.scope, action)

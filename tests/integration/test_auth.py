@@ -1,0 +1,246 @@
+"""API keys on every route: no key 401, too weak a key 403, another owner's resource 404, the
+right key succeeds — over a table generated from the app's own routes, so a new route cannot
+slip through. Then owners, revocation, expiry, rate limits and the accepted header forms."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _receiver import Receiver
+from conftest import FIXTURES, WEBHOOK_SETTINGS, NativeApi, serving
+
+from foretell.api.app import create_app
+from foretell.auth import KeyManager
+from foretell.config import Settings
+from foretell.domain.access import Scope
+
+pytestmark = pytest.mark.anyio
+
+# Routes anyone may call: probes, metrics (open by default) and the API's own description.
+OPEN = {
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+}
+
+
+def _openapi() -> dict[str, Any]:
+    app = create_app(Settings(repository=Path("."), data_dir=Path("/nonexistent")))
+    document: dict[str, Any] = app.openapi()
+    return document
+
+
+def openapi_routes() -> list[tuple[str, str]]:
+    """(method, path) of every operation in the app's OpenAPI document but the open ones."""
+    return sorted(
+        (method.upper(), path)
+        for path, operations in _openapi()["paths"].items()
+        for method in operations
+        if (method.upper(), path) not in OPEN
+    )
+
+
+ROUTES = openapi_routes()
+
+
+@dataclass
+class World:
+    """Two owners' keys and resources on one server."""
+
+    api: NativeApi
+    keys: dict[str, str]  # "acme:read" → key, "acme:predict", "globex:predict", "admin"
+    receiver: Receiver
+
+    async def as_(self, who: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        http = httpx.AsyncClient(transport=self.api.http._transport, base_url="http://test")
+        async with http:
+            return await http.request(method, path, headers=headers, **kwargs)
+
+    async def prediction(self, who: str, model: str, input: dict[str, Any], **body: Any) -> str:
+        response = await self.as_(
+            who, "POST", "/v1/predictions", json={"model": model, "input": input, **body}
+        )
+        assert response.status_code == 201, response.text
+        prediction_id: str = response.json()["id"]
+        return prediction_id
+
+
+@pytest.fixture(scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    base = tmp_path_factory.mktemp("auth")
+    repo = base / "repository"
+    for ref, fixture in {
+        "acme/echo": "echo",
+        "acme/sleeps": "sleeps",
+        "globex/echo": "echo",
+        "globex/shared": "echo-public",
+    }.items():
+        (repo / ref).parent.mkdir(parents=True, exist_ok=True)
+        (repo / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
+    settings = Settings(repository=repo, data_dir=base / "data", **WEBHOOK_SETTINGS)
+    with Receiver().running() as receiver:
+        async with serving(settings) as api:
+            keys: KeyManager = api.app.state.keys
+            made = {
+                f"{owner}:{scope.value}": (await keys.create(owner=owner, scope=scope)).key
+                for owner in ("acme", "globex")
+                for scope in (Scope.READ, Scope.PREDICT)
+            }
+            made["admin"] = (await keys.create(owner="root", scope=Scope.ADMIN)).key
+            yield World(api, made, receiver)
+
+
+# For each protected route: how to call it as acme, on acme's resource (`mine=True`) or on
+# globex's (`mine=False`), and which answer means it worked. A route missing here fails
+# test_every_protected_route_is_in_the_table.
+Call = Callable[[World, bool], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+async def _acme_or_globex_prediction(w: World, mine: bool, **body: Any) -> str:
+    who = "acme:predict" if mine else "globex:predict"
+    return await w.prediction(who, f"{who.split(':')[0]}/echo", {"text": "x"}, **body)
+
+
+async def _get_prediction(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    return f"/v1/predictions/{await _acme_or_globex_prediction(w, mine)}", {}
+
+
+async def _cancel(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    if mine:  # long enough to be unfinished when canceled
+        prediction_id = await w.prediction("acme:predict", "acme/sleeps", {"seconds": 1})
+    else:
+        prediction_id = await w.prediction("globex:predict", "globex/echo", {"text": "x"})
+    return f"/v1/predictions/{prediction_id}/cancel", {}
+
+
+async def _webhooks(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    prediction_id = await _acme_or_globex_prediction(w, mine, webhook=w.receiver.url())
+    return f"/v1/predictions/{prediction_id}/webhooks", {}
+
+
+async def _redeliver(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    prediction_id = await _acme_or_globex_prediction(w, mine, webhook=w.receiver.url())
+    for _ in range(200):  # until its events exist
+        log = await w.as_("admin", "GET", f"/v1/predictions/{prediction_id}/webhooks")
+        if len(log.json()["events"]) == 2:
+            break
+        await asyncio.sleep(0.02)
+    return f"/v1/predictions/{prediction_id}/webhooks/redeliver", {}
+
+
+async def _model(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    return f"/v1/models/{'acme' if mine else 'globex'}/echo", {}
+
+
+async def _version(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    return f"/v1/models/{'acme' if mine else 'globex'}/echo/versions/1", {}
+
+
+async def _create(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    model = "acme/echo" if mine else "globex/echo"
+    return "/v1/predictions", {"json": {"model": model, "input": {"text": "x"}}}
+
+
+async def _revoke(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    made = await w.as_("admin", "POST", "/v1/keys", json={"owner": "acme", "scope": "read"})
+    return f"/v1/keys/{made.json()['id']}", {}
+
+
+def plain(path: str, **kwargs: Any) -> Call:
+    async def call(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+        return path, kwargs
+
+    return call
+
+
+R, P, A = Scope.READ, Scope.PREDICT, Scope.ADMIN
+NEW_KEY = {"json": {"owner": "acme", "scope": "read"}}
+# (method, path) → (scope, how to call it, the status that means success, whether another
+# owner's resource can be named, and must then be 404)
+TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
+    ("POST", "/v1/predictions"): (P, _create, 201, True),
+    ("GET", "/v1/predictions"): (R, plain("/v1/predictions"), 200, False),
+    ("GET", "/v1/predictions/{prediction_id}"): (R, _get_prediction, 200, True),
+    ("POST", "/v1/predictions/{prediction_id}/cancel"): (P, _cancel, 200, True),
+    ("GET", "/v1/predictions/{prediction_id}/webhooks"): (R, _webhooks, 200, True),
+    ("POST", "/v1/predictions/{prediction_id}/webhooks/redeliver"): (P, _redeliver, 202, True),
+    ("GET", "/v1/models"): (R, plain("/v1/models"), 200, False),
+    ("GET", "/v1/models/{owner}/{name}"): (R, _model, 200, True),
+    ("GET", "/v1/models/{owner}/{name}/versions/{version_number}"): (R, _version, 200, True),
+    ("POST", "/v1/keys"): (A, plain("/v1/keys", **NEW_KEY), 201, False),
+    ("GET", "/v1/keys"): (A, plain("/v1/keys"), 200, False),
+    ("DELETE", "/v1/keys/{key_id}"): (A, _revoke, 200, False),
+}
+WEAKER = {Scope.PREDICT: "acme:read", Scope.ADMIN: "acme:predict"}
+
+
+def _right_key(scope: Scope) -> str:
+    return "admin" if scope is Scope.ADMIN else f"acme:{scope.value}"
+
+
+def test_every_route_in_the_openapi_document_is_in_the_table_and_marked_secured() -> None:
+    assert set(ROUTES) == set(TABLE), "a new route: add it to TABLE with its scope"
+    paths = _openapi()["paths"]
+    unmarked = [
+        (m, p) for m, p in ROUTES if paths[p][m.lower()].get("security") != [{"HTTPBearer": []}]
+    ]
+    assert unmarked == []
+
+
+def ids(routes: list[tuple[str, str]]) -> list[str]:
+    return [f"{m} {p}" for m, p in routes]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=ids(ROUTES))
+async def test_no_key_is_401_with_the_accepted_forms(world: World, method: str, path: str) -> None:
+    _, call, _, _ = TABLE[(method, path)]
+    url, kwargs = await call(world, True)
+    response = await world.as_(None, method, url, **kwargs)
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="foretell", Token realm="foretell", Api-Key realm="foretell"'
+    )
+    assert "no API key; send one as Authorization: Bearer <key>" in response.json()["detail"]
+
+
+GUARDED = [r for r in ROUTES if r in TABLE and TABLE[r][0] in WEAKER]
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED, ids=ids(GUARDED))
+async def test_a_key_without_the_scope_is_403(world: World, method: str, path: str) -> None:
+    scope, call, _, _ = TABLE[(method, path)]
+    url, kwargs = await call(world, True)
+    response = await world.as_(WEAKER[scope], method, url, **kwargs)
+    assert response.status_code == 403, response.text
+    assert f"needs a key with scope '{scope.value}'" in response.json()["detail"]
+
+
+OWNED = [r for r in ROUTES if r in TABLE and TABLE[r][3]]
+
+
+@pytest.mark.parametrize(("method", "path"), OWNED, ids=ids(OWNED))
+async def test_another_owners_resource_is_404(world: World, method: str, path: str) -> None:
+    scope, call, _, _ = TABLE[(method, path)]
+    url, kwargs = await call(world, False)
+    response = await world.as_(_right_key(scope), method, url, **kwargs)
+    assert response.status_code == 404, response.text
+    assert "not found" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=ids(ROUTES))
+async def test_the_right_key_succeeds(world: World, method: str, path: str) -> None:
+    scope, call, success, _ = TABLE[(method, path)]
+    url, kwargs = await call(world, True)
+    response = await world.as_(_right_key(scope), method, url, **kwargs)
+    assert response.status_code == success, response.text

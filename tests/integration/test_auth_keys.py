@@ -1,0 +1,281 @@
+"""API keys in use: owners and public models, every header form, revocation and expiry taking
+effect at once, rate limits, the per-owner limit, constant-time checks, and --no-auth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import FIXTURES, NativeApi, serving
+from typer.testing import CliRunner
+
+from foretell.auth import KeyManager
+from foretell.cli.main import app as cli
+from foretell.config import Settings
+from foretell.domain.access import Scope
+from foretell.store import PredictionStore
+
+pytestmark = pytest.mark.anyio
+
+
+class Keys:
+    def __init__(self, api: NativeApi) -> None:
+        self.api = api
+        self.manager: KeyManager = api.app.state.keys
+
+    async def make(self, owner: str, scope: Scope = Scope.PREDICT, **options: Any) -> str:
+        return (await self.manager.create(owner=owner, scope=scope, **options)).key
+
+    async def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """A request with exactly `headers` (not the test client's admin key)."""
+        transport = self.api.http._transport
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.request(method, path, headers=headers or {}, **kwargs)
+
+    async def as_(self, key: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.call(method, path, {"Authorization": f"Bearer {key}"}, **kwargs)
+
+    async def predict(self, key: str, model: str, **input: Any) -> httpx.Response:
+        body = {"model": model, "input": input or {"text": "x"}}
+        return await self.as_(key, "POST", "/v1/predictions", json=body)
+
+
+@pytest.fixture(scope="module")
+async def keys(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Keys]:
+    base = tmp_path_factory.mktemp("keys")
+    repo = base / "repository"
+    for ref, fixture in {
+        "acme/echo": "echo",
+        "acme/sleeps": "sleeps",
+        "globex/echo": "echo",
+        "globex/shared": "echo-public",
+    }.items():
+        (repo / ref).parent.mkdir(parents=True, exist_ok=True)
+        (repo / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
+    settings = Settings(repository=repo, data_dir=base / "data", max_unfinished_per_owner=3)
+    async with serving(settings) as api:
+        yield Keys(api)
+
+
+async def test_a_key_runs_its_owners_models_and_public_ones_only(keys: Keys) -> None:
+    acme = await keys.make("acme")
+    assert (await keys.predict(acme, "acme/echo")).status_code == 201
+    assert (await keys.predict(acme, "globex/shared")).status_code == 201
+    refused = await keys.predict(acme, "globex/echo")
+    assert refused.status_code == 404
+    assert refused.json() == {"detail": "model 'globex/echo' not found"}
+    listed = await keys.as_(acme, "GET", "/v1/models")
+    names = [f"{m['owner']}/{m['name']}" for m in listed.json()["results"]]
+    assert names == ["acme/echo", "acme/sleeps", "globex/shared"]
+    admin = await keys.make("root", Scope.ADMIN)
+    everything = await keys.as_(admin, "GET", "/v1/models")
+    assert len(everything.json()["results"]) == 4
+
+
+async def test_a_key_sees_only_its_owners_predictions_and_an_admin_all(keys: Keys) -> None:
+    acme, other_acme = await keys.make("acme"), await keys.make("acme", Scope.READ)
+    globex, admin = await keys.make("globex"), await keys.make("root", Scope.ADMIN)
+    mine = (await keys.predict(acme, "globex/shared")).json()["id"]
+    theirs = (await keys.predict(globex, "globex/shared")).json()["id"]
+
+    async def listed(key: str) -> set[str]:
+        response = await keys.as_(key, "GET", "/v1/predictions", params={"limit": 1000})
+        return {p["id"] for p in response.json()["results"]}
+
+    assert mine in await listed(other_acme), "another key of the same owner sees it"
+    assert theirs not in await listed(acme)
+    assert mine not in await listed(globex)
+    assert {mine, theirs} <= await listed(admin)
+    hidden = await keys.as_(acme, "GET", f"/v1/predictions/{theirs}")
+    assert hidden.status_code == 404
+    assert hidden.json() == {"detail": f"prediction '{theirs}' not found"}
+    no_cancel = await keys.as_(acme, "POST", f"/v1/predictions/{theirs}/cancel")
+    assert no_cancel.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "Authorization: Bearer {}",
+        "Authorization: bearer {}",
+        "Authorization: Token {}",
+        "Authorization: Api-Key {}",
+        "X-API-Key: {}",
+    ],
+)
+async def test_every_seeds_header_form_is_accepted(keys: Keys, form: str) -> None:
+    key = await keys.make("acme", Scope.READ)
+    name, value = form.format(key).split(": ", 1)
+    response = await keys.call("GET", "/v1/models", {name: value})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("Basic {}", "scheme is not one foretell accepts (Basic)"),
+        ("{}", "scheme is not one foretell accepts (that scheme)"),
+        ("Bearer", "has no key after 'Bearer'"),
+        ("Bearer {} {}", "has no key after 'Bearer' (or more than one word)"),
+    ],
+)
+async def test_a_malformed_header_is_401_naming_the_forms_never_the_key(
+    keys: Keys, header: str, said: str
+) -> None:
+    key = await keys.make("acme", Scope.READ)
+    response = await keys.call("GET", "/v1/models", {"Authorization": header.format(key, key)})
+    assert response.status_code == 401
+    detail = response.json()["detail"]
+    assert said in detail
+    assert "Authorization: Token <key>, Authorization: Api-Key <key> or X-API-Key" in detail
+    assert key not in response.text
+    assert key[3:11] not in response.text, "not even its prefix"
+
+
+async def test_a_revocation_through_the_api_takes_effect_at_once(keys: Keys) -> None:
+    admin = await keys.make("root", Scope.ADMIN)
+    made = await keys.as_(admin, "POST", "/v1/keys", json={"owner": "acme", "scope": "read"})
+    assert made.status_code == 201
+    key, key_id = made.json()["key"], made.json()["id"]
+    assert (await keys.as_(key, "GET", "/v1/models")).status_code == 200
+    revoked = await keys.as_(admin, "DELETE", f"/v1/keys/{key_id}")
+    assert revoked.json()["revoked_at"] is not None
+    after = await keys.as_(key, "GET", "/v1/models")
+    assert after.status_code == 401
+    assert after.json() == {"detail": f"API key {key_id} was revoked"}
+
+
+async def test_a_revocation_by_another_process_takes_effect_within_a_second(
+    keys: Keys,
+) -> None:
+    key = await keys.make("acme", Scope.READ)
+    assert (await keys.as_(key, "GET", "/v1/models")).status_code == 200
+    settings: Settings = keys.api.app.state.settings
+    other = await PredictionStore.open(settings.database_url)  # as `foretell keys revoke` does
+    try:
+        await KeyManager(other.keys).revoke(key[: len("ft_") + 8])  # by its prefix
+    finally:
+        await other.close()
+    revoked_at = time.monotonic()
+    while (await keys.as_(key, "GET", "/v1/models")).status_code == 200:
+        assert time.monotonic() - revoked_at < 1.0, "still accepted a second after revocation"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_expired_key_is_refused_saying_when(keys: Keys) -> None:
+    key = await keys.make("acme", Scope.READ, expires_in=timedelta(seconds=0.3))
+    assert (await keys.as_(key, "GET", "/v1/models")).status_code == 200
+    await asyncio.sleep(0.4)
+    response = await keys.as_(key, "GET", "/v1/models")
+    assert response.status_code == 401
+    assert "expired at" in response.json()["detail"]
+
+
+async def test_a_key_over_its_rate_is_429_with_retry_after(keys: Keys) -> None:
+    key = await keys.make("acme", Scope.READ, rate_per_s=0.5, burst=2)
+    statuses = [(await keys.as_(key, "GET", "/v1/models")).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = await keys.as_(key, "GET", "/v1/models")
+    assert refused.headers["retry-after"] == "2"
+    assert "over its rate limit of 0.5 requests/s (bursts of 2)" in refused.json()["detail"]
+
+
+async def test_an_owner_at_its_unfinished_limit_is_429_until_one_finishes(keys: Keys) -> None:
+    acme = await keys.make("acme")
+    admin = await keys.make("root", Scope.ADMIN)
+    ids = []
+    for _ in range(3):  # the limit (max_unfinished_per_owner=3)
+        response = await keys.predict(acme, "acme/sleeps", seconds=5)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    refused = await keys.predict(acme, "acme/sleeps", seconds=5)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["detail"] == (
+        "owner 'acme' already has 3 asynchronous predictions unfinished, the limit; wait for "
+        "some to finish (or cancel them) and retry"
+    )
+    assert (await keys.predict(await keys.make("globex"), "globex/shared")).status_code == 201
+    for prediction_id in ids:
+        await keys.as_(admin, "POST", f"/v1/predictions/{prediction_id}/cancel")
+    again = await keys.predict(acme, "acme/echo")
+    assert again.status_code == 201, again.text
+
+
+async def test_a_wrong_key_takes_as_long_whatever_its_length(keys: Keys) -> None:
+    """The check is a digest lookup and a constant-time compare: neither a key of the right
+    length nor one of another length is answered measurably sooner."""
+    real = await keys.make("acme", Scope.READ)
+    same_length = "ft_" + "0" * (len(real) - 3)
+    other_length = "ft_0"
+    timings: dict[str, list[float]] = {same_length: [], other_length: []}
+    for _ in range(300):
+        for wrong in timings:
+            started = time.perf_counter()
+            response = await keys.as_(wrong, "GET", "/v1/models")
+            timings[wrong].append(time.perf_counter() - started)
+            assert response.status_code == 401
+    same, other = (statistics.median(t) for t in timings.values())
+    assert 0.8 < same / other < 1.25, (same, other)
+
+
+async def test_without_auth_every_route_is_open(serve: Any) -> None:
+    async with serve({"acme/echo": FIXTURES / "echo"}, auth=False) as api:
+        transport = api.http._transport
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.post(
+                "/v1/predictions", json={"model": "acme/echo", "input": {"text": "x"}}
+            )
+        assert response.status_code == 201, response.text
+        settings: Settings = api.app.state.settings
+        assert not (settings.data_dir / "admin-key").exists(), "no key made without auth"
+
+
+def test_no_auth_refuses_to_serve_beyond_this_machine(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", str(tmp_path), "--no-auth", "--host", "0.0.0.0", "--port", "9"]
+    )
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "--no-auth lets anyone in, so it serves only on this machine" in said
+    assert "'0.0.0.0' is not a loopback address" in said
+
+
+def test_keys_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
+    runner, data = CliRunner(), ["--data-dir", str(tmp_path)]
+    env = {"FORETELL_DATA_DIR": None, "FORETELL_DB": None}
+    made = runner.invoke(
+        cli,
+        ["keys", "create", "--owner", "acme", "--scope", "read", "--name", "ci", *data],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    assert key.startswith("ft_")
+    assert "store it now, it cannot be shown again" in " ".join(made.stderr.split())
+    listed = runner.invoke(cli, ["keys", "list", "--json", *data], env=env)
+    (entry,) = json.loads(listed.stdout)["results"]
+    assert entry["owner"] == "acme"
+    assert entry["scope"] == "read"
+    assert entry["name"] == "ci"
+    assert key.startswith(entry["prefix"] + "_")
+    assert key not in listed.stdout
+    revoked = runner.invoke(cli, ["keys", "revoke", entry["prefix"], *data], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"revoked {entry['id']}" in revoked.stdout
+    unknown = runner.invoke(cli, ["keys", "revoke", "ft_nope", *data], env=env)
+    assert unknown.exit_code == 2
+    assert "no API key with id or prefix 'ft_nope'" in unknown.output
+    bad = runner.invoke(cli, ["keys", "create", "--owner", "Acme Corp", *data], env=env)
+    assert bad.exit_code == 2
+    assert "owner: 'Acme Corp' is not an owner name" in " ".join(bad.output.split())
