@@ -279,3 +279,16 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["keys", "create", "--owner", "Acme Corp", *data], env=env)
     assert bad.exit_code == 2
     assert "owner: 'Acme Corp' is not an owner name" in " ".join(bad.output.split())
+
+
+async def test_metrics_can_be_closed_to_callers_without_a_read_key(serve: Any) -> None:
+    async with serve({"acme/echo": FIXTURES / "echo"}, metrics_open=False) as api:
+        transport = api.http._transport
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            closed = await http.get("/metrics")
+            live = await http.get("/health/live")
+        opened = await api.http.get("/metrics")  # as the admin key
+    assert closed.status_code == 401
+    assert live.status_code == 200, "health stays open"
+    assert opened.status_code == 200
+    assert "foretell_predictions" in opened.text
