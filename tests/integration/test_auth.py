@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from _app import FIXTURES, WEBHOOK_SETTINGS, NativeApi, serving
 from _receiver import Receiver
-from conftest import FIXTURES, WEBHOOK_SETTINGS, NativeApi, serving
 
 from foretell.api.app import create_app
 from foretell.auth import KeyManager

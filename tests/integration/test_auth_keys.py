@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FIXTURES, NativeApi, serving
+from _app import FIXTURES, NativeApi, serving
 from typer.testing import CliRunner
 
 from foretell.auth import KeyManager

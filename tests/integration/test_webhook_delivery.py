@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from _app import FIXTURES, WEBHOOK_SETTINGS
 from _receiver import HANG, Receiver
-from conftest import FIXTURES, WEBHOOK_SETTINGS
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 

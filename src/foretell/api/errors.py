@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -63,8 +64,45 @@ def native_body(exc: errors.ForetellError) -> dict[str, Any]:
     return {"detail": exc.message}
 
 
-def error_response(exc: Exception) -> Response:
-    """The answer to any exception a route raised: the one mapping, for either lane."""
+# How a wire dialect writes an error: (status, body) from the error and its mapped status. The
+# status is mapped here, once; a dialect may only change it where its seed documents another.
+DialectBody = Callable[[errors.ForetellError, int], tuple[int, Any]]
+_DIALECTS: dict[str, DialectBody] = {}
+_UNEXPECTED = "internal error ({}); the server log has the details"
+
+
+def dialect(tag: str, body: DialectBody) -> None:
+    """Render errors of routes tagged `tag` (their router's tag) with `body`."""
+    _DIALECTS[tag] = body
+
+
+def _dialect_of(request: Request | None) -> DialectBody | None:
+    route = request.scope.get("route") if request is not None else None
+    for tag in getattr(route, "tags", ()):
+        if tag in _DIALECTS:
+            return _DIALECTS[tag]
+    return None
+
+
+def error_response(exc: Exception, request: Request | None = None) -> Response:
+    """The answer to any exception a route raised: the one mapping, for either lane, written
+    the way the route's wire dialect writes errors."""
+    render = _dialect_of(request)
+    if render is not None:
+        if not isinstance(exc, errors.ForetellError):
+            if isinstance(exc, RequestValidationError):
+                exc = errors.InvalidRequest(
+                    "; ".join(
+                        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                    )
+                )
+            elif isinstance(exc, HTTPException):
+                exc = errors.ForetellError(str(exc.detail))
+            else:
+                log.error("unexpected error answering a request", exc_info=exc)
+                exc = errors.ForetellError(_UNEXPECTED.format(type(exc).__name__))
+        status, body = render(exc, status_for(exc))
+        return Json(body, status_code=status, headers=headers_for(exc))
     if isinstance(exc, errors.ForetellError):
         return Json(native_body(exc), status_code=status_for(exc), headers=headers_for(exc))
     if isinstance(exc, RequestValidationError):
@@ -76,14 +114,18 @@ def error_response(exc: Exception) -> Response:
     return Json({"detail": detail}, status_code=500)
 
 
-async def _handle(_: Request, exc: Exception) -> Response:
-    return error_response(exc)
+async def _handle(request: Request, exc: Exception) -> Response:
+    return error_response(exc, request)
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback itself after this; the client gets JSON, not plain text.
-    detail = f"internal error ({type(exc).__name__}); the server log has the details"
-    return Json({"detail": detail}, status_code=500)
+    render = _dialect_of(request)
+    error = errors.ForetellError(_UNEXPECTED.format(type(exc).__name__))
+    if render is not None:
+        status, body = render(error, 500)
+        return Json(body, status_code=status)
+    return Json({"detail": error.message}, status_code=500)
 
 
 def _validation_response(exc: RequestValidationError) -> Response:
