@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# demo/sentiment answers GPUX's POST /predict, so seed 003's examples run as written.
 run: $(STAMP)
-	$(BIN)/foretell serve $(REPO) --port $(PORT)
+	$(BIN)/foretell serve $(REPO) --port $(PORT) --default-model demo/sentiment
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench

@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 import skops.io
 import yaml
+from onnx import TensorProto, helper, numpy_helper
 from onnx.onnx_pb import ModelProto
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
@@ -41,6 +42,7 @@ def main() -> None:
     build_digits_1()
     build_diabetes_1()
     build_text_stats_1()
+    build_sentiment_1()
 
 
 def build_iris_1() -> None:
@@ -116,6 +118,78 @@ def build_text_stats_1() -> None:
             "runtime": "python",
             "predictor": "predict.py:TextStatsPredictor",
             "description": "Word and character counts of a text, and its most frequent words.",
+        },
+    )
+
+
+# BERT's uncased vocabulary size, so the token ids of seed 003's examples are in range.
+SENTIMENT_VOCAB = 30522
+SENTIMENT_DIM = 8
+# Tokens the toy weights treat as positive or negative (BERT ids: love, great, good, like,
+# excellent; hate, bad, terrible, awful, worst).
+POSITIVE = (2293, 2307, 2204, 2066, 6581)
+NEGATIVE = (5223, 2919, 6659, 9643, 5409)
+
+
+def build_sentiment_1() -> None:
+    """Seed 003's sentiment example as a real graph: token embeddings, mean-pooled over the
+    attention mask, then a linear layer to two logits (negative, positive). Built with the onnx
+    helper API from fixed weights: a toy, but its inputs and outputs are the seed's."""
+    rng = np.random.default_rng(0)
+    embedding = rng.normal(0, 0.1, (SENTIMENT_VOCAB, SENTIMENT_DIM)).astype(np.float32)
+    embedding[list(POSITIVE), 0] += 3.0
+    embedding[list(NEGATIVE), 0] -= 3.0
+    weight = np.zeros((SENTIMENT_DIM, 2), np.float32)
+    weight[0] = [-1.0, 1.0]
+    bias = np.array([0.0, 0.0], np.float32)
+    initializers = [
+        numpy_helper.from_array(embedding, "embedding"),
+        numpy_helper.from_array(weight, "weight"),
+        numpy_helper.from_array(bias, "bias"),
+        numpy_helper.from_array(np.array([1], np.int64), "seq_axis"),
+        numpy_helper.from_array(np.array([2], np.int64), "last_axis"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["embedding", "input_ids"], ["embedded"]),
+        helper.make_node("Cast", ["attention_mask"], ["mask"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mask", "last_axis"], ["mask3"]),
+        helper.make_node("Mul", ["embedded", "mask3"], ["masked"]),
+        helper.make_node("ReduceSum", ["masked", "seq_axis"], ["summed"], keepdims=0),
+        helper.make_node("ReduceSum", ["mask3", "seq_axis"], ["count"], keepdims=0),
+        helper.make_node("Max", ["count", "one"], ["count_safe"]),
+        helper.make_node("Div", ["summed", "count_safe"], ["pooled"]),
+        helper.make_node("MatMul", ["pooled", "weight"], ["projected"]),
+        helper.make_node("Add", ["projected", "bias"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "demo-sentiment-1",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(
+                "attention_mask", TensorProto.INT64, ["batch", "sequence"]
+            ),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])],
+        initializers,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET[""])], producer_name="foretell"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    folder = ROOT / "sentiment/1"
+    write_bytes(folder / "model.onnx", model.SerializeToString(deterministic=True))
+    write_manifest(
+        folder,
+        {
+            "runtime": "onnx",
+            "artifact": "model.onnx",
+            "description": "Sentiment of BERT-tokenized text (seed 003's example): input_ids "
+            "and attention_mask in, logits [negative, positive] out. A toy with fixed weights "
+            "that knows a few words (love, great, hate, terrible, …).",
+            "batching": ONNX_BATCHING,
         },
     )
 

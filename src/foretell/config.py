@@ -12,6 +12,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORETELL_", frozen=True)
 
     repository: Path = Field(Path("examples/models"), description="root of owner/name/version/")
+    default_model: str | None = Field(
+        None, description="owner/name that GPUX's POST /predict runs; default: the only model"
+    )
     data_dir: Path = Field(Path(".foretell"), description="where the embedded database lives")
     db: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
     host: str = "127.0.0.1"

@@ -44,7 +44,8 @@ async def api(
 ) -> AsyncIterator[NativeApi]:
     """The session's app, every model loaded (or failed), on a fresh SQLite file."""
     data_dir = tmp_path_factory.mktemp("data")
-    async with serving(Settings(repository=repository, data_dir=data_dir)) as api:
+    settings = Settings(repository=repository, data_dir=data_dir, default_model="demo/sentiment")
+    async with serving(settings) as api:
         yield api
 
 

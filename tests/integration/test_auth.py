@@ -31,6 +31,7 @@ OPEN = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    ("GET", "/health"),  # GPUX's
 }
 
 
@@ -88,7 +89,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     }.items():
         (repo / ref).parent.mkdir(parents=True, exist_ok=True)
         (repo / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
-    settings = Settings(repository=repo, data_dir=base / "data", **WEBHOOK_SETTINGS)
+    settings = Settings(
+        repository=repo, data_dir=base / "data", default_model="acme/echo", **WEBHOOK_SETTINGS
+    )
     with Receiver().running() as receiver:
         async with serving(settings) as api:
             keys: KeyManager = api.app.state.keys
@@ -147,6 +150,10 @@ async def _version(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     return f"/v1/models/{'acme' if mine else 'globex'}/echo/versions/1", {}
 
 
+async def _gpux(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    return f"/models/{'acme' if mine else 'globex'}/echo/predict", {"json": {"text": "x"}}
+
+
 async def _create(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     model = "acme/echo" if mine else "globex/echo"
     return "/v1/predictions", {"json": {"model": model, "input": {"text": "x"}}}
@@ -181,6 +188,10 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     ("POST", "/v1/keys"): (A, plain("/v1/keys", **NEW_KEY), 201, False),
     ("GET", "/v1/keys"): (A, plain("/v1/keys"), 200, False),
     ("DELETE", "/v1/keys/{key_id}"): (A, _revoke, 200, False),
+    # GPUX (seed 003); acme/echo is the server's default model
+    ("POST", "/predict"): (P, plain("/predict", json={"text": "x"}), 200, False),
+    ("POST", "/models/{owner}/{name}/predict"): (P, _gpux, 200, True),
+    ("GET", "/info"): (R, plain("/info"), 200, False),
 }
 WEAKER = {Scope.PREDICT: "acme:read", Scope.ADMIN: "acme:predict"}
 

@@ -53,6 +53,13 @@ def serve(
         str | None, typer.Option(envvar="FORETELL_DB", help="SQLAlchemy URL; default SQLite")
     ] = None,
     data_dir: Annotated[Path, typer.Option(envvar="FORETELL_DATA_DIR")] = Path(".foretell"),
+    default_model: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORETELL_DEFAULT_MODEL",
+            help="owner/name that GPUX's POST /predict runs; default: the only model",
+        ),
+    ] = None,
     no_auth: Annotated[
         bool,
         typer.Option(
@@ -68,7 +75,13 @@ def serve(
         )
         raise typer.Exit(2)
     settings = Settings(
-        repository=repository, host=host, port=port, db=db, data_dir=data_dir, auth=not no_auth
+        repository=repository,
+        host=host,
+        port=port,
+        db=db,
+        data_dir=data_dir,
+        auth=not no_auth,
+        default_model=default_model,
     )
     serve_forever(settings)
 

@@ -52,6 +52,8 @@ class NewPrediction:
     cancel_after_s: float | None = None
     # Who asks: it sees only the models it may, and the prediction is its owner's.
     caller: Principal = ANONYMOUS_ADMIN
+    # False: answer only, keep no record (with `wait_s`; nothing to poll, nothing to recover).
+    record: bool = True
 
 
 class PredictionService:
@@ -113,6 +115,7 @@ class PredictionService:
         synchronous = bool(request.wait_s) and request.webhook is None
         if not request.wait_s:
             self._count_unfinished(prediction, deployment)
+        recorded = request.record or not synchronous
         if not synchronous:
             try:
                 await self._store.insert(prediction)
@@ -120,11 +123,13 @@ class PredictionService:
                 deployment.admission.release()
                 self._uncount(prediction)
                 raise
-        task = self._track(prediction, deployment, validated_input, stored=not synchronous)
+        task = self._track(
+            prediction, deployment, validated_input, stored=not synchronous, recorded=recorded
+        )
         task.start()
         if request.wait_s:
             await task.wait(request.wait_s)
-            if not task.stored:
+            if not task.stored and recorded:
                 await task.save()  # still running: the caller will poll the id it gets back
             elif task.persisted is not None:
                 await asyncio.shield(task.persisted)
@@ -149,6 +154,7 @@ class PredictionService:
         validated_input: dict[str, Any] | None = None,
         *,
         stored: bool = True,
+        recorded: bool = True,
     ) -> PredictionTask:
         def forget(persisted: asyncio.Future[None]) -> None:
             # Stay live until durable, so a GET never reads an older stored state.
@@ -165,6 +171,7 @@ class PredictionService:
             forget,
             validated_input,
             stored=stored,
+            recorded=recorded,
         )
         self._live[prediction.id] = task
         return task

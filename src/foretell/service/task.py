@@ -41,11 +41,14 @@ class PredictionTask:
         validated_input: dict[str, Any] | None = None,
         *,
         stored: bool = True,
+        recorded: bool = True,
     ) -> None:
         self.prediction = prediction
         # False until the record's first write is queued: a synchronous prediction is written
         # once, when it ends (or when its caller stops waiting), not once per status.
         self.stored = stored
+        # False: nothing of it is ever written (a dialect whose callers only want the answer).
+        self.recorded = recorded
         self._validated_input = validated_input
         self._deployment = deployment
         self._store = store
@@ -118,6 +121,8 @@ class PredictionTask:
 
     def save_soon(self) -> None:
         """Queue the record's current state for the next commit (its first write, if need be)."""
+        if not self.recorded:
+            return
         if self.stored:
             self._store.update_soon(self.prediction)
         else:
@@ -127,6 +132,10 @@ class PredictionTask:
     def save(self, *events: WebhookEventName) -> asyncio.Future[None]:
         """Write the record's current state now, with the webhook `events` it causes; the
         future resolves once it is committed."""
+        if not self.recorded:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
         new, self.stored = not self.stored, True
         if self.prediction.webhook is None:
             return self._store.write(self.prediction, new=new)

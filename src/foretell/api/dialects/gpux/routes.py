@@ -1,0 +1,144 @@
+"""GPUX routes: `POST /predict` on the server's default model, `POST /models/{owner}/{name}/
+predict` on any, `GET /health` and `GET /info`.
+
+Answers only: no record is kept (GPUX clients never ask for one), so these predictions skip
+the store's writer altogether; they still run through the one prediction path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from foretell.api import state
+from foretell.api.auth import Predictor, Reader
+from foretell.api.dialects.gpux import tensors
+from foretell.api.errors import dialect
+from foretell.api.responses import Json
+from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, PredictionStatus
+from foretell.domain.access import ANONYMOUS_ADMIN, Principal
+from foretell.errors import ForetellError, InvalidInput, InvalidRequest, NotFound
+from foretell.service import Deployment, NewPrediction
+
+TAG = "gpux"
+router = APIRouter(tags=[TAG])
+
+
+class InferenceFailed(ForetellError):
+    """The model raised, or foretell could not run it: seed 003's 500."""
+
+
+def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
+    if isinstance(exc, InvalidInput):
+        return 400, {"detail": exc.message}  # seed 003 answers every bad input with 400
+    if isinstance(exc, InferenceFailed):
+        return 500, {"detail": exc.message}
+    return status, {"detail": exc.message}
+
+
+dialect(TAG, _error)
+
+
+def _default_model(request: Request, caller: Principal) -> ModelRef:
+    """`--default-model`, else the repository's only model."""
+    configured = state.settings(request).default_model
+    if configured:
+        return ModelRef.parse(configured)
+    models = state.service(request).deployments.models(caller)
+    if len(models) != 1:
+        raise NotFound(
+            f"no default model: this server has {len(models)} models for this key; start it "
+            "with --default-model owner/name, or call POST /models/{owner}/{name}/predict"
+        )
+    ((owner, name),) = models
+    return ModelRef(owner, name)
+
+
+async def _predict(request: Request, ref: ModelRef, caller: Principal) -> Response:
+    service = state.service(request)
+    deployment = service.deployments.resolve(ref, caller)
+    if deployment.signature is None:
+        raise deployment.load_error()
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    call = tensors.inputs(body, deployment.signature.input_schema)
+    settings = state.settings(request)
+    prediction = await service.create(
+        NewPrediction(
+            model=deployment.ref,
+            input=call.inputs,
+            wait_s=settings.max_wait_s,
+            caller=caller,
+            record=False,
+        )
+    )
+    if prediction.status is PredictionStatus.SUCCEEDED:
+        schema = deployment.signature.output_schema
+        return Json(tensors.outputs(prediction.output, schema, one_item=call.one_item))
+    error = prediction.error
+    if error is not None and error.source is ErrorSource.USER:
+        raise InvalidInput(error.detail or []) if error.detail else InvalidRequest(error.message)
+    if error is not None:
+        raise InferenceFailed(f"Inference failed: {error.message}")
+    raise InferenceFailed(
+        f"Inference failed: no result within {settings.max_wait_s} s (prediction {prediction.id} "
+        f"is {prediction.status.value})"
+    )
+
+
+@router.post("/predict")
+async def predict(request: Request, caller: Predictor) -> Response:
+    """Run the server's default model on a flat JSON object of named inputs."""
+    return await _predict(request, _default_model(request, caller), caller)
+
+
+@router.post("/models/{owner}/{name}/predict")
+async def predict_model(owner: str, name: str, request: Request, caller: Predictor) -> Response:
+    """Run any model the key may use, GPUX style."""
+    return await _predict(request, ModelRef(owner, name), caller)
+
+
+def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": name,
+            "type": prop.get("x-dtype") or prop.get("type"),
+            "shape": prop.get("x-shape"),
+        }
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _deployment(request: Request, caller: Principal) -> Deployment:
+    return state.service(request).deployments.resolve(_default_model(request, caller), caller)
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    """Whether the default model can answer now; open, like every health probe."""
+    deployment = _deployment(request, ANONYMOUS_ADMIN)
+    ready = deployment.status is DeploymentStatus.READY
+    body = {"status": "healthy" if ready else "unhealthy", "model": str(deployment.ref)}
+    return Json(body, status_code=200 if ready else 503)
+
+
+@router.get("/info")
+async def info(request: Request, caller: Reader) -> Response:
+    """The default model: name, version, inputs and outputs with type and shape, runtime."""
+    deployment = _deployment(request, caller)
+    signature = deployment.signature
+    manifest = deployment.version.manifest if deployment.version else None
+    return Json(
+        {
+            "name": f"{deployment.owner}/{deployment.name}",
+            "version": deployment.number,
+            "inputs": _tensors(signature.input_schema) if signature else [],
+            "outputs": _tensors(signature.output_schema) if signature else [],
+            "runtime": manifest.runtime if manifest else None,
+            "status": deployment.status.value,
+        }
+    )
