@@ -12,6 +12,7 @@ ForetellError                    code
 ├── NotFound                     not_found
 │   ├── ModelNotFound            model_not_found
 │   ├── VersionNotFound          version_not_found
+│   ├── DeploymentNotFound       deployment_not_found
 │   ├── PredictionNotFound       prediction_not_found
 │   └── KeyNotFound              key_not_found
 ├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
@@ -135,6 +136,14 @@ class VersionNotFound(NotFound):
         self.model = model
         self.version = version
         self.available = list(available)
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployment_not_found"
+
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(f"deployment '{deployment_id}' not found")
+        self.deployment_id = deployment_id
 
 
 class PredictionNotFound(NotFound):

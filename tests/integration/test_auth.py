@@ -154,6 +154,12 @@ async def _gpux(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     return f"/models/{'acme' if mine else 'globex'}/echo/predict", {"json": {"text": "x"}}
 
 
+async def _slashml(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    model = "acme%2Fecho" if mine else "globex%2Fecho"
+    path = f"/model-deployment/v1/models/{model}/predict"
+    return path, {"json": {"model_input": {"text": "x"}}}
+
+
 async def _create(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     model = "acme/echo" if mine else "globex/echo"
     return "/v1/predictions", {"json": {"model": model, "input": {"text": "x"}}}
@@ -192,6 +198,8 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     ("POST", "/predict"): (P, plain("/predict", json={"text": "x"}), 200, False),
     ("POST", "/models/{owner}/{name}/predict"): (P, _gpux, 200, True),
     ("GET", "/info"): (R, plain("/info"), 200, False),
+    # SlashML (seed 000)
+    ("POST", "/model-deployment/v1/models/{model_id}/predict"): (P, _slashml, 200, True),
 }
 WEAKER = {Scope.PREDICT: "acme:read", Scope.ADMIN: "acme:predict"}
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from foretell.api import health, keys, metrics
-from foretell.api.dialects import gpux, native, oip_v2
+from foretell.api.dialects import gpux, native, oip_v2, slashml
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.hotpath import HotPaths
 from foretell.api.limits import BodyLimit
@@ -72,6 +72,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(keys.router)
     app.include_router(oip_v2.router)
     app.include_router(gpux.router)
+    app.include_router(slashml.router)
     app.include_router(native.models_router)
     return app
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal
-from foretell.errors import ModelLoadFailed, ModelNotFound, VersionNotFound
+from foretell.errors import DeploymentNotFound, ModelLoadFailed, ModelNotFound, VersionNotFound
 from foretell.manifest import Batching, ModelVersion, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
@@ -186,6 +186,14 @@ class Deployments:
         if not versions:
             raise ModelNotFound(f"{owner}/{name}")
         return versions
+
+    def by_id(self, deployment_id: str, viewer: Principal | None = None) -> Deployment:
+        """The deployment with this id (its version's stable hash); DeploymentNotFound if none
+        that `viewer` may see."""
+        for deployment in self.all():
+            if deployment.id == deployment_id and (viewer is None or deployment.visible_to(viewer)):
+                return deployment
+        raise DeploymentNotFound(deployment_id)
 
     def resolve(self, ref: ModelRef, viewer: Principal | None = None) -> Deployment:
         """The named version, or the latest ready one (else the latest still deploying),
