@@ -1,18 +1,216 @@
-"""Open Inference Protocol v2 routes: a translation over the PredictionService, nothing more."""
+"""Open Inference Protocol v2 routes: a translation over the PredictionService, nothing more.
+
+Model names. A model is `owner/name`, and that is its name here, in URLs and in metadata
+alike: `/v2/models/demo/iris/infer`. tritonclient and KServe's clients put the name into the
+path as is (a slash stays a slash), and a client that escapes it (`demo%2Firis`) reaches the
+same route, since the server decodes the path before routing. There is no one-segment alias
+(`demo--iris`): `--` may occur inside an owner or a name, so it would be ambiguous.
+A version is the version number (`/v2/models/demo/iris/versions/1/infer`); without one, the
+latest ready version answers, as everywhere in foretell.
+
+Inference runs through the one prediction path and waits up to the server's max wait: each one
+is recorded, and the response's `parameters.prediction_id` names its record under
+/v1/predictions (its `id` echoes the request's, or is that same record id when it had none).
+Tensors are translated as `tensors` describes; inputs may also come as binary data (see
+`binary`); responses are always JSON, whatever `binary_data` an output asks for (tritonclient
+reads either). Request-level parameters are ignored.
+
+Health: a 200 means yes and a 400 no, as the protocol says (and Triton does). The server is
+ready when every model has a version ready; a model is ready when the version that would answer
+is. Errors are `{"error": "..."}` with the status of foretell's error table, except that input
+the model's schema rejects is a 400 here, like every other bad request in this protocol.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from typing import Any
 
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from foretell.api import state
+from foretell.api.auth import Predictor, Reader
+from foretell.api.body import documented, parse_body
+from foretell.api.dialects.oip_v2 import binary, specs, tensors
+from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
-from foretell.errors import ForetellError
+from foretell.api.responses import Json
+from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, Prediction, PredictionStatus
+from foretell.domain.access import Principal
+from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
+from foretell.manifest import Signature
+from foretell.service import Deployment, NewPrediction
 
 TAG = "oip-v2"
-router = APIRouter(tags=[TAG])
+router = APIRouter(prefix="/v2", tags=[TAG])
+
+MODEL = "/models/{owner}/{name}"
+VERSION = "/versions/{version}"
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version number, as in a native model reference
+# The protocol's platform names, Triton's where it has one.
+_PLATFORMS = {"onnx": "onnxruntime_onnx"}
+
+
+class InferenceFailed(ForetellError):
+    """The model raised, foretell could not run it, or it did not finish in time: a 500."""
+
+    code = "inference_failed"
 
 
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
+    if isinstance(exc, InvalidInput):
+        return 400, {"error": exc.message}
     return status, {"error": exc.message}
 
 
 dialect(TAG, _error)
+
+
+@router.get("")
+async def server_metadata(request: Request, caller: Reader) -> Response:
+    return Json({"name": "foretell", "version": request.app.version, "extensions": []})
+
+
+# Health stays open, like every probe: orchestrators call it without a key.
+@router.get("/health/live")
+async def server_live() -> Response:
+    return Json({"live": True})
+
+
+@router.get("/health/ready")
+async def server_ready(request: Request) -> Response:
+    models = state.service(request).deployments.models().values()
+    ready = all(
+        any(d.status is DeploymentStatus.READY for d in versions.values()) for versions in models
+    )
+    return Json({"ready": ready}, status_code=200 if ready else 400)
+
+
+@router.get(MODEL)
+async def model_metadata(owner: str, name: str, request: Request, caller: Reader) -> Response:
+    return _metadata(request, _deployment(request, owner, name, None, caller), caller)
+
+
+@router.get(MODEL + VERSION)
+async def version_metadata(
+    owner: str, name: str, version: str, request: Request, caller: Reader
+) -> Response:
+    return _metadata(request, _deployment(request, owner, name, version, caller), caller)
+
+
+@router.get(MODEL + "/ready")
+async def model_ready(owner: str, name: str, request: Request, caller: Reader) -> Response:
+    return _ready(_deployment(request, owner, name, None, caller))
+
+
+@router.get(MODEL + VERSION + "/ready")
+async def version_ready(
+    owner: str, name: str, version: str, request: Request, caller: Reader
+) -> Response:
+    return _ready(_deployment(request, owner, name, version, caller))
+
+
+@router.post(MODEL + "/infer", openapi_extra=documented(InferenceRequest))
+async def model_infer(owner: str, name: str, request: Request, caller: Predictor) -> Response:
+    return await _infer(request, _deployment(request, owner, name, None, caller), caller)
+
+
+@router.post(MODEL + VERSION + "/infer", openapi_extra=documented(InferenceRequest))
+async def version_infer(
+    owner: str, name: str, version: str, request: Request, caller: Predictor
+) -> Response:
+    return await _infer(request, _deployment(request, owner, name, version, caller), caller)
+
+
+def _deployment(
+    request: Request, owner: str, name: str, version: str | None, caller: Principal
+) -> Deployment:
+    number = None
+    if version is not None:
+        if not _VERSION.fullmatch(version):
+            raise InvalidRequest(
+                f"model version '{version}' is not a version number; versions are 1, 2, …"
+            )
+        number = int(version)
+    return state.service(request).deployments.resolve(ModelRef(owner, name, number), caller)
+
+
+def _signature(deployment: Deployment) -> Signature:
+    """What the model takes and gives: known once it has loaded."""
+    if deployment.signature is not None:
+        return deployment.signature
+    if deployment.status is DeploymentStatus.FAILED:
+        raise deployment.load_error()
+    raise ModelNotReady(str(deployment.ref), deployment.status.value)
+
+
+def _metadata(request: Request, deployment: Deployment, caller: Principal) -> Response:
+    signature = _signature(deployment)
+    versions = state.service(request).deployments.versions(
+        deployment.owner, deployment.name, caller
+    )
+    manifest = deployment.version.manifest if deployment.version else None
+    runtime = manifest.runtime if manifest else "unknown"
+    outputs = specs.outputs(signature.output_schema) or {}
+    return Json(
+        {
+            "name": deployment.ref.slug,
+            "versions": [str(n) for n in versions],
+            "platform": _PLATFORMS.get(runtime, f"foretell_{runtime}"),
+            "inputs": [s.metadata() for s in specs.inputs(signature.input_schema).values()],
+            "outputs": [s.metadata() for s in outputs.values()],
+        }
+    )
+
+
+def _ready(deployment: Deployment) -> Response:
+    ready = deployment.status is DeploymentStatus.READY
+    body = {"name": deployment.ref.slug, "ready": ready}
+    return Json(body, status_code=200 if ready else 400)
+
+
+async def _infer(request: Request, deployment: Deployment, caller: Principal) -> Response:
+    signature = _signature(deployment)
+    model = str(deployment.ref)
+    head, blob = binary.split(await request.body(), request.headers.get(binary.HEADER))
+    body = parse_body(head, InferenceRequest)
+    wanted = [o.name for o in body.outputs or ()] or None  # none named: every output
+    tensors.check_requested(model, wanted or (), signature.output_schema)
+    model_input = tensors.model_input(
+        model, body.inputs, binary.tensors(body.inputs, blob), signature.input_schema
+    )
+    wait_s = state.settings(request).max_wait_s
+    prediction = await state.service(request).create(
+        NewPrediction(
+            model=deployment.ref,
+            input=model_input,
+            validate_input=True,
+            wait_s=wait_s,
+            caller=caller,
+        )
+    )
+    output = _output(prediction, model, wait_s)
+    response: dict[str, Any] = {
+        "model_name": deployment.ref.slug,
+        "model_version": str(deployment.number),
+        "id": body.id if body.id is not None else prediction.id,
+        "parameters": {"prediction_id": prediction.id},
+        "outputs": tensors.outputs(model, output, wanted, signature.output_schema),
+    }
+    return Json(response)
+
+
+def _output(prediction: Prediction, model: str, waited_s: int) -> Any:
+    """A succeeded prediction's output; else the error that says why there is none."""
+    if prediction.status is PredictionStatus.SUCCEEDED:
+        return prediction.output
+    error = prediction.error
+    if error is not None and error.source is ErrorSource.USER:
+        raise InvalidRequest(error.message)
+    if error is not None:
+        raise InferenceFailed(f"model '{model}' failed: {error.message}")
+    raise InferenceFailed(
+        f"model '{model}' gave no result within {waited_s} s: prediction {prediction.id} is "
+        f"{prediction.status.value}; GET /v1/predictions/{prediction.id} for its outcome"
+    )

@@ -1,0 +1,35 @@
+"""The inference request body, as the protocol defines it (unknown fields are ignored)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StrictStr
+
+Dimension = Annotated[int, Field(ge=0, strict=True)]
+
+
+class RequestInput(BaseModel):
+    name: StrictStr
+    shape: list[Dimension]
+    datatype: StrictStr
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = Field(
+        None,
+        description="row-major, flat or nested; absent when parameters.binary_data_size "
+        "places the data after the JSON (binary tensor data extension)",
+    )
+
+
+class RequestOutput(BaseModel):
+    name: StrictStr
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(BaseModel):
+    id: StrictStr | None = Field(None, description="echoed in the response")
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInput]
+    outputs: list[RequestOutput] | None = Field(
+        None, description="the outputs to return, by name; all of them when absent"
+    )
