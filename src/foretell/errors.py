@@ -13,6 +13,7 @@ ForetellError                    code
 │   ├── ModelNotFound            model_not_found
 │   ├── VersionNotFound          version_not_found
 │   ├── DeploymentNotFound       deployment_not_found
+│   ├── EnvironmentNotFound      environment_not_found
 │   ├── PredictionNotFound       prediction_not_found
 │   └── KeyNotFound              key_not_found
 ├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
@@ -144,6 +145,18 @@ class DeploymentNotFound(NotFound):
     def __init__(self, deployment_id: str) -> None:
         super().__init__(f"deployment '{deployment_id}' not found")
         self.deployment_id = deployment_id
+
+
+class EnvironmentNotFound(NotFound):
+    code = "environment_not_found"
+
+    def __init__(self, model: str, environment: str, known: Sequence[str]) -> None:
+        super().__init__(
+            f"model '{model}' has no environment '{environment}'; its environments: "
+            f"{', '.join(known)}"
+        )
+        self.model = model
+        self.environment = environment
 
 
 class PredictionNotFound(NotFound):

@@ -32,6 +32,8 @@ OPEN = {
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     ("GET", "/health"),  # GPUX's
+    ("GET", "/v2/health/live"),  # Open Inference Protocol's
+    ("GET", "/v2/health/ready"),
 }
 
 
@@ -64,6 +66,7 @@ class World:
 
     async def as_(self, who: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[who]}"} if who else {}
+        headers |= kwargs.pop("headers", {})
         http = httpx.AsyncClient(transport=self.api.http._transport, base_url="http://test")
         async with http:
             return await http.request(method, path, headers=headers, **kwargs)
@@ -160,6 +163,10 @@ async def _slashml(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     return path, {"json": {"model_input": {"text": "x"}}}
 
 
+async def _environments(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    return f"/v1/models/{'acme' if mine else 'globex'}/echo/environments", {}
+
+
 async def _create(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     model = "acme/echo" if mine else "globex/echo"
     return "/v1/predictions", {"json": {"model": model, "input": {"text": "x"}}}
@@ -168,6 +175,50 @@ async def _create(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
 async def _revoke(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     made = await w.as_("admin", "POST", "/v1/keys", json={"owner": "acme", "scope": "read"})
     return f"/v1/keys/{made.json()['id']}", {}
+
+
+def _v2_model(suffix: str, **kwargs: Any) -> Call:
+    """An OIP v2 route on acme's echo model (or globex's, which acme may not see)."""
+
+    async def call(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+        return f"/v2/models/{'acme' if mine else 'globex'}/echo{suffix}", kwargs
+
+    return call
+
+
+V2_INFER = {
+    "json": {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+}
+BASETEN_BODY = {"json": {"text": "x"}}
+
+
+async def _baseten_deployment(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    owner = "acme" if mine else "globex"
+    model = (await w.as_("admin", "GET", f"/v1/models/{owner}/echo")).json()
+    deployment_id = model["versions"][0]["deployment"]["id"]
+    return f"/model/{owner}-echo/deployment/{deployment_id}/predict", BASETEN_BODY
+
+
+def _baseten(suffix: str) -> Call:
+    async def call(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+        return f"/model/{'acme' if mine else 'globex'}-echo{suffix}", BASETEN_BODY
+
+    return call
+
+
+def _baseten_by_host(path: str) -> Call:
+    async def call(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+        host = f"model-{'acme' if mine else 'globex'}-echo.example.com"
+        return path, {**BASETEN_BODY, "headers": {"host": host}}
+
+    return call
+
+
+async def _baseten_deployment_by_host(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    path, kwargs = await _baseten_deployment(w, mine)
+    owner = "acme" if mine else "globex"
+    host = {"host": f"model-{owner}-echo.example.com"}
+    return path.removeprefix(f"/model/{owner}-echo"), {**kwargs, "headers": host}
 
 
 def plain(path: str, **kwargs: Any) -> Call:
@@ -198,6 +249,71 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     ("POST", "/predict"): (P, plain("/predict", json={"text": "x"}), 200, False),
     ("POST", "/models/{owner}/{name}/predict"): (P, _gpux, 200, True),
     ("GET", "/info"): (R, plain("/info"), 200, False),
+    # Open Inference Protocol v2
+    ("GET", "/v2"): (R, plain("/v2"), 200, False),
+    ("GET", "/v2/models/{owner}/{name}"): (R, _v2_model(""), 200, True),
+    ("GET", "/v2/models/{owner}/{name}/versions/{version}"): (
+        R,
+        _v2_model("/versions/1"),
+        200,
+        True,
+    ),
+    ("GET", "/v2/models/{owner}/{name}/ready"): (R, _v2_model("/ready"), 200, True),
+    ("GET", "/v2/models/{owner}/{name}/versions/{version}/ready"): (
+        R,
+        _v2_model("/versions/1/ready"),
+        200,
+        True,
+    ),
+    ("POST", "/v2/models/{owner}/{name}/infer"): (P, _v2_model("/infer", **V2_INFER), 200, True),
+    ("POST", "/v2/models/{owner}/{name}/versions/{version}/infer"): (
+        P,
+        _v2_model("/versions/1/infer", **V2_INFER),
+        200,
+        True,
+    ),
+    # Baseten (seed 004): by path prefix, and by host
+    ("POST", "/model/{model_id}/deployment/{deployment_id}/predict"): (
+        P,
+        _baseten_deployment,
+        200,
+        True,
+    ),
+    ("POST", "/model/{model_id}/production/predict"): (
+        P,
+        _baseten("/production/predict"),
+        200,
+        True,
+    ),
+    ("POST", "/model/{model_id}/development/predict"): (
+        P,
+        _baseten("/development/predict"),
+        200,
+        True,
+    ),
+    ("POST", "/model/{model_id}/environments/{env_name}/predict"): (
+        P,
+        _baseten("/environments/production/predict"),
+        200,
+        True,
+    ),
+    ("POST", "/deployment/{deployment_id}/predict"): (P, _baseten_deployment_by_host, 200, True),
+    ("POST", "/production/predict"): (P, _baseten_by_host("/production/predict"), 200, True),
+    ("POST", "/development/predict"): (P, _baseten_by_host("/development/predict"), 200, True),
+    ("POST", "/environments/{env_name}/predict"): (
+        P,
+        _baseten_by_host("/environments/production/predict"),
+        200,
+        True,
+    ),
+    # management of environments
+    ("GET", "/v1/models/{owner}/{name}/environments"): (R, _environments, 200, True),
+    ("PUT", "/v1/models/{owner}/{name}/environments/{environment}"): (
+        A,
+        plain("/v1/models/acme/echo/environments/staging", json={"version_number": 1}),
+        200,
+        False,
+    ),
     # SlashML (seed 000)
     ("POST", "/model-deployment/v1/models/{model_id}/predict"): (P, _slashml, 200, True),
 }

@@ -128,8 +128,9 @@ def test_models_list(server: Server) -> None:
     result = on(server, "models", "list")
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "demo/iris" in line]
-    versions = sorted(line.split("│")[2].strip() for line in rows)
+    versions = sorted(line.split("│")[3].strip() for line in rows)
     assert versions == ["1", "2"], result.output
+    assert all(line.split("│")[2].strip() == "demo-iris" for line in rows), rows
     assert all("onnx" in line and "ready" in line for line in rows), rows
     assert "fixtures/echo" in result.output
 

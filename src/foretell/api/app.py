@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from foretell.api import health, keys, metrics
-from foretell.api.dialects import gpux, native, oip_v2, slashml
+from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.hotpath import HotPaths
 from foretell.api.limits import BodyLimit
@@ -49,7 +49,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
             await outbox.start()
             service = PredictionService(deployments, store, outbox, settings)
             app.state.service = service
-            await service.recover()
+            await service.start()
             deployments.start(concurrency=os.cpu_count() or 2)
             stack.push_async_callback(deployments.stop)
             stack.push_async_callback(service.close, grace_s=settings.shutdown_grace_s)
@@ -73,6 +73,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(oip_v2.router)
     app.include_router(gpux.router)
     app.include_router(slashml.router)
+    app.include_router(baseten.router)
     app.include_router(native.models_router)
     return app
 

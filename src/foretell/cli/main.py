@@ -136,7 +136,7 @@ def list_models(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False
     if as_json:
         console.print_json(json.dumps(body))
         return
-    table = Table("model", "version", "runtime", "status", "description")
+    table = Table("model", "model_id", "version", "runtime", "status", "description")
     for m in body["results"]:
         for v in m["versions"]:
             status = (
@@ -146,11 +146,37 @@ def list_models(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False
             )
             table.add_row(
                 f"{m['owner']}/{m['name']}",
+                m["model_id"],
                 str(v["version_number"]),
                 v["runtime"] or "-",
                 status,
                 v["description"],
             )
+    console.print(table)
+
+
+@models_app.command("environments")
+def environments(
+    model: Annotated[str, typer.Argument(help="owner/name")],
+    assign: Annotated[
+        str | None,
+        typer.Option(help="environment to point at --version (made if new), e.g. staging"),
+    ] = None,
+    version: Annotated[int | None, typer.Option(min=1, help="the version it serves")] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """List a model's environments and their versions, or point one at a version (admin)."""
+    owner, _, name = model.partition("/")
+    if (assign is None) != (version is None):
+        console.print("[red]error:[/] --assign and --version go together")
+        raise typer.Exit(2)
+    if assign is not None and version is not None:
+        _call(lambda c: c.assign_environment(owner, name, assign, version), url, key)
+    body = _call(lambda c: c.list_environments(owner, name), url, key)
+    table = Table("environment", "version", "deployment", "status")
+    for e in body["results"]:
+        table.add_row(e["environment"], str(e["version_number"]), e["deployment_id"], e["status"])
     console.print(table)
 
 

@@ -78,6 +78,15 @@ class Client:
     def get_model(self, owner: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/models/{owner}/{name}")
 
+    def list_environments(self, owner: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/models/{owner}/{name}/environments")
+
+    def assign_environment(
+        self, owner: str, name: str, environment: str, version: int
+    ) -> dict[str, Any]:
+        path = f"/v1/models/{owner}/{name}/environments/{environment}"
+        return self._call("PUT", path, json={"version_number": version})
+
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._http.request(method, path, **kwargs)

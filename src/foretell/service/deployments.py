@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,7 +39,6 @@ class Deployment:
     version: ModelVersion | None
     status: DeploymentStatus = DeploymentStatus.DEPLOYING
     error: str | None = None
-    environment: str = "production"
     signature: Signature | None = None
     validator: InputValidator | None = None
     scheduler: Scheduler | None = None
@@ -187,6 +187,13 @@ class Deployments:
             raise ModelNotFound(f"{owner}/{name}")
         return versions
 
+    def by_model_id(self, model_id: str, viewer: Principal | None = None) -> tuple[str, str]:
+        """(owner, name) of the model with this DNS-safe id (`owner-name`, see model_id)."""
+        for owner, name in self.models(viewer):
+            if model_id_of(owner, name) == model_id:
+                return owner, name
+        raise ModelNotFound(model_id)
+
     def by_id(self, deployment_id: str, viewer: Principal | None = None) -> Deployment:
         """The deployment with this id (its version's stable hash); DeploymentNotFound if none
         that `viewer` may see."""
@@ -234,6 +241,12 @@ class Deployments:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)
         await asyncio.gather(*(d.stop() for d in self.all()))
+
+
+def model_id_of(owner: str, name: str) -> str:
+    """A model's DNS-safe id, for host names such as model-{id}.example.com: `owner-name`,
+    lowercased, anything but letters, digits and '-' as '-'."""
+    return re.sub(r"[^a-z0-9-]", "-", f"{owner}-{name}".lower())
 
 
 def _visible(versions: dict[int, Deployment], viewer: Principal | None) -> dict[int, Deployment]:

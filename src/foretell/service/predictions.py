@@ -32,6 +32,7 @@ from foretell.errors import (
     TooManyUnfinished,
 )
 from foretell.service.deployments import Deployment, Deployments
+from foretell.service.environments import Environments
 from foretell.service.recovery import interrupted_error, requeue
 from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
@@ -67,6 +68,7 @@ class PredictionService:
         settings: Settings,
     ) -> None:
         self.deployments = deployments
+        self.environments = Environments(deployments, store.environments)
         self._store = store
         self._outbox = outbox
         self._settings = settings
@@ -258,6 +260,12 @@ class PredictionService:
         if task.persisted is not None:
             await asyncio.shield(task.persisted)
         return task.prediction
+
+    async def start(self) -> int:
+        """Load the environments' assignments and resume what a previous run left unfinished
+        (see `recover`); returns how many predictions were resumed."""
+        await self.environments.load()
+        return await self.recover()
 
     async def recover(self) -> int:
         """Resume what a previous run left unfinished: pending ones run; processing ones re-run

@@ -13,11 +13,18 @@ from foretell.domain import OutboxEvent, Prediction, PredictionStatus
 from foretell.errors import InvalidRequest
 from foretell.store import cursor as cursors
 from foretell.store.engine import create_engine, migrate
+from foretell.store.environments import EnvironmentStore
 from foretell.store.keys import KeyStore
 from foretell.store.outbox import OutboxStore, event_row
 from foretell.store.reader import Reader
 from foretell.store.rows import from_row, to_row
-from foretell.store.tables import api_keys, predictions, webhook_attempts, webhook_events
+from foretell.store.tables import (
+    api_keys,
+    environments,
+    predictions,
+    webhook_attempts,
+    webhook_events,
+)
 from foretell.store.writer import GroupWriter
 
 MAX_LIMIT = 1000
@@ -49,6 +56,7 @@ class PredictionStore:
         self._reader = Reader(engine)
         self.outbox = OutboxStore(self._reader, writer)
         self.keys = KeyStore(self._reader, writer)
+        self.environments = EnvironmentStore(self._reader, writer)
 
     @classmethod
     async def open(cls, url: str) -> PredictionStore:
@@ -60,7 +68,10 @@ class PredictionStore:
             engine.dispose()
             raise
         return cls(
-            engine, GroupWriter(engine, (predictions, webhook_events, webhook_attempts, api_keys))
+            engine,
+            GroupWriter(
+                engine, (predictions, webhook_events, webhook_attempts, api_keys, environments)
+            ),
         )
 
     @property

@@ -147,3 +147,16 @@ api_keys = Table(
     Column("rate_per_s", Float, nullable=True),
     Column("burst", Integer, nullable=True),
 )
+
+# Which version of a model each named environment (production, staging, …) serves, where an
+# operator assigned one; unassigned, production is the latest ready version.
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", String(200), primary_key=True),  # owner/name@environment
+    Column("owner", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("environment", String(32), nullable=False),
+    Column("version_number", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

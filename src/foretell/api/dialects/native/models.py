@@ -2,34 +2,79 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Reader
+from foretell.api.auth import Admin, Reader
+from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native import render
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
+from foretell.service import Deployment
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version_number: int = Field(ge=1, description="the version this environment serves")
 
 
 @router.get("")
 async def list_models(request: Request, caller: Reader) -> Response:
     """The models the caller may see: its owner's, public ones, or all for an admin key."""
-    models = state.service(request).deployments.models(caller)
-    return Json({"results": [render.model(o, n, v, schemas=False) for (o, n), v in models.items()]})
+    service = state.service(request)
+    models = service.deployments.models(caller)
+    envs = service.environments
+    return Json(
+        {"results": [render.model(o, n, v, envs, schemas=False) for (o, n), v in models.items()]}
+    )
 
 
 @router.get("/{owner}/{name}")
 async def get_model(owner: str, name: str, request: Request, caller: Reader) -> Response:
-    versions = state.service(request).deployments.versions(owner, name, caller)
-    return Json(render.model(owner, name, versions, schemas=True))
+    service = state.service(request)
+    versions = service.deployments.versions(owner, name, caller)
+    return Json(render.model(owner, name, versions, service.environments, schemas=True))
 
 
 @router.get("/{owner}/{name}/versions/{version_number}")
 async def get_version(
     owner: str, name: str, version_number: int, request: Request, caller: Reader
 ) -> Response:
-    ref = ModelRef(owner, name, version_number)
-    return Json(render.version(state.service(request).deployments.resolve(ref, caller)))
+    service = state.service(request)
+    deployment = service.deployments.resolve(ModelRef(owner, name, version_number), caller)
+    return Json(render.version(deployment, service.environments.of(deployment)))
+
+
+@router.get("/{owner}/{name}/environments")
+async def list_environments(owner: str, name: str, request: Request, caller: Reader) -> Response:
+    """Each environment of the model and the version it serves."""
+    envs = state.service(request).environments
+    served = {e: envs.resolve(owner, name, e, caller) for e in envs.names(owner, name)}
+    return Json({"results": [_environment(e, d) for e, d in served.items()]})
+
+
+@router.put("/{owner}/{name}/environments/{environment}", openapi_extra=documented(Assignment))
+async def assign_environment(
+    owner: str, name: str, environment: str, request: Request, caller: Admin
+) -> Response:
+    """Point an environment (production, staging, …) at a version; made if it is new."""
+    body = parse_body(await request.body(), Assignment)
+    envs = state.service(request).environments
+    deployment = await envs.assign(owner, name, environment, body.version_number, caller)
+    return Json(_environment(environment, deployment))
+
+
+def _environment(environment: str, deployment: Deployment) -> dict[str, Any]:
+    return {
+        "environment": environment,
+        "version_number": deployment.number,
+        "deployment_id": deployment.id,
+        "status": deployment.status.value,
+    }

@@ -14,7 +14,7 @@ from foretell.domain import (
     Prediction,
     WebhookStatus,
 )
-from foretell.service import Deployment
+from foretell.service import Deployment, Environments, model_id_of
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -101,7 +101,8 @@ def webhook_delivery(e: OutboxEvent, attempts: list[DeliveryAttempt]) -> dict[st
     }
 
 
-def version(d: Deployment, *, schemas: bool = True) -> dict[str, Any]:
+def version(d: Deployment, environments: list[str], *, schemas: bool = True) -> dict[str, Any]:
+    """A version and its deployment; `environments` are those serving it now."""
     manifest = d.version.manifest if d.version else None
     body: dict[str, Any] = {
         "version_number": d.number,
@@ -110,7 +111,8 @@ def version(d: Deployment, *, schemas: bool = True) -> dict[str, Any]:
         "status": d.status.value,
         "deployment": {
             "id": d.id,
-            "environment": d.environment,
+            "environment": environments[0] if environments else None,
+            "environments": environments,
             "status": d.status.value,
             "error": d.error,
             "replicas": manifest.replicas if manifest else 0,
@@ -129,17 +131,19 @@ def version(d: Deployment, *, schemas: bool = True) -> dict[str, Any]:
 
 
 def model(
-    owner: str, name: str, versions: dict[int, Deployment], *, schemas: bool
+    owner: str, name: str, versions: dict[int, Deployment], envs: Environments, *, schemas: bool
 ) -> dict[str, Any]:
     ready = [n for n, d in versions.items() if d.status is DeploymentStatus.READY]
     newest = versions[max(versions)]
     return {
         "owner": owner,
         "name": name,
+        "model_id": model_id_of(owner, name),  # Baseten's model-{model_id} host names
         "description": newest.description,
         "latest_version": max(ready) if ready else None,
         "url": f"/v1/models/{owner}/{name}",
         "versions": [
-            version(d, schemas=schemas) for _, d in sorted(versions.items(), reverse=True)
+            version(d, envs.of(d), schemas=schemas)
+            for _, d in sorted(versions.items(), reverse=True)
         ],
     }

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from foretell.api import state
 from foretell.api.auth import Predictor
+from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, PredictionStatus
@@ -60,31 +61,6 @@ def _deployment(request: Request, model_id: str, caller: Principal) -> Deploymen
     return deployments.by_id(model_id, caller)
 
 
-def _model_input(model_input: Any, schema: dict[str, Any]) -> dict[str, Any]:
-    """SlashML sends one `model_input` for the whole model; foretell's models take named
-    inputs. A model with one input takes it whole (an array input) or its one item (a
-    scalar input); any model takes an object of named inputs."""
-    if isinstance(model_input, dict):
-        return model_input
-    properties: dict[str, Any] = schema.get("properties", {})
-    if len(properties) != 1 and len(schema.get("required", [])) != 1:
-        names = ", ".join(properties)
-        raise InvalidRequest(
-            f"model_input: this model takes several named inputs ({names}); send an object of them"
-        )
-    name = next(iter(schema.get("required", []) or properties))
-    if properties[name].get("type") == "array":
-        return {name: model_input}
-    if isinstance(model_input, list):
-        if len(model_input) != 1:
-            raise InvalidRequest(
-                f"model_input: {len(model_input)} items, but this model takes one '{name}' "
-                "per request; send a list of one"
-            )
-        return {name: model_input[0]}
-    return {name: model_input}
-
-
 @router.post("/models/{model_id:path}/predict")
 async def predict(model_id: str, request: Request, caller: Predictor) -> Response:
     """Run the model on `model_input` and answer with its response."""
@@ -104,7 +80,7 @@ async def predict(model_id: str, request: Request, caller: Predictor) -> Respons
     prediction = await state.service(request).create(
         NewPrediction(
             model=deployment.ref,
-            input=_model_input(model_input, deployment.signature.input_schema),
+            input=one_input(model_input, deployment.signature.input_schema, "model_input"),
             wait_s=wait_s,
             caller=caller,
         )

@@ -1,0 +1,165 @@
+"""Baseten's predict routes: any JSON in, the model's JSON out.
+
+The model is the one of the request's host when it is `model-{model_id}.…` (so a client that
+only swaps Baseten's host for foretell's works), or of a `/model/{model_id}` path prefix;
+`model_id` is the model's DNS-safe id, `owner-name` (GET /v1/models lists it). Then
+`/deployment/{deployment_id}/predict` runs that deployment, `/production/predict`,
+`/development/predict` and `/environments/{env_name}/predict` the version that environment
+serves. No record is kept: Baseten's callers get the answer and nothing to poll."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from foretell.api import state
+from foretell.api.auth import Predictor
+from foretell.api.dialects.inputs import one_input
+from foretell.api.errors import dialect
+from foretell.api.responses import Json
+from foretell.domain import DeploymentStatus, ErrorSource, PredictionStatus
+from foretell.domain.access import Principal
+from foretell.errors import (
+    DeploymentNotFound,
+    ForetellError,
+    InvalidRequest,
+    ModelNotReady,
+    NotFound,
+)
+from foretell.service import Deployment, NewPrediction
+
+TAG = "baseten"
+router = APIRouter(tags=[TAG])
+
+
+class ModelFailed(ForetellError):
+    """The model raised, or foretell could not run it."""
+
+
+def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
+    if isinstance(exc, ModelFailed):
+        status = 500
+    elif status == 422:
+        status = 400
+    return status, {"error": exc.message}
+
+
+dialect(TAG, _error)
+
+
+def _model(request: Request, model_id: str | None, caller: Principal) -> tuple[str, str] | None:
+    """The (owner, name) the request addresses by path prefix or host, if any."""
+    if model_id is None:
+        label = request.headers.get("host", "").split(".", 1)[0]
+        if label.startswith("model-") and "." in request.headers.get("host", ""):
+            model_id = label.removeprefix("model-")
+    if model_id is None:
+        return None
+    return state.service(request).deployments.by_model_id(model_id, caller)
+
+
+def _no_model() -> NotFound:
+    return NotFound(
+        "no model named: call it on the host model-{model_id}.<this host>, or under "
+        "/model/{model_id}/…; GET /v1/models lists each model's model_id"
+    )
+
+
+async def _run(request: Request, deployment: Deployment, caller: Principal) -> Response:
+    if deployment.status is DeploymentStatus.DEPLOYING:
+        raise ModelNotReady(str(deployment.ref), deployment.status.value)
+    if deployment.signature is None:
+        raise deployment.load_error()
+    try:
+        body: Any = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    wait_s = state.settings(request).max_wait_s
+    prediction = await state.service(request).create(
+        NewPrediction(
+            model=deployment.ref,
+            input=one_input(body, deployment.signature.input_schema, "body"),
+            wait_s=wait_s,
+            caller=caller,
+            record=False,
+        )
+    )
+    if prediction.status is PredictionStatus.SUCCEEDED:
+        return Json(prediction.output)
+    error = prediction.error
+    if error is not None and error.source is ErrorSource.USER:
+        raise InvalidRequest(error.message)
+    if error is not None:
+        raise ModelFailed(f"the model failed: {error.message}")
+    raise ModelFailed(f"no response within {wait_s} s")
+
+
+async def _deployment(
+    request: Request, deployment_id: str, caller: Principal, model_id: str | None
+) -> Response:
+    model = _model(request, model_id, caller)
+    deployment = state.service(request).deployments.by_id(deployment_id, caller)
+    if model is not None and (deployment.owner, deployment.name) != model:
+        raise DeploymentNotFound(deployment_id)
+    return await _run(request, deployment, caller)
+
+
+async def _environment(
+    request: Request, environment: str, caller: Principal, model_id: str | None
+) -> Response:
+    model = _model(request, model_id, caller)
+    if model is None:
+        raise _no_model()
+    envs = state.service(request).environments
+    return await _run(request, envs.resolve(*model, environment, caller), caller)
+
+
+@router.post("/deployment/{deployment_id}/predict")
+async def deployment_predict(deployment_id: str, request: Request, caller: Predictor) -> Response:
+    """Run one deployment (a version) of the model."""
+    return await _deployment(request, deployment_id, caller, None)
+
+
+@router.post("/production/predict")
+async def production_predict(request: Request, caller: Predictor) -> Response:
+    """Run the version in production (unassigned: the latest ready one)."""
+    return await _environment(request, "production", caller, None)
+
+
+@router.post("/development/predict")
+async def development_predict(request: Request, caller: Predictor) -> Response:
+    """Run the version in development (unassigned: the newest one)."""
+    return await _environment(request, "development", caller, None)
+
+
+@router.post("/environments/{env_name}/predict")
+async def environment_predict(env_name: str, request: Request, caller: Predictor) -> Response:
+    """Run the version an environment serves."""
+    return await _environment(request, env_name, caller, None)
+
+
+@router.post("/model/{model_id}/deployment/{deployment_id}/predict")
+async def model_deployment_predict(
+    model_id: str, deployment_id: str, request: Request, caller: Predictor
+) -> Response:
+    return await _deployment(request, deployment_id, caller, model_id)
+
+
+@router.post("/model/{model_id}/production/predict")
+async def model_production_predict(model_id: str, request: Request, caller: Predictor) -> Response:
+    return await _environment(request, "production", caller, model_id)
+
+
+@router.post("/model/{model_id}/development/predict")
+async def model_development_predict(model_id: str, request: Request, caller: Predictor) -> Response:
+    return await _environment(request, "development", caller, model_id)
+
+
+@router.post("/model/{model_id}/environments/{env_name}/predict")
+async def model_environment_predict(
+    model_id: str, env_name: str, request: Request, caller: Predictor
+) -> Response:
+    return await _environment(request, env_name, caller, model_id)

@@ -1,0 +1,75 @@
+"""Environments: the named versions a model serves (production, development, staging, …).
+
+Unassigned, `production` is the version a plain `owner/name` runs (the latest ready one) and
+`development` the newest version; any environment can be pointed at a version by an admin, and
+the assignment is stored, so it survives a restart."""
+
+from __future__ import annotations
+
+import re
+
+from foretell.domain import ModelRef
+from foretell.domain.access import Principal
+from foretell.errors import EnvironmentNotFound, InvalidRequest
+from foretell.service.deployments import Deployment, Deployments
+from foretell.store.environments import Assignments, EnvironmentStore
+
+DEFAULTS = ("production", "development")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class Environments:
+    def __init__(self, deployments: Deployments, store: EnvironmentStore) -> None:
+        self._deployments = deployments
+        self._store = store
+        self._assigned: Assignments = {}
+
+    async def load(self) -> None:
+        self._assigned = await self._store.all()
+
+    def resolve(
+        self, owner: str, name: str, environment: str, viewer: Principal | None = None
+    ) -> Deployment:
+        """The deployment `environment` of `owner/name` serves."""
+        versions = self._deployments.versions(owner, name, viewer)
+        number = self._assigned.get((owner, name, environment))
+        if number is not None and number in versions:
+            return versions[number]
+        if environment == "production":
+            return self._deployments.resolve(ModelRef(owner, name), viewer)
+        if environment == "development":
+            return versions[max(versions)]
+        raise EnvironmentNotFound(f"{owner}/{name}", environment, self.names(owner, name))
+
+    def names(self, owner: str, name: str) -> list[str]:
+        """Every environment of `owner/name`: the two defaults and those assigned."""
+        assigned = sorted(e for (o, n, e) in self._assigned if (o, n) == (owner, name))
+        return [*DEFAULTS, *(e for e in assigned if e not in DEFAULTS)]
+
+    def of(self, deployment: Deployment) -> list[str]:
+        """The environments serving `deployment` now."""
+        owner, name = deployment.owner, deployment.name
+        return [
+            env for env in self.names(owner, name) if self._serves(owner, name, env) is deployment
+        ]
+
+    async def assign(
+        self, owner: str, name: str, environment: str, version: int, viewer: Principal
+    ) -> Deployment:
+        """Point `environment` of `owner/name` at `version` (made if it is new)."""
+        if not _NAME.match(environment):
+            raise InvalidRequest(
+                f"environment: '{environment}' is not an environment name; use 1-32 lowercase "
+                "letters, digits or '-', starting with a letter or digit"
+            )
+        deployment = self._deployments.resolve(ModelRef(owner, name, version), viewer)
+        key = (owner, name, environment)
+        await self._store.assign(owner, name, environment, version, new=key not in self._assigned)
+        self._assigned[key] = version
+        return deployment
+
+    def _serves(self, owner: str, name: str, environment: str) -> Deployment | None:
+        try:
+            return self.resolve(owner, name, environment)
+        except EnvironmentNotFound:
+            return None

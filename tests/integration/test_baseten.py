@@ -1,0 +1,162 @@
+"""Baseten (seed 004) against foretell: the seed's request with Baseten's host swapped for
+foretell's — the model named by `model-{model_id}.` in the host — and its Api-Key header;
+environments; errors in its `{"error": …}` envelope with the right status codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _app import DEMO, FIXTURES, serving
+
+from foretell.config import Settings
+
+pytestmark = pytest.mark.anyio
+
+IRIS = {"features": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def api_key(api: Any) -> dict[str, str]:
+    """Seed 004's header: `Authorization: Api-Key <key>`."""
+    return {"Authorization": "Api-Key " + api.http.headers["Authorization"].split(" ", 1)[1]}
+
+
+async def deployment_id(api: Any, model: str, version: int) -> str:
+    body = (await api.http.get(f"/v1/models/{model}")).json()
+    (found,) = [v for v in body["versions"] if v["version_number"] == version]
+    return str(found["deployment"]["id"])
+
+
+async def test_the_seed_request_on_a_model_host_runs_that_deployment(api: Any) -> None:
+    deployment = await deployment_id(api, "demo/iris", 1)
+    response = await api.http.post(
+        f"http://model-demo-iris.api.example.com/deployment/{deployment}/predict",
+        headers=api_key(api),
+        json=IRIS,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"label": [0], "probabilities": response.json()["probabilities"]}
+
+
+async def test_curl_d_sends_form_encoding_and_still_works(api: Any) -> None:
+    # `curl -d '{…}'` labels the body application/x-www-form-urlencoded: the JSON is still read.
+    response = await api.http.post(
+        "/model/demo-iris/production/predict",
+        headers={**api_key(api), "Content-Type": "application/x-www-form-urlencoded"},
+        content=b'{"features": [[5.1, 3.5, 1.4, 0.2]]}',
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_production_is_the_latest_ready_version_and_development_the_newest(
+    api: Any,
+) -> None:
+    model = (await api.http.get("/v1/models/demo/iris")).json()
+    assert model["model_id"] == "demo-iris"
+    environments = (await api.http.get("/v1/models/demo/iris/environments")).json()
+    assert [(e["environment"], e["version_number"]) for e in environments["results"]] == [
+        ("production", 2),
+        ("development", 2),
+    ]
+    for path in ("/production/predict", "/development/predict", "/environments/production/predict"):
+        response = await api.http.post(
+            path, headers={**api_key(api), "Host": "model-demo-iris.example.com"}, json=IRIS
+        )
+        assert response.status_code == 200, (path, response.text)
+
+
+async def test_an_environment_assigned_to_a_version_serves_it(tmp_path: Path) -> None:
+    repo = tmp_path / "repository"
+    (repo / "acme").mkdir(parents=True)
+    (repo / "acme" / "iris").symlink_to(DEMO / "iris", target_is_directory=True)
+    settings = Settings(repository=repo, data_dir=tmp_path / "data")
+    async with serving(settings) as app:
+        assigned = await app.http.put(
+            "/v1/models/acme/iris/environments/staging", json={"version_number": 1}
+        )
+        assert assigned.status_code == 200, assigned.text
+        assert assigned.json()["version_number"] == 1
+        promoted = await app.http.put(
+            "/v1/models/acme/iris/environments/production", json={"version_number": 1}
+        )
+        assert promoted.status_code == 200
+        listed = (await app.http.get("/v1/models/acme/iris/environments")).json()["results"]
+        assert [(e["environment"], e["version_number"]) for e in listed] == [
+            ("production", 1),
+            ("development", 2),
+            ("staging", 1),
+        ]
+        version_1 = (await app.http.get("/v1/models/acme/iris/versions/1")).json()
+        assert version_1["deployment"]["environments"] == ["production", "staging"]
+        for path in ("/model/acme-iris/environments/staging/predict",):
+            response = await app.http.post(path, headers=api_key(app), json=IRIS)
+            assert response.status_code == 200, response.text
+    async with serving(settings) as again:  # a restart on the same data dir keeps them
+        listed = (await again.http.get("/v1/models/acme/iris/environments")).json()["results"]
+        assert [(e["environment"], e["version_number"]) for e in listed] == [
+            ("production", 1),
+            ("development", 2),
+            ("staging", 1),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/model/demo-nope/production/predict", IRIS, 404, "model 'demo-nope' not found"),
+        (
+            "/model/demo-iris/deployment/0000beef/predict",
+            IRIS,
+            404,
+            "deployment '0000beef' not found",
+        ),
+        (
+            "/model/demo-iris/environments/staging/predict",
+            IRIS,
+            404,
+            "model 'demo/iris' has no environment 'staging'; its environments: production, "
+            "development",
+        ),
+        ("/production/predict", IRIS, 404, "no model named: call it on the host model-{model_id}"),
+        (
+            "/model/demo-iris/production/predict",
+            {},
+            400,
+            "invalid input: input.features: Field required",
+        ),
+        (
+            "/model/fixtures-raises-in-predict/production/predict",
+            {"text": "x"},
+            500,
+            "the model failed: ValueError: boom: cannot predict",
+        ),
+    ],
+)
+async def test_errors_use_the_error_envelope_with_the_right_status(
+    api: Any, path: str, body: Any, status: int, error: str
+) -> None:
+    response = await api.http.post(path, headers=api_key(api), json=body)
+    assert response.status_code == status, response.text
+    assert list(response.json()) == ["error"]
+    assert response.json()["error"].startswith(error), response.json()
+
+
+async def test_bad_json_is_400(api: Any) -> None:
+    response = await api.http.post(
+        "/model/demo-iris/production/predict", headers=api_key(api), content=b"{not json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("request body is not valid JSON")
+
+
+async def test_a_model_still_deploying_is_503(serve: Any) -> None:
+    async with serve({"acme/slow": FIXTURES / "slow-setup"}, ready=False) as app:
+        response = await app.http.post(
+            "/model/acme-slow/production/predict", headers=api_key(app), json={"x": 1}
+        )
+        assert response.status_code == 503
+        assert response.json() == {
+            "error": "model 'acme/slow:1' is not ready: deployment is deploying"
+        }
+        await app.wait_ready()
