@@ -52,10 +52,11 @@ def foretell_routes(model: BenchModel, key: dict[str, str]) -> list[Route]:
             check=_succeeded,
             recorded=True,
         ),
-        # GPUX (seed 003): flat JSON of named inputs, named outputs back, no record kept.
+        # GPUX (seed 003): flat JSON of named inputs, named outputs back, no record kept; the
+        # model named in the path, as the server has several.
         Route(
             "foretell GPUX /predict (unrecorded)",
-            "/predict",
+            f"/models/{model.ref}/predict",
             json_body(named_inputs),
             headers=key,
             expect='"probabilities"',
