@@ -118,3 +118,22 @@ async def test_health_and_info_describe_the_default_model(api: Any) -> None:
         "runtime": "onnx",
         "status": "ready",
     }
+
+
+async def test_the_batch_tip_runs_one_prediction_per_item_of_single_values(api: Any) -> None:
+    response = await api.http.post(
+        "/models/fixtures/echo/predict", json={"text": ["item1", "item2", "item3"], "n": 2}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"text": ["item1", "item2", "item3"], "n": [2, 2, 2]}
+    uneven = await api.http.post(
+        "/models/fixtures/echo/predict", json={"text": ["a", "b"], "n": [1]}
+    )
+    assert uneven.status_code == 400
+    assert uneven.json() == {
+        "detail": "batched inputs must be non-empty lists of the same length; got "
+        "'text': 2 items, 'n': 1 items"
+    }
+    wrong = await api.http.post("/models/fixtures/echo/predict", json={"text": ["a", 3]})
+    assert wrong.status_code == 400
+    assert wrong.json() == {"detail": "Invalid input type for 'text': expected string"}

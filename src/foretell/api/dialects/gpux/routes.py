@@ -6,6 +6,7 @@ the store's writer altogether; they still run through the one prediction path.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -17,7 +18,7 @@ from foretell.api.auth import Predictor, Reader
 from foretell.api.dialects.gpux import tensors
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, PredictionStatus
+from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, Prediction, PredictionStatus
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, NotFound
 from foretell.service import Deployment, NewPrediction
@@ -67,26 +68,38 @@ async def _predict(request: Request, ref: ModelRef, caller: Principal) -> Respon
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     call = tensors.inputs(body, deployment.signature.input_schema)
     settings = state.settings(request)
-    prediction = await service.create(
-        NewPrediction(
-            model=deployment.ref,
-            input=call.inputs,
-            wait_s=settings.max_wait_s,
-            caller=caller,
-            record=False,
+
+    async def run(inputs: dict[str, Any]) -> Any:
+        prediction = await service.create(
+            NewPrediction(
+                model=deployment.ref,
+                input=inputs,
+                wait_s=settings.max_wait_s,
+                caller=caller,
+                record=False,
+            )
         )
-    )
+        return _output(prediction, settings.max_wait_s)
+
+    if call.items:  # one prediction per item, side by side: the batcher groups them
+        return Json(tensors.batch_outputs(await asyncio.gather(*map(run, call.items))))
+    output = await run(call.inputs)
+    schema = deployment.signature.output_schema
+    return Json(tensors.outputs(output, schema, one_item=call.one_item))
+
+
+def _output(prediction: Prediction, wait_s: int) -> Any:
+    """The output of a succeeded prediction; else the seed's error for how it ended."""
     if prediction.status is PredictionStatus.SUCCEEDED:
-        schema = deployment.signature.output_schema
-        return Json(tensors.outputs(prediction.output, schema, one_item=call.one_item))
+        return prediction.output
     error = prediction.error
     if error is not None and error.source is ErrorSource.USER:
         raise InvalidInput(error.detail or []) if error.detail else InvalidRequest(error.message)
     if error is not None:
         raise InferenceFailed(f"Inference failed: {error.message}")
     raise InferenceFailed(
-        f"Inference failed: no result within {settings.max_wait_s} s (prediction {prediction.id} "
-        f"is {prediction.status.value})"
+        f"Inference failed: no result within {wait_s} s (prediction {prediction.id} is "
+        f"{prediction.status.value})"
     )
 
 

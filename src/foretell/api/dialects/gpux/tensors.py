@@ -12,6 +12,7 @@ from typing import Any
 
 from foretell.errors import InvalidRequest
 
+_SCALARS = ("string", "integer", "number", "boolean")
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "array": list,
     "string": str,
@@ -26,6 +27,9 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 class Request:
     inputs: dict[str, Any]
     one_item: bool  # the caller sent tensors without their batch dimension
+    # Seed 003's batch tip for inputs that are single values (`{"text": ["a", "b"]}`): one set
+    # of inputs per item, run as that many predictions. Empty unless such a list was sent.
+    items: list[dict[str, Any]]
 
 
 def inputs(body: Any, schema: dict[str, Any]) -> Request:
@@ -42,14 +46,14 @@ def inputs(body: Any, schema: dict[str, Any]) -> Request:
         raise InvalidRequest(f"Unknown input: '{unknown[0]}'; the model's inputs are: {known}")
     named: dict[str, Any] = {}
     ranks: set[bool] = set()
+    batched: dict[str, list[Any]] = {}
     for name, value in body.items():
         prop = properties[name]
         expected = prop.get("type")
-        python_type = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
-        if python_type is not None and (
-            not isinstance(value, python_type) or _is_bool_for_number(value, expected)
-        ):
-            raise InvalidRequest(f"Invalid input type for '{name}': expected {expected}")
+        if expected in _SCALARS and isinstance(value, list):
+            batched[name] = value
+            continue
+        _check_type(name, value, prop)
         shape = prop.get("x-shape")
         if shape and shape[0] == -1 and _depth(value) == len(shape) - 1:
             named[name] = [value]
@@ -63,7 +67,44 @@ def inputs(body: Any, schema: dict[str, Any]) -> Request:
             "inputs disagree: some are one item (no batch dimension), some a batch of items; "
             "give all of them the same way"
         )
-    return Request(named, one_item=ranks == {True})
+    return Request(named, one_item=ranks == {True}, items=_items(named, batched, properties))
+
+
+def _items(
+    named: dict[str, Any], batched: dict[str, list[Any]], properties: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One set of inputs per item of the batched single values; the others go with each."""
+    if not batched:
+        return []
+    sizes = {len(values) for values in batched.values()}
+    if len(sizes) != 1 or 0 in sizes:
+        raise InvalidRequest(
+            "batched inputs must be non-empty lists of the same length; got "
+            + ", ".join(f"'{n}': {len(v)} items" for n, v in batched.items())
+        )
+    items = []
+    for index in range(sizes.pop()):
+        item = {**named, **{name: values[index] for name, values in batched.items()}}
+        for name, value in item.items():
+            _check_type(name, value, properties[name])
+        items.append(item)
+    return items
+
+
+def _check_type(name: str, value: Any, prop: dict[str, Any]) -> None:
+    expected = prop.get("type")
+    if not isinstance(expected, str) or expected not in _JSON_TYPES:
+        return  # a union or an untyped input: the model's own validation decides
+    if not isinstance(value, _JSON_TYPES[expected]) or _is_bool_for_number(value, expected):
+        raise InvalidRequest(f"Invalid input type for '{name}': expected {expected}")
+
+
+def batch_outputs(outputs: list[Any]) -> dict[str, Any]:
+    """Several items' outputs as one flat object: each named output a list, item by item."""
+    if outputs and all(isinstance(o, dict) for o in outputs):
+        names = list(dict.fromkeys(k for o in outputs for k in o))
+        return {name: [o.get(name) for o in outputs] for name in names}
+    return {"output": outputs}
 
 
 def outputs(output: Any, schema: dict[str, Any], *, one_item: bool) -> dict[str, Any]:
