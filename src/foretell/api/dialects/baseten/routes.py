@@ -9,24 +9,19 @@ serves. No record is kept: Baseten's callers get the answer and nothing to poll.
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
 from foretell.api.auth import Predictor
+from foretell.api.dialects import sync
 from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus, ErrorSource, PredictionStatus
 from foretell.domain.access import Principal
 from foretell.errors import (
     DeploymentNotFound,
     ForetellError,
-    InvalidRequest,
-    ModelNotReady,
     NotFound,
 )
 from foretell.service import Deployment, NewPrediction
@@ -35,16 +30,10 @@ TAG = "baseten"
 router = APIRouter(tags=[TAG])
 
 
-class ModelFailed(ForetellError):
-    """The model raised, or foretell could not run it."""
-
-
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
-    if isinstance(exc, ModelFailed):
-        status = 500
-    elif status == 422:
-        status = 400
-    return status, {"error": exc.message}
+    if isinstance(exc, sync.ModelFailed):
+        return 500, {"error": f"the model failed: {exc.message}"}
+    return 400 if status == 422 else status, {"error": exc.message}
 
 
 dialect(TAG, _error)
@@ -69,32 +58,19 @@ def _no_model() -> NotFound:
 
 
 async def _run(request: Request, deployment: Deployment, caller: Principal) -> Response:
-    if deployment.status is DeploymentStatus.DEPLOYING:
-        raise ModelNotReady(str(deployment.ref), deployment.status.value)
-    if deployment.signature is None:
-        raise deployment.load_error()
-    try:
-        body: Any = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    signature = sync.answering(deployment)
+    body = await sync.json_body(request)
     wait_s = state.settings(request).max_wait_s
     prediction = await state.service(request).create(
         NewPrediction(
             model=deployment.ref,
-            input=one_input(body, deployment.signature.input_schema, "body"),
+            input=one_input(body, signature.input_schema, "body"),
             wait_s=wait_s,
             caller=caller,
             record=False,
         )
     )
-    if prediction.status is PredictionStatus.SUCCEEDED:
-        return Json(prediction.output)
-    error = prediction.error
-    if error is not None and error.source is ErrorSource.USER:
-        raise InvalidRequest(error.message)
-    if error is not None:
-        raise ModelFailed(f"the model failed: {error.message}")
-    raise ModelFailed(f"no response within {wait_s} s")
+    return Json(sync.output(prediction, wait_s))
 
 
 async def _deployment(

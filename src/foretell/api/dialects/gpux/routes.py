@@ -9,33 +9,29 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
 from foretell.api.auth import Predictor, Reader
+from foretell.api.dialects import sync
 from foretell.api.dialects.gpux import tensors
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, Prediction, PredictionStatus
+from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal
-from foretell.errors import ForetellError, InvalidInput, InvalidRequest, NotFound
+from foretell.errors import ForetellError, InvalidInput, NotFound
 from foretell.service import Deployment, NewPrediction
 
 TAG = "gpux"
 router = APIRouter(tags=[TAG])
 
 
-class InferenceFailed(ForetellError):
-    """The model raised, or foretell could not run it: seed 003's 500."""
-
-
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
     if isinstance(exc, InvalidInput):
         return 400, {"detail": exc.message}  # seed 003 answers every bad input with 400
-    if isinstance(exc, InferenceFailed):
-        return 500, {"detail": exc.message}
+    if isinstance(exc, sync.ModelFailed):
+        return 500, {"detail": f"Inference failed: {exc.message}"}
     return status, {"detail": exc.message}
 
 
@@ -60,47 +56,22 @@ def _default_model(request: Request, caller: Principal) -> ModelRef:
 async def _predict(request: Request, ref: ModelRef, caller: Principal) -> Response:
     service = state.service(request)
     deployment = service.deployments.resolve(ref, caller)
-    if deployment.signature is None:
-        raise deployment.load_error()
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
-    call = tensors.inputs(body, deployment.signature.input_schema)
-    settings = state.settings(request)
+    signature = sync.answering(deployment)
+    call = tensors.inputs(await sync.json_body(request), signature.input_schema)
+    wait_s = state.settings(request).max_wait_s
 
     async def run(inputs: dict[str, Any]) -> Any:
         prediction = await service.create(
             NewPrediction(
-                model=deployment.ref,
-                input=inputs,
-                wait_s=settings.max_wait_s,
-                caller=caller,
-                record=False,
+                model=deployment.ref, input=inputs, wait_s=wait_s, caller=caller, record=False
             )
         )
-        return _output(prediction, settings.max_wait_s)
+        return sync.output(prediction, wait_s)
 
     if call.items:  # one prediction per item, side by side: the batcher groups them
         return Json(tensors.batch_outputs(await asyncio.gather(*map(run, call.items))))
     output = await run(call.inputs)
-    schema = deployment.signature.output_schema
-    return Json(tensors.outputs(output, schema, one_item=call.one_item))
-
-
-def _output(prediction: Prediction, wait_s: int) -> Any:
-    """The output of a succeeded prediction; else the seed's error for how it ended."""
-    if prediction.status is PredictionStatus.SUCCEEDED:
-        return prediction.output
-    error = prediction.error
-    if error is not None and error.source is ErrorSource.USER:
-        raise InvalidInput(error.detail or []) if error.detail else InvalidRequest(error.message)
-    if error is not None:
-        raise InferenceFailed(f"Inference failed: {error.message}")
-    raise InferenceFailed(
-        f"Inference failed: no result within {wait_s} s (prediction {prediction.id} is "
-        f"{prediction.status.value})"
-    )
+    return Json(tensors.outputs(output, signature.output_schema, one_item=call.one_item))
 
 
 @router.post("/predict")

@@ -32,11 +32,12 @@ from starlette.responses import Response
 from foretell.api import state
 from foretell.api.auth import Predictor, Reader
 from foretell.api.body import documented, parse_body
+from foretell.api.dialects import sync
 from foretell.api.dialects.oip_v2 import binary, specs, tensors
 from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus, ErrorSource, ModelRef, Prediction, PredictionStatus
+from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
@@ -52,15 +53,11 @@ _VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version number, as in a native mo
 _PLATFORMS = {"onnx": "onnxruntime_onnx"}
 
 
-class InferenceFailed(ForetellError):
-    """The model raised, foretell could not run it, or it did not finish in time: a 500."""
-
-    code = "inference_failed"
-
-
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
     if isinstance(exc, InvalidInput):
         return 400, {"error": exc.message}
+    if isinstance(exc, sync.ModelFailed):
+        return 500, {"error": f"model '{exc.model}' failed: {exc.message}"}
     return status, {"error": exc.message}
 
 
@@ -171,7 +168,7 @@ def _ready(deployment: Deployment) -> Response:
 
 
 async def _infer(request: Request, deployment: Deployment, caller: Principal) -> Response:
-    signature = _signature(deployment)
+    signature = sync.answering(deployment)
     model = str(deployment.ref)
     head, blob = binary.split(await request.body(), request.headers.get(binary.HEADER))
     body = parse_body(head, InferenceRequest)
@@ -190,7 +187,7 @@ async def _infer(request: Request, deployment: Deployment, caller: Principal) ->
             caller=caller,
         )
     )
-    output = _output(prediction, model, wait_s)
+    output = sync.output(prediction, wait_s)
     response: dict[str, Any] = {
         "model_name": deployment.ref.slug,
         "model_version": str(deployment.number),
@@ -199,18 +196,3 @@ async def _infer(request: Request, deployment: Deployment, caller: Principal) ->
         "outputs": tensors.outputs(model, output, wanted, signature.output_schema),
     }
     return Json(response)
-
-
-def _output(prediction: Prediction, model: str, waited_s: int) -> Any:
-    """A succeeded prediction's output; else the error that says why there is none."""
-    if prediction.status is PredictionStatus.SUCCEEDED:
-        return prediction.output
-    error = prediction.error
-    if error is not None and error.source is ErrorSource.USER:
-        raise InvalidRequest(error.message)
-    if error is not None:
-        raise InferenceFailed(f"model '{model}' failed: {error.message}")
-    raise InferenceFailed(
-        f"model '{model}' gave no result within {waited_s} s: prediction {prediction.id} is "
-        f"{prediction.status.value}; GET /v1/predictions/{prediction.id} for its outcome"
-    )

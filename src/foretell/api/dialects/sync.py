@@ -1,0 +1,59 @@
+"""What the synchronous dialects (SlashML, GPUX, Baseten, OIP v2) share: the JSON body, a
+model that can answer now, and a finished prediction's output or the error that says why
+there is none. Each dialect renders `ModelFailed` its own way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+from foretell.domain import DeploymentStatus, ErrorSource, Prediction, PredictionStatus
+from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
+from foretell.manifest import Signature
+from foretell.service import Deployment
+
+
+class ModelFailed(ForetellError):
+    """The model raised, foretell could not run it, or it gave no result in time: a 500."""
+
+    def __init__(self, prediction: Prediction, reason: str) -> None:
+        super().__init__(reason)
+        self.prediction_id = prediction.id
+        self.model = f"{prediction.owner}/{prediction.name}:{prediction.version_number}"
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON, whatever its Content-Type (curl -d labels JSON as a form)."""
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def answering(deployment: Deployment) -> Signature:
+    """The signature of a deployment that can take a prediction now, else why it cannot."""
+    if deployment.status is DeploymentStatus.DEPLOYING:
+        raise ModelNotReady(str(deployment.ref), deployment.status.value)
+    if deployment.signature is None:
+        raise deployment.load_error()
+    return deployment.signature
+
+
+def output(prediction: Prediction, waited_s: int) -> Any:
+    """A succeeded prediction's output. Input the model's schema refused is the caller's
+    error (InvalidInput, with the fields); anything else is ModelFailed."""
+    if prediction.status is PredictionStatus.SUCCEEDED:
+        return prediction.output
+    error = prediction.error
+    if error is not None and error.source is ErrorSource.USER:
+        raise InvalidInput(error.detail) if error.detail else InvalidRequest(error.message)
+    if error is not None:
+        raise ModelFailed(prediction, error.message)
+    raise ModelFailed(
+        prediction,
+        f"no result within {waited_s} s: prediction {prediction.id} is "
+        f"{prediction.status.value}; GET /v1/predictions/{prediction.id} for its outcome",
+    )
