@@ -150,9 +150,13 @@ class DeploymentNotFound(NotFound):
 class EnvironmentNotFound(NotFound):
     code = "environment_not_found"
 
-    def __init__(self, model: str, environment: str, known: Sequence[str]) -> None:
+    def __init__(
+        self, model: str, environment: str, known: Sequence[str], reason: str | None = None
+    ) -> None:
         super().__init__(
-            f"model '{model}' has no environment '{environment}'; its environments: "
+            f"model '{model}' environment '{environment}' cannot serve: {reason}"
+            if reason
+            else f"model '{model}' has no environment '{environment}'; its environments: "
             f"{', '.join(known)}"
         )
         self.model = model

@@ -160,3 +160,65 @@ async def test_a_model_still_deploying_is_503(serve: Any) -> None:
             "error": "model 'acme/slow:1' is not ready: deployment is deploying"
         }
         await app.wait_ready()
+
+
+async def test_the_host_is_read_whatever_its_case_and_port(api: Any) -> None:
+    for host in ("MODEL-demo-iris.Example.com", "model-demo-iris.example.com:8443"):
+        response = await api.http.post(
+            "/production/predict", headers={**api_key(api), "Host": host}, json=IRIS
+        )
+        assert response.status_code == 200, (host, response.text)
+
+
+async def test_a_host_that_only_looks_like_a_model_does_not_hide_a_deployment(api: Any) -> None:
+    deployment = await deployment_id(api, "demo/iris", 1)
+    response = await api.http.post(
+        f"/deployment/{deployment}/predict",
+        headers={**api_key(api), "Host": "model-server.internal"},
+        json=IRIS,
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_a_model_id_two_models_share_is_refused_naming_both(tmp_path: Path) -> None:
+    repo = tmp_path / "repository"
+    for ref in ("a/b-c", "a-b/c"):
+        (repo / ref).parent.mkdir(parents=True, exist_ok=True)
+        (repo / ref).symlink_to(FIXTURES / "echo", target_is_directory=True)
+    async with serving(Settings(repository=repo, data_dir=tmp_path / "data")) as app:
+        response = await app.http.post(
+            "/model/a-b-c/production/predict", headers=api_key(app), json={"text": "x"}
+        )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "model id 'a-b-c' is ambiguous: it stands for a/b-c, a-b/c; call one of them "
+        "by owner/name through another API"
+    }
+
+
+async def test_an_environment_whose_version_left_says_so_and_serves_nothing(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repository"
+    (repo / "acme" / "iris").mkdir(parents=True)
+    for version in ("1", "2"):
+        (repo / "acme" / "iris" / version).symlink_to(DEMO / "iris" / version)
+    settings = Settings(repository=repo, data_dir=tmp_path / "data")
+    async with serving(settings) as app:
+        assigned = await app.http.put(
+            "/v1/models/acme/iris/environments/canary", json={"version_number": 2}
+        )
+        assert assigned.status_code == 200
+    (repo / "acme" / "iris" / "2").unlink()  # version 2 leaves the repository
+    async with serving(settings) as app:
+        listed = (await app.http.get("/v1/models/acme/iris/environments")).json()["results"]
+        response = await app.http.post(
+            "/model/acme-iris/environments/canary/predict", headers=api_key(app), json=IRIS
+        )
+    assert listed[-1] == {
+        "environment": "canary",
+        "error": "model 'acme/iris' environment 'canary' cannot serve: it serves version 2, "
+        "which is no longer in the repository; assign it another version",
+    }
+    assert response.status_code == 404
+    assert "it serves version 2, which is no longer in the repository" in response.json()["error"]

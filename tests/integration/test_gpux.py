@@ -3,9 +3,11 @@ changed, get the documented shapes; its documented errors come back word for wor
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
+from _app import FIXTURES
 
 pytestmark = pytest.mark.anyio
 
@@ -103,7 +105,7 @@ async def test_no_record_is_kept(api: Any) -> None:
 
 
 async def test_health_and_info_describe_the_default_model(api: Any) -> None:
-    health = await api.http.get("/health")
+    health = await api.http.get("/health", headers={"Authorization": ""})  # open, no key
     assert health.status_code == 200
     assert health.json() == {"status": "healthy", "model": "demo/sentiment:1"}
     info = await api.http.get("/info")
@@ -137,3 +139,54 @@ async def test_the_batch_tip_runs_one_prediction_per_item_of_single_values(api: 
     wrong = await api.http.post("/models/fixtures/echo/predict", json={"text": ["a", 3]})
     assert wrong.status_code == 400
     assert wrong.json() == {"detail": "Invalid input type for 'text': expected string"}
+
+
+async def test_the_seeds_own_invalid_type_body_gets_the_seeds_answer(api: Any) -> None:
+    response = await api.http.post("/predict", json={"input_ids": "not an array"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid input type for 'input_ids': expected array"}
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            {"input_ids": [[101, 102], [101]], "attention_mask": [[1, 1], [1]]},
+            "Invalid input 'input_ids': rows of different lengths",
+        ),
+        ({"input_ids": [], "attention_mask": []}, "Invalid input 'input_ids': an empty array"),
+    ],
+)
+async def test_ragged_or_empty_tensors_are_400_not_a_model_failure(
+    api: Any, body: dict[str, Any], said: str
+) -> None:
+    response = await api.http.post("/predict", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith(said)
+
+
+async def test_a_wrong_method_is_405_in_the_seeds_envelope(api: Any) -> None:
+    response = await api.http.get("/predict")
+    assert response.status_code == 405
+    assert response.json() == {"detail": "Method Not Allowed"}
+    assert response.headers["allow"] == "POST"
+
+
+async def test_a_batch_of_too_many_items_is_400(api: Any) -> None:
+    response = await api.http.post("/models/fixtures/echo/predict", json={"text": ["x"] * 257})
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "a batch of 257 items; at most 256 per request, as each is a prediction of its own"
+    )
+
+
+async def test_an_answer_that_comes_too_late_stops_the_prediction(serve: Any) -> None:
+    async with serve({"acme/sleeps": FIXTURES / "sleeps"}, max_wait_s=1) as app:
+        started = time.monotonic()
+        late = await app.http.post("/models/acme/sleeps/predict", json={"seconds": 5})
+        assert late.status_code == 500
+        assert late.json() == {"detail": "Inference failed: no result within 1 s; it was stopped"}
+        quick = await app.http.post("/models/acme/sleeps/predict", json={"seconds": 0})
+        assert quick.status_code == 200, quick.text
+        # The replica was freed, not left sleeping for 5 s behind the caller's back.
+        assert time.monotonic() - started < 4

@@ -89,6 +89,9 @@ def error_response(exc: Exception, request: Request | None = None) -> Response:
     the way the route's wire dialect writes errors."""
     render = _dialect_of(request)
     if render is not None:
+        if isinstance(exc, HTTPException):  # 405, a streamed 413: their status stands
+            status, body = render(errors.ForetellError(str(exc.detail)), exc.status_code)
+            return Json(body, status_code=status, headers=exc.headers)
         if not isinstance(exc, errors.ForetellError):
             if isinstance(exc, RequestValidationError):
                 exc = errors.InvalidRequest(
@@ -96,8 +99,6 @@ def error_response(exc: Exception, request: Request | None = None) -> Response:
                         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
                     )
                 )
-            elif isinstance(exc, HTTPException):
-                exc = errors.ForetellError(str(exc.detail))
             else:
                 log.error("unexpected error answering a request", exc_info=exc)
                 exc = errors.ForetellError(_UNEXPECTED.format(type(exc).__name__))

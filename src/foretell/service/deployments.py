@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal
-from foretell.errors import DeploymentNotFound, ModelLoadFailed, ModelNotFound, VersionNotFound
+from foretell.errors import (
+    DeploymentNotFound,
+    InvalidRequest,
+    ModelLoadFailed,
+    ModelNotFound,
+    VersionNotFound,
+)
 from foretell.manifest import Batching, ModelVersion, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
@@ -188,11 +194,18 @@ class Deployments:
         return versions
 
     def by_model_id(self, model_id: str, viewer: Principal | None = None) -> tuple[str, str]:
-        """(owner, name) of the model with this DNS-safe id (`owner-name`, see model_id)."""
-        for owner, name in self.models(viewer):
-            if model_id_of(owner, name) == model_id:
-                return owner, name
-        raise ModelNotFound(model_id)
+        """(owner, name) of the model with this DNS-safe id (`owner-name`, see model_id_of).
+        Two models can share one (a/b-c and a-b/c): then the id names neither."""
+        found = [m for m in self.models(viewer) if model_id_of(*m) == model_id]
+        if len(found) > 1:
+            names = ", ".join(f"{o}/{n}" for o, n in found)
+            raise InvalidRequest(
+                f"model id '{model_id}' is ambiguous: it stands for {names}; call one of them "
+                "by owner/name through another API"
+            )
+        if not found:
+            raise ModelNotFound(model_id)
+        return found[0]
 
     def by_id(self, deployment_id: str, viewer: Principal | None = None) -> Deployment:
         """The deployment with this id (its version's stable hash); DeploymentNotFound if none

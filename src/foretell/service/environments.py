@@ -10,7 +10,7 @@ import re
 
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
-from foretell.errors import EnvironmentNotFound, InvalidRequest
+from foretell.errors import EnvironmentNotFound, InvalidRequest, ModelNotFound
 from foretell.service.deployments import Deployment, Deployments
 from foretell.store.environments import Assignments, EnvironmentStore
 
@@ -30,20 +30,37 @@ class Environments:
     def resolve(
         self, owner: str, name: str, environment: str, viewer: Principal | None = None
     ) -> Deployment:
-        """The deployment `environment` of `owner/name` serves."""
+        """The deployment `environment` of `owner/name` serves, if `viewer` may see it."""
         versions = self._deployments.versions(owner, name, viewer)
         number = self._assigned.get((owner, name, environment))
-        if number is not None and number in versions:
-            return versions[number]
+        if number is not None:
+            if number in versions:
+                return versions[number]
+            if number in self._deployments.versions(owner, name):
+                raise ModelNotFound(f"{owner}/{name}")  # a version this caller may not see
+            raise EnvironmentNotFound(
+                f"{owner}/{name}",
+                environment,
+                self.names(owner, name, viewer),
+                f"it serves version {number}, which is no longer in the repository; assign it "
+                "another version",
+            )
         if environment == "production":
             return self._deployments.resolve(ModelRef(owner, name), viewer)
         if environment == "development":
             return versions[max(versions)]
-        raise EnvironmentNotFound(f"{owner}/{name}", environment, self.names(owner, name))
+        raise EnvironmentNotFound(f"{owner}/{name}", environment, self.names(owner, name, viewer))
 
-    def names(self, owner: str, name: str) -> list[str]:
-        """Every environment of `owner/name`: the two defaults and those assigned."""
-        assigned = sorted(e for (o, n, e) in self._assigned if (o, n) == (owner, name))
+    def names(self, owner: str, name: str, viewer: Principal | None = None) -> list[str]:
+        """The environments of `owner/name` (that `viewer` may see): the two defaults, then
+        those assigned."""
+        visible = self._deployments.versions(owner, name, viewer)
+        everything = self._deployments.versions(owner, name)
+        assigned = sorted(
+            e
+            for (o, n, e), number in self._assigned.items()
+            if (o, n) == (owner, name) and (number in visible or number not in everything)
+        )
         return [*DEFAULTS, *(e for e in assigned if e not in DEFAULTS)]
 
     def of(self, deployment: Deployment) -> list[str]:
@@ -64,12 +81,21 @@ class Environments:
             )
         deployment = self._deployments.resolve(ModelRef(owner, name, version), viewer)
         key = (owner, name, environment)
-        await self._store.assign(owner, name, environment, version, new=key not in self._assigned)
+        previous = self._assigned.get(key)
+        # Taken before the write: a second assignment meanwhile updates the row this inserts.
         self._assigned[key] = version
+        try:
+            await self._store.assign(owner, name, environment, version, new=previous is None)
+        except BaseException:
+            if previous is None:
+                self._assigned.pop(key, None)
+            else:
+                self._assigned[key] = previous
+            raise
         return deployment
 
     def _serves(self, owner: str, name: str, environment: str) -> Deployment | None:
         try:
             return self.resolve(owner, name, environment)
-        except EnvironmentNotFound:
+        except (EnvironmentNotFound, ModelNotFound):
             return None

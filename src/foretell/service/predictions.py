@@ -107,7 +107,8 @@ class PredictionService:
             # The model failed to load: say so at once rather than queueing doomed work.
             error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
             finish_record(prediction, PredictionStatus.FAILED, error)
-            await self._write(prediction, new=True, events=("completed",))
+            if request.record:
+                await self._write(prediction, new=True, events=("completed",))
             return prediction
         deployment.admission.admit()  # before the insert: a refused prediction is never created
         # A caller who waits is answered with the finished record, so the record is written
@@ -131,7 +132,11 @@ class PredictionService:
         task.start()
         if request.wait_s:
             await task.wait(request.wait_s)
-            if not task.stored and recorded:
+            if not recorded and not task.prediction.status.terminal:
+                # Nobody can ask for it later: stop it rather than hold a replica for nothing.
+                task.prediction.logs += "[foretell] canceled: its caller stopped waiting\n"
+                task.cancel()
+            elif not task.stored and recorded:
                 await task.save()  # still running: the caller will poll the id it gets back
             elif task.persisted is not None:
                 await asyncio.shield(task.persisted)

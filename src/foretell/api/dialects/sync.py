@@ -52,6 +52,8 @@ def output(prediction: Prediction, waited_s: int) -> Any:
         raise InvalidInput(error.detail) if error.detail else InvalidRequest(error.message)
     if error is not None:
         raise ModelFailed(prediction, error.message)
+    if prediction.status is PredictionStatus.CANCELED:  # unrecorded: stopped at the wait's end
+        raise ModelFailed(prediction, f"no result within {waited_s} s; it was stopped")
     raise ModelFailed(
         prediction,
         f"no result within {waited_s} s: prediction {prediction.id} is "

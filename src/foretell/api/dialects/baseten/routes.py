@@ -22,6 +22,7 @@ from foretell.domain.access import Principal
 from foretell.errors import (
     DeploymentNotFound,
     ForetellError,
+    ModelNotFound,
     NotFound,
 )
 from foretell.service import Deployment, NewPrediction
@@ -40,14 +41,15 @@ dialect(TAG, _error)
 
 
 def _model(request: Request, model_id: str | None, caller: Principal) -> tuple[str, str] | None:
-    """The (owner, name) the request addresses by path prefix or host, if any."""
-    if model_id is None:
-        label = request.headers.get("host", "").split(".", 1)[0]
-        if label.startswith("model-") and "." in request.headers.get("host", ""):
-            model_id = label.removeprefix("model-")
-    if model_id is None:
+    """The (owner, name) the request addresses by path prefix, or else by its host."""
+    deployments = state.service(request).deployments
+    if model_id is not None:
+        return deployments.by_model_id(model_id, caller)
+    host = request.headers.get("host", "").lower().rsplit(":", 1)[0]
+    label, dot, _ = host.partition(".")
+    if not (dot and label.startswith("model-")):
         return None
-    return state.service(request).deployments.by_model_id(model_id, caller)
+    return deployments.by_model_id(label.removeprefix("model-"), caller)
 
 
 def _no_model() -> NotFound:
@@ -76,8 +78,13 @@ async def _run(request: Request, deployment: Deployment, caller: Principal) -> R
 async def _deployment(
     request: Request, deployment_id: str, caller: Principal, model_id: str | None
 ) -> Response:
-    model = _model(request, model_id, caller)
     deployment = state.service(request).deployments.by_id(deployment_id, caller)
+    try:
+        model = _model(request, model_id, caller)
+    except ModelNotFound:
+        if model_id is not None:
+            raise
+        model = None  # a host that only looks like model-…: the deployment id says it all
     if model is not None and (deployment.owner, deployment.name) != model:
         raise DeploymentNotFound(deployment_id)
     return await _run(request, deployment, caller)

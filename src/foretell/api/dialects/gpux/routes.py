@@ -19,7 +19,7 @@ from foretell.api.dialects.gpux import tensors
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus, ModelRef
-from foretell.domain.access import ANONYMOUS_ADMIN, Principal
+from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidInput, NotFound
 from foretell.service import Deployment, NewPrediction
 
@@ -69,7 +69,13 @@ async def _predict(request: Request, ref: ModelRef, caller: Principal) -> Respon
         return sync.output(prediction, wait_s)
 
     if call.items:  # one prediction per item, side by side: the batcher groups them
-        return Json(tensors.batch_outputs(await asyncio.gather(*map(run, call.items))))
+        # A task group: when one item is refused or fails, the others are stopped with it.
+        try:
+            async with asyncio.TaskGroup() as group:
+                runs = [group.create_task(run(item)) for item in call.items]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first item's error answers for all
+        return Json(tensors.batch_outputs([r.result() for r in runs]))
     output = await run(call.inputs)
     return Json(tensors.outputs(output, signature.output_schema, one_item=call.one_item))
 
@@ -103,10 +109,18 @@ def _deployment(request: Request, caller: Principal) -> Deployment:
 
 @router.get("/health")
 async def health(request: Request) -> Response:
-    """Whether the default model can answer now; open, like every health probe."""
-    deployment = _deployment(request, ANONYMOUS_ADMIN)
-    ready = deployment.status is DeploymentStatus.READY
-    body = {"status": "healthy" if ready else "unhealthy", "model": str(deployment.ref)}
+    """Whether the default model (without one, every model) can answer now. Open, like every
+    health probe, so it names a model only if that model is public."""
+    service = state.service(request)
+    configured = state.settings(request).default_model
+    if configured:
+        deployments = [service.deployments.resolve(ModelRef.parse(configured))]
+    else:
+        deployments = service.deployments.all()
+    ready = all(d.status is DeploymentStatus.READY for d in deployments)
+    body: dict[str, Any] = {"status": "healthy" if ready else "unhealthy"}
+    if configured and deployments[0].public:
+        body["model"] = str(deployments[0].ref)
     return Json(body, status_code=200 if ready else 503)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from foretell.errors import InvalidRequest
 
 _SCALARS = ("string", "integer", "number", "boolean")
+MAX_ITEMS = 256  # a batch of single values is one prediction per item
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "array": list,
     "string": str,
@@ -37,13 +38,18 @@ def inputs(body: Any, schema: dict[str, Any]) -> Request:
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object of named inputs")
     properties: dict[str, Any] = schema.get("properties", {})
-    for name in schema.get("required", []):
-        if name not in body:
-            raise InvalidRequest(f"Missing required input: '{name}'")
     unknown = [name for name in body if name not in properties]
     if unknown:
         known = ", ".join(properties) or "none"
         raise InvalidRequest(f"Unknown input: '{unknown[0]}'; the model's inputs are: {known}")
+    # What was sent is checked before what is missing: seed 003 answers its own
+    # {"input_ids": "not an array"} with the type, not with the absent attention_mask.
+    for name, value in body.items():
+        if not (properties[name].get("type") in _SCALARS and isinstance(value, list)):
+            _check_type(name, value, properties[name])
+    for name in schema.get("required", []):
+        if name not in body:
+            raise InvalidRequest(f"Missing required input: '{name}'")
     named: dict[str, Any] = {}
     ranks: set[bool] = set()
     batched: dict[str, list[Any]] = {}
@@ -53,8 +59,9 @@ def inputs(body: Any, schema: dict[str, Any]) -> Request:
         if expected in _SCALARS and isinstance(value, list):
             batched[name] = value
             continue
-        _check_type(name, value, prop)
         shape = prop.get("x-shape")
+        if shape:
+            _check_rectangular(name, value)
         if shape and shape[0] == -1 and _depth(value) == len(shape) - 1:
             named[name] = [value]
             ranks.add(True)
@@ -77,6 +84,11 @@ def _items(
     if not batched:
         return []
     sizes = {len(values) for values in batched.values()}
+    if max(sizes) > MAX_ITEMS:
+        raise InvalidRequest(
+            f"a batch of {max(sizes)} items; at most {MAX_ITEMS} per request, as each is a "
+            "prediction of its own"
+        )
     if len(sizes) != 1 or 0 in sizes:
         raise InvalidRequest(
             "batched inputs must be non-empty lists of the same length; got "
@@ -89,6 +101,23 @@ def _items(
             _check_type(name, value, properties[name])
         items.append(item)
     return items
+
+
+def _check_rectangular(name: str, value: Any) -> None:
+    """A tensor is a box: no empty dimension, and every row as long as its siblings (a ragged
+    list would reach the model only to fail there)."""
+    if not isinstance(value, list):
+        return
+    if not value:
+        raise InvalidRequest(f"Invalid input '{name}': an empty array; a tensor needs elements")
+    lengths = {len(v) if isinstance(v, list) else -1 for v in value}
+    if len(lengths) != 1:
+        raise InvalidRequest(
+            f"Invalid input '{name}': rows of different lengths; a tensor's rows must all be "
+            "as long as each other"
+        )
+    for row in value:
+        _check_rectangular(name, row)
 
 
 def _check_type(name: str, value: Any, prop: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native import render
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
+from foretell.errors import EnvironmentNotFound
 from foretell.service import Deployment
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -56,8 +57,15 @@ async def get_version(
 async def list_environments(owner: str, name: str, request: Request, caller: Reader) -> Response:
     """Each environment of the model and the version it serves."""
     envs = state.service(request).environments
-    served = {e: envs.resolve(owner, name, e, caller) for e in envs.names(owner, name)}
-    return Json({"results": [_environment(e, d) for e, d in served.items()]})
+    entries = []
+    for environment in envs.names(owner, name, caller):
+        try:
+            entries.append(
+                _environment(environment, envs.resolve(owner, name, environment, caller))
+            )
+        except EnvironmentNotFound as broken:  # its version left the repository: say so
+            entries.append({"environment": environment, "error": broken.message})
+    return Json({"results": entries})
 
 
 @router.put("/{owner}/{name}/environments/{environment}", openapi_extra=documented(Assignment))
