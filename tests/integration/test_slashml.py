@@ -32,7 +32,7 @@ async def seed_request(api: Any, model_id: str, model_input: Any) -> Any:
 
 
 async def test_the_seed_request_answers_id_model_input_and_model_response(api: Any) -> None:
-    model_input = ["steve jobs is the ceo of apple"]
+    model_input = ["steve jobs is the [MASK] of apple"]  # the seed's own
     response = await seed_request(api, "demo%2Ftext-stats", model_input)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -42,7 +42,7 @@ async def test_the_seed_request_answers_id_model_input_and_model_response(api: A
     record = await api.get(body["id"])  # recorded like any other prediction
     assert record["status"] == "succeeded"
     assert record["output"] == body["model_response"]
-    assert record["input"] == {"text": "steve jobs is the ceo of apple"}
+    assert record["input"] == {"text": "steve jobs is the [MASK] of apple"}
 
 
 async def test_a_model_is_addressed_by_its_deployment_id_too(api: Any) -> None:
