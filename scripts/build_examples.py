@@ -43,6 +43,7 @@ def main() -> None:
     build_diabetes_1()
     build_text_stats_1()
     build_sentiment_1()
+    build_air_passengers()
 
 
 def build_iris_1() -> None:
@@ -190,6 +191,49 @@ def build_sentiment_1() -> None:
             "and attention_mask in, logits [negative, positive] out. A toy with fixed weights "
             "that knows a few words (love, great, hate, terrible, …).",
             "batching": ONNX_BATCHING,
+        },
+    )
+
+
+def build_air_passengers() -> None:
+    """The classic airline series (Box & Jenkins 1976: monthly international airline
+    passengers in thousands, 1949-1960), as statsforecast ships it, bound to two forecasters:
+    AutoTheta (the default) and a seasonal-naive baseline, so the ensemble has two members."""
+    from statsforecast.utils import AirPassengers
+
+    months = [f"{1949 + i // 12}-{i % 12 + 1:02d}-01" for i in range(len(AirPassengers))]
+    rows = "".join(f"{m},{int(v)}\n" for m, v in zip(months, AirPassengers, strict=True))
+    folder = ROOT / "air-passengers/1"
+    write_bytes(folder / "data.csv", f"month,passengers\n{rows}".encode())
+    write_bytes(
+        folder / "SOURCE.md",
+        b"Monthly international airline passengers (thousands), 1949-01 to 1960-12.\n"
+        b"Box, G. E. P. and Jenkins, G. M. (1976) Time Series Analysis, Forecasting and\n"
+        b"Control, series G; copied from statsforecast.utils.AirPassengers (statsforecast 2.x),\n"
+        b"months as the first day of each month.\n",
+    )
+    dataset = {"path": "data.csv", "timestamp": "month", "value": "passengers"}
+    shared = {"frequency": "MS", "lookback": 120, "horizon": 12, "season_length": 12}
+    write_manifest(
+        folder,
+        {
+            "runtime": "forecast",
+            "description": "Airline passengers (thousands) for the next 12 months, by AutoTheta "
+            "fitted on the latest 120 months of data.csv at each prediction.",
+            "options": {"dataset": dataset, **shared, "method": "AutoTheta", "levels": [80, 95]},
+        },
+    )
+    write_manifest(
+        ROOT / "air-passengers-naive/1",
+        {
+            "runtime": "forecast",
+            "description": "The same series and horizon by a seasonal-naive baseline (each "
+            "month as it was a year before): the second member of an ensemble.",
+            "options": {
+                "dataset": {**dataset, "path": "../../air-passengers/1/data.csv"},
+                **shared,
+                "method": "SeasonalNaive",
+            },
         },
     )
 

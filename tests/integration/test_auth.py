@@ -89,6 +89,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         "acme/sleeps": "sleeps",
         "globex/echo": "echo",
         "globex/shared": "echo-public",
+        "acme/forecast": "quick-forecast",
+        "globex/forecast": "quick-forecast",
     }.items():
         (repo / ref).parent.mkdir(parents=True, exist_ok=True)
         (repo / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
@@ -161,6 +163,15 @@ async def _slashml(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     model = "acme%2Fecho" if mine else "globex%2Fecho"
     path = f"/model-deployment/v1/models/{model}/predict"
     return path, {"json": {"model_input": {"text": "x"}}}
+
+
+async def _spice(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    # "forecast" is the name of both owners' models: unique among what acme's keys see.
+    return "/v1/models/forecast/predict", {}
+
+
+async def _spice_owned(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    return f"/v1/models/{'acme' if mine else 'globex'}/forecast/predict", {}
 
 
 async def _environments(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
@@ -314,6 +325,15 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
         200,
         False,
     ),
+    # Spice (seed 002)
+    ("GET", "/v1/models/{name}/predict"): (P, _spice, 200, False),
+    ("GET", "/v1/models/{owner}/{name}/predict"): (P, _spice_owned, 200, True),
+    ("POST", "/v1/predict"): (
+        P,
+        plain("/v1/predict", json={"predictions": [{"model_name": "acme/forecast"}]}),
+        200,
+        False,
+    ),
     # SlashML (seed 000)
     ("POST", "/model-deployment/v1/models/{model_id}/predict"): (P, _slashml, 200, True),
 }
@@ -336,8 +356,11 @@ def test_every_route_in_the_openapi_document_is_in_the_table_and_marked_secured(
 def message(response: httpx.Response) -> str:
     """The error message, whichever dialect's envelope carries it."""
     body = response.json()
-    said: str = body["detail"] if "detail" in body else body["error"]
-    return said
+    for field in ("detail", "error", "error_message"):  # native, most dialects, Spice
+        if field in body:
+            said: str = body[field]
+            return said
+    raise AssertionError(f"no error message in {body}")
 
 
 def ids(routes: list[tuple[str, str]]) -> list[str]:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from foretell.api import health, keys, metrics
-from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml
+from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.hotpath import HotPaths
 from foretell.api.limits import BodyLimit
@@ -68,6 +68,9 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(native.predictions_router)
+    # Before the native model routes: /v1/models/{owner}/{name} would take Spice's
+    # /v1/models/{name}/predict for a model called "predict".
+    app.include_router(spice.router)
     app.include_router(native.webhooks_router)
     app.include_router(keys.router)
     app.include_router(oip_v2.router)

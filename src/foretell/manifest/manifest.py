@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from foretell.errors import ManifestError
 
 MANIFEST_FILE = "foretell.yaml"
-RuntimeName = Literal["onnx", "python", "sklearn"]
+RuntimeName = Literal["onnx", "python", "sklearn", "forecast"]
 # process: each replica is a worker process (crash isolation; the default for user code).
 # thread: replicas run on threads of the server process, no IPC; for code that releases the GIL.
 # auto: thread when the runtime declares itself safe in-process (onnx), else process.

@@ -11,6 +11,7 @@ _MODULES = {
     "onnx": "foretell.runtimes.onnx",
     "python": "foretell.runtimes.python",
     "sklearn": "foretell.runtimes.sklearn",
+    "forecast": "foretell.runtimes.forecast",
 }
 # Runtimes whose replicas may run on a thread of the server (see `Runtime.in_process`), known
 # without importing them: importing scikit-learn into the server alone costs ~1 s and ~100 MB.
