@@ -196,3 +196,18 @@ async def test_the_native_api_may_override_horizon_and_bring_its_own_series(api:
     assert own["status"] == "succeeded", own
     assert own["output"]["prediction"] == [13.0, 14.0]  # a year before: 13, 14
     assert own["output"]["lookback"] == 24
+
+
+async def test_a_parquet_dataset_is_read_like_a_csv(tmp_path: Path) -> None:
+    import pandas as pd
+
+    data = tmp_path / "series.parquet"
+    months = pd.date_range("2000-01-01", periods=36, freq="MS")
+    pd.DataFrame({"month": months, "value": [float(i) for i in range(36)]}).to_parquet(data)
+    root = tmp_path / "repository"
+    dataset = {"path": str(data), "timestamp": "month", "value": "value"}
+    forecast_model(root, "acme/parquet", dataset, method="Naive")
+    async with serving(Settings(repository=root, data_dir=tmp_path / "data")) as app:
+        response = await app.http.get("/v1/models/parquet/predict")
+    assert response.status_code == 200, response.text
+    assert response.json()["prediction"] == [35.0, 35.0, 35.0]
