@@ -301,8 +301,11 @@ class ForecastRuntime:
 
     def load(self, version: ModelVersion) -> ForecastModel:
         binding = _binding(version)
-        import statsforecast  # noqa: F401  (fail at setup, not at the first prediction)
-
+        # One fit on a made-up series now: statsforecast compiles its methods (numba) on first
+        # use, and that ~1 s belongs to setup, not to the first caller's prediction.
+        season = binding.season_length
+        warm = [float(i % season) + 0.1 * i for i in range(max(4 * season, 24))]
+        _forecast(binding, warm, 1)
         return ForecastModel(binding)
 
 
