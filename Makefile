@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,forecast]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers]'
 	touch $(STAMP)
 
 # demo/sentiment answers GPUX's POST /predict, so seed 003's examples run as written.

@@ -44,6 +44,7 @@ def main() -> None:
     build_text_stats_1()
     build_sentiment_1()
     build_air_passengers()
+    build_fill_mask()
 
 
 def build_iris_1() -> None:
@@ -191,6 +192,77 @@ def build_sentiment_1() -> None:
             "and attention_mask in, logits [negative, positive] out. A toy with fixed weights "
             "that knows a few words (love, great, hate, terrible, …).",
             "batching": ONNX_BATCHING,
+        },
+    )
+
+
+# A vocabulary for the fill-mask toy: BERT's special tokens and the words of seed 000's example
+# and its answers, plus a few more.
+FILL_MASK_WORDS = (
+    "steve",
+    "jobs",
+    "is",
+    "the",
+    "founder",
+    "ceo",
+    "president",
+    "creator",
+    "father",
+    "of",
+    "apple",
+    "microsoft",
+    "google",
+    "bill",
+    "gates",
+    "a",
+    "an",
+    "and",
+    "in",
+    "on",
+    "was",
+    "who",
+    "company",
+    "computer",
+    "phone",
+    "made",
+)
+
+
+def build_fill_mask() -> None:
+    """A small BERT masked-language model with random weights (no model can be downloaded, and
+    no package ships a real one), so that seed 000's SlashML request runs as written: the
+    answer has the seed's shape; its scores mean nothing."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder = ROOT / "fill-mask/1"
+    model_dir = folder / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *FILL_MASK_WORDS]
+    vocab_file = model_dir / "vocab.txt"
+    write_bytes(vocab_file, ("\n".join(vocab) + "\n").encode())
+    tokenizer = BertTokenizerFast(str(vocab_file), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    write_manifest(
+        folder,
+        {
+            "runtime": "transformers",
+            "artifact": "model",
+            "description": "A tiny BERT masked-language model with RANDOM weights and a "
+            f"vocabulary of {len(FILL_MASK_WORDS)} words: it answers seed 000's fill-mask "
+            "request in the right shape, but its guesses mean nothing. Serve a real BERT folder "
+            "the same way.",
+            "options": {"task": "fill-mask", "top_k": 5},
         },
     )
 

@@ -30,7 +30,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def foretell(*args: str, key: str | None = None) -> Result:
-    env = {"FORETELL_URL": None, "FORETELL_API_KEY": key, "FORETELL_DATA_DIR": "/nonexistent"}
+    env = {
+        "FORETELL_URL": None,
+        "FORETELL_API_KEY": key,
+        "FORETELL_DATA_DIR": "/nonexistent",
+        "COLUMNS": "200",  # tables wide enough that no model name wraps
+    }
     return CliRunner().invoke(app, list(args), env=env)
 
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from _app import FIXTURES
+from _app import FIXTURES, ROOT
 
 pytestmark = pytest.mark.anyio
 
@@ -96,4 +96,30 @@ async def test_a_body_without_model_input_is_400(api: Any) -> None:
     assert response.status_code == 400
     assert response.json()["error"] == (
         "request body must be a JSON object with a 'model_input' field"
+    )
+
+
+async def test_the_seeds_fill_mask_request_runs_as_written(api: Any) -> None:
+    model_input = ["steve jobs is the [MASK] of apple"]
+    response = await seed_request(api, "demo%2Ffill-mask", model_input)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_input"] == model_input
+    predictions = body["model_response"]["predictions"]
+    assert len(predictions) == 5  # the seed's top 5
+    vocabulary = (ROOT / "examples/models/demo/fill-mask/1/model/vocab.txt").read_text().split()
+    for p in predictions:
+        assert list(p) == ["score", "sequence", "token", "token_str"]
+        assert p["token_str"] in vocabulary
+        assert p["sequence"] == f"steve jobs is the {p['token_str']} of apple"
+        assert 0 < p["score"] < 1
+    scores = [p["score"] for p in predictions]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_a_fill_mask_text_without_the_mask_is_a_user_error(api: Any) -> None:
+    response = await seed_request(api, "demo%2Ffill-mask", ["steve jobs is the boss"])
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "invalid input: input.text: String should match pattern '^.*\\[MASK\\].*$'"
     )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from foretell.errors import ManifestError
 
 MANIFEST_FILE = "foretell.yaml"
-RuntimeName = Literal["onnx", "python", "sklearn", "forecast"]
+RuntimeName = Literal["onnx", "python", "sklearn", "forecast", "transformers"]
 # process: each replica is a worker process (crash isolation; the default for user code).
 # thread: replicas run on threads of the server process, no IPC; for code that releases the GIL.
 # auto: thread when the runtime declares itself safe in-process (onnx), else process.
@@ -89,7 +89,10 @@ def _check_runtime_fields(path: Path, manifest: Manifest) -> None:
         raise ManifestError(
             path, "predictor", "required by runtime 'python', e.g. predict.py:Model"
         )
-    if manifest.runtime in ("onnx", "sklearn") and not manifest.artifact:
+    if manifest.runtime in ("onnx", "sklearn", "transformers") and not manifest.artifact:
         raise ManifestError(path, "artifact", f"required by runtime '{manifest.runtime}'")
-    if manifest.artifact and not (path.parent / manifest.artifact).is_file():
+    if manifest.runtime == "transformers":  # a model folder (config, weights, tokenizer)
+        if manifest.artifact and not (path.parent / manifest.artifact).is_dir():
+            raise ManifestError(path, "artifact", f"folder '{manifest.artifact}' does not exist")
+    elif manifest.artifact and not (path.parent / manifest.artifact).is_file():
         raise ManifestError(path, "artifact", f"file '{manifest.artifact}' does not exist")

@@ -12,6 +12,7 @@ _MODULES = {
     "python": "foretell.runtimes.python",
     "sklearn": "foretell.runtimes.sklearn",
     "forecast": "foretell.runtimes.forecast",
+    "transformers": "foretell.runtimes.hf",  # not .transformers: that name is the library's
 }
 # Runtimes whose replicas may run on a thread of the server (see `Runtime.in_process`), known
 # without importing them: importing scikit-learn into the server alone costs ~1 s and ~100 MB.

@@ -19,8 +19,8 @@ def test_each_runtime_is_found_by_its_name(name: str) -> None:
 def test_unknown_runtime_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="unknown runtime 'tensorflow'") as caught:
         get_runtime("tensorflow")
-    assert "forecast, onnx, python, sklearn" in str(caught.value)
-    assert RUNTIME_NAMES == ("forecast", "onnx", "python", "sklearn")
+    assert "forecast, onnx, python, sklearn, transformers" in str(caught.value)
+    assert RUNTIME_NAMES == ("forecast", "onnx", "python", "sklearn", "transformers")
 
 
 def test_frameworks_are_imported_only_with_their_runtime() -> None:

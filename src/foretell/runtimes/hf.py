@@ -1,0 +1,217 @@
+"""The `transformers` runtime: a Hugging Face pipeline over a local model folder.
+
+Strictly local: nothing is ever downloaded (HF_HUB_OFFLINE, local_files_only); a folder that
+lacks a file says which. `artifact` is the folder (config, weights, tokenizer), relative to the
+version's folder or absolute.
+
+Options (`options:` in foretell.yaml):
+    task: fill-mask | text-classification | token-classification | feature-extraction |
+        zero-shot-classification
+    top_k: the default number of answers (fill-mask 5, text-classification 1); a request's
+        `top_k` overrides it.
+    device: cpu | cuda | auto (default: cuda when present).
+Inputs are truncated to the model's maximum length (`max_length`, default the tokenizer's),
+never refused for their length; an empty text is refused, and so is a fill-mask text without
+the mask token.
+
+Outputs keep the pipeline's JSON: fill-mask `{"predictions": [{score, sequence, token,
+token_str}, …]}` (seed 000's `model_response`), text-classification `{"predictions": [{label,
+score}, …]}`, token-classification `{"entities": [...]}`, feature-extraction `{"embedding": [...]}`
+(mean-pooled over the tokens and L2-normalised: a sentence embedding), zero-shot
+`{"labels": [...], "scores": [...]}`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from foretell.errors import ManifestError, ModelLoadFailed
+from foretell.manifest import ModelVersion, Signature
+from foretell.manifest.manifest import MANIFEST_FILE
+
+TASKS = (
+    "fill-mask",
+    "text-classification",
+    "token-classification",
+    "feature-extraction",
+    "zero-shot-classification",
+)
+_DEFAULT_TOP_K = {"fill-mask": 5, "text-classification": 1}
+
+
+def _folder(version: ModelVersion) -> Path:
+    artifact = version.manifest.artifact
+    assert artifact is not None  # the manifest check requires it for this runtime
+    path = Path(artifact)
+    return path if path.is_absolute() else version.path / path
+
+
+def _task(version: ModelVersion) -> str:
+    task = version.manifest.options.get("task")
+    if task not in TASKS:
+        raise ManifestError(
+            version.path / MANIFEST_FILE, "options.task", f"{task!r}: one of {', '.join(TASKS)}"
+        )
+    return str(task)
+
+
+def _text(mask: str | None) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "string", "minLength": 1, "description": "the text"}
+    if mask is not None:
+        node["pattern"] = f"^.*{re.escape(mask)}.*$"
+        node["description"] = f"the text, with {mask} where a word is to be filled in"
+    return node
+
+
+def _signature(task: str, top_k: int | None, mask: str | None) -> Signature:
+    properties: dict[str, Any] = {"text": _text(mask if task == "fill-mask" else None)}
+    if top_k is not None:
+        properties["top_k"] = {"type": "integer", "minimum": 1, "maximum": 100, "default": top_k}
+    if task == "zero-shot-classification":
+        properties["candidate_labels"] = {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+        }
+        properties["multi_label"] = {"type": "boolean", "default": False}
+    required = ["text", *(["candidate_labels"] if task == "zero-shot-classification" else [])]
+    return Signature(
+        input_schema={"type": "object", "properties": properties, "required": required},
+        output_schema={"type": "object"},
+    )
+
+
+class PipelineModel:
+    def __init__(self, pipe: Any, task: str, top_k: int | None, mask: str | None) -> None:
+        self._pipe = pipe
+        self._task = task
+        self.signature = _signature(task, top_k, mask)
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        # One forward pass per group of items that ask for the same parameters.
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, item in enumerate(batch):
+            groups.setdefault(_params_key(item), []).append(index)
+        outputs: list[Any] = [None] * len(batch)
+        for indices in groups.values():
+            items = [batch[i] for i in indices]
+            for i, output in zip(indices, self._run(items), strict=True):
+                outputs[i] = output
+        return outputs
+
+    def _run(self, items: list[Mapping[str, Any]]) -> list[Any]:
+        texts = [str(item["text"]) for item in items]
+        first = items[0]
+        task = self._task
+        if task == "feature-extraction":
+            return [{"embedding": e} for e in self._embed(texts)]
+        if task == "zero-shot-classification":
+            raw = self._pipe(
+                texts,
+                candidate_labels=first["candidate_labels"],
+                multi_label=first.get("multi_label", False),
+                batch_size=len(texts),
+            )
+            return [{"labels": r["labels"], "scores": r["scores"]} for r in _listed(raw, texts)]
+        if task == "token-classification":
+            raw = self._pipe(texts, batch_size=len(texts))
+            return [{"entities": _plain(r)} for r in _listed(raw, texts)]
+        raw = self._pipe(texts, top_k=first["top_k"], batch_size=len(texts))
+        keys = _FILL_MASK_KEYS if task == "fill-mask" else None
+        return [{"predictions": _plain(_top(r), keys)} for r in _listed(raw, texts)]
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        import torch
+
+        tokenizer, model = self._pipe.tokenizer, self._pipe.model
+        encoded = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        encoded = {k: v.to(model.device) for k, v in encoded.items()}
+        with torch.inference_mode():
+            hidden = model(**encoded).last_hidden_state
+        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return [[float(v) for v in row] for row in pooled.cpu().tolist()]
+
+
+def _params_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
+    labels = item.get("candidate_labels")
+    return (item.get("top_k"), tuple(labels) if labels else None, item.get("multi_label"))
+
+
+def _listed(raw: Any, texts: list[str]) -> list[Any]:
+    """A pipeline answers one input with its result and several with a list of results."""
+    return [raw] if len(texts) == 1 else list(raw)
+
+
+def _top(result: Any) -> list[Any]:
+    """fill-mask and text-classification answer a dict when top_k is 1: always a list here."""
+    return result if isinstance(result, list) else [result]
+
+
+# Seed 000's order of a fill-mask answer's fields.
+_FILL_MASK_KEYS = ("score", "sequence", "token", "token_str")
+
+
+def _plain(value: Any, keys: tuple[str, ...] | None = None) -> Any:
+    """numpy scalars (a token-classification score) as JSON numbers; dicts in `keys` order."""
+    if isinstance(value, list):
+        return [_plain(v, keys) for v in value]
+    if isinstance(value, dict):
+        order = [k for k in keys or () if k in value] + [k for k in value if k not in (keys or ())]
+        return {k: _plain(value[k]) for k in order}
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+class TransformersRuntime:
+    name = "transformers"
+    in_process = False  # tokenisers and user-supplied models stay out of the server process
+
+    def check(self, version: ModelVersion) -> None:
+        _task(version)
+        if not version.manifest.artifact:
+            raise ManifestError(
+                version.path / MANIFEST_FILE, "artifact", "required: the model's folder"
+            )
+
+    def load(self, version: ModelVersion) -> PipelineModel:
+        self.check(version)
+        task = _task(version)
+        folder = _folder(version)
+        ref = str(version.ref)
+        for needed in ("config.json",):
+            if not (folder / needed).is_file():
+                raise ModelLoadFailed(ref, f"model folder '{folder}' has no {needed}")
+        os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the hub, whatever the model says
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        from transformers import pipeline
+
+        make: Any = pipeline  # its overloads take a literal task; ours is checked above
+
+        options = version.manifest.options
+        device = options.get("device", "auto")
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            pipe = make(
+                task,
+                model=str(folder),
+                tokenizer=str(folder),
+                device=device,  # offline (HF_HUB_OFFLINE above): local files only
+            )
+        except OSError as exc:  # a missing weights or tokenizer file: transformers names it
+            raise ModelLoadFailed(ref, f"cannot load '{folder}': {exc}") from exc
+        top_k = options.get("top_k", _DEFAULT_TOP_K.get(task))
+        mask = getattr(pipe.tokenizer, "mask_token", None)
+        return PipelineModel(pipe, task, top_k, mask)
+
+
+RUNTIME = TransformersRuntime()
