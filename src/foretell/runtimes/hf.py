@@ -105,22 +105,24 @@ class PipelineModel:
 
     def _run(self, items: list[Mapping[str, Any]]) -> list[Any]:
         texts = [str(item["text"]) for item in items]
+        # One text goes as a string: pipelines answer a list of one in varying shapes.
+        inputs: str | list[str] = texts[0] if len(texts) == 1 else texts
         first = items[0]
         task = self._task
         if task == "feature-extraction":
             return [{"embedding": e} for e in self._embed(texts)]
         if task == "zero-shot-classification":
             raw = self._pipe(
-                texts,
+                inputs,
                 candidate_labels=first["candidate_labels"],
                 multi_label=first.get("multi_label", False),
                 batch_size=len(texts),
             )
             return [{"labels": r["labels"], "scores": r["scores"]} for r in _listed(raw, texts)]
         if task == "token-classification":
-            raw = self._pipe(texts, batch_size=len(texts))
+            raw = self._pipe(inputs, batch_size=len(texts))
             return [{"entities": _plain(r)} for r in _listed(raw, texts)]
-        raw = self._pipe(texts, top_k=first["top_k"], batch_size=len(texts))
+        raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts))
         keys = _FILL_MASK_KEYS if task == "fill-mask" else None
         return [{"predictions": _plain(_top(r), keys)} for r in _listed(raw, texts)]
 
