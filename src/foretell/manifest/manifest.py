@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,7 +50,11 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime: RuntimeName
-    artifact: str | None = Field(None, description="file of the model, relative to the folder")
+    artifact: str | None = Field(
+        None,
+        description="the model's file (or folder), relative to this folder or absolute; or "
+        "package:<module>/<path> for one an installed Python package ships",
+    )
     predictor: str | None = Field(None, description="python runtime: 'module.py:ClassName'")
     description: str = ""
     # private: only keys of the model's owner (and admin keys) can see and run it.
@@ -91,8 +96,30 @@ def _check_runtime_fields(path: Path, manifest: Manifest) -> None:
         )
     if manifest.runtime in ("onnx", "sklearn", "transformers") and not manifest.artifact:
         raise ManifestError(path, "artifact", f"required by runtime '{manifest.runtime}'")
+    if not manifest.artifact:
+        return
+    located = artifact_path(path.parent, manifest.artifact)
+    if located is None:
+        raise ManifestError(
+            path, "artifact", f"'{manifest.artifact}': no installed package ships that"
+        )
     if manifest.runtime == "transformers":  # a model folder (config, weights, tokenizer)
-        if manifest.artifact and not (path.parent / manifest.artifact).is_dir():
+        if not located.is_dir():
             raise ManifestError(path, "artifact", f"folder '{manifest.artifact}' does not exist")
-    elif manifest.artifact and not (path.parent / manifest.artifact).is_file():
+    elif not located.is_file():
         raise ManifestError(path, "artifact", f"file '{manifest.artifact}' does not exist")
+
+
+PACKAGE = "package:"
+
+
+def artifact_path(folder: Path, artifact: str) -> Path | None:
+    """Where an artifact is: relative to the version's folder, absolute, or `package:mod/path`
+    inside an installed package (None if that package is not installed)."""
+    if not artifact.startswith(PACKAGE):
+        return folder / artifact  # an absolute path stays absolute
+    module, _, inner = artifact.removeprefix(PACKAGE).partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / inner

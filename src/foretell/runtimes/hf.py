@@ -31,7 +31,7 @@ from typing import Any
 
 from foretell.errors import ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
-from foretell.manifest.manifest import MANIFEST_FILE
+from foretell.manifest.manifest import MANIFEST_FILE, artifact_path
 
 TASKS = (
     "fill-mask",
@@ -46,8 +46,10 @@ _DEFAULT_TOP_K = {"fill-mask": 5, "text-classification": 1}
 def _folder(version: ModelVersion) -> Path:
     artifact = version.manifest.artifact
     assert artifact is not None  # the manifest check requires it for this runtime
-    path = Path(artifact)
-    return path if path.is_absolute() else version.path / path
+    located = artifact_path(version.path, artifact)
+    if located is None:
+        raise ModelLoadFailed(str(version.ref), f"'{artifact}': no installed package ships that")
+    return located
 
 
 def _task(version: ModelVersion) -> str:

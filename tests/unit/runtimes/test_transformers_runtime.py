@@ -12,6 +12,7 @@ import yaml
 
 from foretell.errors import ModelLoadFailed
 from foretell.manifest import scan_repository
+from foretell.manifest.manifest import artifact_path
 from foretell.manifest.schema import InputValidator
 from foretell.runtimes.hf import RUNTIME
 
@@ -101,3 +102,23 @@ def test_a_folder_without_its_config_is_a_load_error_naming_it(tmp_path: Path) -
     (version,) = scan_repository(tmp_path).versions
     with pytest.raises(ModelLoadFailed, match=r"has no config\.json"):
         RUNTIME.load(version)
+
+
+def test_demo_minilm_gives_the_same_embeddings_as_sentence_transformers() -> None:
+    """The real all-MiniLM-L6-v2 weights, from the package that ships them: our pooling must
+    match sentence-transformers' own, to the float."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    repository = Path(__file__).resolve().parents[3] / "examples" / "models"
+    (version,) = [v for v in scan_repository(repository).versions if v.name == "minilm"]
+    model = RUNTIME.load(version)
+    texts = ["the cat sits on the mat", "a dog plays in the park", "stocks fell sharply"]
+    ours = np.array([o["embedding"] for o in model.predict([{"text": t} for t in texts])])
+    assert version.manifest.artifact is not None
+    folder = artifact_path(version.path, version.manifest.artifact)
+    reference = SentenceTransformer(str(folder)).encode(texts, normalize_embeddings=True)
+    assert ours.shape == (3, 384)
+    assert np.allclose(ours, reference, atol=1e-5)
+    # and the space means something: the two scenes are closer than a scene and the market
+    assert float(ours[0] @ ours[1]) > float(ours[0] @ ours[2])
