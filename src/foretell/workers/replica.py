@@ -70,6 +70,10 @@ class ProcessReplica:
         child_end.close()
         self._process, self._conn = process, parent
         asyncio.get_running_loop().add_reader(parent.fileno(), self._on_readable)
+        # uvloop's add_reader makes the socket non-blocking; then a message larger than the
+        # socket buffer (a batch of embeddings) failed half-read with EAGAIN, which looked like
+        # the replica dying. Readiness still comes from the loop; each message is read whole.
+        os.set_blocking(parent.fileno(), True)
         parent.send(Setup(self.version))
         timeout = self.version.manifest.timeouts.setup_s
         try:
