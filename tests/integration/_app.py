@@ -35,6 +35,14 @@ def model_repository(root: Path, **links: Path) -> Path:
     return root
 
 
+def fixture_repository(root: Path, models: dict[str, str]) -> Path:
+    """A repository whose models are fixture models under other names: {"acme/echo": "echo"}."""
+    for ref, fixture in models.items():
+        (root / ref).parent.mkdir(parents=True, exist_ok=True)
+        (root / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
+    return root
+
+
 def admin_key(data_dir: Path) -> str:
     return (data_dir / ADMIN_KEY_FILE).read_text().strip()
 

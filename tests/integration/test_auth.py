@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _app import FIXTURES, WEBHOOK_SETTINGS, NativeApi, serving
+from _app import WEBHOOK_SETTINGS, NativeApi, fixture_repository, serving
 from _receiver import Receiver
 
 from foretell.api.app import create_app
@@ -83,17 +83,17 @@ class World:
 @pytest.fixture(scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     base = tmp_path_factory.mktemp("auth")
-    repo = base / "repository"
-    for ref, fixture in {
-        "acme/echo": "echo",
-        "acme/sleeps": "sleeps",
-        "globex/echo": "echo",
-        "globex/shared": "echo-public",
-        "acme/forecast": "quick-forecast",
-        "globex/forecast": "quick-forecast",
-    }.items():
-        (repo / ref).parent.mkdir(parents=True, exist_ok=True)
-        (repo / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
+    repo = fixture_repository(
+        base / "repository",
+        {
+            "acme/echo": "echo",
+            "acme/sleeps": "sleeps",
+            "globex/echo": "echo",
+            "globex/shared": "echo-public",
+            "acme/forecast": "quick-forecast",
+            "globex/forecast": "quick-forecast",
+        },
+    )
     settings = Settings(
         repository=repo, data_dir=base / "data", default_model="acme/echo", **WEBHOOK_SETTINGS
     )

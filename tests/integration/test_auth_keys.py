@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _app import FIXTURES, NativeApi, serving
+from _app import FIXTURES, NativeApi, fixture_repository, serving
 from typer.testing import CliRunner
 
 from foretell.auth import KeyManager
@@ -53,15 +53,15 @@ class Keys:
 @pytest.fixture(scope="module")
 async def keys(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Keys]:
     base = tmp_path_factory.mktemp("keys")
-    repo = base / "repository"
-    for ref, fixture in {
-        "acme/echo": "echo",
-        "acme/sleeps": "sleeps",
-        "globex/echo": "echo",
-        "globex/shared": "echo-public",
-    }.items():
-        (repo / ref).parent.mkdir(parents=True, exist_ok=True)
-        (repo / ref).symlink_to(FIXTURES / fixture, target_is_directory=True)
+    repo = fixture_repository(
+        base / "repository",
+        {
+            "acme/echo": "echo",
+            "acme/sleeps": "sleeps",
+            "globex/echo": "echo",
+            "globex/shared": "echo-public",
+        },
+    )
     settings = Settings(repository=repo, data_dir=base / "data", max_unfinished_per_owner=3)
     async with serving(settings) as api:
         yield Keys(api)

@@ -88,21 +88,7 @@ class PredictionService:
         validated_input = None
         if request.validate_input:
             validated_input = await self._validate(deployment, request)
-        now = datetime.now(UTC)
-        prediction = Prediction(
-            id=str(uuid.uuid4()),
-            owner=deployment.owner,
-            name=deployment.name,
-            version_number=deployment.number,
-            deployment_id=deployment.id,
-            status=PredictionStatus.PENDING,
-            input=request.input,
-            webhook=request.webhook,
-            created_at=now,
-            updated_at=now,
-            deadline_at=_deadline(now, request.cancel_after_s, deployment),
-            created_by=caller.owner or None,
-        )
+        prediction = _new_record(request, deployment)
         if deployment.status is DeploymentStatus.FAILED:
             # The model failed to load: say so at once rather than queueing doomed work.
             error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
@@ -131,15 +117,7 @@ class PredictionService:
         )
         task.start()
         if request.wait_s:
-            await task.wait(request.wait_s)
-            if not recorded and not task.prediction.status.terminal:
-                # Nobody can ask for it later: stop it rather than hold a replica for nothing.
-                task.prediction.logs += "[foretell] canceled: its caller stopped waiting\n"
-                task.cancel()
-            elif not task.stored and recorded:
-                await task.save()  # still running: the caller will poll the id it gets back
-            elif task.persisted is not None:
-                await asyncio.shield(task.persisted)
+            await _wait_for(task, request.wait_s)
         return _showing_queue(task)
 
     async def _validate(self, deployment: Deployment, request: NewPrediction) -> dict[str, Any]:
@@ -333,6 +311,39 @@ class PredictionService:
                 requeue(task.prediction, counted=False)
                 task.save_soon()
         await self._store.flush()
+
+
+async def _wait_for(task: PredictionTask, wait_s: float) -> None:
+    """Wait for the end, then leave the record as the caller's answer needs it: durable, or
+    (unrecorded and unfinished) stopped, as nobody could ask for it later."""
+    await task.wait(wait_s)
+    if not task.recorded and not task.prediction.status.terminal:
+        # Nobody can ask for it later: stop it rather than hold a replica for nothing.
+        task.prediction.logs += "[foretell] canceled: its caller stopped waiting\n"
+        task.cancel()
+    elif not task.stored and task.recorded:
+        await task.save()  # still running: the caller will poll the id it gets back
+    elif task.persisted is not None:
+        await asyncio.shield(task.persisted)
+
+
+def _new_record(request: NewPrediction, deployment: Deployment) -> Prediction:
+    """A pending record of `request` on `deployment`, created now."""
+    now = datetime.now(UTC)
+    return Prediction(
+        id=str(uuid.uuid4()),
+        owner=deployment.owner,
+        name=deployment.name,
+        version_number=deployment.number,
+        deployment_id=deployment.id,
+        status=PredictionStatus.PENDING,
+        input=request.input,
+        webhook=request.webhook,
+        created_at=now,
+        updated_at=now,
+        deadline_at=_deadline(now, request.cancel_after_s, deployment),
+        created_by=request.caller.owner or None,
+    )
 
 
 def _showing_queue(task: PredictionTask) -> Prediction:
