@@ -123,3 +123,17 @@ async def test_a_fill_mask_text_without_the_mask_is_a_user_error(api: Any) -> No
     assert response.json()["error"] == (
         "invalid input: input.text: String should match pattern '^.*\\[MASK\\].*$'"
     )
+
+
+async def test_a_long_text_is_cut_but_a_mask_past_the_cut_is_a_user_error(api: Any) -> None:
+    long = " ".join(["steve jobs is the founder of apple"] * 30)  # 210 words; the model reads 128
+    response = await seed_request(api, "demo%2Ffill-mask", [f"[MASK] {long}"])
+    assert response.status_code == 200, response.text
+    assert len(response.json()["model_response"]["predictions"]) == 5
+    response = await seed_request(api, "demo%2Ffill-mask", [f"{long} [MASK]"])
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "invalid input: input.text: the text is 213 tokens long and this model reads at most "
+        "128: its [MASK] falls past the cut, so nothing is left to fill; move it earlier or "
+        "shorten the text"
+    )

@@ -9,10 +9,16 @@ Options (`options:` in foretell.yaml):
         zero-shot-classification
     top_k: the default number of answers (fill-mask 5, text-classification 1); a request's
         `top_k` overrides it.
-    device: cpu | cuda | auto (default: cuda when present).
-Inputs are truncated to the model's maximum length (`max_length`, default the tokenizer's),
-never refused for their length; an empty text is refused, and so is a fill-mask text without
-the mask token.
+    device: cpu | cuda | cuda:N | auto (default: cuda when present).
+    threads: torch threads per replica (default: the CPUs this process may use divided by
+        `replicas`, at least 1): more threads than cores in all makes torch many times slower.
+    max_length: tokens a text is cut to (default: sentence-transformers' `max_seq_length` when
+        the folder has sentence_bert_config.json, else the tokenizer's `model_max_length`, else
+        the model's `max_position_embeddings`).
+Texts longer than `max_length` tokens are truncated, never refused for their length (as
+sentence-transformers and the pipelines' `truncation=True` do); a fill-mask text whose mask
+token falls past the cut is refused, since nothing would be left to fill. An empty text is
+refused, and so is a fill-mask text without the mask token: all three are the caller's error.
 
 Outputs keep the pipeline's JSON: fill-mask `{"predictions": [{score, sequence, token,
 token_str}, …]}` (seed 000's `model_response`), text-classification `{"predictions": [{label,
@@ -23,13 +29,14 @@ score}, …]}`, token-classification `{"entities": [...]}`, feature-extraction `
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from foretell.errors import ManifestError, ModelLoadFailed
+from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.manifest import MANIFEST_FILE, artifact_path
 
@@ -88,9 +95,13 @@ def _signature(task: str, top_k: int | None, mask: str | None) -> Signature:
 
 
 class PipelineModel:
-    def __init__(self, pipe: Any, task: str, top_k: int | None, mask: str | None) -> None:
+    def __init__(
+        self, pipe: Any, task: str, top_k: int | None, mask: str | None, max_length: int
+    ) -> None:
         self._pipe = pipe
         self._task = task
+        self._mask = mask
+        self.max_length = max_length
         self.signature = _signature(task, top_k, mask)
 
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -124,9 +135,30 @@ class PipelineModel:
         if task == "token-classification":
             raw = self._pipe(inputs, batch_size=len(texts))
             return [{"entities": _plain(r)} for r in _listed(raw, texts)]
-        raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts))
+        if task == "fill-mask":
+            self._check_masks(texts)
+            truncate: dict[str, Any] = {"tokenizer_kwargs": {"truncation": True}}
+        else:
+            truncate = {"truncation": True}
+        raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts), **truncate)
         keys = _FILL_MASK_KEYS if task == "fill-mask" else None
         return [{"predictions": _plain(_top(r), keys)} for r in _listed(raw, texts)]
+
+    def _check_masks(self, texts: list[str]) -> None:
+        """A mask cut off with the end of a long text leaves nothing to fill: the caller's error,
+        raised alone for that text (the worker retries a failed batch input by input)."""
+        tokenizer = self._pipe.tokenizer
+        kept = tokenizer(texts, truncation=True)["input_ids"]
+        for text, ids in zip(texts, kept, strict=True):
+            if tokenizer.mask_token_id not in ids:
+                length = len(tokenizer(text, verbose=False)["input_ids"])
+                message = (
+                    f"the text is {length} tokens long and this model reads at most "
+                    f"{self.max_length}: its {self._mask} falls past the cut, so nothing is left "
+                    "to fill; move it earlier or shorten the text"
+                )
+                error = {"type": "mask_past_limit", "loc": ["input", "text"], "msg": message}
+                raise InvalidInput([{**error, "input": text, "ctx": {"limit": self.max_length}}])
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import torch
@@ -139,7 +171,7 @@ class PipelineModel:
         mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return [[float(v) for v in row] for row in pooled.cpu().tolist()]
+        return pooled.cpu().tolist()
 
 
 def _params_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -179,6 +211,7 @@ class TransformersRuntime:
 
     def check(self, version: ModelVersion) -> None:
         _task(version)
+        _options(version)
         if not version.manifest.artifact:
             raise ManifestError(
                 version.path / MANIFEST_FILE, "artifact", "required: the model's folder"
@@ -187,22 +220,21 @@ class TransformersRuntime:
     def load(self, version: ModelVersion) -> PipelineModel:
         self.check(version)
         task = _task(version)
+        options = _options(version)
         folder = _folder(version)
         ref = str(version.ref)
-        for needed in ("config.json",):
-            if not (folder / needed).is_file():
-                raise ModelLoadFailed(ref, f"model folder '{folder}' has no {needed}")
+        if not (folder / "config.json").is_file():
+            raise ModelLoadFailed(ref, f"model folder '{folder}' has no config.json")
         os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the hub, whatever the model says
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
         from transformers import pipeline
 
         make: Any = pipeline  # its overloads take a literal task; ours is checked above
 
-        options = version.manifest.options
+        torch.set_num_threads(options.get("threads") or _fair_threads(version.manifest.replicas))
         device = options.get("device", "auto")
         if device == "auto":
-            import torch
-
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             pipe = make(
@@ -213,9 +245,70 @@ class TransformersRuntime:
             )
         except OSError as exc:  # a missing weights or tokenizer file: transformers names it
             raise ModelLoadFailed(ref, f"cannot load '{folder}': {exc}") from exc
+        # Every pipeline and our own tokenizer calls cut at model_max_length: make it the limit.
+        max_length = options.get("max_length") or _max_length(folder, pipe)
+        pipe.tokenizer.model_max_length = max_length
         top_k = options.get("top_k", _DEFAULT_TOP_K.get(task))
         mask = getattr(pipe.tokenizer, "mask_token", None)
-        return PipelineModel(pipe, task, top_k, mask)
+        return PipelineModel(pipe, task, top_k, mask, max_length)
+
+
+# What each option must be: (test, what the error says it must be).
+_OPTION_RULES: dict[str, tuple[Any, str]] = {
+    "task": (lambda v: v in TASKS, f"one of {', '.join(TASKS)}"),
+    "top_k": (lambda v: _whole(v, 1, 100), "an integer from 1 to 100"),
+    "device": (
+        lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None,
+        "auto, cpu, cuda or cuda:N",
+    ),
+    "threads": (lambda v: _whole(v, 1, 1024), "an integer from 1 to 1024"),
+    "max_length": (lambda v: _whole(v, 1, 1_000_000), "an integer from 1 to 1000000"),
+}
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _options(version: ModelVersion) -> Mapping[str, Any]:
+    options = version.manifest.options
+    for key, value in options.items():
+        rule = _OPTION_RULES.get(key)
+        if rule is None:
+            raise ManifestError(
+                version.path / MANIFEST_FILE,
+                f"options.{key}",
+                f"unknown option for runtime 'transformers'; it understands: "
+                f"{', '.join(_OPTION_RULES)}",
+            )
+        test, expected = rule
+        if not test(value):
+            raise ManifestError(
+                version.path / MANIFEST_FILE, f"options.{key}", f"must be {expected}, not {value!r}"
+            )
+    return options
+
+
+def _fair_threads(replicas: int) -> int:
+    """This replica's share of the CPUs the process may run on (a container's, not the host's)."""
+    return max(1, len(os.sched_getaffinity(0)) // replicas)
+
+
+# A tokenizer saved without a limit reports this huge sentinel (transformers' VERY_LARGE_INTEGER).
+_UNSET_LIMIT = 10**18
+
+
+def _max_length(folder: Path, pipe: Any) -> int:
+    """The tokens a text is cut to when the manifest does not say: what the model was built for."""
+    sentence_config = folder / "sentence_bert_config.json"
+    if sentence_config.is_file():  # sentence-transformers cuts here, below the tokenizer's limit
+        limit = json.loads(sentence_config.read_text()).get("max_seq_length")
+        if isinstance(limit, int) and limit > 0:
+            return limit
+    tokenizer_limit = pipe.tokenizer.model_max_length
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < _UNSET_LIMIT:
+        return tokenizer_limit
+    return int(pipe.model.config.max_position_embeddings)
 
 
 RUNTIME = TransformersRuntime()

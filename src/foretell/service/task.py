@@ -180,6 +180,9 @@ class PredictionTask:
             log.error("prediction %s failed inside foretell", self.prediction.id, exc_info=result)
             message = f"foretell failed to run it: {type(result).__name__}: {result}"
             self.fail(ErrorSource.INTERNAL, message)
+        elif result.refused is not None:
+            error = PredictionError(ErrorSource.USER, result.error or "", result.refused)
+            self.finish(PredictionStatus.FAILED, outcome=result, error=error)
         elif result.error is not None:
             self.finish(PredictionStatus.FAILED, outcome=result, error=_model_error(result))
         else:

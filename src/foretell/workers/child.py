@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from foretell.errors import ForetellError, ModelLoadFailed
+from foretell.errors import ForetellError, InvalidInput, ModelLoadFailed
 from foretell.manifest import ModelVersion
 from foretell.runtimes.base import LoadedModel
 from foretell.runtimes.registry import get_runtime
@@ -148,6 +148,13 @@ def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> 
     try:
         with _captured(logs, capture_logs):
             (output,) = model.predict([item])
+    except InvalidInput as exc:
+        return Outcome(
+            error=exc.message,
+            refused=exc.errors,
+            logs=logs.getvalue(),
+            execution_time=time.perf_counter() - started,
+        )
     except Exception as exc:
         return Outcome(
             error=f"{type(exc).__name__}: {exc}",

@@ -42,10 +42,15 @@ class SetupFailed:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One input's result: `output` on success, else `error` names what the model raised."""
+    """One input's result: `output` on success, else `error` names what the model raised.
+
+    `refused` holds the errors (pydantic's shape) when the model raised InvalidInput: it judged
+    the input itself wrong, e.g. a fill-mask text whose mask a long text's cut removes, which
+    is the caller's error rather than the model's."""
 
     output: Any = None
     error: str | None = None
+    refused: list[dict[str, Any]] | None = None
     logs: str = ""
     execution_time: float = 0.0
 
