@@ -236,6 +236,12 @@ class TransformersRuntime:
         device = options.get("device", "auto")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelLoadFailed(
+                ref,
+                f"options.device is '{device}' but torch {torch.__version__} finds no CUDA "
+                "device; use 'auto' to run on the CPU where there is none",
+            )
         try:
             pipe = make(
                 task,

@@ -212,6 +212,16 @@ def test_each_replica_takes_its_share_of_the_cpus_unless_told(tmp_path: Path) ->
         torch.set_num_threads(before)
 
 
+def test_asking_for_cuda_where_torch_finds_none_is_a_load_error_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelLoadFailed, match=r"options\.device is 'cuda:0' but torch .* no CUDA"):
+        load(tmp_path, "BertModel", "feature-extraction", {"device": "cuda:0"})
+
+
 def test_a_folder_without_its_config_is_a_load_error_naming_it(tmp_path: Path) -> None:
     version_dir = tmp_path / "acme" / "m" / "1"
     (version_dir / "model").mkdir(parents=True)
