@@ -271,6 +271,22 @@ async def test_redeliver_sends_the_last_event_again_under_its_id(hooked: Any) ->
     assert [a["number"] for a in body["events"][1]["attempts"]] == [1, 2]
 
 
+async def test_a_redelivered_last_event_clears_a_dead_status(hooked: Any) -> None:
+    with Receiver(400, 400).running() as receiver:  # start and completed refused, then 204
+        created = await create(hooked, "fixtures/echo", {"text": "later"}, receiver.url())
+        body = await settled_log(hooked, created["id"])
+        assert [e["status"] for e in body["events"]] == ["dead", "dead"]
+        assert body["webhook_status"] == "dead"
+        response = await hooked.http.post(f"/v1/predictions/{created['id']}/webhooks/redeliver")
+        assert response.status_code == 202, response.text
+        await receiver.until(lambda r: len(r.for_prediction(created["id"])) == 3)
+        body = await settled_log(hooked, created["id"])
+    # start stays dead in the log, but completed carried the whole, newer record
+    assert [e["status"] for e in body["events"]] == ["dead", "delivered"]
+    assert body["webhook_status"] == "delivered"
+    assert (await hooked.get(created["id"]))["webhook_status"] == "delivered"
+
+
 async def test_redeliver_without_a_webhook_is_409_saying_so(hooked: Any) -> None:
     created = await hooked.create("fixtures/echo", {"text": "plain"}, prefer="wait=5")
     assert created["webhook_status"] == "none"

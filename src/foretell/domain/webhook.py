@@ -74,8 +74,15 @@ class DeliveryAttempt:
 
 
 def summarize(statuses: list[DeliveryStatus], *, finished: bool) -> WebhookStatus:
-    """A prediction's webhook status from its events': the worst wins. With no events yet it is
-    pending, unless the prediction has finished: then nothing it asked for is left to send."""
+    """A prediction's webhook status from its events' (in the order they were sent): the worst
+    wins among those not superseded. An event is superseded once a later one is delivered: every
+    event carries the whole record, so the receiver has the newer state (and a redelivered last
+    event clears an earlier dead one). With no events yet it is pending, unless the prediction
+    has finished: then nothing it asked for is left to send."""
+    for index in range(len(statuses) - 1, 0, -1):
+        if statuses[index] is DeliveryStatus.DELIVERED:
+            statuses = statuses[index:]
+            break
     if DeliveryStatus.DEAD in statuses:
         return WebhookStatus.DEAD
     if DeliveryStatus.FAILING in statuses:

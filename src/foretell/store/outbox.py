@@ -83,12 +83,17 @@ class OutboxStore:
         return [_event(row) for row in await self._read(query)]
 
     async def statuses(self, prediction_ids: Iterable[str]) -> dict[str, list[DeliveryStatus]]:
-        """Each prediction's events' delivery statuses (predictions without events left out)."""
+        """Each prediction's events' delivery statuses in the order they were sent (predictions
+        without events left out)."""
         ids = list(prediction_ids)
         if not ids:
             return {}
         c = webhook_events.c
-        query = select(c.prediction_id, c.status).where(c.prediction_id.in_(ids))
+        query = (
+            select(c.prediction_id, c.status)
+            .where(c.prediction_id.in_(ids))
+            .order_by(c.prediction_id, c.seq)
+        )
         found: dict[str, list[DeliveryStatus]] = {}
         for row in await self._read(query):
             found.setdefault(row["prediction_id"], []).append(DeliveryStatus(row["status"]))
