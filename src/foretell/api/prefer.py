@@ -31,7 +31,8 @@ def parse_prefer(values: Sequence[str], *, max_wait: int) -> Preferences:
     """Combine every `Prefer` header value into `Preferences`, or raise `InvalidPreference`.
 
     Unknown preferences are ignored and, for one named twice, the first wins (RFC 7240 §2);
-    `wait` must be a whole number of seconds from 1 to `max_wait`.
+    `wait` must be a whole number of seconds from 1 to `max_wait`, and a bare `wait` means
+    `max_wait`, as Replicate's sync mode reads `Prefer: wait`.
     """
     found: dict[str, str | None] = {}
     for value in values:
@@ -47,7 +48,7 @@ def parse_prefer(values: Sequence[str], *, max_wait: int) -> Preferences:
 def _wait(word: str | None, max_wait: int) -> int:
     rule = f"wait must be an integer number of seconds from 1 to {max_wait}"
     if word is None:
-        raise InvalidPreference(f"Prefer: wait needs a value; {rule}")
+        return max_wait
     if not _INTEGER.fullmatch(word):
         raise InvalidPreference(f"Prefer: wait={_shorten(word)} is not an integer; {rule}")
     # Compared by length first: int() of thousands of digits is slow and Python refuses it.

@@ -22,6 +22,13 @@ def test_wait_is_read() -> None:
     assert parse("wait=10") == Preferences(wait=10)
 
 
+@pytest.mark.parametrize("header", ["wait", 'wait=""', "respond-async, wait"])
+def test_wait_without_a_value_waits_as_long_as_allowed(header: str) -> None:
+    """Replicate's sync mode: a bare `Prefer: wait` holds the request for up to the limit."""
+    assert parse(header).wait == 60
+    assert parse_prefer([header], max_wait=30).wait == 30
+
+
 def test_respond_async_is_recorded_and_does_not_change_wait() -> None:
     assert parse("respond-async, wait=10") == Preferences(wait=10, respond_async=True)
     assert parse("respond-async, wait=10").wait == parse("wait=10").wait
@@ -84,8 +91,6 @@ def test_max_wait_is_the_limit() -> None:
         ),
         ("wait=abc", f"Prefer: wait=abc is not an integer; {RULE}"),
         ("wait=1.5", f"Prefer: wait=1.5 is not an integer; {RULE}"),
-        ("wait", f"Prefer: wait needs a value; {RULE}"),
-        ('wait=""', f"Prefer: wait needs a value; {RULE}"),
     ],
 )
 def test_bad_wait_names_header_value_and_limit(header: str, message: str) -> None:
