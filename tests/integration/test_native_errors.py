@@ -62,7 +62,7 @@ async def test_unknown_version_is_404_listing_the_versions_that_exist(api) -> No
 
 
 @pytest.mark.parametrize(
-    "prefer", ["wait=0", "wait=61", "wait=abc", "wait", "wait=-1", "wait=1.5", 'wait="10']
+    "prefer", ["wait=0", "wait=61", "wait=abc", "wait=-1", "wait=1.5", 'wait="10']
 )
 async def test_invalid_prefer_is_400_and_creates_nothing(api, prefer: str) -> None:
     before = {p["id"] for p in await api.list_all(model="fixtures/echo")}

@@ -20,6 +20,7 @@ ISO_DURATION = re.compile(r"^PT\d+(\.\d+)?S$")
         pytest.param([("Prefer", "respond-async, wait=10")], id="respond-async-ignored"),
         pytest.param([("Prefer", "respond-async"), ("Prefer", "wait=10")], id="two-headers"),
         pytest.param([("Prefer", 'handling=lenient; x=1, wait="10"')], id="rfc7240-list"),
+        pytest.param([("Prefer", "wait")], id="bare-wait-as-replicate"),
     ],
 )
 async def test_prefer_wait_returns_the_finished_record(api, prefer: list[tuple[str, str]]) -> None:
