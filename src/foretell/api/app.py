@@ -109,4 +109,5 @@ def asgi(app: FastAPI) -> ASGIApp:
 
     Outside FastAPI, so the hot routes skip its middleware stack as well as its router."""
     settings: Settings = app.state.settings
-    return BodyLimit(HotPaths(app, native.hot_routes), limit=settings.max_body_bytes)
+    hot = {**native.hot_routes, **oip_v2.hot_routes, **gpux.hot_routes}
+    return BodyLimit(HotPaths(app, hot), limit=settings.max_body_bytes)

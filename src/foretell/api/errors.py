@@ -76,18 +76,18 @@ def dialect(tag: str, body: DialectBody) -> None:
     _DIALECTS[tag] = body
 
 
-def _dialect_of(request: Request | None) -> DialectBody | None:
-    route = request.scope.get("route") if request is not None else None
-    for tag in getattr(route, "tags", ()):
+def dialect_of(request: Request) -> str | None:
+    """The wire dialect of the route that took `request`: its router's tag, if one renders."""
+    for tag in getattr(request.scope.get("route"), "tags", ()):
         if tag in _DIALECTS:
-            return _DIALECTS[tag]
+            return str(tag)
     return None
 
 
-def error_response(exc: Exception, request: Request | None = None) -> Response:
+def error_response(exc: Exception, dialect: str | None = None) -> Response:
     """The answer to any exception a route raised: the one mapping, for either lane, written
-    the way the route's wire dialect writes errors."""
-    render = _dialect_of(request)
+    the way the route's wire dialect (None: the native one) writes errors."""
+    render = _DIALECTS.get(dialect) if dialect is not None else None
     if render is not None:
         if isinstance(exc, HTTPException):  # 405, a streamed 413: their status stands
             status, body = render(errors.ForetellError(str(exc.detail)), exc.status_code)
@@ -116,12 +116,13 @@ def error_response(exc: Exception, request: Request | None = None) -> Response:
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
-    return error_response(exc, request)
+    return error_response(exc, dialect_of(request))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette logs the traceback itself after this; the client gets JSON, not plain text.
-    render = _dialect_of(request)
+    tag = dialect_of(request)
+    render = _DIALECTS[tag] if tag is not None else None
     error = errors.ForetellError(_UNEXPECTED.format(type(exc).__name__))
     if render is not None:
         status, body = render(error, 500)

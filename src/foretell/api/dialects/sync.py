@@ -26,9 +26,13 @@ class ModelFailed(ForetellError):
 
 async def json_body(request: Request) -> Any:
     """The request's JSON, whatever its Content-Type (curl -d labels JSON as a form)."""
-    raw = await request.body()
+    return json_of(await request.body())
+
+
+def json_of(body: bytes) -> Any:
+    """A body's JSON, or InvalidRequest saying where it is not."""
     try:
-        return orjson.loads(raw)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
 

@@ -17,11 +17,13 @@ from foretell.api.auth import Predictor, Reader
 from foretell.api.dialects import sync
 from foretell.api.dialects.gpux import tensors
 from foretell.api.errors import dialect
+from foretell.api.hotpath import Call, HotRoute, HotRoutes
 from foretell.api.responses import Json
+from foretell.config import Settings
 from foretell.domain import DeploymentStatus, ModelRef
-from foretell.domain.access import Principal
+from foretell.domain.access import Principal, Scope
 from foretell.errors import ForetellError, InvalidInput, NotFound
-from foretell.service import Deployment, NewPrediction
+from foretell.service import Deployment, NewPrediction, PredictionService
 
 TAG = "gpux"
 router = APIRouter(tags=[TAG])
@@ -38,12 +40,12 @@ def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
 dialect(TAG, _error)
 
 
-def _default_model(request: Request, caller: Principal) -> ModelRef:
+def _default_model(service: PredictionService, settings: Settings, caller: Principal) -> ModelRef:
     """`--default-model`, else the repository's only model."""
-    configured = state.settings(request).default_model
+    configured = settings.default_model
     if configured:
         return ModelRef.parse(configured)
-    models = state.service(request).deployments.models(caller)
+    models = service.deployments.models(caller)
     if len(models) != 1:
         raise NotFound(
             f"no default model: this server has {len(models)} models for this key; start it "
@@ -53,12 +55,22 @@ def _default_model(request: Request, caller: Principal) -> ModelRef:
     return ModelRef(owner, name)
 
 
-async def _predict(request: Request, ref: ModelRef, caller: Principal) -> Response:
-    service = state.service(request)
+async def predict_default(call: Call) -> Response:
+    """POST /predict, whichever lane it came in by."""
+    return await _predict(call, _default_model(call.service, call.settings, call.caller))
+
+
+async def predict_named(call: Call) -> Response:
+    """POST /models/{owner}/{name}/predict, whichever lane it came in by."""
+    return await _predict(call, ModelRef(call.params["owner"], call.params["name"]))
+
+
+async def _predict(call: Call, ref: ModelRef) -> Response:
+    service, caller = call.service, call.caller
     deployment = service.deployments.resolve(ref, caller)
     signature = sync.answering(deployment)
-    call = tensors.inputs(await sync.json_body(request), signature.input_schema)
-    wait_s = state.settings(request).max_wait_s
+    named = tensors.inputs(sync.json_of(call.body), signature.input_schema)
+    wait_s = call.settings.max_wait_s
 
     async def run(inputs: dict[str, Any]) -> Any:
         prediction = await service.create(
@@ -68,28 +80,28 @@ async def _predict(request: Request, ref: ModelRef, caller: Principal) -> Respon
         )
         return sync.output(prediction, wait_s)
 
-    if call.items:  # one prediction per item, side by side: the batcher groups them
+    if named.items:  # one prediction per item, side by side: the batcher groups them
         # A task group: when one item is refused or fails, the others are stopped with it.
         try:
             async with asyncio.TaskGroup() as group:
-                runs = [group.create_task(run(item)) for item in call.items]
+                runs = [group.create_task(run(item)) for item in named.items]
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the first item's error answers for all
         return Json(tensors.batch_outputs([r.result() for r in runs]))
-    output = await run(call.inputs)
-    return Json(tensors.outputs(output, signature.output_schema, one_item=call.one_item))
+    output = await run(named.inputs)
+    return Json(tensors.outputs(output, signature.output_schema, one_item=named.one_item))
 
 
 @router.post("/predict")
 async def predict(request: Request, caller: Predictor) -> Response:
     """Run the server's default model on a flat JSON object of named inputs."""
-    return await _predict(request, _default_model(request, caller), caller)
+    return await predict_default(await Call.from_request(request, caller))
 
 
 @router.post("/models/{owner}/{name}/predict")
 async def predict_model(owner: str, name: str, request: Request, caller: Predictor) -> Response:
     """Run any model the key may use, GPUX style."""
-    return await _predict(request, ModelRef(owner, name), caller)
+    return await predict_named(await Call.from_request(request, caller))
 
 
 def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -104,7 +116,9 @@ def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _deployment(request: Request, caller: Principal) -> Deployment:
-    return state.service(request).deployments.resolve(_default_model(request, caller), caller)
+    service = state.service(request)
+    ref = _default_model(service, state.settings(request), caller)
+    return service.deployments.resolve(ref, caller)
 
 
 @router.get("/health")
@@ -140,3 +154,10 @@ async def info(request: Request, caller: Reader) -> Response:
             "status": deployment.status.value,
         }
     )
+
+
+# Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
+HOT_ROUTES: HotRoutes = {
+    ("POST", "/predict"): HotRoute(predict_default, Scope.PREDICT, TAG),
+    ("POST", "/models/{owner}/{name}/predict"): HotRoute(predict_named, Scope.PREDICT, TAG),
+}

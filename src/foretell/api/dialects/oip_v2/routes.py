@@ -36,12 +36,13 @@ from foretell.api.dialects import sync
 from foretell.api.dialects.oip_v2 import binary, specs, tensors
 from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
+from foretell.api.hotpath import Call, HotRoute, HotRoutes
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus, ModelRef
-from foretell.domain.access import Principal
+from foretell.domain.access import Principal, Scope
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
-from foretell.service import Deployment, NewPrediction
+from foretell.service import Deployment, NewPrediction, PredictionService
 
 TAG = "oip-v2"
 router = APIRouter(prefix="/v2", tags=[TAG])
@@ -86,42 +87,46 @@ async def server_ready(request: Request) -> Response:
 
 @router.get(MODEL)
 async def model_metadata(owner: str, name: str, request: Request, caller: Reader) -> Response:
-    return _metadata(request, _deployment(request, owner, name, None, caller), caller)
+    return _metadata(
+        request, _deployment(state.service(request), owner, name, None, caller), caller
+    )
 
 
 @router.get(MODEL + VERSION)
 async def version_metadata(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
-    return _metadata(request, _deployment(request, owner, name, version, caller), caller)
+    deployment = _deployment(state.service(request), owner, name, version, caller)
+    return _metadata(request, deployment, caller)
 
 
 @router.get(MODEL + "/ready")
 async def model_ready(owner: str, name: str, request: Request, caller: Reader) -> Response:
-    return _ready(_deployment(request, owner, name, None, caller))
+    return _ready(_deployment(state.service(request), owner, name, None, caller))
 
 
 @router.get(MODEL + VERSION + "/ready")
 async def version_ready(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
-    return _ready(_deployment(request, owner, name, version, caller))
+    return _ready(_deployment(state.service(request), owner, name, version, caller))
 
 
+# The path parameters are read from the request by `infer`; declared here for OpenAPI.
 @router.post(MODEL + "/infer", openapi_extra=documented(InferenceRequest))
 async def model_infer(owner: str, name: str, request: Request, caller: Predictor) -> Response:
-    return await _infer(request, _deployment(request, owner, name, None, caller), caller)
+    return await infer(await Call.from_request(request, caller))
 
 
 @router.post(MODEL + VERSION + "/infer", openapi_extra=documented(InferenceRequest))
 async def version_infer(
     owner: str, name: str, version: str, request: Request, caller: Predictor
 ) -> Response:
-    return await _infer(request, _deployment(request, owner, name, version, caller), caller)
+    return await infer(await Call.from_request(request, caller))
 
 
 def _deployment(
-    request: Request, owner: str, name: str, version: str | None, caller: Principal
+    service: PredictionService, owner: str, name: str, version: str | None, caller: Principal
 ) -> Deployment:
     number = None
     if version is not None:
@@ -130,7 +135,7 @@ def _deployment(
                 f"model version '{version}' is not a version number; versions are 1, 2, …"
             )
         number = int(version)
-    return state.service(request).deployments.resolve(ModelRef(owner, name, number), caller)
+    return service.deployments.resolve(ModelRef(owner, name, number), caller)
 
 
 def _signature(deployment: Deployment) -> Signature:
@@ -167,24 +172,29 @@ def _ready(deployment: Deployment) -> Response:
     return Json(body, status_code=200 if ready else 400)
 
 
-async def _infer(request: Request, deployment: Deployment, caller: Principal) -> Response:
+async def infer(call: Call) -> Response:
+    """Either infer route, whichever lane it came in by."""
+    params = call.params
+    deployment = _deployment(
+        call.service, params["owner"], params["name"], params.get("version"), call.caller
+    )
     signature = sync.answering(deployment)
     model = str(deployment.ref)
-    head, blob = binary.split(await request.body(), request.headers.get(binary.HEADER))
+    head, blob = binary.split(call.body, call.headers.get(binary.HEADER))
     body = parse_body(head, InferenceRequest)
     wanted = [o.name for o in body.outputs or ()] or None  # none named: every output
     tensors.check_requested(model, wanted or (), signature.output_schema)
     model_input = tensors.model_input(
         model, body.inputs, binary.tensors(body.inputs, blob), signature.input_schema
     )
-    wait_s = state.settings(request).max_wait_s
-    prediction = await state.service(request).create(
+    wait_s = call.settings.max_wait_s
+    prediction = await call.service.create(
         NewPrediction(
             model=deployment.ref,
             input=model_input,
             validate_input=True,
             wait_s=wait_s,
-            caller=caller,
+            caller=call.caller,
         )
     )
     output = sync.output(prediction, wait_s)
@@ -196,3 +206,10 @@ async def _infer(request: Request, deployment: Deployment, caller: Principal) ->
         "outputs": tensors.outputs(model, output, wanted, signature.output_schema),
     }
     return Json(response)
+
+
+# Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
+HOT_ROUTES: HotRoutes = {
+    ("POST", f"/v2{path}/infer"): HotRoute(infer, Scope.PREDICT, TAG)
+    for path in (MODEL, MODEL + VERSION)
+}
