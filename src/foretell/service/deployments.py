@@ -23,7 +23,7 @@ from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
 from foretell.metrics import ModelMetrics
 from foretell.scheduler import Admission, Scheduler
-from foretell.workers import Pool, ReplicaHandle
+from foretell.workers import Pool, ReplicaHandle, isolated
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,12 @@ class Deployments:
             async with gate:
                 await deployment.start()
 
+        # Thread replicas first: they load in the server's process in milliseconds, while a
+        # process replica spawns an interpreter and may import torch or numba for seconds; so
+        # the light models answer without waiting behind the heavy ones for a loading slot.
+        ordered = sorted(self.all(), key=lambda d: d.version is not None and isolated(d.version))
         # Each deployment settles itself, failed or ready; one cannot stop the others loading.
-        await asyncio.gather(*(one(d) for d in self.all()), return_exceptions=True)
+        await asyncio.gather(*(one(d) for d in ordered), return_exceptions=True)
 
     async def stop(self) -> None:
         if self._starting is not None:

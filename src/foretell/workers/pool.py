@@ -19,14 +19,18 @@ RESTART_ATTEMPTS = 3
 RESTART_BACKOFF_S = 1.0
 
 
-def new_replica(version: ModelVersion) -> ReplicaHandle:
-    """A replica of the kind the manifest's `isolation` asks for (auto: the runtime decides)."""
+def isolated(version: ModelVersion) -> bool:
+    """Whether its replicas are processes, as the manifest's `isolation` asks (auto: the
+    runtime decides); else threads of the server."""
     isolation = version.manifest.isolation
     if isolation == "auto":
-        isolation = "thread" if runs_in_process(version.manifest.runtime) else "process"
-    if isolation == "thread":
-        return ThreadReplica(version)
-    return ProcessReplica(version)
+        return not runs_in_process(version.manifest.runtime)
+    return isolation == "process"
+
+
+def new_replica(version: ModelVersion) -> ReplicaHandle:
+    """A replica of the kind the manifest's `isolation` asks for."""
+    return ProcessReplica(version) if isolated(version) else ThreadReplica(version)
 
 
 class Pool:
