@@ -11,19 +11,25 @@ Options (`options:` in foretell.yaml):
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-import skops.io
 
 from foretell.errors import ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.manifest import MANIFEST_FILE
 
 _OPTIONS = ("trusted_types",)
+# skops.io runs sklearn's all_estimators() on import, whose package walk imports sklearn's
+# vendored array_api_compat.torch, and with it torch wherever torch is installed (the
+# transformers extra): ~0.6 s and ~180 MB in every sklearn worker, for no estimator.
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 _PICKLE_REFUSED = (
     "raw pickle is refused (it can run arbitrary code); save the model with skops.io.dump "
@@ -52,7 +58,7 @@ class SklearnRuntime:
         trusted = _trusted_types(version)
         ref = str(version.ref)
         try:
-            untrusted = skops.io.get_untrusted_types(file=path)
+            untrusted = _skops_io().get_untrusted_types(file=path)
         except Exception as exc:  # skops/zipfile errors on a damaged file: translated here
             raise ModelLoadFailed(
                 ref, f"'{path.name}' is not a readable skops file: {exc}"
@@ -66,7 +72,7 @@ class SklearnRuntime:
                 f"{MANIFEST_FILE}.",
             )
         try:
-            estimator = skops.io.load(path, trusted=trusted)
+            estimator = _skops_io().load(path, trusted=trusted)
         except Exception as exc:
             raise ModelLoadFailed(ref, f"skops cannot load '{path.name}': {exc}") from exc
         n_features = getattr(estimator, "n_features_in_", None)
@@ -198,6 +204,22 @@ def _artifact(version: ModelVersion) -> Path:
             version.path / MANIFEST_FILE, "artifact", "required by runtime 'sklearn'"
         )
     return version.path / version.manifest.artifact
+
+
+@cache
+def _skops_io() -> ModuleType:
+    """skops.io, imported without torch: a None in sys.modules makes the walk's import of the
+    torch shim fail, which the walk skips; it is undone right after."""
+    shimmed = _TORCH_SHIM not in sys.modules
+    if shimmed:
+        sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]
+    try:
+        import skops.io
+    finally:
+        if shimmed:
+            del sys.modules[_TORCH_SHIM]
+    module: ModuleType = skops.io
+    return module
 
 
 RUNTIME = SklearnRuntime()

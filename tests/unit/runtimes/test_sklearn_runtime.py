@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,3 +146,26 @@ def test_rows_of_the_wrong_width_are_named(examples: Repository, find: Find, loa
         model.predict([{"features": [[0.0] * 10]}, {"features": [[1, 2, 3]]}])
     with pytest.raises(ValueError, match="item 0: input 'features' is missing"):
         model.predict([{"rows": [[0.0] * 10]}])
+
+
+def test_a_sklearn_worker_never_imports_torch_yet_the_shim_stays_importable() -> None:
+    """In a fresh interpreter, as a worker is: loading demo/diabetes must not drag torch in
+    through skops' walk of sklearn's packages, and the block must not outlive the import."""
+    root = Path(__file__).resolve().parents[3]
+    script = """
+import sys
+from pathlib import Path
+from foretell.manifest import scan_repository
+from foretell.runtimes import get_runtime
+(version,) = [v for v in scan_repository(Path("examples/models")).versions if v.name == "diabetes"]
+model = get_runtime("sklearn").load(version)
+assert len(model.predict([{"features": [[0.0] * 10]}])) == 1
+print("torch" in sys.modules)
+import sklearn.externals.array_api_compat.torch
+print("torch" in sys.modules)
+"""
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["False", "True"]
