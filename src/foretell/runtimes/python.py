@@ -34,6 +34,7 @@ from pydantic.fields import FieldInfo
 from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.manifest import MANIFEST_FILE
+from foretell.manifest.schema import field_error
 
 _PREDICTOR = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<cls>[A-Za-z_]\w*)$")
 # typing's special forms subscripted with values known only at run time.
@@ -108,7 +109,10 @@ class PythonModel:
         try:
             validated = self._inputs.model_validate(item)
         except ValidationError as exc:
-            raise InvalidInput([dict(e) for e in exc.errors(include_url=False)]) from None
+            # A validator the JSON schema cannot show (an AfterValidator) refuses it here: the
+            # same shape as the server's schema errors, under `input`, JSON-safe.
+            errors = exc.errors(include_url=False)
+            raise InvalidInput([field_error(e, ("input",)) for e in errors]) from None
         kwargs = {param: getattr(validated, field) for field, param in self._params.items()}
         result = _plain(self._predict(**kwargs))
         try:

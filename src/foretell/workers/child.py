@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+import orjson
+
 from foretell.errors import ForetellError, InvalidInput, ModelLoadFailed
 from foretell.manifest import ModelVersion
 from foretell.runtimes.base import LoadedModel
@@ -151,7 +153,9 @@ def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> 
     except InvalidInput as exc:
         return Outcome(
             error=exc.message,
-            refused=exc.errors,
+            # Data only across the boundary, and JSON for the record: an exception in `ctx`
+            # becomes its message.
+            refused=orjson.loads(orjson.dumps(exc.errors, default=str)),
             logs=logs.getvalue(),
             execution_time=time.perf_counter() - started,
         )

@@ -7,12 +7,14 @@ import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Repository
 from foretell.manifest.schema import InputValidator
 from foretell.runtimes import LoadedModel, get_runtime
+from foretell.workers.child import run_batch
 
 Find = Callable[[Repository, str], ModelVersion]
 Load = Callable[[ModelVersion], LoadedModel]
@@ -59,7 +61,50 @@ def test_inputs_are_validated_with_each_field_named(
     model = load(find(fixtures, "fixtures/typed-inputs:1"))
     with pytest.raises(InvalidInput) as caught:
         model.predict([{"name": "a", "color": "pink", "ratio": 1, "extra": 0}])
-    assert sorted(e["loc"][0] for e in caught.value.errors) == ["color", "extra", "name", "ratio"]
+    # under `input`, as the server's own schema check names them
+    assert {e["loc"][0] for e in caught.value.errors} == {"input"}
+    assert sorted(e["loc"][1] for e in caught.value.errors) == ["color", "extra", "name", "ratio"]
+
+
+def test_a_validator_the_schema_cannot_show_refuses_input_as_json_safe_data(
+    make_version: MakeVersion,
+) -> None:
+    """An AfterValidator is invisible to the JSON schema, so the worker refuses the input: as
+    the caller's error, and as plain JSON (pydantic puts the ValueError itself in ctx)."""
+    version = python_version(
+        make_version,
+        """
+        from typing import Annotated
+
+        from pydantic import AfterValidator
+
+        from foretell.sdk import Predictor
+
+        def even(n: int) -> int:
+            if n % 2:
+                raise ValueError("must be even")
+            return n
+
+        class Model(Predictor):
+            def predict(self, n: Annotated[int, AfterValidator(even)]) -> int:
+                return n
+        """,
+    )
+    model = get_runtime("python").load(version)
+    good, bad = run_batch(model, [{"n": 2}, {"n": 3}])
+    assert good.output == 2
+    assert bad.output is None
+    assert bad.refused == [
+        {
+            "type": "value_error",
+            "loc": ["input", "n"],
+            "msg": "Value error, must be even",
+            "input": 3,
+            "ctx": {"error": "must be even"},
+        }
+    ]
+    assert bad.error == "invalid input: input.n: Value error, must be even"
+    assert orjson.loads(orjson.dumps(bad.refused)) == bad.refused
 
 
 def test_mutable_defaults_are_fresh_for_each_prediction(
