@@ -14,11 +14,13 @@ Options (`options:` in foretell.yaml):
         `replicas`, at least 1): more threads than cores in all makes torch many times slower.
     max_length: tokens a text is cut to (default: sentence-transformers' `max_seq_length` when
         the folder has sentence_bert_config.json, else the tokenizer's `model_max_length`, else
-        the model's `max_position_embeddings`).
+        the model's `max_position_embeddings`); never more than the model has positions for.
 Texts longer than `max_length` tokens are truncated, never refused for their length (as
 sentence-transformers and the pipelines' `truncation=True` do); a fill-mask text whose mask
 token falls past the cut is refused, since nothing would be left to fill. An empty text is
 refused, and so is a fill-mask text without the mask token: all three are the caller's error.
+So is a zero-shot label whose hypothesis ("This example is {label}.") takes over half of
+`max_length`, since the text must fit beside it.
 
 Outputs keep the pipeline's JSON: fill-mask `{"predictions": [{score, sequence, token,
 token_str}, …]}` (seed 000's `model_response`), text-classification `{"predictions": [{label,
@@ -125,6 +127,7 @@ class PipelineModel:
         if task == "feature-extraction":
             return [{"embedding": e} for e in self._embed(texts)]
         if task == "zero-shot-classification":
+            self._check_labels(first["candidate_labels"])
             raw = self._pipe(
                 inputs,
                 candidate_labels=first["candidate_labels"],
@@ -143,6 +146,24 @@ class PipelineModel:
         raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts), **truncate)
         keys = _FILL_MASK_KEYS if task == "fill-mask" else None
         return [{"predictions": _plain(_top(r), keys)} for r in _listed(raw, texts)]
+
+    def _check_labels(self, labels: Sequence[str]) -> None:
+        """Each label becomes a hypothesis read beside the text, which alone is cut to fit: a
+        hypothesis may take at most half of the model's length, leaving the text the rest."""
+        tokenizer, most = self._pipe.tokenizer, self.max_length // 2
+        for index, label in enumerate(labels):
+            hypothesis = _HYPOTHESIS.format(label)
+            length = len(
+                tokenizer(hypothesis, add_special_tokens=False, verbose=False)["input_ids"]
+            )
+            if length > most:
+                message = (
+                    f"the hypothesis for this label ({_HYPOTHESIS!r}) is {length} tokens long; "
+                    f"this model reads {self.max_length}, so a label may take at most {most}"
+                )
+                loc = ["input", "candidate_labels", index]
+                error = {"type": "label_too_long", "loc": loc, "msg": message, "input": label}
+                raise InvalidInput([{**error, "ctx": {"limit": most}}])
 
     def _check_masks(self, texts: list[str]) -> None:
         """A mask cut off with the end of a long text leaves nothing to fill: the caller's error,
@@ -189,6 +210,8 @@ def _top(result: Any) -> list[Any]:
     return result if isinstance(result, list) else [result]
 
 
+# The zero-shot pipeline's default template: each candidate label becomes this hypothesis.
+_HYPOTHESIS = "This example is {}."
 # Seed 000's order of a fill-mask answer's fields.
 _FILL_MASK_KEYS = ("score", "sequence", "token", "token_str")
 
@@ -252,7 +275,7 @@ class TransformersRuntime:
         except OSError as exc:  # a missing weights or tokenizer file: transformers names it
             raise ModelLoadFailed(ref, f"cannot load '{folder}': {exc}") from exc
         # Every pipeline and our own tokenizer calls cut at model_max_length: make it the limit.
-        max_length = options.get("max_length") or _max_length(folder, pipe)
+        max_length = _max_length(ref, folder, pipe, options.get("max_length"))
         pipe.tokenizer.model_max_length = max_length
         top_k = options.get("top_k", _DEFAULT_TOP_K.get(task))
         mask = getattr(pipe.tokenizer, "mask_token", None)
@@ -296,25 +319,53 @@ def _options(version: ModelVersion) -> Mapping[str, Any]:
 
 
 def _fair_threads(replicas: int) -> int:
-    """This replica's share of the CPUs the process may run on (a container's, not the host's)."""
-    return max(1, len(os.sched_getaffinity(0)) // replicas)
+    """This replica's share of the CPUs the process may run on (a container's, not the host's;
+    the host's where the platform cannot say, as on macOS)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    return max(1, cpus // replicas)
 
 
-# A tokenizer saved without a limit reports this huge sentinel (transformers' VERY_LARGE_INTEGER).
+# A tokenizer saved without a limit reports a huge sentinel (transformers' VERY_LARGE_INTEGER,
+# int(1e30)); anything this large is no limit.
 _UNSET_LIMIT = 10**18
+# Models whose position ids start after the padding index: they read that many fewer tokens
+# than max_position_embeddings says (RoBERTa's 514 positions hold 512 tokens).
+_OFFSET_POSITIONS = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "mpnet"}
+)
 
 
-def _max_length(folder: Path, pipe: Any) -> int:
-    """The tokens a text is cut to when the manifest does not say: what the model was built for."""
+def _max_length(ref: str, folder: Path, pipe: Any, asked: int | None) -> int:
+    """The tokens a text is cut to: the manifest's `max_length`, else what the model was built
+    for; never more than the model has positions for."""
+    config = pipe.model.config
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and config.model_type in _OFFSET_POSITIONS:
+        positions -= (config.pad_token_id or 0) + 1
+    if asked is not None:
+        if isinstance(positions, int) and asked > positions:
+            raise ModelLoadFailed(
+                ref,
+                f"options.max_length is {asked} but the model reads at most {positions} tokens "
+                "(its position embeddings); use a smaller one",
+            )
+        return asked
+    limit = None
     sentence_config = folder / "sentence_bert_config.json"
     if sentence_config.is_file():  # sentence-transformers cuts here, below the tokenizer's limit
-        limit = json.loads(sentence_config.read_text()).get("max_seq_length")
-        if isinstance(limit, int) and limit > 0:
-            return limit
+        found = json.loads(sentence_config.read_text()).get("max_seq_length")
+        limit = found if isinstance(found, int) and found > 0 else None
     tokenizer_limit = pipe.tokenizer.model_max_length
-    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < _UNSET_LIMIT:
-        return tokenizer_limit
-    return int(pipe.model.config.max_position_embeddings)
+    if limit is None and isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < _UNSET_LIMIT:
+        limit = tokenizer_limit
+    if isinstance(positions, int):
+        limit = positions if limit is None else min(limit, positions)
+    if limit is None:
+        raise ModelLoadFailed(
+            ref, "cannot tell how many tokens the model reads; set options.max_length"
+        )
+    return limit
 
 
 RUNTIME = TransformersRuntime()

@@ -12,6 +12,7 @@ Options (`options:` in foretell.yaml):
 from __future__ import annotations
 
 import sys
+import threading
 import zipfile
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -206,18 +207,23 @@ def _artifact(version: ModelVersion) -> Path:
     return version.path / version.manifest.artifact
 
 
+_SKOPS_IMPORT = threading.Lock()
+
+
 @cache
 def _skops_io() -> ModuleType:
     """skops.io, imported without torch: a None in sys.modules makes the walk's import of the
-    torch shim fail, which the walk skips; it is undone right after."""
-    shimmed = _TORCH_SHIM not in sys.modules
-    if shimmed:
-        sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]
-    try:
-        import skops.io
-    finally:
+    torch shim fail, which the walk skips; it is undone right after. The block is process-wide
+    for that moment: with thread replicas, another import of the shim then would fail too."""
+    with _SKOPS_IMPORT:
+        shimmed = _TORCH_SHIM not in sys.modules
         if shimmed:
-            del sys.modules[_TORCH_SHIM]
+            sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]
+        try:
+            import skops.io
+        finally:
+            if shimmed:
+                del sys.modules[_TORCH_SHIM]
     module: ModuleType = skops.io
     return module
 

@@ -92,7 +92,7 @@ class OutboxStore:
         query = (
             select(c.prediction_id, c.status)
             .where(c.prediction_id.in_(ids))
-            .order_by(c.prediction_id, c.seq)
+            .order_by(c.prediction_id, c.seq, c.created_at, c.id)  # as `events` orders them
         )
         found: dict[str, list[DeliveryStatus]] = {}
         for row in await self._read(query):

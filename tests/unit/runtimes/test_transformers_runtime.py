@@ -163,6 +163,34 @@ def test_a_mask_past_the_cut_fails_only_its_own_input_as_the_callers_error(
     assert bad.error == raised.value.message
 
 
+def test_a_zero_shot_label_too_long_to_sit_beside_the_text_is_the_callers_error(
+    tmp_path: Path,
+) -> None:
+    model, validator = load(
+        tmp_path, "BertForSequenceClassification", "zero-shot-classification", **NLI
+    )
+    long_label = " ".join(["apple"] * 20)  # "This example is" + 20 words + "." > 32 // 2
+    (fine,) = model.predict([validator.validate({"text": LONG, "candidate_labels": ["good"]})])
+    assert fine["labels"] == ["good"]
+    with pytest.raises(InvalidInput) as raised:
+        model.predict([validator.validate({"text": "x", "candidate_labels": ["good", long_label]})])
+    (error,) = raised.value.errors
+    assert error["loc"] == ["input", "candidate_labels", 1]
+    assert error["msg"] == (
+        "the hypothesis for this label ('This example is {}.') is 24 tokens long; "
+        "this model reads 32, so a label may take at most 16"
+    )
+
+
+def test_a_max_length_beyond_the_models_positions_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ModelLoadFailed,
+        match=r"options\.max_length is 64 but the model reads "
+        r"at most 32 tokens",
+    ):
+        load(tmp_path, "BertModel", "feature-extraction", {"max_length": 64})
+
+
 @pytest.mark.parametrize(
     ("options", "field", "says"),
     [
