@@ -15,7 +15,9 @@ class LoadedModel(Protocol):
     def signature(self) -> Signature: ...
 
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """One JSON-serializable output per input, in order. Raising fails the whole batch."""
+        """One JSON-serializable output per input, in order. Raising fails the whole batch
+        (the worker then runs it input by input); an InvalidInput in an input's place refuses
+        just that input, as the caller's error."""
         ...
 
 

@@ -139,13 +139,28 @@ class PipelineModel:
             raw = self._pipe(inputs, batch_size=len(texts))
             return [{"entities": _plain(r)} for r in _listed(raw, texts)]
         if task == "fill-mask":
-            self._check_masks(texts)
-            truncate: dict[str, Any] = {"tokenizer_kwargs": {"truncation": True}}
-        else:
-            truncate = {"truncation": True}
-        raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts), **truncate)
-        keys = _FILL_MASK_KEYS if task == "fill-mask" else None
-        return [{"predictions": _plain(_top(r), keys)} for r in _listed(raw, texts)]
+            return self._fill(texts, first["top_k"])
+        raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts), truncation=True)
+        return [{"predictions": _plain(_top(r))} for r in _listed(raw, texts)]
+
+    def _fill(self, texts: list[str], top_k: int) -> list[Any]:
+        """The texts whose mask survives the cut in one pass; the others refused in their place,
+        so one bad text neither fails its batch nor makes the worker rerun it input by input."""
+        refused = self._refusals(texts)
+        kept = [t for i, t in enumerate(texts) if i not in refused]
+        answers: list[Any] = []
+        if kept:
+            raw = self._pipe(
+                kept[0] if len(kept) == 1 else kept,
+                top_k=top_k,
+                batch_size=len(kept),
+                tokenizer_kwargs={"truncation": True},
+            )
+            answers = [
+                {"predictions": _plain(_top(r), _FILL_MASK_KEYS)} for r in _listed(raw, kept)
+            ]
+        filled = iter(answers)
+        return [refused[i] if i in refused else next(filled) for i in range(len(texts))]
 
     def _check_labels(self, labels: Sequence[str]) -> None:
         """Each label becomes a hypothesis read beside the text, which alone is cut to fit: a
@@ -165,12 +180,13 @@ class PipelineModel:
                 error = {"type": "label_too_long", "loc": loc, "msg": message, "input": label}
                 raise InvalidInput([{**error, "ctx": {"limit": most}}])
 
-    def _check_masks(self, texts: list[str]) -> None:
-        """A mask cut off with the end of a long text leaves nothing to fill: the caller's error,
-        raised alone for that text (the worker retries a failed batch input by input)."""
+    def _refusals(self, texts: list[str]) -> dict[int, InvalidInput]:
+        """A mask cut off with the end of a long text leaves nothing to fill: the caller's
+        error, by the index of each such text."""
         tokenizer = self._pipe.tokenizer
         kept = tokenizer(texts, truncation=True)["input_ids"]
-        for text, ids in zip(texts, kept, strict=True):
+        refused = {}
+        for index, (text, ids) in enumerate(zip(texts, kept, strict=True)):
             if tokenizer.mask_token_id not in ids:
                 length = len(tokenizer(text, verbose=False)["input_ids"])
                 message = (
@@ -179,7 +195,9 @@ class PipelineModel:
                     "to fill; move it earlier or shorten the text"
                 )
                 error = {"type": "mask_past_limit", "loc": ["input", "text"], "msg": message}
-                raise InvalidInput([{**error, "input": text, "ctx": {"limit": self.max_length}}])
+                ctx = {"limit": self.max_length}
+                refused[index] = InvalidInput([{**error, "input": text, "ctx": ctx}])
+        return refused
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import torch

@@ -141,7 +141,17 @@ def _attempt(
     elapsed = time.perf_counter() - started
     # What a model prints while running a batch belongs to no single prediction, and batches mix
     # callers: attaching it to each would leak one caller's data into another's record.
-    return [Outcome(output=o, execution_time=elapsed) for o in outputs]
+    return [
+        _refused(o, elapsed) if isinstance(o, InvalidInput) else Outcome(o, execution_time=elapsed)
+        for o in outputs
+    ]
+
+
+def _refused(exc: InvalidInput, elapsed: float, logs: str = "") -> Outcome:
+    """The model judged the input itself wrong. Data only across the boundary, and JSON for the
+    record: an exception in an error's `ctx` becomes its message."""
+    refused = orjson.loads(orjson.dumps(exc.errors, default=str))
+    return Outcome(error=exc.message, refused=refused, logs=logs, execution_time=elapsed)
 
 
 def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> Outcome:
@@ -151,20 +161,15 @@ def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> 
         with _captured(logs, capture_logs):
             (output,) = model.predict([item])
     except InvalidInput as exc:
-        return Outcome(
-            error=exc.message,
-            # Data only across the boundary, and JSON for the record: an exception in `ctx`
-            # becomes its message.
-            refused=orjson.loads(orjson.dumps(exc.errors, default=str)),
-            logs=logs.getvalue(),
-            execution_time=time.perf_counter() - started,
-        )
+        return _refused(exc, time.perf_counter() - started, logs.getvalue())
     except Exception as exc:
         return Outcome(
             error=f"{type(exc).__name__}: {exc}",
             logs=logs.getvalue(),
             execution_time=time.perf_counter() - started,
         )
+    if isinstance(output, InvalidInput):
+        return _refused(output, time.perf_counter() - started, logs.getvalue())
     return Outcome(
         output=output, logs=logs.getvalue(), execution_time=time.perf_counter() - started
     )

@@ -148,19 +148,24 @@ def test_a_mask_past_the_cut_fails_only_its_own_input_as_the_callers_error(
 ) -> None:
     model, validator = load(tmp_path, "BertForMaskedLM", "fill-mask")
     late = validator.validate({"text": f"{LONG} [MASK]"})
-    with pytest.raises(InvalidInput) as raised:
-        model.predict([late])
-    (error,) = raised.value.errors
+    early = validator.validate({"text": "the [MASK] of apple"})
+    # refused in its place: the others of the batch run in the same pass, not one by one
+    answered, refusal = model.predict([early, late])
+    assert len(answered["predictions"]) == 5
+    assert isinstance(refusal, InvalidInput)
+    (error,) = refusal.errors
     assert error["loc"] == ["input", "text"]
     assert error["ctx"] == {"limit": 32}
     assert "123 tokens long and this model reads at most 32: its [MASK] falls past" in error["msg"]
-    # in a batch, the worker's retry input by input keeps the good one's answer
-    good, bad = run_batch(model, [validator.validate({"text": "the [MASK] of apple"}), late])
+    # the worker turns it into the caller's error, alone or in a batch
+    good, bad = run_batch(model, [early, late])
+    (alone,) = run_batch(model, [late])
     assert len(good.output["predictions"]) == 5
     assert good.refused is None
-    assert bad.output is None
-    assert bad.refused == raised.value.errors
-    assert bad.error == raised.value.message
+    for outcome in (bad, alone):
+        assert outcome.output is None
+        assert outcome.refused == refusal.errors
+        assert outcome.error == refusal.message
 
 
 def test_a_zero_shot_label_too_long_to_sit_beside_the_text_is_the_callers_error(
