@@ -120,28 +120,30 @@ class PipelineModel:
 
     def _run(self, items: list[Mapping[str, Any]]) -> list[Any]:
         texts = [str(item["text"]) for item in items]
-        # One text goes as a string: pipelines answer a list of one in varying shapes.
-        inputs: str | list[str] = texts[0] if len(texts) == 1 else texts
         first = items[0]
         task = self._task
         if task == "feature-extraction":
             return [{"embedding": e} for e in self._embed(texts)]
         if task == "zero-shot-classification":
             self._check_labels(first["candidate_labels"])
-            raw = self._pipe(
-                inputs,
+            results = self._call(
+                texts,
                 candidate_labels=first["candidate_labels"],
                 multi_label=first.get("multi_label", False),
-                batch_size=len(texts),
             )
-            return [{"labels": r["labels"], "scores": r["scores"]} for r in _listed(raw, texts)]
+            return [{"labels": r["labels"], "scores": r["scores"]} for r in results]
         if task == "token-classification":
-            raw = self._pipe(inputs, batch_size=len(texts))
-            return [{"entities": _plain(r)} for r in _listed(raw, texts)]
+            return [{"entities": _plain(r)} for r in self._call(texts)]
         if task == "fill-mask":
             return self._fill(texts, first["top_k"])
-        raw = self._pipe(inputs, top_k=first["top_k"], batch_size=len(texts), truncation=True)
-        return [{"predictions": _plain(_top(r))} for r in _listed(raw, texts)]
+        results = self._call(texts, top_k=first["top_k"], truncation=True)
+        return [{"predictions": _plain(_top(r))} for r in results]
+
+    def _call(self, texts: list[str], **params: Any) -> list[Any]:
+        """The pipeline on `texts` in one batch: one result per text, in order. One text goes
+        as a string, since pipelines answer a list of one in varying shapes."""
+        raw = self._pipe(texts[0] if len(texts) == 1 else texts, batch_size=len(texts), **params)
+        return [raw] if len(texts) == 1 else list(raw)
 
     def _fill(self, texts: list[str], top_k: int) -> list[Any]:
         """The texts whose mask survives the cut in one pass; the others refused in their place,
@@ -150,15 +152,8 @@ class PipelineModel:
         kept = [t for i, t in enumerate(texts) if i not in refused]
         answers: list[Any] = []
         if kept:
-            raw = self._pipe(
-                kept[0] if len(kept) == 1 else kept,
-                top_k=top_k,
-                batch_size=len(kept),
-                tokenizer_kwargs={"truncation": True},
-            )
-            answers = [
-                {"predictions": _plain(_top(r), _FILL_MASK_KEYS)} for r in _listed(raw, kept)
-            ]
+            results = self._call(kept, top_k=top_k, tokenizer_kwargs={"truncation": True})
+            answers = [{"predictions": _plain(_top(r), _FILL_MASK_KEYS)} for r in results]
         filled = iter(answers)
         return [refused[i] if i in refused else next(filled) for i in range(len(texts))]
 
@@ -216,11 +211,6 @@ class PipelineModel:
 def _params_key(item: Mapping[str, Any]) -> tuple[Any, ...]:
     labels = item.get("candidate_labels")
     return (item.get("top_k"), tuple(labels) if labels else None, item.get("multi_label"))
-
-
-def _listed(raw: Any, texts: list[str]) -> list[Any]:
-    """A pipeline answers one input with its result and several with a list of results."""
-    return [raw] if len(texts) == 1 else list(raw)
 
 
 def _top(result: Any) -> list[Any]:

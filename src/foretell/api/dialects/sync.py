@@ -10,9 +10,10 @@ import orjson
 from fastapi import Request
 
 from foretell.domain import DeploymentStatus, ErrorSource, Prediction, PredictionStatus
+from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
-from foretell.service import Deployment
+from foretell.service import Deployment, NewPrediction, PredictionService
 
 
 class ModelFailed(ForetellError):
@@ -44,6 +45,31 @@ def answering(deployment: Deployment) -> Signature:
     if deployment.signature is None:
         raise deployment.load_error()
     return deployment.signature
+
+
+async def predict(
+    service: PredictionService,
+    deployment: Deployment,
+    model_input: dict[str, Any],
+    caller: Principal,
+    *,
+    wait_s: int,
+    record: bool = True,
+    validate_input: bool = False,
+) -> tuple[Prediction, Any]:
+    """Run `model_input` on `deployment`, waiting up to `wait_s`: the prediction and its output,
+    or the error that says why there is none (see `output`)."""
+    prediction = await service.create(
+        NewPrediction(
+            model=deployment.ref,
+            input=model_input,
+            validate_input=validate_input,
+            wait_s=wait_s,
+            caller=caller,
+            record=record,
+        )
+    )
+    return prediction, output(prediction, wait_s)
 
 
 def output(prediction: Prediction, waited_s: int) -> Any:

@@ -25,7 +25,7 @@ from foretell.errors import (
     ModelNotFound,
     NotFound,
 )
-from foretell.service import Deployment, NewPrediction
+from foretell.service import Deployment
 
 TAG = "baseten"
 router = APIRouter(tags=[TAG])
@@ -62,17 +62,15 @@ def _no_model() -> NotFound:
 async def _run(request: Request, deployment: Deployment, caller: Principal) -> Response:
     signature = sync.answering(deployment)
     body = await sync.json_body(request)
-    wait_s = state.settings(request).max_wait_s
-    prediction = await state.service(request).create(
-        NewPrediction(
-            model=deployment.ref,
-            input=one_input(body, signature.input_schema, "body"),
-            wait_s=wait_s,
-            caller=caller,
-            record=False,
-        )
+    _, output = await sync.predict(
+        state.service(request),
+        deployment,
+        one_input(body, signature.input_schema, "body"),
+        caller,
+        wait_s=state.settings(request).max_wait_s,
+        record=False,
     )
-    return Json(sync.output(prediction, wait_s))
+    return Json(output)
 
 
 async def _deployment(

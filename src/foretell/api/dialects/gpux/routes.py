@@ -23,7 +23,7 @@ from foretell.config import Settings
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal, Scope
 from foretell.errors import ForetellError, InvalidInput, NotFound
-from foretell.service import Deployment, NewPrediction, PredictionService
+from foretell.service import Deployment, PredictionService
 
 TAG = "gpux"
 router = APIRouter(tags=[TAG])
@@ -73,12 +73,10 @@ async def _predict(call: Call, ref: ModelRef) -> Response:
     wait_s = call.settings.max_wait_s
 
     async def run(inputs: dict[str, Any]) -> Any:
-        prediction = await service.create(
-            NewPrediction(
-                model=deployment.ref, input=inputs, wait_s=wait_s, caller=caller, record=False
-            )
+        _, output = await sync.predict(
+            service, deployment, inputs, caller, wait_s=wait_s, record=False
         )
-        return sync.output(prediction, wait_s)
+        return output
 
     if named.items:  # one prediction per item, side by side: the batcher groups them
         # A task group: when one item is refused or fails, the others are stopped with it.

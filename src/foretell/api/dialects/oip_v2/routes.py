@@ -42,7 +42,7 @@ from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal, Scope
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
-from foretell.service import Deployment, NewPrediction, PredictionService
+from foretell.service import Deployment, PredictionService
 
 TAG = "oip-v2"
 router = APIRouter(prefix="/v2", tags=[TAG])
@@ -187,17 +187,14 @@ async def infer(call: Call) -> Response:
     model_input = tensors.model_input(
         model, body.inputs, binary.tensors(body.inputs, blob), signature.input_schema
     )
-    wait_s = call.settings.max_wait_s
-    prediction = await call.service.create(
-        NewPrediction(
-            model=deployment.ref,
-            input=model_input,
-            validate_input=True,
-            wait_s=wait_s,
-            caller=call.caller,
-        )
+    prediction, output = await sync.predict(
+        call.service,
+        deployment,
+        model_input,
+        call.caller,
+        wait_s=call.settings.max_wait_s,
+        validate_input=True,
     )
-    output = sync.output(prediction, wait_s)
     response: dict[str, Any] = {
         "model_name": deployment.ref.slug,
         "model_version": str(deployment.number),

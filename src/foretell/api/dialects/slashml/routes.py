@@ -20,7 +20,7 @@ from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidRequest, ModelNotReady
-from foretell.service import Deployment, NewPrediction
+from foretell.service import Deployment
 
 TAG = "slashml"
 router = APIRouter(prefix="/model-deployment/v1", tags=[TAG])
@@ -67,14 +67,11 @@ async def predict(model_id: str, request: Request, caller: Predictor) -> Respons
     if not isinstance(body, dict) or "model_input" not in body:
         raise InvalidRequest("request body must be a JSON object with a 'model_input' field")
     model_input = body["model_input"]
-    wait_s = state.settings(request).max_wait_s
-    prediction = await state.service(request).create(
-        NewPrediction(
-            model=deployment.ref,
-            input=one_input(model_input, signature.input_schema, "model_input"),
-            wait_s=wait_s,
-            caller=caller,
-        )
+    prediction, response = await sync.predict(
+        state.service(request),
+        deployment,
+        one_input(model_input, signature.input_schema, "model_input"),
+        caller,
+        wait_s=state.settings(request).max_wait_s,
     )
-    response = sync.output(prediction, wait_s)
     return Json({"id": prediction.id, "model_input": model_input, "model_response": response})

@@ -27,7 +27,7 @@ from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidRequest, ModelNotFound, NotFound
-from foretell.service import Deployment, NewPrediction
+from foretell.service import Deployment
 
 TAG = "spice"
 router = APIRouter(prefix="/v1", tags=[TAG])
@@ -98,10 +98,9 @@ async def _forecast(request: Request, name: str, caller: Principal) -> tuple[int
                 "POST /v1/predictions"
             )
         wait_s = state.settings(request).max_wait_s
-        prediction = await state.service(request).create(
-            NewPrediction(model=deployment.ref, input={}, wait_s=wait_s, caller=caller)
+        _, output = await sync.predict(
+            state.service(request), deployment, {}, caller, wait_s=wait_s
         )
-        output = sync.output(prediction, wait_s)
     except sync.ModelFailed as failed:
         if failed.message.startswith(_DATASET):
             return answer(400, "BadRequest", error_message=failed.message.removeprefix(_DATASET))
