@@ -15,13 +15,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
     create_model,
     model_serializer,
 )
-from pydantic_core import SchemaError, SchemaValidator, core_schema
+from pydantic_core import PydanticCustomError, SchemaError, SchemaValidator, core_schema
 
 from foretell.errors import InvalidInput
 
@@ -38,6 +39,9 @@ _NUMBER_BOUNDS = [
     ("exclusiveMaximum", Lt),
     ("multipleOf", MultipleOf),
 ]
+# What pydantic emits for `Path`, `FilePath`, `DirectoryPath` and `NewPath`: a value a model
+# would open on the server's own disk.
+_PATH_FORMATS = frozenset({"path", "file-path", "directory-path"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class InputValidator:
         # attributes are the answer: copying them skips a dump that costs more than validation.
         fields = self._model.model_fields.items()
         self._plain = [(n, f.alias or n) for n, f in fields] if compiler.plain else None
+        # A field naming a file on the server is refused whatever its value: see _refuse_path.
+        self.takes_paths = compiler.takes_paths
 
     @property
     def json_schema(self) -> dict[str, Any]:
@@ -128,6 +134,7 @@ class _Compiler:
         self._models: list[type[BaseModel]] = []
         self._python_re = False  # set once a pattern needs Python's re rather than Rust's
         self.plain = True  # whether validated values are all JSON-native, as parsed JSON is
+        self.takes_paths = False  # set once a field is typed as a path on the server
         self._builders: dict[str, Callable[[dict[str, Any], str], Any]] = {
             "string": self._string,
             "integer": lambda node, _: _number(int, node),
@@ -158,6 +165,9 @@ class _Compiler:
             return self._literal([node["const"]])
         if "enum" in node:
             return self._literal(node["enum"])
+        if node.get("format") in _PATH_FORMATS:
+            self.takes_paths = True
+            return _PATH
         # oneOf's "exactly one" is not enforced; pydantic emits it only for tagged unions.
         for key in ("anyOf", "oneOf"):
             if key in node:
@@ -292,6 +302,18 @@ def _rust_compiles(pattern: str, where: str) -> bool:
     except re.error as exc:
         raise ValueError(f"input schema: invalid pattern {pattern!r} at {where}: {exc}") from None
     return False
+
+
+def _refuse_path(value: Any) -> Any:
+    # Until file inputs (upload, URL, data URI) exist, a caller's string here would be opened
+    # by the model as a file of the server's own: refused whatever it says.
+    raise PydanticCustomError(
+        "path_not_accepted",
+        "file inputs are not accepted yet: a path on the server cannot be named",
+    )
+
+
+_PATH = _ANNOTATED[str, PlainValidator(_refuse_path)]
 
 
 def _number(base: type, node: dict[str, Any]) -> Any:
