@@ -3,7 +3,10 @@
 ForetellError                    code
 ├── InvalidRequest               invalid_request      (a malformed header, body or parameter)
 │   ├── InvalidPreference        invalid_preference   (the Prefer header)
-│   └── PayloadTooLarge          payload_too_large    (a body over the configured limit)
+│   ├── PayloadTooLarge          payload_too_large    (a body over the configured limit)
+│   │   └── DecodedTooLarge      payload_too_large    (… once decompressed: a zip bomb)
+│   ├── UnsupportedEncoding      unsupported_encoding (a Content-Encoding foretell cannot decode)
+│   └── NestingTooDeep           nesting_too_deep     (a JSON body nested past the limit)
 ├── InvalidInput                 invalid_input        (input does not match the model's schema)
 ├── Unauthenticated              unauthenticated      (no key, a malformed header, a bad key)
 ├── Forbidden                    forbidden            (a key without the scope the route needs)
@@ -22,7 +25,9 @@ ForetellError                    code
 ├── ManifestError                manifest_invalid     (a model folder that cannot be served)
 ├── ModelLoadFailed              model_load_failed    (setup raised or the artifact is unusable)
 ├── Overloaded                   overloaded           (queue full; retry later)
-└── WorkerCrashed                worker_crashed       (a replica process died mid-prediction)
+├── BodiesInFlightFull           bodies_in_flight_full (request bodies at their memory cap)
+├── WorkerCrashed                worker_crashed       (a replica process died mid-prediction)
+└── RecordNotSaved               record_not_saved     (a finished record could not be stored)
 """
 
 from __future__ import annotations
@@ -59,6 +64,49 @@ class PayloadTooLarge(InvalidRequest):
         super().__init__(f"request body of {size} bytes exceeds the limit of {limit} bytes")
         self.size = size
         self.limit = limit
+
+
+class DecodedTooLarge(PayloadTooLarge):
+    """A compressed body whose decompressed size passes the limit; decompression stops there."""
+
+    def __init__(self, encoding: str, compressed: int, limit: int) -> None:
+        InvalidRequest.__init__(
+            self,
+            f"request body of {compressed} bytes ({encoding}) decompresses to more than the "
+            f"limit of {limit} bytes",
+        )
+        self.size = limit + 1  # as far as it was decompressed
+        self.limit = limit
+        self.encoding = encoding
+
+
+class UnsupportedEncoding(InvalidRequest):
+    """A request body in a Content-Encoding foretell does not decode."""
+
+    code = "unsupported_encoding"
+
+    def __init__(self, encoding: str, supported: Sequence[str]) -> None:
+        super().__init__(
+            f"Content-Encoding '{encoding}' is not supported; send the body uncompressed or as "
+            + " or ".join(supported)
+        )
+        self.encoding = encoding
+        self.supported = tuple(supported)
+
+
+class NestingTooDeep(InvalidRequest):
+    """A JSON body whose arrays and objects nest past the configured limit: refused before
+    anything is stored, since no record deeper than orjson writes could ever be shown."""
+
+    code = "nesting_too_deep"
+
+    def __init__(self, limit: int, where: str) -> None:
+        super().__init__(
+            f"request body nests deeper than {limit} levels of arrays and objects (at {where}); "
+            "send it less deeply nested"
+        )
+        self.limit = limit
+        self.where = where
 
 
 class InvalidInput(ForetellError):
@@ -246,6 +294,23 @@ class Overloaded(ForetellError):
         self.retry_after_s = retry_after_s
 
 
+class BodiesInFlightFull(ForetellError):
+    """Request bodies being read or held by unfinished requests are at the server's cap."""
+
+    code = "bodies_in_flight_full"
+
+    def __init__(self, size: int, in_flight: int, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"this request's body of {size} bytes would take the request bodies in flight past "
+            f"the server's limit of {limit} bytes ({in_flight} bytes held now, "
+            f"max_body_bytes_in_flight); retry in {retry_after_s} s"
+        )
+        self.size = size
+        self.in_flight = in_flight
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
 class WorkerCrashed(ForetellError):
     code = "worker_crashed"
 
@@ -253,6 +318,22 @@ class WorkerCrashed(ForetellError):
         super().__init__(reason or f"the replica of model '{model}' {_exit(exitcode)}")
         self.model = model
         self.exitcode = exitcode
+
+
+class RecordNotSaved(ForetellError):
+    """A prediction ended, but its record could not be committed, however often it was tried:
+    its outcome is not acknowledged, since a crash could take it back."""
+
+    code = "record_not_saved"
+
+    def __init__(self, prediction_id: str, status: str, tries: int, reason: str) -> None:
+        super().__init__(
+            f"prediction '{prediction_id}' {status}, but its record could not be stored "
+            f"({tries} tries; last error: {reason}); the outcome was not kept"
+        )
+        self.prediction_id = prediction_id
+        self.status = status
+        self.reason = reason
 
 
 def _exit(exitcode: int | None) -> str:

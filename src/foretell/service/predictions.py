@@ -189,9 +189,9 @@ class PredictionService:
             raise PredictionNotFound(prediction_id)
         if task is not None:
             if task.persisted is not None:
-                # Never show a finished state that a crash could still take back.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(task.persisted)
+                # Never show a finished state that a crash could still take back: wait for its
+                # commit, and if that failed for good, the caller gets RecordNotSaved.
+                await asyncio.shield(task.persisted)
             live = _showing_queue(task)
             await self._outbox.show_status([live])
             return live

@@ -18,7 +18,13 @@ from foretell.domain import (
     QueueStatus,
     WebhookEventName,
 )
-from foretell.errors import InvalidInput, ModelLoadFailed, PredictionFinished, WorkerCrashed
+from foretell.errors import (
+    InvalidInput,
+    ModelLoadFailed,
+    PredictionFinished,
+    RecordNotSaved,
+    WorkerCrashed,
+)
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
 from foretell.store import PredictionStore
@@ -26,6 +32,10 @@ from foretell.webhooks import Outbox
 from foretell.workers import Outcome
 
 log = logging.getLogger(__name__)
+
+# Pauses between tries of a terminal record's write: a database restarting or busy for a few
+# seconds does not cost a finished prediction its outcome.
+SAVE_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 
 
 class PredictionTask:
@@ -143,6 +153,33 @@ class PredictionTask:
         on_commit = self._outbox.on_commit(outbox)
         return self._store.write(self.prediction, new=new, events=outbox, on_commit=on_commit)
 
+    async def _until_stored(
+        self, write: asyncio.Future[None], new: bool, events: list[WebhookEventName]
+    ) -> None:
+        """Wait for the terminal record's `write`, writing it again after a failure (a locked or
+        restarting database); after the last try, RecordNotSaved: its callers see the error
+        instead of an outcome the store does not hold, and the record stays as last committed."""
+        for attempt, delay_s in enumerate((*SAVE_RETRY_DELAYS_S, None), start=1):
+            try:
+                await write
+                return
+            except Exception as error:
+                if delay_s is None:
+                    p = self.prediction
+                    raise RecordNotSaved(p.id, p.status, attempt, repr(error)) from error
+                log.warning(
+                    "storing prediction %s failed (try %d): %r; trying again in %g s",
+                    self.prediction.id,
+                    attempt,
+                    error,
+                    delay_s,
+                )
+            await asyncio.sleep(delay_s)
+            # Written as the first try was (an insert if that was one): a failed transaction
+            # left nothing behind, its webhook events included.
+            self.stored = not new
+            write = self.save(*events)
+
     def _withdraw(self) -> None:
         scheduler = self._deployment.scheduler
         if self._job is not None and scheduler is not None:
@@ -255,7 +292,11 @@ class PredictionTask:
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
-        self.persisted = self.save(*_events(p, outcome))
+        events = _events(p, outcome)
+        new = not self.stored
+        # The first try is queued now, so it shares the next commit with its neighbours.
+        first = self.save(*events)
+        self.persisted = asyncio.ensure_future(self._until_stored(first, new, events))
         self.persisted.add_done_callback(self._on_persisted)
         self.persisted.add_done_callback(self._made_durable)
         self.done.set()
