@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _readiness import READY_TIMEOUT_S, still_deploying
 from fastapi import FastAPI
 
 from foretell.api.app import asgi, create_app
@@ -22,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "models" / "demo"
 FIXTURES = ROOT / "tests" / "fixtures" / "models" / "fixtures"
 
-READY_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.02
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 
@@ -32,6 +32,21 @@ def model_repository(root: Path, **links: Path) -> Path:
     root.mkdir(parents=True)
     for owner, target in links.items():
         (root / owner).symlink_to(target, target_is_directory=True)
+    return root
+
+
+def models_repository(root: Path, refs: Iterable[str]) -> Path:
+    """A repository of exactly these models, each a symlink to its folder: "demo/iris" is
+    examples/models/demo/iris, "fixtures/echo" is tests/fixtures/models/fixtures/echo."""
+    owners = {"demo": DEMO, "fixtures": FIXTURES}
+    root.mkdir(parents=True)
+    for ref in refs:
+        owner, _, name = ref.partition("/")
+        assert owner in owners, f"{ref!r}: models here are demo/<name> or fixtures/<name>"
+        source = owners[owner] / name
+        assert source.is_dir(), f"{ref!r}: no model folder {source}"
+        (root / owner).mkdir(exist_ok=True)
+        (root / ref).symlink_to(source, target_is_directory=True)
     return root
 
 
@@ -73,12 +88,15 @@ class NativeApi:
         self.app = app
 
     async def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> httpx.Response:
+        """GET /health/ready until it answers 200 (no model still deploying)."""
         deadline = time.monotonic() + timeout_s
         while True:
             response = await self.http.get("/health/ready")
             if response.status_code == 200:
                 return response
-            assert time.monotonic() < deadline, f"not ready after {timeout_s} s: {response.text}"
+            assert time.monotonic() < deadline, (
+                f"not ready after {timeout_s:g} s: {still_deploying(response)}"
+            )
             await asyncio.sleep(POLL_INTERVAL_S)
 
     async def post(

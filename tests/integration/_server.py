@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from _readiness import READY_TIMEOUT_S, still_deploying
 
 from foretell.auth.keys import ADMIN_KEY_FILE
 
@@ -30,23 +31,29 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_MODELS = ROOT / "examples" / "models" / "demo"
 FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models" / "fixtures"
 
-READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 30.0
 
 T = TypeVar("T")
 
 
 def build_repository(
-    root: Path, *, demo: bool = True, fixtures: Iterable[str] | None = None
+    root: Path, *, demo: bool | Iterable[str] = True, fixtures: Iterable[str] | None = None
 ) -> Path:
     """A model repository under `root`: `demo -> examples/models/demo` and
-    `fixtures -> tests/fixtures/models/fixtures`. With `fixtures` given, `fixtures/` holds only
-    those models (one symlink each), which keeps start-up short (every model starts replica
-    processes before /health/ready answers 200); `fixtures=()` and `demo=False` leave them out."""
+    `fixtures -> tests/fixtures/models/fixtures`. With `fixtures` (or `demo`) a list of names,
+    `fixtures/` (`demo/`) holds only those models (one symlink each), which keeps start-up short
+    (every model starts replica processes before /health/ready answers 200); `fixtures=()` and
+    `demo=False` leave them out."""
     repo = root / "repo"
     repo.mkdir(parents=True)
-    if demo:
+    if demo is True:
         (repo / "demo").symlink_to(DEMO_MODELS, target_is_directory=True)
+    elif demo is not False and (demos := list(demo)):
+        (repo / "demo").mkdir()
+        for name in demos:
+            source = DEMO_MODELS / name
+            assert source.is_dir(), f"no demo model {name!r} in {DEMO_MODELS}"
+            (repo / "demo" / name).symlink_to(source, target_is_directory=True)
     if fixtures is None:
         (repo / "fixtures").symlink_to(FIXTURE_MODELS, target_is_directory=True)
     elif names := list(fixtures):
@@ -195,16 +202,20 @@ def _next_log(data_dir: Path) -> Path:
     return data_dir / f"server-{n}.log"
 
 
-def _ready(server: Server, client: httpx.Client) -> bool:
+def _readiness(server: Server, client: httpx.Client) -> httpx.Response | None:
+    """GET /health/ready, as the admin key once the server has made it (the answer then lists
+    every deployment); None while nothing listens yet."""
     if not server.alive():
         raise RuntimeError(
             f"server exited with code {server.process.returncode} before it was ready; "
             f"log tail:\n{server.log_tail()}"
         )
+    key_file = server.data_dir / ADMIN_KEY_FILE
+    headers = {"Authorization": f"Bearer {server.admin_key}"} if key_file.exists() else {}
     try:
-        return client.get("/health/ready").status_code == 200
+        return client.get("/health/ready", headers=headers)
     except httpx.TransportError:
-        return False
+        return None
 
 
 @contextmanager
@@ -217,7 +228,8 @@ def running_server(
     ready_timeout: float = READY_TIMEOUT_S,
 ) -> Iterator[Server]:
     """`python -m foretell.cli.main serve repo --port P --data-dir data_dir` in a new session,
-    yielded once GET /health/ready answers 200; killed (whole group) on exit if still alive."""
+    yielded once GET /health/ready answers 200; killed (whole group) on exit if still alive.
+    Past `ready_timeout` it raises, naming the models still deploying."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = _next_log(data_dir)
@@ -248,13 +260,13 @@ def running_server(
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path, data_dir)
     try:
-        with httpx.Client(base_url=server.url, timeout=2.0) as client:
+        with httpx.Client(base_url=server.url, timeout=10.0) as client:
             deadline = time.monotonic() + ready_timeout
-            while not _ready(server, client):
+            while (answer := _readiness(server, client)) is None or answer.status_code != 200:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"server not ready after {ready_timeout:g} s; log tail:\n"
-                        f"{server.log_tail()}"
+                        f"server not ready after {ready_timeout:g} s: {still_deploying(answer)}; "
+                        f"log tail:\n{server.log_tail()}"
                     )
                 time.sleep(0.1)
         yield server

@@ -1,8 +1,11 @@
 """The native API in-process: a real app (lifespan, worker processes, SQLite file) behind httpx.
 
-Starting every replica of the demo and fixture models takes seconds, so one app serves the whole
-session; tests must leave it as they found it (no prediction left running). Tests are async and
-run on anyio's pytest plugin (`pytestmark = pytest.mark.anyio`), on asyncio only.
+`api` is one app per test module, serving only the models the module names in a module-level
+`MODELS = ("demo/iris", "fixtures/echo")` (and `SETTINGS = {...}` for any other Settings): a test
+of demo/iris does not wait for a transformer to load. Tests of a module share its app and must
+leave it as they found it (no prediction left running). A module that names no MODELS gets the
+session's app of every demo and fixture model (slow to start: name what you need). Tests are
+async and run on anyio's pytest plugin (`pytestmark = pytest.mark.anyio`), on asyncio only.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from _app import (
     WEBHOOK_SETTINGS,
     NativeApi,
     model_repository,
+    models_repository,
     serving,
 )
 
@@ -27,7 +31,8 @@ from foretell.config import Settings
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
-    """Session-scoped so that the session's app and every test share one event loop."""
+    """Session-scoped so that session- and module-scoped apps can be async fixtures: anyio runs
+    them, and every test while they live, on one event loop."""
     return "asyncio"
 
 
@@ -38,11 +43,35 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model_repository(root, demo=DEMO, fixtures=FIXTURES)
 
 
+@pytest.fixture(scope="module")
+def api(request: pytest.FixtureRequest, anyio_backend: str) -> NativeApi:
+    """The module's app: over its `MODELS` if it names them, else the session's app of every
+    model. Ready (nothing deploying) and called as the first admin key."""
+    name = "models_api" if hasattr(request.module, "MODELS") else "every_model_api"
+    found: NativeApi = request.getfixturevalue(name)
+    return found
+
+
+@pytest.fixture(scope="module")
+async def models_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[NativeApi]:
+    """An app over exactly the module's `MODELS`, with its `SETTINGS`, on a fresh SQLite file."""
+    models: tuple[str, ...] = tuple(request.module.MODELS)
+    extra: dict[str, Any] = dict(getattr(request.module, "SETTINGS", {}))
+    base = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    repo = models_repository(base / "repository", models)
+    settings = Settings(repository=repo, data_dir=base / "data", **extra)
+    async with serving(settings) as api:
+        yield api
+
+
 @pytest.fixture(scope="session")
-async def api(
+async def every_model_api(
     repository: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[NativeApi]:
-    """The session's app, every model loaded (or failed), on a fresh SQLite file."""
+    """The session's app, every demo and fixture model loaded (or failed), on a fresh SQLite
+    file: for modules that name no MODELS."""
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings(repository=repository, data_dir=data_dir, default_model="demo/sentiment")
     async with serving(settings) as api:

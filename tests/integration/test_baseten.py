@@ -14,6 +14,9 @@ from foretell.config import Settings
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/iris", "fixtures/raises-in-predict")
+
 IRIS = {"features": [[5.1, 3.5, 1.4, 0.2]]}
 
 

@@ -16,6 +16,10 @@ from foretell.domain.access import Scope
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/iris", "demo/sentiment")
+SETTINGS = {"default_model": "demo/sentiment"}  # what GPUX's /predict runs
+
 IRIS = {"model": "demo/iris", "input": {"features": [[5.1, 3.5, 1.4, 0.2]]}}
 # Fields that differ between any two predictions, whichever lane made them.
 _PER_PREDICTION = {"id", "created_at", "updated_at", "started_at", "completed_at", "urls"}

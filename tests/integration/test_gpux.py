@@ -11,6 +11,15 @@ from _app import FIXTURES
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/sentiment",
+    "demo/iris",
+    "fixtures/echo",
+    "fixtures/raises-in-predict",
+)
+SETTINGS = {"default_model": "demo/sentiment"}  # what GPUX's /predict runs
+
 # Seed 003, "Sentiment Analysis" and "Client Examples: Tensor input".
 SENTIMENT = {"input_ids": [101, 1045, 2293, 2023, 102], "attention_mask": [1, 1, 1, 1, 1]}
 TENSOR_INPUT = {"input_ids": [101, 2054, 2003, 102], "attention_mask": [1, 1, 1, 1]}

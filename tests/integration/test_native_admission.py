@@ -6,6 +6,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("fixtures/tiny-queue",)
+
 # One replica, batches of one, one waiting place: two unfinished predictions at most.
 TINY = "fixtures/tiny-queue"
 

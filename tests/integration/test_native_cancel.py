@@ -7,6 +7,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("fixtures/echo", "fixtures/sleeps")
+
 # fixtures/sleeps has one replica and no batching: one prediction runs at a time, in order.
 SLEEPS = "fixtures/sleeps"
 

@@ -6,6 +6,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("fixtures/sleeps",)
+
 SLEEPS = "fixtures/sleeps"  # one replica, no batching: one runs at a time
 
 

@@ -6,6 +6,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/iris", "fixtures/echo")
+
 IRIS_INPUT = {"features": [[5.1, 3.5, 1.4, 0.2]]}
 
 

@@ -8,6 +8,15 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/iris",
+    "demo/digits",
+    "fixtures/echo",
+    "fixtures/raises-in-setup",
+    "fixtures/broken-manifest",
+)
+
 
 async def test_live_is_200(api) -> None:
     response = await api.http.get("/health/live")

@@ -6,6 +6,14 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/iris",
+    "fixtures/echo",
+    "fixtures/raises-in-predict",
+    "fixtures/sleeps",
+)
+
 
 async def test_pages_of_two_cover_every_prediction_once(api) -> None:
     created = [

@@ -7,6 +7,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/iris", "fixtures/exits-in-predict")
+
 IRIS_1 = "demo/iris:1"
 SETOSA = {"features": [[5.1, 3.5, 1.4, 0.2]]}
 

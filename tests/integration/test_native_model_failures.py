@@ -7,6 +7,16 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/iris",
+    "fixtures/echo",
+    "fixtures/raises-in-predict",
+    "fixtures/raises-in-setup",
+    "fixtures/broken-manifest",
+    "fixtures/exits-in-predict",
+)
+
 
 async def test_model_exception_fails_the_prediction_with_source_model(api) -> None:
     created = await api.create("fixtures/raises-in-predict", {"text": "x"})

@@ -6,6 +6,15 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/iris",
+    "demo/digits",
+    "demo/text-stats",
+    "fixtures/echo",
+    "fixtures/sleeps",
+)
+
 
 async def test_models_list_shows_iris_with_both_versions_newest_first(api) -> None:
     response = await api.http.get("/v1/models")

@@ -13,6 +13,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/iris", "demo/digits", "fixtures/echo")
+
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 SEED_FIELDS = {
     "id",

@@ -9,6 +9,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("fixtures/sleeps",)
+
 DURATION = re.compile(r"^PT(\d+(\.\d+)?)S$")
 
 

@@ -9,6 +9,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/iris", "fixtures/echo", "fixtures/sleeps")
+
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 ISO_DURATION = re.compile(r"^PT\d+(\.\d+)?S$")
 

@@ -8,6 +8,9 @@ import pytest
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("fixtures/echo",)
+
 ECHO = {"model": "fixtures/echo", "input": {"text": "hook"}}
 
 

@@ -17,6 +17,17 @@ from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/iris",
+    "demo/text-stats",
+    "demo/diabetes",
+    "fixtures/echo",
+    "fixtures/raises-in-predict",
+    "fixtures/raises-in-setup",
+    "fixtures/sleeps",
+)
+
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = [6.7, 3.0, 5.2, 2.3]
 IRIS = "/v2/models/demo/iris"
@@ -506,7 +517,9 @@ async def test_without_a_key_every_v2_route_is_401_in_the_protocols_error_shape(
 
 @pytest.mark.slow
 def test_tritonclient_checks_health_reads_metadata_and_infers(tmp_path: Path) -> None:
-    with running_server(build_repository(tmp_path, fixtures=[]), tmp_path / "data") as server:
+    with running_server(
+        build_repository(tmp_path, demo=["iris"], fixtures=[]), tmp_path / "data"
+    ) as server:
         headers = {"Authorization": f"Bearer {server.admin_key}"}
         client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
         try:

@@ -11,6 +11,15 @@ from _app import FIXTURES, ROOT
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = (
+    "demo/iris",
+    "demo/text-stats",
+    "demo/fill-mask",
+    "fixtures/echo",
+    "fixtures/raises-in-predict",
+)
+
 SEED_NOT_READY = {
     "error": "some error occured when requesting job status",
     "full_message": [

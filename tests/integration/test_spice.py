@@ -16,6 +16,9 @@ from foretell.config import Settings
 
 pytestmark = pytest.mark.anyio
 
+# The models `api` serves this module (conftest.py): only these start.
+MODELS = ("demo/air-passengers", "demo/air-passengers-naive", "demo/iris")
+
 SUCCESS_FIELDS = ["status", "model_name", "model_version", "lookback", "prediction", "duration_ms"]
 
 
