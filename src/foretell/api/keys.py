@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
 from foretell.api.auth import Admin
@@ -14,9 +15,26 @@ from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native.render import timestamp
 from foretell.api.responses import Json
 from foretell.auth import KeyManager
+from foretell.auth.keys import (
+    MAX_BURST,
+    MAX_LIFETIME_DAYS,
+    MAX_LIFETIME_S,
+    MAX_RATE_PER_S,
+    MIN_RATE_PER_S,
+)
 from foretell.domain.access import ApiKey, Scope
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def _burst_in_range(value: Any) -> Any:
+    # orjson reads an integer past 64 bits as a float, which pydantic cannot make an int of
+    # ("exceeded maximum size"): name the limit instead, as `le` does for smaller ones.
+    if isinstance(value, float) and value > MAX_BURST:
+        raise PydanticCustomError(
+            "less_than_equal", "Input should be less than or equal to {le}", {"le": MAX_BURST}
+        )
+    return value
 
 
 class KeyRequest(BaseModel):
@@ -28,9 +46,19 @@ class KeyRequest(BaseModel):
         "admin: everything, every owner, and keys"
     )
     name: str = Field("", max_length=128, description="what it is for, e.g. ci")
-    expires_in_s: float | None = Field(None, gt=0, description="seconds until it stops working")
-    rate_per_s: float | None = Field(None, gt=0, description="requests per second it may make")
-    burst: int | None = Field(None, ge=1, description="requests it may make at once")
+    expires_in_s: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_LIFETIME_S,
+        description=f"seconds until it stops working, at most {MAX_LIFETIME_DAYS} days; "
+        "leave it out for a key that never expires",
+    )
+    rate_per_s: float | None = Field(
+        None, ge=MIN_RATE_PER_S, le=MAX_RATE_PER_S, description="requests per second it may make"
+    )
+    burst: Annotated[int | None, BeforeValidator(_burst_in_range)] = Field(
+        None, ge=1, le=MAX_BURST, description="requests it may make at once"
+    )
 
 
 def render_key(key: ApiKey) -> dict[str, Any]:

@@ -24,6 +24,13 @@ from foretell.store.keys import KeyStore
 
 ADMIN_KEY_FILE = "admin-key"
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Bounds on a key's settings: past them its expiry overflows a datetime, its burst the
+# database's 64-bit integer, and a Retry-After (up to 1/rate seconds) grows past any use.
+MAX_LIFETIME_DAYS = 3650  # a key meant to outlive ten years may as well never expire
+MAX_LIFETIME_S = MAX_LIFETIME_DAYS * 86400
+MIN_RATE_PER_S = 0.001
+MAX_RATE_PER_S = 1_000_000.0
+MAX_BURST = 1_000_000
 
 
 def digest(key: str) -> str:
@@ -60,12 +67,17 @@ class KeyManager:
             )
         if len(name) > 128:
             raise InvalidRequest(f"name: {len(name)} characters, more than the limit of 128")
-        if expires_in is not None and expires_in <= timedelta(0):
-            raise InvalidRequest("expires: must be in the future")
-        if rate_per_s is not None and not rate_per_s > 0:
-            raise InvalidRequest(f"rate: {rate_per_s} requests/s; must be more than 0")
-        if burst is not None and burst < 1:
-            raise InvalidRequest(f"burst: {burst}; must be at least 1")
+        if expires_in is not None:
+            _check_lifetime(expires_in)
+        if rate_per_s is not None and not MIN_RATE_PER_S <= rate_per_s <= MAX_RATE_PER_S:
+            raise InvalidRequest(
+                f"rate: {rate_per_s:g} requests/s is out of range; it must be from "
+                f"{MIN_RATE_PER_S:g} to {MAX_RATE_PER_S:g}"
+            )
+        if burst is not None and not 1 <= burst <= MAX_BURST:
+            raise InvalidRequest(
+                f"burst: {burst} is out of range; it must be from 1 to {MAX_BURST}"
+            )
         prefix = secrets.token_hex(4)
         key = f"ft_{prefix}_{secrets.token_urlsafe(32)}"
         now = datetime.now(UTC)
@@ -106,6 +118,16 @@ class KeyManager:
         made = await self.create(owner="admin", scope=Scope.ADMIN, name="first admin key")
         write_private(data_dir / ADMIN_KEY_FILE, made.key + "\n")
         return made
+
+
+def _check_lifetime(expires_in: timedelta) -> None:
+    if expires_in <= timedelta(0):
+        raise InvalidRequest("expires: must be in the future")
+    if expires_in > timedelta(seconds=MAX_LIFETIME_S):
+        raise InvalidRequest(
+            f"expires: {expires_in.days} days is more than the limit of {MAX_LIFETIME_DAYS} "
+            "days; leave it out for a key that never expires"
+        )
 
 
 def write_private(path: Path, text: str) -> None:

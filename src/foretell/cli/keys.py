@@ -20,7 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from foretell.auth import KeyManager
-from foretell.auth.keys import ADMIN_KEY_FILE
+from foretell.auth.keys import (
+    ADMIN_KEY_FILE,
+    MAX_BURST,
+    MAX_LIFETIME_DAYS,
+    MAX_LIFETIME_S,
+    MAX_RATE_PER_S,
+    MIN_RATE_PER_S,
+)
 from foretell.config import Settings
 from foretell.domain.access import ApiKey, Scope
 from foretell.errors import ForetellError
@@ -65,7 +72,14 @@ def _parse_expiry(value: str | None) -> timedelta | None:
     match = _DURATION.match(value.strip())
     if not match or int(match[1]) == 0:
         raise typer.BadParameter(f"'{value}' is not a duration such as 30d, 12h, 45m or 90s")
-    return timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+    seconds = int(match[1]) * _UNIT_S[match[2]]
+    if seconds > MAX_LIFETIME_S:  # checked before timedelta, which overflows on its own
+        raise typer.BadParameter(
+            f"'{value}' is more than the limit of {MAX_LIFETIME_DAYS}d; "
+            "leave --expires out for a key that never expires",
+            param_hint="'--expires'",
+        )
+    return timedelta(seconds=seconds)
 
 
 def _with_keys(data_dir: Path, db: str | None, action: Callable[[KeyManager], Awaitable[T]]) -> T:
@@ -108,9 +122,14 @@ def create(
         str | None, typer.Option(help="lifetime such as 30d or 12h; default: never expires")
     ] = None,
     rate: Annotated[
-        float | None, typer.Option(min=0.001, help="requests per second it may make")
+        float | None,
+        typer.Option(
+            min=MIN_RATE_PER_S, max=MAX_RATE_PER_S, help="requests per second it may make"
+        ),
     ] = None,
-    burst: Annotated[int | None, typer.Option(min=1, help="requests it may make at once")] = None,
+    burst: Annotated[
+        int | None, typer.Option(min=1, max=MAX_BURST, help="requests it may make at once")
+    ] = None,
     data_dir: DataDir = Path(".foretell"),
     db: Db = None,
 ) -> None:
