@@ -29,7 +29,14 @@ class _Seen:
     at: float
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Authenticator:
+    """`clock` (seconds, monotonic) ages the cache and fills rate buckets; `wall` (UTC) is
+    what a key's expiry is compared with. Both are injected so tests need not sleep."""
+
     def __init__(
         self,
         store: KeyStore,
@@ -37,11 +44,13 @@ class Authenticator:
         rate_per_s: float | None = None,
         burst: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
         self._rate_per_s = rate_per_s
         self._burst = burst
         self._clock = clock
+        self._wall = wall
         self._seen: dict[str, _Seen] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._touched: dict[str, float] = {}
@@ -59,7 +68,7 @@ class Authenticator:
         found = seen.key
         if found is None or not hmac.compare_digest(found.digest, wanted):
             raise Unauthenticated("invalid API key")
-        wall = datetime.now(UTC)
+        wall = self._wall()
         if found.revoked_at is not None:
             raise Unauthenticated(f"API key {found.id} was revoked")
         if found.expires_at is not None and wall >= found.expires_at:
