@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from foretell.api import health, keys, metrics
 from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
+from foretell.api.encoding import ContentDecoding
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.hotpath import HotPaths
 from foretell.api.limits import BodyLimit
@@ -105,9 +106,11 @@ async def _after(event: Awaitable[None], then: Callable[[], None]) -> None:
 
 
 def asgi(app: FastAPI) -> ASGIApp:
-    """What the HTTP server runs: the body limit, then the hot routes' fast lane, then `app`.
+    """What the HTTP server runs: the body limit, then decompression (within the same limit),
+    then the hot routes' fast lane, then `app`.
 
     Outside FastAPI, so the hot routes skip its middleware stack as well as its router."""
     settings: Settings = app.state.settings
     hot = {**native.hot_routes, **oip_v2.hot_routes, **gpux.hot_routes}
-    return BodyLimit(HotPaths(app, hot), limit=settings.max_body_bytes)
+    decoded = ContentDecoding(HotPaths(app, hot), limit=settings.max_body_bytes)
+    return BodyLimit(decoded, limit=settings.max_body_bytes)

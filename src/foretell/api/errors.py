@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidRequest: 400,
     errors.PayloadTooLarge: 413,
+    errors.UnsupportedEncoding: 415,
     errors.InvalidInput: 422,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
@@ -54,6 +55,8 @@ def headers_for(exc: errors.ForetellError) -> dict[str, str]:
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, errors.Unauthenticated):
         return {"WWW-Authenticate": WWW_AUTHENTICATE}
+    if isinstance(exc, errors.UnsupportedEncoding):  # RFC 7694: the codings it would take
+        return {"Accept-Encoding": ", ".join(exc.supported)}
     return {}
 
 
@@ -68,19 +71,34 @@ def native_body(exc: errors.ForetellError) -> dict[str, Any]:
 # status is mapped here, once; a dialect may only change it where its seed documents another.
 DialectBody = Callable[[errors.ForetellError, int], tuple[int, Any]]
 _DIALECTS: dict[str, DialectBody] = {}
+# A dialect that owns a whole path prefix (OIP's /v2) also answers there what no route took:
+# an unknown path, a body refused before routing. Its clients read no other error shape.
+_PREFIXES: dict[str, str] = {}
 _UNEXPECTED = "internal error ({}); the server log has the details"
 
 
-def dialect(tag: str, body: DialectBody) -> None:
-    """Render errors of routes tagged `tag` (their router's tag) with `body`."""
+def dialect(tag: str, body: DialectBody, *, prefix: str | None = None) -> None:
+    """Render errors of routes tagged `tag` (their router's tag) with `body`; with `prefix`,
+    also of any request under it that no route took."""
     _DIALECTS[tag] = body
+    if prefix is not None:
+        _PREFIXES[prefix] = tag
 
 
 def dialect_of(request: Request) -> str | None:
-    """The wire dialect of the route that took `request`: its router's tag, if one renders."""
+    """The wire dialect of the route that took `request`: its router's tag, if one renders;
+    else the dialect owning the request's path, if any."""
     for tag in getattr(request.scope.get("route"), "tags", ()):
         if tag in _DIALECTS:
             return str(tag)
+    return dialect_of_path(request.scope["path"])
+
+
+def dialect_of_path(path: str) -> str | None:
+    """The dialect whose prefix `path` is under, for answers given before or without routing."""
+    for prefix, tag in _PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return tag
     return None
 
 
@@ -116,7 +134,15 @@ def error_response(exc: Exception, dialect: str | None = None) -> Response:
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
-    return error_response(exc, dialect_of(request))
+    tag = dialect_of(request)
+    if (
+        tag is not None
+        and isinstance(exc, HTTPException)
+        and exc.status_code == 404
+        and "route" not in request.scope
+    ):  # no route took it: say which request that was, rather than Starlette's "Not Found"
+        exc = errors.NotFound(f"no route {request.method} {request.scope['path']}")
+    return error_response(exc, tag)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

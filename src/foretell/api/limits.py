@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from foretell.api.errors import dialect_of_path, error_response
 from foretell.errors import PayloadTooLarge
 
 
@@ -22,7 +22,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _refuse(send, PayloadTooLarge(int(declared), self.limit))
+            await _refuse(scope, receive, send, PayloadTooLarge(int(declared), self.limit))
             return
         seen = 0
 
@@ -38,8 +38,6 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def _refuse(send: Send, exc: PayloadTooLarge) -> None:
-    body = orjson.dumps({"detail": exc.message})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: PayloadTooLarge) -> None:
+    # Before routing: in the shape of the dialect that owns the path (OIP's /v2), if one does.
+    await error_response(exc, dialect_of_path(scope["path"]))(scope, receive, send)

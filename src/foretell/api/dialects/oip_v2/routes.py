@@ -62,7 +62,8 @@ def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
     return status, {"error": exc.message}
 
 
-dialect(TAG, _error)
+# Everything under /v2 answers in this shape, an unknown path too: tritonclient reads no other.
+dialect(TAG, _error, prefix="/v2")
 
 
 @router.get("")
