@@ -215,6 +215,16 @@ class Deployments:
                 return deployment
         raise DeploymentNotFound(deployment_id)
 
+    def lookup(self, name: str, viewer: Principal | None = None) -> Deployment:
+        """The deployment a caller names as `owner/name[:version]` (see `resolve`): how every
+        dialect reads a model name it takes whole. A name no model could have ('acme/-x',
+        'x/y|z') is ModelNotFound, as an unknown one is, never a malformed-name crash."""
+        try:
+            ref = ModelRef.parse(name)
+        except ValueError:
+            raise ModelNotFound(name) from None
+        return self.resolve(ref, viewer)
+
     def resolve(self, ref: ModelRef, viewer: Principal | None = None) -> Deployment:
         """The named version, or the latest ready one (else the latest still deploying),
         among those `viewer` may see."""

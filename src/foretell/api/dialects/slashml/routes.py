@@ -17,7 +17,6 @@ from foretell.api.dialects import sync
 from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
 from foretell.api.responses import Json
-from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidRequest, ModelNotReady
 from foretell.service import Deployment
@@ -54,7 +53,7 @@ dialect(TAG, _error)
 def _deployment(request: Request, model_id: str, caller: Principal) -> Deployment:
     deployments = state.service(request).deployments
     if "/" in model_id:
-        return deployments.resolve(ModelRef.parse(model_id), caller)
+        return deployments.lookup(model_id, caller)
     return deployments.by_id(model_id, caller)
 
 

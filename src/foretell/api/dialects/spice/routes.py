@@ -56,7 +56,7 @@ def _resolve(request: Request, name: str, caller: Principal) -> Deployment:
     """A model by `owner/name`, or by its name alone when that is unique."""
     deployments = state.service(request).deployments
     if "/" in name:
-        return deployments.resolve(ModelRef.parse(name), caller)
+        return deployments.lookup(name, caller)
     owners = [o for (o, n) in deployments.models(caller) if n == name]
     if len(owners) > 1:
         raise InvalidRequest(
