@@ -11,6 +11,7 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 MODEL = "fixtures/reads-file"
+MODELS = (MODEL,)
 REFUSED = "file inputs are not accepted yet: a path on the server cannot be named"
 
 
