@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # Within what the store serves back (domain.nesting.RECORD_DEPTH, 200): records wrap a
+    # body's values a few levels deeper, and orjson writes no more than 254 levels.
+    max_json_depth: int = Field(
+        64, ge=2, le=128, description="levels of arrays and objects a JSON request body may nest"
+    )
     max_wait_s: int = Field(60, ge=1, description="upper bound of Prefer: wait=N")
     validate_wait_s: float = Field(
         30.0, ge=0, description="how long Validate-Input waits for a deploying model's schema"

@@ -12,19 +12,33 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from foretell.errors import InvalidRequest
+from foretell.domain.nesting import deeper_than, where
+from foretell.errors import InvalidRequest, NestingTooDeep
 
 Model = TypeVar("Model", bound=BaseModel)
+_TOO_DEEP = "depth limit exceeded"  # orjson's message past the 1024 levels it reads
 
 
-def parse_body(raw: bytes, model: type[Model]) -> Model:
-    """Parse and validate; malformed JSON → InvalidRequest (400), bad fields → 422 at `body`."""
+def loads(raw: bytes, *, max_depth: int) -> Any:
+    """A request body's JSON. Malformed → InvalidRequest; nested more than `max_depth` levels
+    → NestingTooDeep, before anything could store it (see domain.nesting)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if exc.msg == _TOO_DEEP:
+            raise NestingTooDeep(max_depth, f"character {exc.pos}") from None
         if not raw:
             raise InvalidRequest("request body is empty; send a JSON object") from None
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    path = deeper_than(data, max_depth)
+    if path is not None:
+        raise NestingTooDeep(max_depth, where(path))
+    return data
+
+
+def parse_body(raw: bytes, model: type[Model], *, max_depth: int) -> Model:
+    """Parse (see `loads`) and validate; bad fields → 422 at `body`."""
+    data = loads(raw, max_depth=max_depth)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

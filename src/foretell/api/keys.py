@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 from starlette.responses import Response
 
+from foretell.api import state
 from foretell.api.auth import Admin
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native.render import timestamp
@@ -85,7 +86,8 @@ def _keys(request: Request) -> KeyManager:
 @router.post("", status_code=201, openapi_extra=documented(KeyRequest))
 async def create_key(request: Request, caller: Admin) -> Response:
     """Make a key; the answer's `key` is the only time it is shown."""
-    body = parse_body(await request.body(), KeyRequest)
+    depth = state.settings(request).max_json_depth
+    body = parse_body(await request.body(), KeyRequest, max_depth=depth)
     made = await _keys(request).create(
         owner=body.owner,
         scope=Scope(body.scope),

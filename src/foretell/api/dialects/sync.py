@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import Request
 
+from foretell.api import state
+from foretell.api.body import loads
+from foretell.config import Settings
 from foretell.domain import DeploymentStatus, ErrorSource, Prediction, PredictionStatus
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
@@ -27,15 +29,12 @@ class ModelFailed(ForetellError):
 
 async def json_body(request: Request) -> Any:
     """The request's JSON, whatever its Content-Type (curl -d labels JSON as a form)."""
-    return json_of(await request.body())
+    return json_of(await request.body(), state.settings(request))
 
 
-def json_of(body: bytes) -> Any:
-    """A body's JSON, or InvalidRequest saying where it is not."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+def json_of(body: bytes, settings: Settings) -> Any:
+    """A body's JSON, or InvalidRequest saying where it is not (see api.body.loads)."""
+    return loads(body, max_depth=settings.max_json_depth)
 
 
 def answering(deployment: Deployment) -> Signature:

@@ -69,7 +69,7 @@ async def _predict(call: Call, ref: ModelRef) -> Response:
     service, caller = call.service, call.caller
     deployment = service.deployments.resolve(ref, caller)
     signature = sync.answering(deployment)
-    named = tensors.inputs(sync.json_of(call.body), signature.input_schema)
+    named = tensors.inputs(sync.json_of(call.body, call.settings), signature.input_schema)
     wait_s = call.settings.max_wait_s
 
     async def run(inputs: dict[str, Any]) -> Any:

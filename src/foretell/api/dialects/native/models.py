@@ -73,7 +73,8 @@ async def assign_environment(
     owner: str, name: str, environment: str, request: Request, caller: Admin
 ) -> Response:
     """Point an environment (production, staging, …) at a version; made if it is new."""
-    body = parse_body(await request.body(), Assignment)
+    depth = state.settings(request).max_json_depth
+    body = parse_body(await request.body(), Assignment, max_depth=depth)
     envs = state.service(request).environments
     deployment = await envs.assign(owner, name, environment, body.version_number, caller)
     return Json(_environment(environment, deployment))

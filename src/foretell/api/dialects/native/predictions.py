@@ -38,7 +38,7 @@ def _flag(name: str, value: str | None) -> bool:
 
 async def create(call: Call) -> Response:
     """POST /v1/predictions, for both lanes (see api.hotpath)."""
-    body = parse_body(call.body, PredictionRequest)
+    body = parse_body(call.body, PredictionRequest, max_depth=call.settings.max_json_depth)
     headers = call.headers
     preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
     cancel_after = headers.get("cancel-after")

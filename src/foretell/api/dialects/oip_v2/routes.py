@@ -182,7 +182,7 @@ async def infer(call: Call) -> Response:
     signature = sync.answering(deployment)
     model = str(deployment.ref)
     head, blob = binary.split(call.body, call.headers.get(binary.HEADER))
-    body = parse_body(head, InferenceRequest)
+    body = parse_body(head, InferenceRequest, max_depth=call.settings.max_json_depth)
     wanted = [o.name for o in body.outputs or ()] or None  # none named: every output
     tensors.check_requested(model, wanted or (), signature.output_schema)
     model_input = tensors.model_input(

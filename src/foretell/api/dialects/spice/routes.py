@@ -143,7 +143,8 @@ async def predict_owned(owner: str, name: str, request: Request, caller: Predict
 async def ensemble(request: Request, caller: Predictor) -> Response:
     """Forecast with several models at once; each member reports its own outcome."""
     started = time.perf_counter()
-    body = parse_body(await request.body(), Ensemble)
+    depth = state.settings(request).max_json_depth
+    body = parse_body(await request.body(), Ensemble, max_depth=depth)
     names = []
     for index, member in enumerate(body.predictions):
         if "model_name" not in member:
