@@ -7,7 +7,7 @@ import io
 import signal
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -17,23 +17,38 @@ from foretell.errors import ForetellError, InvalidInput, ModelLoadFailed
 from foretell.manifest import ModelVersion
 from foretell.runtimes.base import LoadedModel
 from foretell.runtimes.registry import get_runtime
+from foretell.workers.lifeline import die_with_parent, watch_parent
 from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, SetupFailed, Shutdown
 
+# Loads a version in the replica: the runtime's (load_model), or a test's double of a model.
+Loader = Callable[[ModelVersion], LoadedModel]
 
-def main(conn: Connection) -> None:
-    """Entry point of a spawned replica; returns (and the process exits) on Shutdown or EOF."""
+
+def main(argv: Sequence[str], load: Loader | None = None) -> None:
+    """Entry point of a spawned replica, `argv` being FD PARENT_PID [MODEL] (FD: this end of the
+    parent's socket); returns (and the process exits) on Shutdown or EOF. `load` replaces the
+    runtime's loader: for test doubles of a model."""
+    fd, parent_pid = int(argv[0]), int(argv[1])
+    die_with_parent(parent_pid)
     # Ctrl-C and systemd signal the whole process group. The parent decides when a replica
     # stops (Shutdown, or EOF when the parent is gone), so its in-flight work can finish
     # or be re-queued rather than fail.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(INTERRUPT, _interrupt)
+    watch_parent(fd)
+    serve(Connection(fd), load or load_model)
+
+
+def serve(conn: Connection, load: Loader) -> None:
+    """Answer the parent on `conn`: Setup (loading with `load`), then Predict messages until
+    Shutdown or EOF. Whatever the model raises goes back as data, never as an exception."""
     try:
         message = conn.recv()
     except EOFError:
         return
     assert isinstance(message, Setup)
-    model = _setup(conn, message)
+    model = _setup(conn, message, load)
     if model is None:
         return
     while True:
@@ -73,10 +88,10 @@ def _interruptible(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> l
         _running = False
 
 
-def _setup(conn: Connection, setup: Setup) -> LoadedModel | None:
+def _setup(conn: Connection, setup: Setup, load: Loader) -> LoadedModel | None:
     started = time.perf_counter()
     try:
-        model = load_model(setup.version)
+        model = load(setup.version)
     except ModelLoadFailed as exc:  # a user's setup() may raise anything; it arrives as data
         conn.send(SetupFailed(exc.reason, exc.traceback))
         return None

@@ -31,15 +31,18 @@ from foretell.workers.protocol import (
 # and threads a forked child must not inherit), and not multiprocessing's spawn, which imports
 # the parent's __main__ (the whole CLI, FastAPI and uvicorn) into every replica: measured 93 MB
 # for the text-stats replica that way.
-_WORKER = (sys.executable, "-m", "foretell.workers")
+WORKER_COMMAND = (sys.executable, "-m", "foretell.workers")
 _batch_ids = itertools.count(1)
 
 
 class ProcessReplica:
-    """One worker process serving one model version; runs one batch at a time."""
+    """One worker process serving one model version; runs one batch at a time.
 
-    def __init__(self, version: ModelVersion) -> None:
+    `command` starts the process, given FD PARENT_PID MODEL after it (see `child.main`)."""
+
+    def __init__(self, version: ModelVersion, command: Sequence[str] = WORKER_COMMAND) -> None:
         self.version = version
+        self._command = tuple(command)
         self.setup_time = 0.0
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
@@ -65,8 +68,11 @@ class ProcessReplica:
         parent, child_end = multiprocessing.Pipe(duplex=True)
         fd = child_end.fileno()
         # The model's name in the command line is for `ps` and whoever reads it.
-        args = [*_WORKER, str(fd), str(self.version.ref)]
-        process = await asyncio.to_thread(_spawn, args, fd)
+        args = [*self._command, str(fd), str(os.getpid()), str(self.version.ref)]
+        # Spawned on the event loop's thread, not a pool's: the replica's parent-death signal
+        # fires when the thread that spawned it exits (see lifeline.py), and this one lives as
+        # long as the server. Popen returns once the child has exec'd: measured 0.3 ms.
+        process = _spawn(args, fd)
         child_end.close()
         self._process, self._conn = process, parent
         asyncio.get_running_loop().add_reader(parent.fileno(), self._on_readable)
@@ -74,9 +80,9 @@ class ProcessReplica:
         # socket buffer (a batch of embeddings) failed half-read with EAGAIN, which looked like
         # the replica dying. Readiness still comes from the loop; each message is read whole.
         os.set_blocking(parent.fileno(), True)
-        parent.send(Setup(self.version))
         timeout = self.version.manifest.timeouts.setup_s
         try:
+            parent.send(Setup(self.version))
             async with asyncio.timeout(timeout):
                 message = await self._inbox.get()
         except TimeoutError:
@@ -84,6 +90,9 @@ class ProcessReplica:
             raise ModelLoadFailed(
                 str(self.version.ref), f"setup took longer than {timeout:g} s"
             ) from None
+        except OSError:  # it died before reading Setup (TimeoutError is an OSError: after it)
+            await self.stop()
+            raise ModelLoadFailed(str(self.version.ref), self._exit_reason()) from None
         if isinstance(message, Ready):
             self.setup_time = message.setup_time
             return message.signature
