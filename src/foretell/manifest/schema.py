@@ -8,6 +8,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 from typing import Annotated, Any, Literal, Union
 
 from annotated_types import Ge, Gt, Le, Len, Lt, MultipleOf
@@ -112,16 +113,39 @@ def field_error(error: Any, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     return out
 
 
-def _jsonable(value: Any) -> Any:
+# How much of a refused value an error echoes: enough to recognise it, never so much that the
+# error cannot be written (orjson writes 254 levels at most) or outweighs the request.
+ECHO_DEPTH = 16
+ECHO_ITEMS = 100
+ECHO_CHARS = 1000
+
+
+def _jsonable(value: Any, depth: int = 1) -> Any:
+    if isinstance(value, str):
+        return _clipped(value)
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, bytes):  # a request body FastAPI could not parse
-        return value.decode("utf-8", "replace")
+        return _clipped(value.decode("utf-8", "replace"))
+    if isinstance(value, list | tuple | dict) and depth > ECHO_DEPTH:
+        return f"… (nested deeper than {ECHO_DEPTH} levels; not shown)"
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        items = [_jsonable(v, depth + 1) for v in value[:ECHO_ITEMS]]
+        if len(value) > ECHO_ITEMS:
+            items.append(f"… ({len(value) - ECHO_ITEMS} more items)")
+        return items
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)  # e.g. the exception pydantic puts in ctx["error"]
+        shown = {str(k): _jsonable(v, depth + 1) for k, v in islice(value.items(), ECHO_ITEMS)}
+        if len(value) > ECHO_ITEMS:
+            shown["…"] = f"{len(value) - ECHO_ITEMS} more keys"
+        return shown
+    return _clipped(str(value))  # e.g. the exception pydantic puts in ctx["error"]
+
+
+def _clipped(text: str) -> str:
+    if len(text) <= ECHO_CHARS:
+        return text
+    return f"{text[:ECHO_CHARS]}… ({len(text) - ECHO_CHARS} more characters)"
 
 
 class _Compiler:
