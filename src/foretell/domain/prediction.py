@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -82,3 +82,6 @@ class Prediction:
     created_by: str | None = None  # the owner of the API key that created it
     queue: QueueStatus | None = None  # filled in while it waits in a queue; not stored
     webhook_status: WebhookStatus | None = None  # filled in when read; not stored here
+    # Stored fields the store would not serve back (field -> why), shown as a note instead;
+    # filled in when read, and never written over (see store.rows).
+    unreadable: dict[str, str] = field(default_factory=dict)

@@ -33,7 +33,7 @@ from foretell.errors import (
 )
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.environments import Environments
-from foretell.service.recovery import interrupted_error, requeue
+from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
 from foretell.webhooks import Outbox, check_target
@@ -264,6 +264,9 @@ class PredictionService:
         if unfinished:
             log.info("recovered %d unfinished predictions", len(unfinished))
         return len(unfinished)
+        if (unrunnable := unreadable_error(prediction)) is not None:
+            self._fail_stored(prediction, unrunnable)
+            return None
 
     def _resume(self, prediction: Prediction) -> PredictionTask | None:
         ref = ModelRef(prediction.owner, prediction.name, prediction.version_number)

@@ -20,6 +20,16 @@ def interrupted_error(prediction: Prediction, max_reruns: int) -> str | None:
     )
 
 
+def unreadable_error(prediction: Prediction) -> str | None:
+    """The failure message for a stored record that cannot be run, or None to run it.
+
+    Left pending, it would be resumed, fail again and stay pending at every start."""
+    if not prediction.unreadable:
+        return None
+    problems = "; ".join(f"its stored {name}: {why}" for name, why in prediction.unreadable.items())
+    return f"this prediction cannot be run as stored ({problems}); it was not run"
+
+
 def requeue(prediction: Prediction, *, counted: bool = True) -> None:
     """Back to pending. A graceful stop's interruption is not the model's fault: not counted."""
     if prediction.status is PredictionStatus.PROCESSING and not counted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 import orjson
 
 from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
-from foretell.store.tables import JSON_OPTIONS
+from foretell.store.tables import JSON_OPTIONS, Unreadable
+
+log = logging.getLogger(__name__)
+_JSON_FIELDS = ("input", "output", "error", "webhook")
 
 
 def _snapshot(value: Any) -> orjson.Fragment | None:
@@ -32,7 +36,7 @@ def to_row(p: Prediction) -> dict[str, Any]:
     if p.error is not None:
         e = p.error
         error = {"source": str(e.source), "message": e.message, "detail": e.detail}
-    return {
+    row = {
         "id": p.id,
         "owner": p.owner,
         "name": p.name,
@@ -54,10 +58,17 @@ def to_row(p: Prediction) -> dict[str, Any]:
         "attempts": p.attempts,
         "created_by": p.created_by,
     }
+    for name in p.unreadable:  # what could not be read stays as it is stored
+        del row[name]
+    return row
 
 
 def from_row(row: Mapping[Any, Any]) -> Prediction:
-    """The `Prediction` a stored row describes."""
+    """The `Prediction` a stored row describes. A JSON field that cannot be served back (see
+    tables.read_json) is replaced by a note saying why, and named in `unreadable`."""
+    unreadable = {n: row[n].reason for n in _JSON_FIELDS if isinstance(row[n], Unreadable)}
+    if unreadable:
+        row = _with_notes(row, unreadable)
     error = row["error"]
     return Prediction(
         id=row["id"],
@@ -82,4 +93,18 @@ def from_row(row: Mapping[Any, Any]) -> Prediction:
         logs=row["logs"],
         attempts=row["attempts"],
         created_by=row["created_by"],
+        unreadable=unreadable,
     )
+
+
+def _with_notes(row: Mapping[Any, Any], unreadable: dict[str, str]) -> dict[str, Any]:
+    problems = "; ".join(f"its stored {name}: {why}" for name, why in unreadable.items())
+    log.warning("prediction %s is shown with notes in place of %s", row["id"], problems)
+    notes: dict[str, Any] = {
+        n: {"unreadable": f"the stored {n} cannot be shown: {why}"} for n, why in unreadable.items()
+    }
+    if "error" in notes:
+        notes["error"] = {"source": "internal", "message": notes["error"]["unreadable"]}
+    if "webhook" in notes:
+        notes["webhook"] = None  # no address to send to
+    return {**row, **notes}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.types import TypeDecorator
+
+from foretell.domain.nesting import RECORD_DEPTH, deeper_than, where
 
 metadata = MetaData()
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -61,7 +64,27 @@ class JsonText(TypeDecorator[Any]):
         return None if value is None else orjson.dumps(value, option=JSON_OPTIONS).decode()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        return None if value is None else orjson.loads(value)
+        return None if value is None else read_json(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stored JSON document the store will not serve back, and why (see rows.from_row)."""
+
+    reason: str
+
+
+def read_json(text: str) -> Any:
+    """The document, or Unreadable where it is not JSON or nests deeper than any answer could
+    carry: one such row must not fail every read that includes it."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return Unreadable(f"it is not JSON that can be read back ({exc})")
+    # Each level takes two characters at least, so a short document needs no walk.
+    if len(text) > 2 * RECORD_DEPTH and (path := deeper_than(value, RECORD_DEPTH)) is not None:
+        return Unreadable(f"it nests deeper than {RECORD_DEPTH} levels (at {where(path)})")
+    return value
 
 
 predictions = Table(

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from foretell.domain import Prediction, PredictionStatus
-from foretell.service.recovery import interrupted_error, requeue
+from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 
 
 def processing(attempts: int) -> Prediction:
@@ -49,3 +49,17 @@ def test_requeue_after_a_graceful_shutdown_does_not_count_an_attempt() -> None:
     requeue(p, counted=False)
     assert (p.status, p.attempts) == (PredictionStatus.PENDING, 0)
     assert "re-queued: the server shut down" in p.logs
+
+
+def test_a_record_read_back_whole_is_run() -> None:
+    assert unreadable_error(processing(attempts=0)) is None
+
+
+def test_a_record_with_a_field_that_cannot_be_read_back_fails_saying_which_and_why() -> None:
+    p = processing(attempts=0)
+    p.unreadable = {"input": "it nests deeper than 200 levels (at n.0.0.0.0.0.0.0…)"}
+
+    assert unreadable_error(p) == (
+        "this prediction cannot be run as stored (its stored input: it nests deeper than 200 "
+        "levels (at n.0.0.0.0.0.0.0…)); it was not run"
+    )
