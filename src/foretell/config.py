@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_body_bytes_in_flight: int | None = Field(
+        None,
+        ge=1024,
+        description="request body bytes all unfinished requests may hold at once (503 past "
+        "it); default 8 x max_body_bytes",
+    )
     # Within what the store serves back (domain.nesting.RECORD_DEPTH, 200): records wrap a
     # body's values a few levels deeper, and orjson writes no more than 254 levels.
     max_json_depth: int = Field(
@@ -62,6 +68,21 @@ class Settings(BaseSettings):
 
     @property
     def database_url(self) -> str:
+    @model_validator(mode="after")
+    def _one_body_fits(self) -> Settings:
+        cap = self.max_body_bytes_in_flight
+        if cap is not None and cap < self.max_body_bytes:
+            raise ValueError(
+                f"max_body_bytes_in_flight ({cap}) is below max_body_bytes "
+                f"({self.max_body_bytes}): a body of the size allowed could never be read"
+            )
+        return self
+
+    @property
+    def body_bytes_in_flight(self) -> int:
+        """The cap on request body bytes that unfinished requests hold at once."""
+        return self.max_body_bytes_in_flight or 8 * self.max_body_bytes
+
         if self.db:
             return self.db
         return f"sqlite:///{(self.data_dir / 'foretell.db').resolve()}"

@@ -113,4 +113,6 @@ def asgi(app: FastAPI) -> ASGIApp:
     settings: Settings = app.state.settings
     hot = {**native.hot_routes, **oip_v2.hot_routes, **gpux.hot_routes}
     decoded = ContentDecoding(HotPaths(app, hot), limit=settings.max_body_bytes)
-    return BodyLimit(decoded, limit=settings.max_body_bytes)
+    return BodyLimit(
+        decoded, limit=settings.max_body_bytes, in_flight=settings.body_bytes_in_flight
+    )

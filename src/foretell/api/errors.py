@@ -31,6 +31,7 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.NoWebhookEvent: 409,
     errors.Overloaded: 429,
     errors.ModelNotReady: 503,
+    errors.BodiesInFlightFull: 503,
     errors.ModelLoadFailed: 503,
     errors.ForetellError: 500,
 }
@@ -50,7 +51,11 @@ WWW_AUTHENTICATE = 'Bearer realm="foretell", Token realm="foretell", Api-Key rea
 def headers_for(exc: errors.ForetellError) -> dict[str, str]:
     if isinstance(
         exc,
-        errors.ModelNotReady | errors.Overloaded | errors.RateLimited | errors.TooManyUnfinished,
+        errors.ModelNotReady
+        | errors.Overloaded
+        | errors.RateLimited
+        | errors.TooManyUnfinished
+        | errors.BodiesInFlightFull,
     ):
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, errors.Unauthenticated):

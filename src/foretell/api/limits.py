@@ -1,4 +1,5 @@
-"""Refuse request bodies over the configured size before they are read into memory."""
+"""Refuse request bodies over the configured size before they are read into memory, and any
+body that would take the bytes held by unfinished requests past the server's cap."""
 
 from __future__ import annotations
 
@@ -6,15 +7,38 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from foretell.api.errors import dialect_of_path, error_response
-from foretell.errors import PayloadTooLarge
+from foretell.errors import BodiesInFlightFull, ForetellError, PayloadTooLarge
+
+
+class BodyBudget:
+    """Bytes of request bodies that unfinished requests hold, against a cap. One event loop
+    runs every take and release, so no lock is needed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int, body: int) -> None:
+        """Hold `size` more bytes of a `body` bytes long so far, or raise BodiesInFlightFull."""
+        if self.held + size > self.limit:
+            raise BodiesInFlightFull(body, self.held, self.limit)
+        self.held += size
+
+    def release(self, size: int) -> None:
+        self.held -= size
 
 
 class BodyLimit:
-    """ASGI middleware: 413 on a Content-Length over the limit, or a stream that grows past it."""
+    """ASGI middleware: 413 on a Content-Length over the limit, or a stream that grows past it;
+    503 + Retry-After on one that would take the bodies in flight past `in_flight` bytes.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    A request holds its declared Content-Length from the start (refused at once if that does
+    not fit), and any bytes read beyond it as they arrive, until it has been answered."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, in_flight: int) -> None:
         self.app = app
         self.limit = limit
+        self.budget = BodyBudget(in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,20 +48,32 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _refuse(scope, receive, send, PayloadTooLarge(int(declared), self.limit))
             return
+        held = int(declared) if declared is not None and declared.isdigit() else 0
+        try:
+            self.budget.take(held, held)
+        except BodiesInFlightFull as full:
+            await _refuse(scope, receive, send, full)
+            return
         seen = 0
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, held
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
                 # FastAPI turns any other error raised while reading the body into a bare 400.
                 raise HTTPException(413, PayloadTooLarge(seen, self.limit).message)
+            if seen > held:  # no Content-Length, or more than it said: held as it arrives
+                self.budget.take(seen - held, seen)  # raised to the route reading the body
+                held = seen
             return message
 
-        await self.app(scope, counted, send)
+        try:
+            await self.app(scope, counted, send)
+        finally:  # answered, failed or disconnected: its body is no longer held here
+            self.budget.release(held)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, exc: PayloadTooLarge) -> None:
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: ForetellError) -> None:
     # Before routing: in the shape of the dialect that owns the path (OIP's /v2), if one does.
     await error_response(exc, dialect_of_path(scope["path"]))(scope, receive, send)
