@@ -1,8 +1,9 @@
 """Every route's one way to learn who is calling and whether it may: `Authorized(scope)`.
 
-FastAPI routes declare it as a dependency (`Caller`, `Predictor`, `Admin`); the fast lane calls
+FastAPI routes declare it as a dependency (`Reader`, `Predictor`, `Admin`); the fast lane calls
 `authorize` with its route's scope. Both end in the same checks, so a route answers the same
-whichever lane served it, and the test that walks the app's routes can find each one's scope."""
+whichever lane served it, and the test that walks the app's routes can find each one's scope.
+Open routes that show a key more than anyone (readiness) call `identify`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from foretell.auth import Authenticator, credential
+from foretell.auth import Authenticator, carries_credential, credential
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
-from foretell.errors import Forbidden
+from foretell.errors import Forbidden, RateLimited, Unauthenticated
 
 
 async def authorize(
@@ -27,6 +28,22 @@ async def authorize(
     if not caller.can(scope):
         raise Forbidden(caller.scope.value, scope.value, action)
     return caller
+
+
+async def identify(
+    authenticator: Authenticator | None, headers: Mapping[str, str]
+) -> Principal | None:
+    """Who calls an open route, for what it shows a key beyond what it shows anyone: the key's
+    caller (everyone is an admin without auth), or None without a usable key. An open route
+    never refuses, so a probe holding a stale key still learns whether the server is ready."""
+    if authenticator is None:
+        return ANONYMOUS_ADMIN
+    if not carries_credential(headers):
+        return None
+    try:
+        return await authenticator.principal(credential(headers))
+    except (Unauthenticated, RateLimited):
+        return None
 
 
 # Declared so that OpenAPI marks every guarded operation and /docs offers "Authorize"; the

@@ -1,11 +1,18 @@
-"""Liveness and readiness: live while the process answers, ready once no model is still loading."""
+"""Liveness and readiness: live while the process answers, ready once no model is still loading.
+
+Both are open, as probes are. Readiness tells anyone how many deployments are in each status;
+a request with a key also learns the status of each deployment that key may see, and of no
+other: a private model's name is no one else's to learn."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
+from foretell.api.auth import identify
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus
 
@@ -19,8 +26,15 @@ async def live() -> Response:
 
 @router.get("/health/ready")
 async def ready(request: Request) -> Response:
+    """503 while any deployment is still loading, whoever asks; its details only to a key."""
     deployments = state.service(request).deployments.all()
-    statuses = {str(d.ref): d.status.value for d in deployments}
-    loading = [ref for ref, s in statuses.items() if s == DeploymentStatus.DEPLOYING]
-    body = {"status": "deploying" if loading else "ready", "deployments": statuses}
+    loading = any(d.status is DeploymentStatus.DEPLOYING for d in deployments)
+    viewer = await identify(request.app.state.authenticator, request.headers)
+    shown: dict[str, int] | dict[str, str]
+    if viewer is None:
+        counts = Counter(d.status for d in deployments)
+        shown = {status.value: counts[status] for status in DeploymentStatus}
+    else:
+        shown = {str(d.ref): d.status.value for d in deployments if d.visible_to(viewer)}
+    body = {"status": "deploying" if loading else "ready", "deployments": shown}
     return Json(body, status_code=503 if loading else 200)

@@ -14,6 +14,12 @@ FORMS = (
 )
 
 
+def carries_credential(headers: Mapping[str, str]) -> bool:
+    """Whether the request offers a key at all. An empty or malformed one counts: it is refused
+    with the reason, never taken for no key."""
+    return "authorization" in headers or "x-api-key" in headers
+
+
 def credential(headers: Mapping[str, str]) -> str:
     """The key, or Unauthenticated naming the accepted forms. Never echoes what it was given:
     a mangled header may still hold a real key."""
