@@ -26,7 +26,15 @@ _ALWAYS_REFUSED = (
     ipaddress.ip_network("fd00:ec2::254/128"),
     ipaddress.ip_network("100.100.100.200/32"),
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 forms that carry an IPv4 address, where a packet to them ends up (besides IPv4-mapped
+# ::ffff:a.b.c.d, 6to4 2002::/16 and Teredo 2001::/32, which `ipaddress` decodes itself).
+_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT's IPv4-translated ::ffff:0:a.b.c.d
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # NAT64's well-known prefix
+# Local-use NAT64: its operator picks the prefix length (RFC 6052: /48, /56, /64 or /96 inside
+# it), and with it where the IPv4 address sits, so every place it could sit is checked.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_NAT64_LOCAL_LENGTHS = (48, 56, 64, 96)
 
 # Lookups get threads of their own: on the loop's default executor a slow DNS server would
 # hold up everything else that uses it.
@@ -49,30 +57,50 @@ async def check_target(url: str, *, allow_private: bool) -> None:
 def check_address(url: str, host: str, address: IpAddress, allow_private: bool) -> None:
     """Raise InvalidRequest if `host` (of `url`), resolved to `address`, is off limits."""
     where = host if host == str(address) else f"{host} ({address})"
-    # An IPv4 address written as IPv6 (::ffff:a.b.c.d, NAT64, 6to4) reaches the IPv4 host.
-    address = _embedded_ipv4(address) or address
-    if any(address in network for network in _ALWAYS_REFUSED):
+    reached = reached_addresses(address)
+    if reached != (address,):
+        where += f", which reaches {' or '.join(str(a) for a in reached)}"
+    if any(a in network for a in reached for network in _ALWAYS_REFUSED):
         raise InvalidRequest(
             f"webhook: '{url}' points at {where}, a link-local or cloud metadata address; "
             "webhooks are never sent there"
         )
-    if not allow_private and (not address.is_global or address.is_multicast):
+    if not allow_private and any(not a.is_global or a.is_multicast for a in reached):
         raise InvalidRequest(
             f"webhook: '{url}' points at {where}, a private or loopback address; the server "
             "sends webhooks there only when started with FORETELL_WEBHOOK_ALLOW_PRIVATE=true"
         )
 
 
-def _embedded_ipv4(address: IpAddress) -> ipaddress.IPv4Address | None:
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
+def reached_addresses(address: IpAddress) -> tuple[IpAddress, ...]:
+    """Where a packet to `address` ends up: the IPv4 address an IPv6 form embeds (mapped,
+    compatible, translated, 6to4, NAT64; Teredo's server and client both), else `address`.
+    Every one of them must pass for the address to."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return (address,)
     if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+        return (address.ipv4_mapped,)
     if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+        return (address.sixtofour,)
+    if address.teredo is not None:  # (server: bits 32-63, client: the last 32 bits inverted)
+        return address.teredo
+    if address in _NAT64 or address in _TRANSLATED or (address in _COMPATIBLE and int(address) > 1):
+        # (:: and ::1 are IPv6's own unspecified and loopback addresses, not IPv4-compatible)
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    if address in _NAT64_LOCAL:
+        return tuple(dict.fromkeys(_rfc6052(address, n) for n in _NAT64_LOCAL_LENGTHS))
+    return (address,)
+
+
+def _rfc6052(address: ipaddress.IPv6Address, prefix: int) -> ipaddress.IPv4Address:
+    """The IPv4 address behind a translation prefix of `prefix` bits (RFC 6052, section 2.2)."""
+    value = int(address)
+    if prefix == 96:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    # Bits 64-71 are reserved (zero); the 120 bits around them hold the IPv4 address right
+    # after the prefix.
+    squeezed = (value >> 64) << 56 | (value & ((1 << 56) - 1))
+    return ipaddress.IPv4Address((squeezed >> (120 - prefix - 32)) & 0xFFFFFFFF)
 
 
 async def resolve(host: str, port: int) -> list[IpAddress]:
