@@ -13,9 +13,15 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import httpx
+
 from foretell.errors import InvalidRequest
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# A webhook URL's length limit: what browsers and most senders take, far below httpx's own
+# (65,536), past which every delivery would fail with InvalidURL.
+MAX_URL_CHARS = 2048
 
 # Always refused: instance metadata services (AWS, GCP, Azure, … at 169.254.169.254; AWS's IPv6
 # one at fd00:ec2::254; Alibaba's at 100.100.100.200) and the rest of link-local, where nothing
@@ -44,6 +50,9 @@ _RESOLVER = ThreadPoolExecutor(8, thread_name_prefix="foretell-dns")
 async def check_target(url: str, *, allow_private: bool) -> None:
     """Raise InvalidRequest naming the problem if `url` is not a place to send webhooks. A name
     that does not resolve now is accepted: a receiver's DNS can be briefly down."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise InvalidRequest(f"webhook: {problem}")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise InvalidRequest(f"webhook: '{url}' is not an http(s) URL")
@@ -52,6 +61,17 @@ async def check_target(url: str, *, allow_private: bool) -> None:
         raise InvalidRequest(f"webhook: '{url}' has no host")
     for address in await resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
         check_address(url, host, address, allow_private)
+
+
+def url_problem(url: str) -> str | None:
+    """Why no webhook could be delivered to `url` (too long, or a URL httpx refuses), or None."""
+    if len(url) > MAX_URL_CHARS:
+        return f"the URL has {len(url)} characters, more than the limit of {MAX_URL_CHARS}"
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"the URL cannot be sent to: {exc}"
+    return None
 
 
 def check_address(url: str, host: str, address: IpAddress, allow_private: bool) -> None:

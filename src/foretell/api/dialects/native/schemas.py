@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
 
 from foretell.domain import DEFAULT_EVENTS, ModelRef, WebhookEventName
+from foretell.webhooks.targets import MAX_URL_CHARS, url_problem
 
 
 def _default_events() -> list[WebhookEventName]:
@@ -19,8 +28,18 @@ class Webhook(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl
+    url: Annotated[AnyHttpUrl, UrlConstraints(max_length=MAX_URL_CHARS)]
     events: list[WebhookEventName] = Field(default_factory=_default_events, min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _deliverable(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        # What is stored and sent is the URL as pydantic wrote it (punycode, percent-escapes),
+        # which can be longer than what was given, or one httpx would refuse at every delivery.
+        problem = url_problem(str(value))
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class PredictionRequest(BaseModel):
