@@ -66,8 +66,6 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(64, ge=1, description="deliveries in flight at once")
     webhook_per_host: int = Field(8, ge=1, description="deliveries in flight to one host")
 
-    @property
-    def database_url(self) -> str:
     @model_validator(mode="after")
     def _one_body_fits(self) -> Settings:
         cap = self.max_body_bytes_in_flight
@@ -83,6 +81,8 @@ class Settings(BaseSettings):
         """The cap on request body bytes that unfinished requests hold at once."""
         return self.max_body_bytes_in_flight or 8 * self.max_body_bytes
 
+    @property
+    def database_url(self) -> str:
         if self.db:
             return self.db
         return f"sqlite:///{(self.data_dir / 'foretell.db').resolve()}"

@@ -264,11 +264,11 @@ class PredictionService:
         if unfinished:
             log.info("recovered %d unfinished predictions", len(unfinished))
         return len(unfinished)
+
+    def _resume(self, prediction: Prediction) -> PredictionTask | None:
         if (unrunnable := unreadable_error(prediction)) is not None:
             self._fail_stored(prediction, unrunnable)
             return None
-
-    def _resume(self, prediction: Prediction) -> PredictionTask | None:
         ref = ModelRef(prediction.owner, prediction.name, prediction.version_number)
         try:
             deployment = self.deployments.resolve(ref)
