@@ -32,9 +32,6 @@ class Settings(BaseSettings):
         64, ge=2, le=128, description="levels of arrays and objects a JSON request body may nest"
     )
     max_wait_s: int = Field(60, ge=1, description="upper bound of Prefer: wait=N")
-    validate_wait_s: float = Field(
-        30.0, ge=0, description="how long Validate-Input waits for a deploying model's schema"
-    )
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="how long a stop lets running predictions finish"
     )

@@ -17,7 +17,7 @@ from foretell.domain.access import Scope
 
 pytestmark = pytest.mark.anyio
 
-MODELS = {
+REPOSITORY = {
     "acme/echo": "echo",  # private: acme's keys and admins see it
     "acme/broken": "raises-in-setup",  # private, failed
     "globex/shared": "echo-public",  # public: every key sees it
@@ -28,7 +28,7 @@ COUNTS_READY = {"building": 0, "deploying": 0, "ready": 2, "failed": 1, "stopped
 @pytest.fixture(scope="module")
 async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NativeApi]:
     base = tmp_path_factory.mktemp("health")
-    repo = fixture_repository(base / "repository", MODELS)
+    repo = fixture_repository(base / "repository", REPOSITORY)
     async with serving(Settings(repository=repo, data_dir=base / "data")) as api:
         yield api
 

@@ -124,15 +124,13 @@ class PredictionService:
         return _showing_queue(task)
 
     async def _validate(self, deployment: Deployment, request: NewPrediction) -> dict[str, Any]:
+        """The input as the model's schema reads it. The schema is known once a replica has
+        loaded: until then the caller is told so at once (ModelNotReady, with its Retry-After),
+        as every dialect tells it, rather than held while the model loads."""
         if deployment.validator is None:
-            budget = request.wait_s or self._settings.validate_wait_s
-            try:
-                async with asyncio.timeout(budget):
-                    await deployment.settled.wait()
-            except TimeoutError:
-                raise ModelNotReady(str(deployment.ref), deployment.status) from None
-            if deployment.validator is None:
-                raise deployment.load_error()
+            if deployment.status is DeploymentStatus.DEPLOYING:
+                raise ModelNotReady(str(deployment.ref), deployment.status.value)
+            raise deployment.load_error()
         return deployment.validator.validate(request.input)
 
     def _track(

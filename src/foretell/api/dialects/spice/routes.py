@@ -5,8 +5,9 @@ bound dataset) and `POST /v1/predict` (several models at once, for ensembles and
 `owner/name` (`GET /v1/models/{owner}/{name}/predict`). Every call is a recorded prediction.
 Failures are `BadRequest` (400: an ambiguous model, one that needs an input body, a dataset that
 cannot give the series; 404 for a model that does not exist, or that the key may not see) or
-`InternalError` (500), in the seed's body; in an ensemble each member reports its own status and
-one failure never fails the others."""
+`InternalError` (500; 503 with Retry-After for a model still deploying, as in the other
+dialects), in the seed's body; in an ensemble each member reports its own status and one failure
+never fails the others."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ from foretell.api import state
 from foretell.api.auth import Predictor
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
-from foretell.api.errors import dialect
+from foretell.api.errors import dialect, headers_for, status_for
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
-from foretell.errors import ForetellError, InvalidRequest, ModelNotFound, NotFound
+from foretell.errors import ForetellError, InvalidRequest, ModelNotFound, ModelNotReady, NotFound
 from foretell.service import Deployment
 
 TAG = "spice"
@@ -75,18 +76,24 @@ def _lookback(deployment: Deployment | None) -> int | None:
     return value if isinstance(value, int) else None
 
 
-async def _forecast(request: Request, name: str, caller: Principal) -> tuple[int, dict[str, Any]]:
-    """One member: (status code, the seed's body), never raising."""
+# A member's answer: its status code, the seed's body, and headers for a single model's reply.
+Outcome = tuple[int, dict[str, Any], dict[str, str]]
+
+
+async def _forecast(request: Request, name: str, caller: Principal) -> Outcome:
+    """One member's outcome, never raising."""
     started = time.perf_counter()
     deployment: Deployment | None = None
 
-    def answer(status: int, kind: str, **fields: Any) -> tuple[int, dict[str, Any]]:
+    def answer(
+        status: int, kind: str, headers: dict[str, str] | None = None, **fields: Any
+    ) -> Outcome:
         body: dict[str, Any] = {"status": kind, **fields, "model_name": name}
         if deployment is not None:
             body["model_version"] = str(deployment.number)
         body["lookback"] = fields.get("lookback", _lookback(deployment))
         body["duration_ms"] = round((time.perf_counter() - started) * 1000)
-        return status, body
+        return status, body, headers or {}
 
     try:
         deployment = _resolve(request, name, caller)
@@ -105,6 +112,9 @@ async def _forecast(request: Request, name: str, caller: Principal) -> tuple[int
         if failed.message.startswith(_DATASET):
             return answer(400, "BadRequest", error_message=failed.message.removeprefix(_DATASET))
         return answer(500, "InternalError", error_message=failed.message)
+    except ModelNotReady as loading:  # not the caller's fault: when to try again, as elsewhere
+        status, headers = status_for(loading), headers_for(loading)
+        return answer(status, "InternalError", headers, error_message=loading.message)
     except NotFound as missing:  # documented: 404, so another owner's model looks absent
         return answer(404, "BadRequest", error_message=missing.message)
     except ForetellError as refused:
@@ -128,15 +138,15 @@ async def _forecast(request: Request, name: str, caller: Principal) -> tuple[int
 @router.get("/models/{name}/predict")
 async def predict(name: str, request: Request, caller: Predictor) -> Response:
     """Forecast with one model from the latest points of its bound dataset."""
-    status, body = await _forecast(request, name, caller)
-    return Json(_ordered(body), status_code=status)
+    status, body, headers = await _forecast(request, name, caller)
+    return Json(_ordered(body), status_code=status, headers=headers)
 
 
 @router.get("/models/{owner}/{name}/predict")
 async def predict_owned(owner: str, name: str, request: Request, caller: Predictor) -> Response:
     """The same, naming the model's owner too."""
-    status, body = await _forecast(request, f"{owner}/{name}", caller)
-    return Json(_ordered(body), status_code=status)
+    status, body, headers = await _forecast(request, f"{owner}/{name}", caller)
+    return Json(_ordered(body), status_code=status, headers=headers)
 
 
 @router.post("/predict", openapi_extra=documented(Ensemble))
@@ -154,7 +164,7 @@ async def ensemble(request: Request, caller: Predictor) -> Response:
     return Json(
         {
             "duration_ms": round((time.perf_counter() - started) * 1000),
-            "predictions": [_ordered(member) for _, member in members],
+            "predictions": [_ordered(member) for _, member, _ in members],
         }
     )
 
