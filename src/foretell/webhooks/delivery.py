@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -51,10 +51,18 @@ class _Answer:
     final: bool = False  # no point trying again, whatever the code says
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Deliveries:
     """Sends events once their transaction has committed (`enqueue`), and on `start` whatever
     a previous run left unsent. Knows every event from its creation (`expect`) until its
-    delivery is settled and stored, so that a redelivery never races one under way."""
+    delivery is settled and stored, so that a redelivery never races one under way.
+
+    `transport` (default: the address guard over the network), `clock` (UTC, for retry times
+    and signatures) and `sleep` (the wait before a retry) are injected so tests can answer
+    and move time without a network or a sleep."""
 
     def __init__(
         self,
@@ -65,6 +73,9 @@ class Deliveries:
         *,
         allow_private: bool,
         rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._outbox = outbox
         self._keys = keys
@@ -72,6 +83,9 @@ class Deliveries:
         self._limits = limits
         self._allow_private = allow_private
         self._rng = rng or random.Random()
+        self._transport = transport
+        self._now = clock
+        self._sleep = sleep
         self._lanes: dict[str, deque[OutboxEvent]] = {}
         self._live: dict[str, OutboxEvent] = {}  # by id: being committed, queued or sent
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,7 +97,8 @@ class Deliveries:
     async def start(self) -> int:
         """Open the HTTP client and queue every event left unsettled; returns how many."""
         self._client = httpx.AsyncClient(
-            transport=GuardedTransport(
+            transport=self._transport
+            or GuardedTransport(
                 allow_private=self._allow_private, max_connections=self._limits.concurrency
             ),
             follow_redirects=False,
@@ -150,13 +165,13 @@ class Deliveries:
     async def _deliver(self, event: OutboxEvent) -> None:
         while not event.status.settled:
             if event.next_attempt_at is not None:
-                wait_s = (event.next_attempt_at - datetime.now(UTC)).total_seconds()
+                wait_s = (event.next_attempt_at - self._now()).total_seconds()
                 if wait_s > 0:
-                    await asyncio.sleep(wait_s)
+                    await self._sleep(wait_s)
             # The receiver's slot first: events waiting for a busy receiver must not hold the
             # slots that other receivers' events need.
             async with self._host(_receiver(event.url)), self._slots:
-                at, started = datetime.now(UTC), time.monotonic()
+                at, started = self._now(), time.monotonic()
                 try:
                     answer = await self._attempt(event, at)
                 except Exception as exc:  # a bug costs an attempt, never the lane
@@ -195,7 +210,7 @@ class Deliveries:
             since=event.queued_at or event.created_at,
             retryable=not answer.final and retryable(code),
             retry_after_s=answer.retry_after_s,
-            now=datetime.now(UTC),
+            now=self._now(),
             rng=self._rng,
         )
 
@@ -223,7 +238,7 @@ class Deliveries:
         if 300 <= code < 400:
             where = response.headers.get("location", "nowhere")
             return _Answer(code, f"redirect to {where}: webhooks do not follow redirects")
-        now = datetime.now(UTC)
+        now = self._now()
         return _Answer(code, None, retry_after_s(response.headers.get("retry-after"), now))
 
     @contextlib.asynccontextmanager

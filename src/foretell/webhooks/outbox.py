@@ -33,11 +33,23 @@ Render = Callable[[Prediction], str]
 _RANK: dict[WebhookEventName, int] = {"start": 0, "logs": 1, "output": 2, "completed": 3}
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Outbox:
-    def __init__(self, store: OutboxStore, deliveries: Deliveries, render: Render) -> None:
+    def __init__(
+        self,
+        store: OutboxStore,
+        deliveries: Deliveries,
+        render: Render,
+        *,
+        clock: Callable[[], datetime] = _utc_now,  # when events are made and queued
+    ) -> None:
         self._store = store
         self._deliveries = deliveries
         self._render = render
+        self._now = clock
 
     @classmethod
     def for_settings(cls, store: OutboxStore, settings: Settings, render: Render) -> Outbox:
@@ -72,7 +84,7 @@ class Outbox:
         if not wanted:
             return []
         # As a caller would GET it now; a status an earlier GET filled in is stale.
-        body, now = self._render(replace(p, webhook_status=None)), datetime.now(UTC)
+        body, now = self._render(replace(p, webhook_status=None)), self._now()
         events = [
             OutboxEvent(
                 id=f"msg_{uuid.uuid4().hex}",
@@ -141,7 +153,7 @@ class Outbox:
         if live is not None:
             return live  # its delivery is under way; the stored row may lag behind it
         last.status, last.next_attempt_at = DeliveryStatus.PENDING, None
-        last.queued_at = datetime.now(UTC)
+        last.queued_at = self._now()
         recorded = self._store.record(last, None)  # queued before the lane records an attempt
         self._deliveries.enqueue([last])
         await recorded
