@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from foretell.api.app import create_app
 from foretell.api.body import loads, parse_body
+from foretell.config import Settings
 from foretell.errors import InvalidRequest, NestingTooDeep
 
 
@@ -53,3 +58,17 @@ def test_parse_body_refuses_before_validating() -> None:
 
     with pytest.raises(NestingTooDeep):
         parse_body(body(100), Anything, max_depth=64)
+
+
+def test_no_route_lets_fastapi_parse_its_body(tmp_path: Path) -> None:
+    # FastAPI's own parsing (a pydantic body parameter) would skip the depth limit, and its
+    # stdlib parser answers a deep body with a bare 400: every route reads through loads.
+    app = create_app(Settings(repository=tmp_path, data_dir=tmp_path / "data"))
+
+    parsed_by_fastapi = [
+        f"{sorted(r.methods)} {r.path}"
+        for r in app.routes
+        if isinstance(r, APIRoute) and r.body_field is not None
+    ]
+
+    assert parsed_by_fastapi == []
