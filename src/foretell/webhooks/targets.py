@@ -68,9 +68,17 @@ def url_problem(url: str) -> str | None:
     if len(url) > MAX_URL_CHARS:
         return f"the URL has {len(url)} characters, more than the limit of {MAX_URL_CHARS}"
     try:
-        httpx.URL(url)
+        host = httpx.URL(url).host
     except httpx.InvalidURL as exc:
         return f"the URL cannot be sent to: {exc}"
+    if ":" not in host:  # a name (not an IPv6 address): it must be one DNS can be asked for
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return (
+                f"the host name '{host}' cannot be looked up: a label of it is empty or over "
+                "63 characters"
+            )
     return None
 
 
@@ -134,6 +142,6 @@ async def resolve(host: str, port: int) -> list[IpAddress]:
         infos = await loop.run_in_executor(
             _RESOLVER, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM
         )
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode (url_problem)
         return []
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

@@ -34,3 +34,12 @@ def test_a_url_httpx_refuses_is_refused() -> None:
         InvalidRequest, match=r"webhook: the URL cannot be sent to: .*non-printable"
     ):
         asyncio.run(check_target(BASE + "a\tb", allow_private=False))
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example.com", "a..example.com"])
+def test_a_host_name_dns_cannot_be_asked_for_is_refused(host: str) -> None:
+    """Its lookup raised UnicodeError (a 500), not OSError as an unknown name does."""
+    with pytest.raises(
+        InvalidRequest, match=r"cannot be looked up: a label of it is empty or over"
+    ):
+        asyncio.run(check_target(f"https://{host}/hook", allow_private=False))
