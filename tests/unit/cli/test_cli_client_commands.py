@@ -1,0 +1,266 @@
+"""`foretell predict | models | predictions` against a fake server: what each sends (route,
+body, Prefer, key) and what it prints and exits with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_fakes import FakeServer
+from typer.testing import CliRunner, Result
+
+from foretell.auth.keys import ADMIN_KEY_FILE
+from foretell.cli.main import app as cli
+
+KEY = "ft_12345678_secret"
+SUCCEEDED = {
+    "id": "p-1",
+    "status": "succeeded",
+    "output": {"label": "setosa", "probabilities": [0.98, 0.01, 0.01]},
+    "error": None,
+}
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with FakeServer().running() as running:
+        yield running
+
+
+def run(server: FakeServer, *args: str, key: str | None = KEY, **env: str) -> Result:
+    keyed = ["--key", key] if key else []
+    environment: dict[str, str | None] = {"COLUMNS": "200", "FORETELL_API_KEY": None}
+    environment |= env
+    return CliRunner().invoke(cli, [*args, "--url", server.url, *keyed], env=environment)
+
+
+def said(result: Result) -> str:
+    return " ".join(result.output.split())
+
+
+def test_predict_posts_the_inputs_as_json_waits_and_prints_the_output(
+    server: FakeServer,
+) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, SUCCEEDED)
+
+    result = run(
+        server, "predict", "demo/iris", "-i", "features=[[5.1,3.5,1.4,0.2]]", "-i", "note=hi"
+    )
+
+    assert result.exit_code == 0, result.output
+    (request,) = server.requests
+    assert request.body == {
+        "model": "demo/iris",
+        "input": {"features": [[5.1, 3.5, 1.4, 0.2]], "note": "hi"},
+    }
+    assert request.headers["prefer"] == "wait=60"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert '"label": "setosa"' in result.output
+
+
+def test_predict_sends_the_wait_and_webhook_it_is_given(server: FakeServer) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, SUCCEEDED)
+
+    result = run(
+        server,
+        "predict",
+        "fixtures/echo:1",
+        "-i",
+        "text=x",
+        "--wait",
+        "5",
+        "--webhook",
+        "https://example.com/hook",
+        "--webhook-event",
+        "start",
+        "--webhook-event",
+        "completed",
+    )
+
+    assert result.exit_code == 0, result.output
+    (request,) = server.requests
+    assert request.headers["prefer"] == "wait=5"
+    assert request.body["webhook"] == "https://example.com/hook"
+    assert request.body["webhook_events_filter"] == ["start", "completed"]
+
+
+def test_predict_prints_the_whole_record_with_json(server: FakeServer) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, SUCCEEDED)
+
+    result = run(server, "predict", "demo/iris", "-i", "features=[[1,2,3,4]]", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert '"id": "p-1"' in result.output
+    assert '"status": "succeeded"' in result.output
+
+
+def test_a_failed_prediction_prints_its_error_and_exits_1(server: FakeServer) -> None:
+    failed = {"id": "p-2", "status": "failed", "error": {"message": "boom: cannot predict"}}
+    server.answers[("POST", "/v1/predictions")] = (201, failed)
+
+    result = run(server, "predict", "fixtures/raises-in-predict", "-i", "text=x")
+
+    assert result.exit_code == 1
+    assert said(result) == "failed: boom: cannot predict (id p-2)"
+
+
+def test_a_prediction_still_running_when_the_wait_ends_exits_0_with_its_id(
+    server: FakeServer,
+) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, {"id": "p-3", "status": "processing"})
+
+    result = run(server, "predict", "fixtures/sleeps", "-i", "seconds=30", "--wait", "1")
+
+    assert result.exit_code == 0, result.output
+    assert said(result) == "processing: (id p-3)"
+
+
+def test_an_error_answer_is_printed_with_its_status_and_exits_2(server: FakeServer) -> None:
+    server.answers[("POST", "/v1/predictions")] = (404, {"detail": "model 'demo/nope' not found"})
+
+    result = run(server, "predict", "demo/nope", "-i", "x=1")
+
+    assert result.exit_code == 2
+    assert said(result) == "error: HTTP 404: model 'demo/nope' not found"
+
+
+def test_a_validation_error_list_is_summarized_by_location(server: FakeServer) -> None:
+    detail = [{"loc": ["body", "input", "features"], "msg": "Field required"}]
+    server.answers[("POST", "/v1/predictions")] = (422, {"detail": detail})
+
+    result = run(server, "predict", "demo/iris", "-i", "x=1")
+
+    assert result.exit_code == 2
+    assert said(result) == "error: HTTP 422: body.input.features: Field required"
+
+
+def test_no_server_is_an_error_naming_the_url(tmp_path: Path) -> None:
+    nowhere = FakeServer(url="http://127.0.0.1:9")  # the discard port: nothing listens
+
+    result = run(nowhere, "models", "list")
+
+    assert result.exit_code == 2
+    assert said(result).startswith("error: cannot reach http://127.0.0.1:9")
+
+
+def test_an_input_that_is_not_key_value_is_a_usage_error(server: FakeServer) -> None:
+    result = run(server, "predict", "demo/iris", "-i", "features")
+
+    assert result.exit_code == 2
+    assert "'features' is not key=value" in said(result)
+    assert server.requests == []
+
+
+def test_without_a_key_the_local_servers_admin_key_is_used(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    (tmp_path / ADMIN_KEY_FILE).write_text("ft_local_admin\n")
+    server.answers[("GET", "/v1/models")] = (200, {"results": []})
+
+    result = run(server, "models", "list", key=None, FORETELL_DATA_DIR=str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert server.requests[0].headers["authorization"] == "Bearer ft_local_admin"
+
+
+def model(name: str, error: str | None = None) -> dict[str, Any]:
+    return {
+        "owner": "demo",
+        "name": name,
+        "model_id": f"demo-{name}",
+        "versions": [
+            {
+                "version_number": 1,
+                "runtime": "onnx",
+                "status": "failed" if error else "ready",
+                "description": f"{name} model",
+                "deployment": {"error": error},
+            }
+        ],
+    }
+
+
+def test_models_list_shows_each_version_and_why_one_failed(server: FakeServer) -> None:
+    body = {"results": [model("iris"), model("broken", "field 'runtime': no such runtime")]}
+    server.answers[("GET", "/v1/models")] = (200, body)
+
+    result = run(server, "models", "list")
+
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert any("demo/iris" in line and "demo-iris" in line and "ready" in line for line in lines)
+    assert any("failed: field 'runtime': no such runtime" in line for line in lines)
+
+
+def test_predictions_list_sends_its_filters_and_prints_whole_ids(server: FakeServer) -> None:
+    prediction_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    row = {
+        "id": prediction_id,
+        "status": "succeeded",
+        "created_at": "2026-12-07T12:00:00Z",
+        "model": {"owner": "demo", "name": "iris", "version_number": 2},
+    }
+    server.answers[("GET", "/v1/predictions")] = (200, {"results": [row], "next": None})
+
+    result = run(
+        server,
+        "predictions",
+        "list",
+        "--model",
+        "demo/iris",
+        "--status",
+        "succeeded",
+        "--limit",
+        "5",
+    )
+
+    assert result.exit_code == 0, result.output
+    (request,) = server.requests
+    assert request.query == {"model": ["demo/iris"], "status": ["succeeded"], "limit": ["5"]}
+    assert prediction_id in result.output
+    assert "demo/iris:2" in result.output
+
+
+def test_predictions_get_and_cancel_call_their_routes(server: FakeServer) -> None:
+    server.answers[("GET", "/v1/predictions/p-1")] = (200, SUCCEEDED)
+    server.answers[("POST", "/v1/predictions/p-1/cancel")] = (
+        409,
+        {"detail": "prediction 'p-1' is already succeeded"},
+    )
+
+    got = run(server, "predictions", "get", "p-1")
+    canceled = run(server, "predictions", "cancel", "p-1")
+
+    assert got.exit_code == 0, got.output
+    assert '"label": "setosa"' in got.output
+    assert canceled.exit_code == 2
+    assert said(canceled) == "error: HTTP 409: prediction 'p-1' is already succeeded"
+
+
+def test_assigning_an_environment_puts_the_version_then_lists_them(server: FakeServer) -> None:
+    path = "/v1/models/demo/iris/environments"
+    server.answers[("PUT", f"{path}/staging")] = (200, {})
+    listed = [
+        {"environment": "staging", "version_number": 2, "deployment_id": "d2", "status": "ready"}
+    ]
+    server.answers[("GET", path)] = (200, {"results": listed})
+
+    result = run(
+        server, "models", "environments", "demo/iris", "--assign", "staging", "--version", "2"
+    )
+
+    assert result.exit_code == 0, result.output
+    put, get = server.requests
+    assert (put.method, put.path, put.body) == ("PUT", f"{path}/staging", {"version_number": 2})
+    assert (get.method, get.path) == ("GET", path)
+    assert "staging" in result.output
+
+
+def test_assign_without_a_version_is_refused_before_any_request(server: FakeServer) -> None:
+    result = run(server, "models", "environments", "demo/iris", "--assign", "staging")
+
+    assert result.exit_code == 2
+    assert said(result) == "error: --assign and --version go together"
+    assert server.requests == []
