@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         1, ge=0, description="re-runs of a prediction interrupted by a server stop"
     )
     auth: bool = Field(True, description="require an API key on every route but health")
+    anonymous_public: bool = Field(
+        False,
+        description="let requests without a key run public models through the dialects' "
+        "synchronous prediction routes (nothing else)",
+    )
     metrics_open: bool = Field(True, description="serve /metrics without a key")
     rate_per_s: float | None = Field(
         None, gt=0, description="requests per second a key may make, unless the key says"

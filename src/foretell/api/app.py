@@ -21,6 +21,7 @@ from foretell.api.limits import BodyLimit
 from foretell.auth import Authenticator, KeyManager
 from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.config import Settings
+from foretell.domain.access import ANONYMOUS
 from foretell.manifest import scan_repository
 from foretell.service import Deployments, PredictionService
 from foretell.store import PredictionStore
@@ -65,6 +66,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.anonymous = ANONYMOUS if settings.anonymous_public else None
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -90,6 +92,11 @@ async def _open_doors(app: FastAPI, store: PredictionStore, settings: Settings) 
             store.keys, rate_per_s=settings.rate_per_s, burst=settings.rate_burst
         )
     app.state.authenticator = authenticator
+    if authenticator is not None and settings.anonymous_public:
+        log.warning(
+            "anonymous access is on: requests without a key may run public models through "
+            "the dialects' prediction routes"
+        )
     app.state.keys = keys = KeyManager(
         store.keys, on_revoke=authenticator.forget if authenticator else lambda _: None
     )

@@ -1,9 +1,9 @@
 """Every route's one way to learn who is calling and whether it may: `Authorized(scope)`.
 
-FastAPI routes declare it as a dependency (`Reader`, `Predictor`, `Admin`); the fast lane calls
-`authorize` with its route's scope. Both end in the same checks, so a route answers the same
-whichever lane served it, and the test that walks the app's routes can find each one's scope.
-Open routes that show a key more than anyone (readiness) call `identify`."""
+FastAPI routes declare it as a dependency (`Reader`, `Predictor`, `Admin`, `PublicPredictor`);
+the fast lane calls `authorize` with its route's scope. Both end in the same checks, so a route
+answers the same whichever lane served it, and the test that walks the app's routes can find
+each one's scope. Open routes that show a key more than anyone (readiness) call `identify`."""
 
 from __future__ import annotations
 
@@ -19,11 +19,18 @@ from foretell.errors import Forbidden, RateLimited, Unauthenticated
 
 
 async def authorize(
-    authenticator: Authenticator | None, headers: Mapping[str, str], scope: Scope, action: str
+    authenticator: Authenticator | None,
+    headers: Mapping[str, str],
+    scope: Scope,
+    action: str,
+    anonymous: Principal | None = None,
 ) -> Principal:
-    """The caller, if its key is good and has `scope`; everyone is an admin without auth."""
+    """The caller, if its key is good and has `scope`; everyone is an admin without auth. A
+    request that offers no key at all is `anonymous` where that is given, else refused."""
     if authenticator is None:
         return ANONYMOUS_ADMIN
+    if anonymous is not None and not carries_credential(headers):
+        return anonymous
     caller = await authenticator.principal(credential(headers))
     if not caller.can(scope):
         raise Forbidden(caller.scope.value, scope.value, action)
@@ -56,10 +63,13 @@ _BEARER = HTTPBearer(
 
 
 class Authorized:
-    """A FastAPI dependency: the caller, if it may use a route that needs `scope`."""
+    """A FastAPI dependency: the caller, if it may use a route that needs `scope`. With
+    `anonymous`, a request without a key gets in as the app's anonymous caller, if it has one
+    (`Settings.anonymous_public`)."""
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, *, anonymous: bool = False) -> None:
         self.scope = scope
+        self.anonymous = anonymous
 
     async def __call__(
         self,
@@ -68,9 +78,14 @@ class Authorized:
     ) -> Principal:
         route: Any = request.scope.get("route")
         action = f"{request.method} {getattr(route, 'path', request.url.path)}"
-        return await authorize(request.app.state.authenticator, request.headers, self.scope, action)
+        state = request.app.state
+        anonymous = state.anonymous if self.anonymous else None
+        return await authorize(state.authenticator, request.headers, self.scope, action, anonymous)
 
 
 Reader = Annotated[Principal, Depends(Authorized(Scope.READ))]
 Predictor = Annotated[Principal, Depends(Authorized(Scope.PREDICT))]
 Admin = Annotated[Principal, Depends(Authorized(Scope.ADMIN))]
+# The dialects' synchronous prediction routes: the caller gets the answer and keeps nothing it
+# could read back later, so with anonymous access on, one without a key may run public models.
+PublicPredictor = Annotated[Principal, Depends(Authorized(Scope.PREDICT, anonymous=True))]

@@ -60,6 +60,7 @@ class HotRoute:
     handler: Handler
     scope: access.Scope  # what its FastAPI route's `Authorized` dependency asks for
     dialect: str | None = None  # whose error shapes it answers in (its router's tag)
+    anonymous: bool = False  # as its `Authorized(anonymous=...)`: may come in without a key
 
 
 # (method, path or path template such as "/v2/models/{owner}/{name}/infer") -> route
@@ -102,7 +103,8 @@ class HotPaths:
             state = self.app.state
             headers = Headers(scope=scope)
             action = f"{scope['method']} {template}"
-            caller = await authorize(state.authenticator, headers, route.scope, action)
+            anonymous = state.anonymous if route.anonymous else None
+            caller = await authorize(state.authenticator, headers, route.scope, action, anonymous)
             body = await _body(receive)
             response = await route.handler(
                 Call(state.service, state.settings, headers, body, caller, params)

@@ -66,6 +66,15 @@ def serve(
             "--no-auth", help="no API keys: for experiments on this machine only (loopback)"
         ),
     ] = False,
+    anonymous_public: Annotated[
+        bool,
+        typer.Option(
+            "--anonymous-public",
+            envvar="FORETELL_ANONYMOUS_PUBLIC",
+            help="requests without a key may run public models through the dialects' "
+            "prediction routes (GPUX, OIP v2, SlashML, Spice, Baseten); nothing else",
+        ),
+    ] = False,
 ) -> None:
     """Start the server; models load in the background once it is listening."""
     if no_auth and not is_loopback(host):
@@ -81,6 +90,7 @@ def serve(
         db=db,
         data_dir=data_dir,
         auth=not no_auth,
+        anonymous_public=anonymous_public,
         default_model=default_model,
     )
     serve_forever(settings)

@@ -43,6 +43,9 @@ class Principal:
 
 # Without auth every request acts as this: an admin that owns nothing in particular.
 ANONYMOUS_ADMIN = Principal(owner="", scope=Scope.ADMIN)
+# With anonymous access on, a request without a key acts as this on the routes that take it:
+# it owns nothing, so it sees and runs only public models, and creates no record it could read.
+ANONYMOUS = Principal(owner="", scope=Scope.PREDICT)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Predictor
+from foretell.api.auth import PublicPredictor
 from foretell.api.dialects import sync
 from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
@@ -99,48 +99,54 @@ async def _environment(
 
 
 @router.post("/deployment/{deployment_id}/predict")
-async def deployment_predict(deployment_id: str, request: Request, caller: Predictor) -> Response:
+async def deployment_predict(
+    deployment_id: str, request: Request, caller: PublicPredictor
+) -> Response:
     """Run one deployment (a version) of the model."""
     return await _deployment(request, deployment_id, caller, None)
 
 
 @router.post("/production/predict")
-async def production_predict(request: Request, caller: Predictor) -> Response:
+async def production_predict(request: Request, caller: PublicPredictor) -> Response:
     """Run the version in production (unassigned: the latest ready one)."""
     return await _environment(request, "production", caller, None)
 
 
 @router.post("/development/predict")
-async def development_predict(request: Request, caller: Predictor) -> Response:
+async def development_predict(request: Request, caller: PublicPredictor) -> Response:
     """Run the version in development (unassigned: the newest one)."""
     return await _environment(request, "development", caller, None)
 
 
 @router.post("/environments/{env_name}/predict")
-async def environment_predict(env_name: str, request: Request, caller: Predictor) -> Response:
+async def environment_predict(env_name: str, request: Request, caller: PublicPredictor) -> Response:
     """Run the version an environment serves."""
     return await _environment(request, env_name, caller, None)
 
 
 @router.post("/model/{model_id}/deployment/{deployment_id}/predict")
 async def model_deployment_predict(
-    model_id: str, deployment_id: str, request: Request, caller: Predictor
+    model_id: str, deployment_id: str, request: Request, caller: PublicPredictor
 ) -> Response:
     return await _deployment(request, deployment_id, caller, model_id)
 
 
 @router.post("/model/{model_id}/production/predict")
-async def model_production_predict(model_id: str, request: Request, caller: Predictor) -> Response:
+async def model_production_predict(
+    model_id: str, request: Request, caller: PublicPredictor
+) -> Response:
     return await _environment(request, "production", caller, model_id)
 
 
 @router.post("/model/{model_id}/development/predict")
-async def model_development_predict(model_id: str, request: Request, caller: Predictor) -> Response:
+async def model_development_predict(
+    model_id: str, request: Request, caller: PublicPredictor
+) -> Response:
     return await _environment(request, "development", caller, model_id)
 
 
 @router.post("/model/{model_id}/environments/{env_name}/predict")
 async def model_environment_predict(
-    model_id: str, env_name: str, request: Request, caller: Predictor
+    model_id: str, env_name: str, request: Request, caller: PublicPredictor
 ) -> Response:
     return await _environment(request, env_name, caller, model_id)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Predictor, Reader
+from foretell.api.auth import PublicPredictor, Reader
 from foretell.api.dialects import sync
 from foretell.api.dialects.gpux import tensors
 from foretell.api.errors import dialect
@@ -91,13 +91,15 @@ async def _predict(call: Call, ref: ModelRef) -> Response:
 
 
 @router.post("/predict")
-async def predict(request: Request, caller: Predictor) -> Response:
+async def predict(request: Request, caller: PublicPredictor) -> Response:
     """Run the server's default model on a flat JSON object of named inputs."""
     return await predict_default(await Call.from_request(request, caller))
 
 
 @router.post("/models/{owner}/{name}/predict")
-async def predict_model(owner: str, name: str, request: Request, caller: Predictor) -> Response:
+async def predict_model(
+    owner: str, name: str, request: Request, caller: PublicPredictor
+) -> Response:
     """Run any model the key may use, GPUX style."""
     return await predict_named(await Call.from_request(request, caller))
 
@@ -156,6 +158,8 @@ async def info(request: Request, caller: Reader) -> Response:
 
 # Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
 HOT_ROUTES: HotRoutes = {
-    ("POST", "/predict"): HotRoute(predict_default, Scope.PREDICT, TAG),
-    ("POST", "/models/{owner}/{name}/predict"): HotRoute(predict_named, Scope.PREDICT, TAG),
+    ("POST", "/predict"): HotRoute(predict_default, Scope.PREDICT, TAG, anonymous=True),
+    ("POST", "/models/{owner}/{name}/predict"): HotRoute(
+        predict_named, Scope.PREDICT, TAG, anonymous=True
+    ),
 }

@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Predictor, Reader
+from foretell.api.auth import PublicPredictor, Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
 from foretell.api.dialects.oip_v2 import binary, specs, tensors
@@ -115,13 +115,13 @@ async def version_ready(
 
 # The path parameters are read from the request by `infer`; declared here for OpenAPI.
 @router.post(MODEL + "/infer", openapi_extra=documented(InferenceRequest))
-async def model_infer(owner: str, name: str, request: Request, caller: Predictor) -> Response:
+async def model_infer(owner: str, name: str, request: Request, caller: PublicPredictor) -> Response:
     return await infer(await Call.from_request(request, caller))
 
 
 @router.post(MODEL + VERSION + "/infer", openapi_extra=documented(InferenceRequest))
 async def version_infer(
-    owner: str, name: str, version: str, request: Request, caller: Predictor
+    owner: str, name: str, version: str, request: Request, caller: PublicPredictor
 ) -> Response:
     return await infer(await Call.from_request(request, caller))
 
@@ -208,6 +208,6 @@ async def infer(call: Call) -> Response:
 
 # Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
 HOT_ROUTES: HotRoutes = {
-    ("POST", f"/v2{path}/infer"): HotRoute(infer, Scope.PREDICT, TAG)
+    ("POST", f"/v2{path}/infer"): HotRoute(infer, Scope.PREDICT, TAG, anonymous=True)
     for path in (MODEL, MODEL + VERSION)
 }

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Predictor
+from foretell.api.auth import PublicPredictor
 from foretell.api.dialects import sync
 from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
@@ -58,7 +58,7 @@ def _deployment(request: Request, model_id: str, caller: Principal) -> Deploymen
 
 
 @router.post("/models/{model_id:path}/predict")
-async def predict(model_id: str, request: Request, caller: Predictor) -> Response:
+async def predict(model_id: str, request: Request, caller: PublicPredictor) -> Response:
     """Run the model on `model_input` and answer with its response."""
     deployment = _deployment(request, model_id, caller)
     signature = sync.answering(deployment)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Predictor
+from foretell.api.auth import PublicPredictor
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
 from foretell.api.errors import dialect, headers_for, status_for
@@ -136,21 +136,23 @@ async def _forecast(request: Request, name: str, caller: Principal) -> Outcome:
 
 
 @router.get("/models/{name}/predict")
-async def predict(name: str, request: Request, caller: Predictor) -> Response:
+async def predict(name: str, request: Request, caller: PublicPredictor) -> Response:
     """Forecast with one model from the latest points of its bound dataset."""
     status, body, headers = await _forecast(request, name, caller)
     return Json(_ordered(body), status_code=status, headers=headers)
 
 
 @router.get("/models/{owner}/{name}/predict")
-async def predict_owned(owner: str, name: str, request: Request, caller: Predictor) -> Response:
+async def predict_owned(
+    owner: str, name: str, request: Request, caller: PublicPredictor
+) -> Response:
     """The same, naming the model's owner too."""
     status, body, headers = await _forecast(request, f"{owner}/{name}", caller)
     return Json(_ordered(body), status_code=status, headers=headers)
 
 
 @router.post("/predict", openapi_extra=documented(Ensemble))
-async def ensemble(request: Request, caller: Predictor) -> Response:
+async def ensemble(request: Request, caller: PublicPredictor) -> Response:
     """Forecast with several models at once; each member reports its own outcome."""
     started = time.perf_counter()
     depth = state.settings(request).max_json_depth
