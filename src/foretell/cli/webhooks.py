@@ -100,19 +100,20 @@ def _handler(verifiers: list[Webhook], show_body: bool) -> type[BaseHTTPRequestH
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             record, problem = _verify(verifiers, body, headers)
-            self.send_response(204 if record is not None else 401)
-            self.end_headers()
+            # Printed before the answer: once a sender has its answer, the event is on screen.
             with lock:
                 msg_id = headers.get("webhook-id", "(no webhook-id)")
                 if record is None:
                     console.print(f"[red]rejected[/] {msg_id} {self.path}: {problem}")
-                    return
-                console.print(
-                    f"[green]verified[/] {msg_id} {self.path} prediction {record.get('id')} "
-                    f"{record.get('status')}"
-                )
-                if show_body:
-                    console.print_json(json.dumps(record))
+                else:
+                    console.print(
+                        f"[green]verified[/] {msg_id} {self.path} prediction {record.get('id')} "
+                        f"{record.get('status')}"
+                    )
+                    if show_body:
+                        console.print_json(json.dumps(record))
+            self.send_response(204 if record is not None else 401)
+            self.end_headers()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # each request is printed once, above
