@@ -5,6 +5,7 @@ slip through. Then owners, revocation, expiry, rate limits and the accepted head
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ def openapi_routes() -> list[tuple[str, str]]:
 
 
 ROUTES = openapi_routes()
+EVENTS_WITHIN_S = 60.0  # a prediction's webhook events are stored: generous, for a busy machine
 
 
 @dataclass
@@ -106,7 +108,12 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                 for scope in (Scope.READ, Scope.PREDICT)
             }
             made["admin"] = (await keys.create(owner="root", scope=Scope.ADMIN)).key
-            yield World(api, made, receiver)
+            world = World(api, made, receiver)
+            yield world
+            # What _cancel started and no test canceled: nothing left running at shutdown.
+            for status in ("pending", "processing"):
+                for p in await api.list_all(model="acme/sleeps", status=status):
+                    await world.as_("admin", "POST", f"/v1/predictions/{p['id']}/cancel")
 
 
 # For each protected route: how to call it as acme, on acme's resource (`mine=True`) or on
@@ -125,8 +132,8 @@ async def _get_prediction(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
 
 
 async def _cancel(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
-    if mine:  # long enough to be unfinished when canceled
-        prediction_id = await w.prediction("acme:predict", "acme/sleeps", {"seconds": 1})
+    if mine:  # unfinished when canceled, however slow the machine; `world` cancels leftovers
+        prediction_id = await w.prediction("acme:predict", "acme/sleeps", {"seconds": 30})
     else:
         prediction_id = await w.prediction("globex:predict", "globex/echo", {"text": "x"})
     return f"/v1/predictions/{prediction_id}/cancel", {}
@@ -139,10 +146,12 @@ async def _webhooks(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
 
 async def _redeliver(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     prediction_id = await _acme_or_globex_prediction(w, mine, webhook=w.receiver.url())
-    for _ in range(200):  # until its events exist
+    deadline = time.monotonic() + EVENTS_WITHIN_S
+    while True:  # until its events (start, completed) exist
         log = await w.as_("admin", "GET", f"/v1/predictions/{prediction_id}/webhooks")
         if len(log.json()["events"]) == 2:
             break
+        assert time.monotonic() < deadline, f"no events within {EVENTS_WITHIN_S:g} s: {log.text}"
         await asyncio.sleep(0.02)
     return f"/v1/predictions/{prediction_id}/webhooks/redeliver", {}
 

@@ -3,7 +3,6 @@ changed, get the documented shapes; its documented errors come back word for wor
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -190,12 +189,11 @@ async def test_a_batch_of_too_many_items_is_400(api: Any) -> None:
 
 
 async def test_an_answer_that_comes_too_late_stops_the_prediction(serve: Any) -> None:
-    async with serve({"acme/sleeps": FIXTURES / "sleeps"}, max_wait_s=1) as app:
-        started = time.monotonic()
-        late = await app.http.post("/models/acme/sleeps/predict", json={"seconds": 5})
+    async with serve({"acme/sleeps": FIXTURES / "sleeps"}, max_wait_s=3) as app:
+        late = await app.http.post("/models/acme/sleeps/predict", json={"seconds": 30})
         assert late.status_code == 500
-        assert late.json() == {"detail": "Inference failed: no result within 1 s; it was stopped"}
+        assert late.json() == {"detail": "Inference failed: no result within 3 s; it was stopped"}
         quick = await app.http.post("/models/acme/sleeps/predict", json={"seconds": 0})
+        # Answered within its own 3 s: the replica was freed, not left sleeping out the 30 s
+        # behind the caller's back (no clock needed to see it).
         assert quick.status_code == 200, quick.text
-        # The replica was freed, not left sleeping for 5 s behind the caller's back.
-        assert time.monotonic() - started < 4
