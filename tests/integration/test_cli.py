@@ -24,7 +24,7 @@ IRIS_FEATURES = "features=[[5.1,3.5,1.4,0.2]]"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("cli")
-    repo = build_repository(root, fixtures=["echo"])
+    repo = build_repository(root, demo=["iris", "text-stats"], fixtures=["echo"])
     with running_server(repo, root / "data") as server:
         yield server
 
