@@ -128,9 +128,10 @@ class NativeApi:
         return body
 
     async def wait_for(
-        self, prediction_id: str, statuses: Iterable[str] = TERMINAL, timeout_s: float = 30.0
+        self, prediction_id: str, statuses: Iterable[str] = TERMINAL, timeout_s: float = 60.0
     ) -> dict[str, Any]:
-        """Poll GET until the prediction's status is one of `statuses`."""
+        """Poll GET until the prediction's status is one of `statuses`; the default deadline is
+        for a busy machine, far past what any fixture model takes."""
         wanted = set(statuses)
         deadline = time.monotonic() + timeout_s
         while True:
