@@ -43,6 +43,7 @@ def main() -> None:
     build_diabetes_1()
     build_text_stats_1()
     build_sentiment_1()
+    build_sentiment_text_1()
     build_air_passengers()
     build_fill_mask()
     build_minilm()
@@ -128,10 +129,18 @@ def build_text_stats_1() -> None:
 # BERT's uncased vocabulary size, so the token ids of seed 003's examples are in range.
 SENTIMENT_VOCAB = 30522
 SENTIMENT_DIM = 8
-# Tokens the toy weights treat as positive or negative (BERT ids: love, great, good, like,
-# excellent; hate, bad, terrible, awful, worst).
-POSITIVE = (2293, 2307, 2204, 2066, 6581)
-NEGATIVE = (5223, 2919, 6659, 9643, 5409)
+# Words the toy weights treat as positive or negative, by their ids in BERT's uncased vocabulary.
+POSITIVE_WORDS = {"love": 2293, "great": 2307, "good": 2204, "like": 2066, "excellent": 6581}
+NEGATIVE_WORDS = {"hate": 5223, "bad": 2919, "terrible": 6659, "awful": 9643, "worst": 5409}
+POSITIVE = tuple(POSITIVE_WORDS.values())
+NEGATIVE = tuple(NEGATIVE_WORDS.values())
+# What else demo/sentiment-text's tokenizer knows, by the same ids: the words of seed 003's
+# examples, a few common ones, punctuation. The toy's weights read them all as neutral.
+NEUTRAL_WORDS = {
+    **{"i": 1045, "this": 2023, "what": 2054, "is": 2003, "product": 4031, "it": 2009},
+    **{"the": 1996, "a": 1037, "was": 2001, "!": 999, ".": 1012, ",": 1010, "?": 1029},
+}
+SPECIAL_TOKENS = {"[UNK]": 100, "[CLS]": 101, "[SEP]": 102}
 
 
 def build_sentiment_1() -> None:
@@ -193,6 +202,31 @@ def build_sentiment_1() -> None:
             "and attention_mask in, logits [negative, positive] out. A toy with fixed weights "
             "that knows a few words (love, great, hate, terrible, …).",
             "batching": ONNX_BATCHING,
+        },
+    )
+
+
+def build_sentiment_text_1() -> None:
+    """Seed 003's text example ({"text": …} in, {"sentiment": [negative, positive]} out) over
+    demo/sentiment's graph: a python model whose tokenizer gives the words the toy knows their
+    BERT ids, so "i love this" here and [101, 1045, 2293, 2023, 102] there are the same input."""
+    words = {**SPECIAL_TOKENS, **POSITIVE_WORDS, **NEGATIVE_WORDS, **NEUTRAL_WORDS}
+    vocabulary = "".join(f"    {json.dumps(word)}: {number},\n" for word, number in words.items())
+    source = SENTIMENT_TEXT.replace(
+        "VOCABULARY: dict[str, int] = {}", f"VOCABULARY: dict[str, int] = {{\n{vocabulary}}}"
+    )
+    folder = ROOT / "sentiment-text" / "1"
+    write_bytes(folder / "predict.py", source.encode())
+    write_manifest(
+        folder,
+        {
+            "runtime": "python",
+            "predictor": "predict.py:SentimentText",
+            "artifact": "../../sentiment/1/model.onnx",
+            "description": "Sentiment of a text (seed 003's text example): text in, sentiment "
+            "[p_negative, p_positive] out. A toy: demo/sentiment's fixed-weight graph behind a "
+            f"tokenizer that knows {len(words) - len(SPECIAL_TOKENS)} words and marks "
+            "(love, great, hate, terrible, …); any other word is [UNK].",
         },
     )
 
@@ -457,6 +491,67 @@ TEXT_STATS = textwrap.dedent(
                 characters=len(text),
                 top_words=[WordCount(word=w, count=c) for w, c in top],
             )
+    '''
+)
+
+SENTIMENT_TEXT = textwrap.dedent(
+    '''\
+    """Seed 003's text sentiment over demo/sentiment's toy ONNX graph (scripts/build_examples.py
+    writes this file). A toy, not a language model: the text is lowercased and split into words
+    and punctuation marks; each one the toy knows becomes its id in BERT's uncased vocabulary,
+    any other [UNK], between [CLS] and [SEP]; the graph gives two logits, their softmax is the
+    answer."""
+
+    import re
+    from pathlib import Path
+
+    import numpy as np
+    import onnxruntime
+    import yaml
+    from pydantic import BaseModel
+
+    from foretell.sdk import Input, Predictor
+
+    VOCABULARY: dict[str, int] = {}
+    TOKEN = re.compile(r"[a-z0-9']+|[^\\sa-z0-9']")
+
+
+    class Sentiment(BaseModel):
+        sentiment: list[float]  # [p_negative, p_positive]
+
+
+    def token_ids(text: str) -> list[int]:
+        """[CLS], each word's id ([UNK] if the toy does not know it), [SEP]."""
+        unknown = VOCABULARY["[UNK]"]
+        ids = [VOCABULARY.get(token, unknown) for token in TOKEN.findall(text.lower())]
+        return [VOCABULARY["[CLS]"], *ids, VOCABULARY["[SEP]"]]
+
+
+    class SentimentText(Predictor):
+        def setup(self) -> None:
+            # The graph is this version's artifact (its foretell.yaml says where), beside which
+            # this file sits.
+            folder = Path(__file__).parent
+            manifest = yaml.safe_load((folder / "foretell.yaml").read_text(encoding="utf-8"))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1  # one short sentence: threads would only wait
+            self.session = onnxruntime.InferenceSession(
+                str(folder / manifest["artifact"]), options, providers=["CPUExecutionProvider"]
+            )
+
+        def predict(
+            self,
+            text: str = Input(
+                description="English text; the toy knows a few words",
+                min_length=1,
+                max_length=10000,
+            ),
+        ) -> Sentiment:
+            ids = np.array([token_ids(text)], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            (logits,) = self.session.run(["logits"], feeds)
+            exp = np.exp(logits[0] - logits[0].max())
+            return Sentiment(sentiment=(exp / exp.sum()).tolist())
     '''
 )
 
