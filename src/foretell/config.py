@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORETELL_", frozen=True)
 
     repository: Path = Field(Path("examples/models"), description="root of owner/name/version/")
-    default_model: str | None = Field(
-        None, description="owner/name that GPUX's POST /predict runs; default: the only model"
+    # NoDecode: FORETELL_DEFAULT_MODEL is a name or a comma-separated list of names, not JSON.
+    default_model: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="owner/name of the models GPUX's POST /predict runs, each request on the one "
+        "whose inputs it names; default: the only model",
     )
     data_dir: Path = Field(Path(".foretell"), description="where the embedded database lives")
     db: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
@@ -67,6 +71,22 @@ class Settings(BaseSettings):
     webhook_max_retry_delay_s: float = Field(600.0, gt=0, description="longest delay between tries")
     webhook_concurrency: int = Field(64, ge=1, description="deliveries in flight at once")
     webhook_per_host: int = Field(8, ge=1, description="deliveries in flight to one host")
+
+    @field_validator("default_model", mode="before")
+    @classmethod
+    def _model_names(cls, value: Any) -> Any:
+        """One name, a comma-separated list of them, or a list of either: the names in order,
+        each once (the repeated `--default-model` flag and FORETELL_DEFAULT_MODEL both)."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            return value  # pydantic says what is wrong with it
+        names: list[Any] = []
+        for item in value:
+            names += [n.strip() for n in item.split(",")] if isinstance(item, str) else [item]
+        return list(dict.fromkeys(n for n in names if n != ""))
 
     @model_validator(mode="after")
     def _one_body_fits(self) -> Settings:

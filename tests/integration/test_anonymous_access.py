@@ -1,7 +1,8 @@
 """Anonymous access (`anonymous_public`, `foretell serve --anonymous-public`, on under `make run`):
 a request that offers no key may run a public model through the dialects' synchronous prediction
-routes, and nothing else: not a private model, not the native API (records), keys or listings.
-A request that offers a key is checked as ever. Off by default: then every route wants a key."""
+routes, and read GPUX's /info (seed 003's clients read it with no key), and nothing else: not a
+private model, not the native API (records), keys or listings. A request that offers a key is
+checked as ever. Off by default: then every route wants a key."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ ANONYMOUS_ROUTES = {
     ("POST", "/model/{model_id}/production/predict"),
     ("POST", "/model/{model_id}/development/predict"),
     ("POST", "/model/{model_id}/environments/{env_name}/predict"),
+    ("GET", "/info"),  # GPUX: what the default models take and give; reads, runs nothing
 }
+READ_ONLY = {("GET", "/info")}
 
 
 def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
@@ -77,7 +80,9 @@ def test_only_the_dialects_prediction_routes_take_anonymous_callers() -> None:
     anonymous = {route for route, guard in GUARDS.items() if guard.anonymous}
 
     assert anonymous == ANONYMOUS_ROUTES
-    assert {GUARDS[route].scope for route in anonymous} == {Scope.PREDICT}
+    assert {route: GUARDS[route].scope for route in anonymous} == {
+        route: Scope.READ if route in READ_ONLY else Scope.PREDICT for route in ANONYMOUS_ROUTES
+    }
 
 
 def test_the_fast_lane_lets_in_whom_its_fastapi_twin_lets_in() -> None:
@@ -211,6 +216,37 @@ async def test_without_a_key_a_private_model_is_not_found_on_every_anonymous_rou
         assert "not found" in response.text, (method, path, response.text)
 
 
+async def test_without_a_key_gpux_describes_its_public_default_model(world: World) -> None:
+    info = await world.call("GET", "/info")
+    health = await world.call("GET", "/health")
+
+    assert info.status_code == 200, info.text
+    assert info.json()["name"] == "globex/shared"
+    assert [i["name"] for i in info.json()["inputs"]] == ["text", "n"]
+    assert health.status_code == 200, health.text
+    assert health.json() == {"status": "healthy", "model": "globex/shared:1"}
+
+
+async def test_without_a_key_gpux_info_on_a_private_default_model_is_not_found(
+    tmp_path: Path,
+) -> None:
+    repo = fixture_repository(tmp_path / "repository", {"acme/echo": "echo"})
+    settings = Settings(
+        repository=repo,
+        data_dir=tmp_path / "data",
+        default_model="acme/echo",
+        anonymous_public=True,
+    )
+    async with serving(settings) as api:
+        world = World(api, {})
+        keyless = await world.call("GET", "/info")
+        keyed = await api.http.get("/info")
+
+    assert keyless.status_code == 404, keyless.text
+    assert keyless.json() == {"detail": "model 'acme/echo' not found"}
+    assert keyed.status_code == 200, keyed.text
+
+
 @pytest.mark.parametrize(("method", "path"), KEYED, ids=[f"{m} {p}" for m, p in KEYED])
 async def test_without_a_key_every_other_route_is_still_401(
     world: World, method: str, path: str
@@ -261,6 +297,7 @@ async def test_off_by_default_a_public_model_still_needs_a_key(tmp_path: Path) -
             await world.call("POST", "/predict", **ECHO),
             await world.call("POST", "/v2/models/globex/shared/infer", **INFER),
             await world.call("POST", "/model/globex-shared/production/predict", **ECHO),
+            await world.call("GET", "/info"),
         ]
 
     for response in responses:

@@ -89,3 +89,6 @@ Admin = Annotated[Principal, Depends(Authorized(Scope.ADMIN))]
 # The dialects' synchronous prediction routes: the caller gets the answer and keeps nothing it
 # could read back later, so with anonymous access on, one without a key may run public models.
 PublicPredictor = Annotated[Principal, Depends(Authorized(Scope.PREDICT, anonymous=True))]
+# GPUX's GET /info: seed 003's clients read it beside /predict, with no key to send; without
+# one it describes only public default models, as a public model's own listing would.
+PublicReader = Annotated[Principal, Depends(Authorized(Scope.READ, anonymous=True))]

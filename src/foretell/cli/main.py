@@ -54,10 +54,11 @@ def serve(
     ] = None,
     data_dir: Annotated[Path, typer.Option(envvar="FORETELL_DATA_DIR")] = Path(".foretell"),
     default_model: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             envvar="FORETELL_DEFAULT_MODEL",
-            help="owner/name that GPUX's POST /predict runs; default: the only model",
+            help="owner/name that GPUX's POST /predict runs; repeatable (or comma-separated): "
+            "each request runs on the one whose inputs it sends; default: the only model",
         ),
     ] = None,
     no_auth: Annotated[

@@ -1,5 +1,5 @@
-"""GPUX routes: `POST /predict` on the server's default model, `POST /models/{owner}/{name}/
-predict` on any, `GET /health` and `GET /info`.
+"""GPUX routes: `POST /predict` on the server's default model (of several, the one a request's
+inputs pick), `POST /models/{owner}/{name}/predict` on any, `GET /health` and `GET /info`.
 
 Answers only: no record is kept (GPUX clients never ask for one), so these predictions skip
 the store's writer altogether; they still run through the one prediction path."""
@@ -13,17 +13,17 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import PublicPredictor, Reader
+from foretell.api.auth import PublicPredictor, PublicReader
 from foretell.api.dialects import sync
-from foretell.api.dialects.gpux import tensors
+from foretell.api.dialects.gpux import defaults, tensors
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, HotRoute, HotRoutes
 from foretell.api.responses import Json
-from foretell.config import Settings
 from foretell.domain import DeploymentStatus, ModelRef
-from foretell.domain.access import Principal, Scope
-from foretell.errors import ForetellError, InvalidInput, NotFound
-from foretell.service import Deployment, PredictionService
+from foretell.domain.access import Scope
+from foretell.errors import ForetellError, InvalidInput
+from foretell.manifest import Signature
+from foretell.service import Deployment
 
 TAG = "gpux"
 router = APIRouter(tags=[TAG])
@@ -40,36 +40,31 @@ def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
 dialect(TAG, _error)
 
 
-def _default_model(service: PredictionService, settings: Settings, caller: Principal) -> ModelRef:
-    """`--default-model`, else the repository's only model."""
-    configured = settings.default_model
-    if configured:
-        return ModelRef.parse(configured)
-    models = service.deployments.models(caller)
-    if len(models) != 1:
-        raise NotFound(
-            f"no default model: this server has {len(models)} models for this key; start it "
-            "with --default-model owner/name, or call POST /models/{owner}/{name}/predict"
-        )
-    ((owner, name),) = models
-    return ModelRef(owner, name)
-
-
 async def predict_default(call: Call) -> Response:
-    """POST /predict, whichever lane it came in by."""
-    return await _predict(call, _default_model(call.service, call.settings, call.caller))
+    """POST /predict, whichever lane it came in by: on the default model the body's inputs
+    pick (see `defaults`)."""
+    candidates = defaults.candidates(call.service, call.settings, call.caller)
+    if len(candidates) == 1:
+        return await _predict(call, candidates[0])
+    body = sync.json_of(call.body, call.settings)
+    deployment = defaults.choose(candidates, body)
+    return await _answer(call, deployment, sync.answering(deployment), body)
 
 
 async def predict_named(call: Call) -> Response:
     """POST /models/{owner}/{name}/predict, whichever lane it came in by."""
-    return await _predict(call, ModelRef(call.params["owner"], call.params["name"]))
+    ref = ModelRef(call.params["owner"], call.params["name"])
+    return await _predict(call, call.service.deployments.resolve(ref, call.caller))
 
 
-async def _predict(call: Call, ref: ModelRef) -> Response:
+async def _predict(call: Call, deployment: Deployment) -> Response:
+    signature = sync.answering(deployment)  # before the body: not ready is said first
+    return await _answer(call, deployment, signature, sync.json_of(call.body, call.settings))
+
+
+async def _answer(call: Call, deployment: Deployment, signature: Signature, body: Any) -> Response:
     service, caller = call.service, call.caller
-    deployment = service.deployments.resolve(ref, caller)
-    signature = sync.answering(deployment)
-    named = tensors.inputs(sync.json_of(call.body, call.settings), signature.input_schema)
+    named = tensors.inputs(body, signature.input_schema)
     wait_s = call.settings.max_wait_s
 
     async def run(inputs: dict[str, Any]) -> Any:
@@ -115,45 +110,47 @@ def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _deployment(request: Request, caller: Principal) -> Deployment:
-    service = state.service(request)
-    ref = _default_model(service, state.settings(request), caller)
-    return service.deployments.resolve(ref, caller)
+def _described(deployment: Deployment) -> dict[str, Any]:
+    signature = deployment.signature
+    manifest = deployment.version.manifest if deployment.version else None
+    return {
+        "name": f"{deployment.owner}/{deployment.name}",
+        "version": deployment.number,
+        "inputs": _tensors(signature.input_schema) if signature else [],
+        "outputs": _tensors(signature.output_schema) if signature else [],
+        "runtime": manifest.runtime if manifest else None,
+        "status": deployment.status.value,
+    }
 
 
 @router.get("/health")
 async def health(request: Request) -> Response:
-    """Whether the default model (without one, every model) can answer now. Open, like every
-    health probe, so it names a model only if that model is public."""
+    """Whether the default models (without one, every model) can answer now. Open, like every
+    health probe, so it names a model only if that model is public: the first default model as
+    `model`, and with several, each of them in `models`."""
     service = state.service(request)
-    configured = state.settings(request).default_model
-    if configured:
-        deployments = [service.deployments.resolve(ModelRef.parse(configured))]
-    else:
-        deployments = service.deployments.all()
+    configured = [ModelRef.parse(name) for name in state.settings(request).default_model]
+    named = [service.deployments.resolve(ref) for ref in configured]
+    deployments = named or service.deployments.all()
     ready = all(d.status is DeploymentStatus.READY for d in deployments)
     body: dict[str, Any] = {"status": "healthy" if ready else "unhealthy"}
-    if configured and deployments[0].public:
-        body["model"] = str(deployments[0].ref)
+    if named and named[0].public:
+        body["model"] = str(named[0].ref)
+    if len(named) > 1:
+        body["models"] = [str(d.ref) for d in named if d.public]
     return Json(body, status_code=200 if ready else 503)
 
 
 @router.get("/info")
-async def info(request: Request, caller: Reader) -> Response:
-    """The default model: name, version, inputs and outputs with type and shape, runtime."""
-    deployment = _deployment(request, caller)
-    signature = deployment.signature
-    manifest = deployment.version.manifest if deployment.version else None
-    return Json(
-        {
-            "name": f"{deployment.owner}/{deployment.name}",
-            "version": deployment.number,
-            "inputs": _tensors(signature.input_schema) if signature else [],
-            "outputs": _tensors(signature.output_schema) if signature else [],
-            "runtime": manifest.runtime if manifest else None,
-            "status": deployment.status.value,
-        }
-    )
+async def info(request: Request, caller: PublicReader) -> Response:
+    """The default model: name, version, inputs and outputs with type and shape, runtime. With
+    several, the first one's, as a one-model client reads it, and each of them in `models`."""
+    service = state.service(request)
+    found = defaults.candidates(service, state.settings(request), caller)
+    described = [_described(d) for d in found]
+    if len(described) == 1:
+        return Json(described[0])
+    return Json({**described[0], "models": described})
 
 
 # Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
