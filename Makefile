@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers]'
 	touch $(STAMP)
 
-# demo/sentiment answers GPUX's POST /predict, and public models answer without a key (a GPUX
-# client has no place for one), so seed 003's sentiment example runs as written. On 127.0.0.1.
+# GPUX's POST /predict runs demo/sentiment on tokens (input_ids, attention_mask) and
+# demo/sentiment-text on {"text": …}, whichever a request sends; public models answer without a
+# key (a GPUX client has no place for one), so seed 003's examples run as written. On 127.0.0.1.
 run: $(STAMP)
-	$(BIN)/foretell serve $(REPO) --port $(PORT) --default-model demo/sentiment --anonymous-public
+	$(BIN)/foretell serve $(REPO) --port $(PORT) --default-model demo/sentiment --default-model demo/sentiment-text --anonymous-public
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench

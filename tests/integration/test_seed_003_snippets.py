@@ -1,9 +1,10 @@
 """Seed 003's own client snippets, run as the seed prints them against a real `foretell serve`
-started as `make run` starts it (demo/sentiment as GPUX's model, anonymous access on), with only
-the base URL substituted: a GPUX client has no place for a key."""
+started as `make run` starts it (demo/sentiment and demo/sentiment-text as GPUX's default models,
+anonymous access on), with only the base URL substituted: a GPUX client has no place for a key."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
@@ -37,13 +38,18 @@ def make_run_flags() -> list[str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     flags = make_run_flags()
     assert "--anonymous-public" in flags
-    default_model = flags[flags.index("--default-model") + 1]
-    assert default_model == "demo/sentiment"
+    default_models = [flags[i + 1] for i, flag in enumerate(flags) if flag == "--default-model"]
+    assert default_models == ["demo/sentiment", "demo/sentiment-text"]
     base = tmp_path_factory.mktemp("seed003")
     repo = base / "repo"
     (repo / "demo").mkdir(parents=True)
-    (repo / "demo" / "sentiment").symlink_to(DEMO_MODELS / "sentiment", target_is_directory=True)
-    env = {"FORETELL_ANONYMOUS_PUBLIC": "true", "FORETELL_DEFAULT_MODEL": default_model}
+    for ref in default_models:
+        name = ref.removeprefix("demo/")
+        (repo / ref).symlink_to(DEMO_MODELS / name, target_is_directory=True)
+    env = {
+        "FORETELL_ANONYMOUS_PUBLIC": "true",
+        "FORETELL_DEFAULT_MODEL": ",".join(default_models),  # as the repeated flag gives them
+    }
     with running_server(repo, base / "data", env=env) as started:
         yield started
 
@@ -66,29 +72,26 @@ def test_the_seeds_curl_sentiment_example_answers_logits(server: Server) -> None
     assert positive > negative  # "i love this"
 
 
-# The seed's client examples send {"text": …} and read "sentiment": a text model's inputs and
-# outputs, where its curl example (above) is demo/sentiment's, input_ids and attention_mask in,
-# logits out. One /predict answers both only once GPUX's model takes text as well (open: a
-# model that takes either, or a default model chosen by the inputs a request names).
-TEXT_MODEL = pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="demo/sentiment takes input_ids/attention_mask, not the seed's {'text': …}",
-)
+# The seed's client examples send {"text": …} and read "sentiment" from the same /predict as the
+# curl example's tokens: demo/sentiment-text answers them, the default model whose one input is
+# `text`. "I love GPUX!" reads as positive.
 
 
 @pytest.mark.slow
-@TEXT_MODEL
 def test_the_seeds_python_client_example_runs(server: Server) -> None:
     (python,) = blocks("python")[:1]
 
     printed = run([sys.executable, "-c"], python, server)
 
-    assert printed.startswith("Sentiment: ")
+    sentiment, tensors = printed.splitlines()
+    assert sentiment.startswith("Sentiment: ")
+    negative, positive = json.loads(sentiment.removeprefix("Sentiment: "))
+    assert positive > 0.5 > negative
+    assert negative + positive == pytest.approx(1.0)
+    assert list(ast.literal_eval(tensors)) == ["logits"]  # the tensor input's answer, a dict
 
 
 @pytest.mark.slow
-@TEXT_MODEL
 def test_the_seeds_javascript_fetch_example_runs(server: Server) -> None:
     javascript = blocks("javascript")[0]
     fetch = javascript.split("// Axios")[0]  # axios is a package the seed assumes installed
@@ -96,3 +99,5 @@ def test_the_seeds_javascript_fetch_example_runs(server: Server) -> None:
     printed = run(["node", "--input-type=module", "-e"], fetch, server)
 
     assert printed.strip() != "undefined"
+    negative, positive = json.loads(printed)  # node logs a short array of numbers as JSON
+    assert positive > 0.5 > negative
