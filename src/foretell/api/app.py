@@ -18,6 +18,7 @@ from foretell.api.encoding import ContentDecoding
 from foretell.api.errors import install as install_error_handlers
 from foretell.api.hotpath import HotPaths
 from foretell.api.limits import BodyLimit
+from foretell.api.openapi import document_errors
 from foretell.auth import Authenticator, KeyManager
 from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.config import Settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.state.settings = settings
     app.state.anonymous = ANONYMOUS if settings.anonymous_public else None
     install_error_handlers(app)
+    document_errors(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(native.predictions_router)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from foretell.api import state
 from foretell.api.auth import identify
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus
 
@@ -24,7 +25,7 @@ async def live() -> Response:
     return Json({"status": "live"})
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=errors(503))
 async def ready(request: Request) -> Response:
     """503 while any deployment is still loading, whoever asks; its details only to a key."""
     deployments = state.service(request).deployments.all()

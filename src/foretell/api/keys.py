@@ -14,6 +14,7 @@ from foretell.api import state
 from foretell.api.auth import Admin
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native.render import timestamp
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.auth import KeyManager
 from foretell.auth.keys import (
@@ -104,7 +105,7 @@ async def list_keys(request: Request, caller: Admin) -> Response:
     return Json({"results": [render_key(k) for k in await _keys(request).list()]})
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", responses=errors(404))
 async def revoke_key(key_id: str, request: Request, caller: Admin) -> Response:
     """Revoke a key by id or prefix; it stops working at once."""
     return Json(render_key(await _keys(request).revoke(key_id)))

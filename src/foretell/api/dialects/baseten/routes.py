@@ -9,6 +9,8 @@ serves. No record is kept: Baseten's callers get the answer and nothing to poll.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -17,6 +19,7 @@ from foretell.api.auth import PublicPredictor
 from foretell.api.dialects import sync
 from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain.access import Principal
 from foretell.errors import (
@@ -28,7 +31,19 @@ from foretell.errors import (
 from foretell.service import Deployment
 
 TAG = "baseten"
-router = APIRouter(tags=[TAG])
+router = APIRouter(tags=[TAG], responses=errors(404, 500, 503))
+# The body is the model's input as its own JSON (seed 004): documented so that clients and
+# fuzzers send one.
+MODEL_INPUT: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "description": "the model's inputs by name"}
+            }
+        },
+    }
+}
 
 
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
@@ -98,7 +113,7 @@ async def _environment(
     return await _run(request, envs.resolve(*model, environment, caller), caller)
 
 
-@router.post("/deployment/{deployment_id}/predict")
+@router.post("/deployment/{deployment_id}/predict", openapi_extra=MODEL_INPUT)
 async def deployment_predict(
     deployment_id: str, request: Request, caller: PublicPredictor
 ) -> Response:
@@ -106,46 +121,46 @@ async def deployment_predict(
     return await _deployment(request, deployment_id, caller, None)
 
 
-@router.post("/production/predict")
+@router.post("/production/predict", openapi_extra=MODEL_INPUT)
 async def production_predict(request: Request, caller: PublicPredictor) -> Response:
     """Run the version in production (unassigned: the latest ready one)."""
     return await _environment(request, "production", caller, None)
 
 
-@router.post("/development/predict")
+@router.post("/development/predict", openapi_extra=MODEL_INPUT)
 async def development_predict(request: Request, caller: PublicPredictor) -> Response:
     """Run the version in development (unassigned: the newest one)."""
     return await _environment(request, "development", caller, None)
 
 
-@router.post("/environments/{env_name}/predict")
+@router.post("/environments/{env_name}/predict", openapi_extra=MODEL_INPUT)
 async def environment_predict(env_name: str, request: Request, caller: PublicPredictor) -> Response:
     """Run the version an environment serves."""
     return await _environment(request, env_name, caller, None)
 
 
-@router.post("/model/{model_id}/deployment/{deployment_id}/predict")
+@router.post("/model/{model_id}/deployment/{deployment_id}/predict", openapi_extra=MODEL_INPUT)
 async def model_deployment_predict(
     model_id: str, deployment_id: str, request: Request, caller: PublicPredictor
 ) -> Response:
     return await _deployment(request, deployment_id, caller, model_id)
 
 
-@router.post("/model/{model_id}/production/predict")
+@router.post("/model/{model_id}/production/predict", openapi_extra=MODEL_INPUT)
 async def model_production_predict(
     model_id: str, request: Request, caller: PublicPredictor
 ) -> Response:
     return await _environment(request, "production", caller, model_id)
 
 
-@router.post("/model/{model_id}/development/predict")
+@router.post("/model/{model_id}/development/predict", openapi_extra=MODEL_INPUT)
 async def model_development_predict(
     model_id: str, request: Request, caller: PublicPredictor
 ) -> Response:
     return await _environment(request, "development", caller, model_id)
 
 
-@router.post("/model/{model_id}/environments/{env_name}/predict")
+@router.post("/model/{model_id}/environments/{env_name}/predict", openapi_extra=MODEL_INPUT)
 async def model_environment_predict(
     model_id: str, env_name: str, request: Request, caller: PublicPredictor
 ) -> Response:

@@ -18,6 +18,7 @@ from foretell.api.dialects import sync
 from foretell.api.dialects.gpux import defaults, tensors
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, HotRoute, HotRoutes
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Scope
@@ -26,7 +27,8 @@ from foretell.manifest import Signature
 from foretell.service import Deployment
 
 TAG = "gpux"
-router = APIRouter(tags=[TAG])
+# Every route resolves the default model (400 when there is none to choose).
+router = APIRouter(tags=[TAG], responses=errors(400, 404, 500, 503))
 
 
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:

@@ -12,6 +12,7 @@ from foretell.api import state
 from foretell.api.auth import Admin, Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native import render
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.errors import EnvironmentNotFound
@@ -37,14 +38,14 @@ async def list_models(request: Request, caller: Reader) -> Response:
     )
 
 
-@router.get("/{owner}/{name}")
+@router.get("/{owner}/{name}", responses=errors(404))
 async def get_model(owner: str, name: str, request: Request, caller: Reader) -> Response:
     service = state.service(request)
     versions = service.deployments.versions(owner, name, caller)
     return Json(render.model(owner, name, versions, service.environments, schemas=True))
 
 
-@router.get("/{owner}/{name}/versions/{version_number}")
+@router.get("/{owner}/{name}/versions/{version_number}", responses=errors(404))
 async def get_version(
     owner: str, name: str, version_number: int, request: Request, caller: Reader
 ) -> Response:
@@ -53,7 +54,7 @@ async def get_version(
     return Json(render.version(deployment, service.environments.of(deployment)))
 
 
-@router.get("/{owner}/{name}/environments")
+@router.get("/{owner}/{name}/environments", responses=errors(404))
 async def list_environments(owner: str, name: str, request: Request, caller: Reader) -> Response:
     """Each environment of the model and the version it serves."""
     envs = state.service(request).environments
@@ -68,7 +69,11 @@ async def list_environments(owner: str, name: str, request: Request, caller: Rea
     return Json({"results": entries})
 
 
-@router.put("/{owner}/{name}/environments/{environment}", openapi_extra=documented(Assignment))
+@router.put(
+    "/{owner}/{name}/environments/{environment}",
+    openapi_extra=documented(Assignment),
+    responses=errors(404),
+)
 async def assign_environment(
     owner: str, name: str, environment: str, request: Request, caller: Admin
 ) -> Response:

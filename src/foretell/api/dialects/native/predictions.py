@@ -14,6 +14,7 @@ from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
 from foretell.api.durations import parse_cancel_after
 from foretell.api.hotpath import Call, HotRoute
+from foretell.api.openapi import errors
 from foretell.api.prefer import parse_prefer
 from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
@@ -62,7 +63,7 @@ async def create(call: Call) -> Response:
 @router.post(
     "",
     status_code=201,
-    responses={201: {"model": PredictionBody}},
+    responses={201: {"model": PredictionBody}, **errors(404, 429, 503)},
     openapi_extra=documented(PredictionRequest),
 )
 async def create_prediction(
@@ -87,12 +88,12 @@ async def create_prediction(
     return await create(await Call.from_request(request, caller))
 
 
-@router.get("/{prediction_id}", responses={200: {"model": PredictionBody}})
+@router.get("/{prediction_id}", responses={200: {"model": PredictionBody}, **errors(404)})
 async def get_prediction(prediction_id: str, request: Request, caller: Reader) -> Response:
     return Json(render.prediction(await state.service(request).get(prediction_id, caller)))
 
 
-@router.get("", responses={200: {"model": PredictionPage}})
+@router.get("", responses={200: {"model": PredictionPage}, **errors(400)})
 async def list_predictions(
     request: Request,
     caller: Reader,
@@ -116,7 +117,9 @@ async def list_predictions(
     return Json({"results": [render.prediction(p) for p in page.items], "next": next_url})
 
 
-@router.post("/{prediction_id}/cancel", responses={200: {"model": PredictionBody}})
+@router.post(
+    "/{prediction_id}/cancel", responses={200: {"model": PredictionBody}, **errors(404, 409)}
+)
 async def cancel_prediction(prediction_id: str, request: Request, caller: Predictor) -> Response:
     return Json(render.prediction(await state.service(request).cancel(prediction_id, caller)))
 

@@ -37,6 +37,7 @@ from foretell.api.dialects.oip_v2 import binary, specs, tensors
 from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, HotRoute, HotRoutes
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal, Scope
@@ -46,6 +47,7 @@ from foretell.service import Deployment, PredictionService
 
 TAG = "oip-v2"
 router = APIRouter(prefix="/v2", tags=[TAG])
+_INFER = errors(404, 429, 500, 503)
 
 MODEL = "/models/{owner}/{name}"
 VERSION = "/versions/{version}"
@@ -77,7 +79,7 @@ async def server_live() -> Response:
     return Json({"live": True})
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=errors(400))
 async def server_ready(request: Request) -> Response:
     models = state.service(request).deployments.models().values()
     ready = all(
@@ -86,14 +88,14 @@ async def server_ready(request: Request) -> Response:
     return Json({"ready": ready}, status_code=200 if ready else 400)
 
 
-@router.get(MODEL)
+@router.get(MODEL, responses=errors(400, 404))
 async def model_metadata(owner: str, name: str, request: Request, caller: Reader) -> Response:
     return _metadata(
         request, _deployment(state.service(request), owner, name, None, caller), caller
     )
 
 
-@router.get(MODEL + VERSION)
+@router.get(MODEL + VERSION, responses=errors(400, 404))
 async def version_metadata(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
@@ -101,12 +103,12 @@ async def version_metadata(
     return _metadata(request, deployment, caller)
 
 
-@router.get(MODEL + "/ready")
+@router.get(MODEL + "/ready", responses=errors(400, 404))
 async def model_ready(owner: str, name: str, request: Request, caller: Reader) -> Response:
     return _ready(_deployment(state.service(request), owner, name, None, caller))
 
 
-@router.get(MODEL + VERSION + "/ready")
+@router.get(MODEL + VERSION + "/ready", responses=errors(400, 404))
 async def version_ready(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
@@ -114,12 +116,14 @@ async def version_ready(
 
 
 # The path parameters are read from the request by `infer`; declared here for OpenAPI.
-@router.post(MODEL + "/infer", openapi_extra=documented(InferenceRequest))
+@router.post(MODEL + "/infer", openapi_extra=documented(InferenceRequest), responses=_INFER)
 async def model_infer(owner: str, name: str, request: Request, caller: PublicPredictor) -> Response:
     return await infer(await Call.from_request(request, caller))
 
 
-@router.post(MODEL + VERSION + "/infer", openapi_extra=documented(InferenceRequest))
+@router.post(
+    MODEL + VERSION + "/infer", openapi_extra=documented(InferenceRequest), responses=_INFER
+)
 async def version_infer(
     owner: str, name: str, version: str, request: Request, caller: PublicPredictor
 ) -> Response:

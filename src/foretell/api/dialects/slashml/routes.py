@@ -16,13 +16,14 @@ from foretell.api.auth import PublicPredictor
 from foretell.api.dialects import sync
 from foretell.api.dialects.inputs import one_input
 from foretell.api.errors import dialect
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidRequest, ModelNotReady
 from foretell.service import Deployment
 
 TAG = "slashml"
-router = APIRouter(prefix="/model-deployment/v1", tags=[TAG])
+router = APIRouter(prefix="/model-deployment/v1", tags=[TAG], responses=errors(404, 500, 503))
 
 # Seed 000's answer for a model that is still being built or deployed, to the byte.
 NOT_READY = {

@@ -24,6 +24,7 @@ from foretell.api.auth import PublicPredictor
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
 from foretell.api.errors import dialect, headers_for, status_for
+from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
@@ -31,7 +32,7 @@ from foretell.errors import ForetellError, InvalidRequest, ModelNotFound, ModelN
 from foretell.service import Deployment
 
 TAG = "spice"
-router = APIRouter(prefix="/v1", tags=[TAG])
+router = APIRouter(prefix="/v1", tags=[TAG], responses=errors(400, 404, 500, 503))
 # What a forecast model's error says when its dataset is at fault (runtimes/forecast.py).
 _DATASET = "DatasetError: "
 
