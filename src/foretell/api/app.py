@@ -24,7 +24,7 @@ from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.config import Settings
 from foretell.domain.access import ANONYMOUS
 from foretell.manifest import scan_repository
-from foretell.service import Deployments, PredictionService
+from foretell.service import PredictionService
 from foretell.store import PredictionStore
 from foretell.webhooks import Outbox
 
@@ -45,18 +45,17 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
             repository = scan_repository(settings.repository)
             for problem in [*repository.skipped, *(b.error.message for b in repository.broken)]:
                 log.error("model repository: %s", problem)
-            deployments = Deployments(repository)
             outbox = Outbox.for_settings(store.outbox, settings, native.prediction_json)
             # Before recovery, whose records' events must not be read back and sent twice.
             stack.push_async_callback(outbox.close)
             await outbox.start()
-            service = PredictionService(deployments, store, outbox, settings)
+            service = PredictionService.for_repository(repository, store, outbox, settings)
             app.state.service = service
             await service.start()
-            deployments.start(concurrency=os.cpu_count() or 2)
-            stack.push_async_callback(deployments.stop)
+            service.deploy(concurrency=os.cpu_count() or 2)
+            stack.push_async_callback(service.undeploy)
             stack.push_async_callback(service.close, grace_s=settings.shutdown_grace_s)
-            loaded = asyncio.create_task(_after(deployments.started(), on_loaded))
+            loaded = asyncio.create_task(_after(service.deployed(), on_loaded))
             stack.callback(loaded.cancel)
             yield
 

@@ -6,8 +6,6 @@ other: a private model's name is no one else's to learn."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -15,7 +13,6 @@ from foretell.api import state
 from foretell.api.auth import identify
 from foretell.api.openapi import errors
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus
 
 router = APIRouter(tags=["health"])
 
@@ -28,14 +25,11 @@ async def live() -> Response:
 @router.get("/health/ready", responses=errors(503))
 async def ready(request: Request) -> Response:
     """503 while any deployment is still loading, whoever asks; its details only to a key."""
-    deployments = state.service(request).deployments.all()
-    loading = any(d.status is DeploymentStatus.DEPLOYING for d in deployments)
+    catalog = state.service(request).catalog
+    everything = catalog.readiness()
+    loading = everything.loading
     viewer = await identify(request.app.state.authenticator, request.headers)
     shown: dict[str, int] | dict[str, str]
-    if viewer is None:
-        counts = Counter(d.status for d in deployments)
-        shown = {status.value: counts[status] for status in DeploymentStatus}
-    else:
-        shown = {str(d.ref): d.status.value for d in deployments if d.visible_to(viewer)}
+    shown = everything.counts() if viewer is None else catalog.readiness(viewer).statuses()
     body = {"status": "deploying" if loading else "ready", "deployments": shown}
     return Json(body, status_code=503 if loading else 200)

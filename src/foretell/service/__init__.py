@@ -1,14 +1,14 @@
-"""The one prediction path, and the deployments it runs on."""
+"""The one prediction path, and the catalog of what it serves (views, never a deployment)."""
 
-from foretell.service.deployments import Deployment, Deployments, model_id_of
-from foretell.service.environments import Environments
+from foretell.service.catalog import Catalog
 from foretell.service.predictions import NewPrediction, PredictionService
+from foretell.service.views import ModelView, Readiness, VersionView
 
 __all__ = [
-    "Deployment",
-    "Deployments",
-    "Environments",
+    "Catalog",
+    "ModelView",
     "NewPrediction",
     "PredictionService",
-    "model_id_of",
+    "Readiness",
+    "VersionView",
 ]

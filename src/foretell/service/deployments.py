@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,6 +54,9 @@ class Deployment:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+    # Called whenever what a view of it shows changes (status, error, schema, logs): the
+    # catalog's cue to build its views again.
+    on_change: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def __post_init__(self) -> None:
         self.id = deployment_id(self.owner, self.name, self.number)  # read on every request
@@ -120,6 +124,7 @@ class Deployment:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         entry = f"[{stamp}] replica setup failed: {exc.reason}\n{exc.traceback}"
         self.logs = (self.logs + entry)[-MAX_LOGS:]
+        self.on_change()
 
     async def _start_replica(self, replica: ReplicaHandle) -> None:
         signature = await replica.start()
@@ -132,6 +137,7 @@ class Deployment:
                 reason = f"its input schema cannot be used to validate inputs: {exc}"
                 raise ModelLoadFailed(str(self.ref), reason) from exc
             self.signature, self.validator = signature, validator
+            self.on_change()
         self.scheduler.attach(replica)
         if self.status is not DeploymentStatus.READY:
             self._settle(DeploymentStatus.READY, None)
@@ -140,6 +146,7 @@ class Deployment:
         self.status, self.error = status, error
         self.updated_at = datetime.now(UTC)
         self.settled.set()
+        self.on_change()
         if error:
             log.error("deployment %s (%s) failed: %s", self.id, self.ref, error)
         else:
@@ -152,6 +159,7 @@ class Deployment:
             await self.pool.stop()
         if self.status is DeploymentStatus.READY:
             self.status = DeploymentStatus.STOPPED
+            self.on_change()
 
 
 class Deployments:
@@ -159,6 +167,7 @@ class Deployments:
 
     def __init__(self, repository: Repository) -> None:
         self._models: dict[tuple[str, str], dict[int, Deployment]] = {}
+        self._on_change: Callable[[], None] = lambda: None
         for v in repository.versions:
             self._add(Deployment(v.owner, v.name, v.number, v))
         for b in repository.broken:
@@ -166,9 +175,16 @@ class Deployments:
         self._starting: asyncio.Task[None] | None = None
 
     def _add(self, deployment: Deployment) -> None:
+        deployment.on_change = self._on_change
         self._models.setdefault((deployment.owner, deployment.name), {})[deployment.number] = (
             deployment
         )
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call `on_change` whenever any deployment changes what a view of it shows."""
+        self._on_change = on_change
+        for deployment in self.all():
+            deployment.on_change = on_change
 
     def all(self) -> list[Deployment]:
         return [d for versions in self._models.values() for d in versions.values()]

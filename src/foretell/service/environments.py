@@ -7,6 +7,7 @@ the assignment is stored, so it survives a restart."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
@@ -23,9 +24,15 @@ class Environments:
         self._deployments = deployments
         self._store = store
         self._assigned: Assignments = {}
+        self._on_change: Callable[[], None] = lambda: None
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call `on_change` whenever an environment is pointed at another version."""
+        self._on_change = on_change
 
     async def load(self) -> None:
         self._assigned = await self._store.all()
+        self._on_change()
 
     def resolve(
         self, owner: str, name: str, environment: str, viewer: Principal | None = None
@@ -84,6 +91,7 @@ class Environments:
         previous = self._assigned.get(key)
         # Taken before the write: a second assignment meanwhile updates the row this inserts.
         self._assigned[key] = version
+        self._on_change()
         try:
             await self._store.assign(owner, name, environment, version, new=previous is None)
         except BaseException:
@@ -91,6 +99,7 @@ class Environments:
                 self._assigned.pop(key, None)
             else:
                 self._assigned[key] = previous
+            self._on_change()
             raise
         return deployment
 

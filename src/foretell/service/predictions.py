@@ -31,6 +31,8 @@ from foretell.errors import (
     PredictionNotFound,
     TooManyUnfinished,
 )
+from foretell.manifest import Repository
+from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.environments import Environments
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
@@ -67,8 +69,10 @@ class PredictionService:
         outbox: Outbox,
         settings: Settings,
     ) -> None:
-        self.deployments = deployments
-        self.environments = Environments(deployments, store.environments)
+        self._deployments = deployments
+        self._environments = Environments(deployments, store.environments)
+        # What the API may know of the models: views, never a deployment.
+        self.catalog = Catalog(deployments, self._environments)
         self._store = store
         self._outbox = outbox
         self._settings = settings
@@ -77,11 +81,30 @@ class PredictionService:
         self._unfinished: Counter[str] = Counter()
         self._counted: set[str] = set()
 
+    @classmethod
+    def for_repository(
+        cls, repository: Repository, store: PredictionStore, outbox: Outbox, settings: Settings
+    ) -> PredictionService:
+        """A service over a deployment of each version in `repository`, none started yet."""
+        return cls(Deployments(repository), store, outbox, settings)
+
+    def deploy(self, concurrency: int) -> None:
+        """Start every deployment in the background, `concurrency` at a time."""
+        self._deployments.start(concurrency)
+
+    async def deployed(self) -> None:
+        """Wait until every deployment has settled (ready or failed)."""
+        await self._deployments.started()
+
+    async def undeploy(self) -> None:
+        """Stop every deployment's replicas."""
+        await self._deployments.stop()
+
     async def create(self, request: NewPrediction) -> Prediction:
         """Persist a prediction (durably, before returning) and schedule it; with `wait_s`,
         return once it is finished or the wait runs out, whichever comes first."""
         caller = request.caller
-        deployment = self.deployments.resolve(request.model, caller)
+        deployment = self._deployments.resolve(request.model, caller)
         if request.webhook is not None:
             allow_private = self._settings.webhook_allow_private
             await check_target(request.webhook["url"], allow_private=allow_private)
@@ -248,7 +271,7 @@ class PredictionService:
     async def start(self) -> int:
         """Load the environments' assignments and resume what a previous run left unfinished
         (see `recover`); returns how many predictions were resumed."""
-        await self.environments.load()
+        await self._environments.load()
         return await self.recover()
 
     async def recover(self) -> int:
@@ -269,7 +292,7 @@ class PredictionService:
             return None
         ref = ModelRef(prediction.owner, prediction.name, prediction.version_number)
         try:
-            deployment = self.deployments.resolve(ref)
+            deployment = self._deployments.resolve(ref)
         except NotFound:
             self._fail_stored(prediction, f"model version '{ref}' is no longer in the repository")
             return None

@@ -3,6 +3,7 @@ are (all its required ones, none it does not take); none or several is a 400 nam
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from foretell.api.dialects.gpux.defaults import choose, fits
 from foretell.domain import DeploymentStatus
 from foretell.errors import InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
-from foretell.service import Deployment
+from foretell.service import VersionView
 
 TOKENS = {"input_ids": [101, 102], "attention_mask": [1, 1]}
 
@@ -25,11 +26,12 @@ def model(
     ref: str,
     inputs: dict[str, Any] | None,
     status: DeploymentStatus = DeploymentStatus.READY,
-) -> Deployment:
-    """A deployment as the catalog holds it: its signature once loaded, None before or failed."""
+) -> VersionView:
+    """A version as the catalog shows it: its signature once loaded, None before or failed."""
     owner, name = ref.split("/")
     signature = Signature(inputs, {}) if inputs is not None else None
-    return Deployment(owner, name, 1, None, status=status, signature=signature)
+    now = datetime.now(UTC)
+    return VersionView(owner, name, 1, "d", status, now, now, signature=signature)
 
 
 SENTIMENT = model("demo/sentiment", schema("input_ids", "attention_mask"))

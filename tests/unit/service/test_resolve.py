@@ -7,7 +7,7 @@ import pytest
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.errors import ModelNotFound, VersionNotFound
 from foretell.manifest import Repository
-from foretell.service import Deployment, Deployments
+from foretell.service.deployments import Deployment, Deployments
 
 
 def deployments(*statuses: DeploymentStatus) -> Deployments:

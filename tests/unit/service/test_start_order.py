@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from foretell.manifest import Manifest, ModelVersion, Repository
-from foretell.service import Deployment, Deployments
+from foretell.service.deployments import Deployment, Deployments
 
 pytestmark = pytest.mark.anyio
 

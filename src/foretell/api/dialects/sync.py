@@ -15,7 +15,7 @@ from foretell.domain import DeploymentStatus, ErrorSource, Prediction, Predictio
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
-from foretell.service import Deployment, NewPrediction, PredictionService
+from foretell.service import NewPrediction, PredictionService, VersionView
 
 
 class ModelFailed(ForetellError):
@@ -37,18 +37,18 @@ def json_of(body: bytes, settings: Settings) -> Any:
     return loads(body, max_depth=settings.max_json_depth)
 
 
-def answering(deployment: Deployment) -> Signature:
-    """The signature of a deployment that can take a prediction now, else why it cannot."""
-    if deployment.status is DeploymentStatus.DEPLOYING:
-        raise ModelNotReady(str(deployment.ref), deployment.status.value)
-    if deployment.signature is None:
-        raise deployment.load_error()
-    return deployment.signature
+def answering(version: VersionView) -> Signature:
+    """The signature of a version that can take a prediction now, else why it cannot."""
+    if version.status is DeploymentStatus.DEPLOYING:
+        raise ModelNotReady(str(version.ref), version.status.value)
+    if version.signature is None:
+        raise version.load_error()
+    return version.signature
 
 
 async def predict(
     service: PredictionService,
-    deployment: Deployment,
+    version: VersionView,
     model_input: dict[str, Any],
     caller: Principal,
     *,
@@ -56,11 +56,11 @@ async def predict(
     record: bool = True,
     validate_input: bool = False,
 ) -> tuple[Prediction, Any]:
-    """Run `model_input` on `deployment`, waiting up to `wait_s`: the prediction and its output,
+    """Run `model_input` on `version`, waiting up to `wait_s`: the prediction and its output,
     or the error that says why there is none (see `output`)."""
     prediction = await service.create(
         NewPrediction(
-            model=deployment.ref,
+            model=version.ref,
             input=model_input,
             validate_input=validate_input,
             wait_s=wait_s,

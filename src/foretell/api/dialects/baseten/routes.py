@@ -28,7 +28,7 @@ from foretell.errors import (
     ModelNotFound,
     NotFound,
 )
-from foretell.service import Deployment
+from foretell.service import ModelView, VersionView
 
 TAG = "baseten"
 router = APIRouter(tags=[TAG], responses=errors(404, 500, 503))
@@ -57,14 +57,18 @@ dialect(TAG, _error)
 
 def _model(request: Request, model_id: str | None, caller: Principal) -> tuple[str, str] | None:
     """The (owner, name) the request addresses by path prefix, or else by its host."""
-    deployments = state.service(request).deployments
+    catalog = state.service(request).catalog
     if model_id is not None:
-        return deployments.by_model_id(model_id, caller)
+        return _named(catalog.by_model_id(model_id, caller))
     host = request.headers.get("host", "").lower().rsplit(":", 1)[0]
     label, dot, _ = host.partition(".")
     if not (dot and label.startswith("model-")):
         return None
-    return deployments.by_model_id(label.removeprefix("model-"), caller)
+    return _named(catalog.by_model_id(label.removeprefix("model-"), caller))
+
+
+def _named(model: ModelView) -> tuple[str, str]:
+    return model.owner, model.name
 
 
 def _no_model() -> NotFound:
@@ -74,12 +78,12 @@ def _no_model() -> NotFound:
     )
 
 
-async def _run(request: Request, deployment: Deployment, caller: Principal) -> Response:
-    signature = sync.answering(deployment)
+async def _run(request: Request, version: VersionView, caller: Principal) -> Response:
+    signature = sync.answering(version)
     body = await sync.json_body(request)
     _, output = await sync.predict(
         state.service(request),
-        deployment,
+        version,
         one_input(body, signature.input_schema, "body"),
         caller,
         wait_s=state.settings(request).max_wait_s,
@@ -91,16 +95,16 @@ async def _run(request: Request, deployment: Deployment, caller: Principal) -> R
 async def _deployment(
     request: Request, deployment_id: str, caller: Principal, model_id: str | None
 ) -> Response:
-    deployment = state.service(request).deployments.by_id(deployment_id, caller)
+    version = state.service(request).catalog.by_id(deployment_id, caller)
     try:
         model = _model(request, model_id, caller)
     except ModelNotFound:
         if model_id is not None:
             raise
         model = None  # a host that only looks like model-…: the deployment id says it all
-    if model is not None and (deployment.owner, deployment.name) != model:
+    if model is not None and (version.owner, version.name) != model:
         raise DeploymentNotFound(deployment_id)
-    return await _run(request, deployment, caller)
+    return await _run(request, version, caller)
 
 
 async def _environment(
@@ -109,8 +113,8 @@ async def _environment(
     model = _model(request, model_id, caller)
     if model is None:
         raise _no_model()
-    envs = state.service(request).environments
-    return await _run(request, envs.resolve(*model, environment, caller), caller)
+    catalog = state.service(request).catalog
+    return await _run(request, catalog.environment(*model, environment, caller), caller)
 
 
 @router.post("/deployment/{deployment_id}/predict", openapi_extra=MODEL_INPUT)

@@ -14,14 +14,14 @@ from foretell.config import Settings
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import InvalidRequest, ModelNotFound, ModelNotReady, NotFound
-from foretell.service import Deployment, PredictionService
+from foretell.service import PredictionService, VersionView
 
 BY_NAME = "POST /models/{owner}/{name}/predict"
 
 
 def candidates(
     service: PredictionService, settings: Settings, caller: Principal
-) -> list[Deployment]:
+) -> list[VersionView]:
     """The default models that `caller` may run (see `refs` and `visible`); never none."""
     return visible(service, refs(service, settings, caller), caller)
 
@@ -30,26 +30,26 @@ def refs(service: PredictionService, settings: Settings, caller: Principal) -> l
     """`--default-model` (one or more), else the repository's only model."""
     if settings.default_model:
         return [ModelRef.parse(name) for name in settings.default_model]
-    models = service.deployments.models(caller)
+    models = service.catalog.models(caller)
     if len(models) != 1:
         raise NotFound(
             f"no default model: this server has {len(models)} models for this key; start it "
             f"with --default-model owner/name, or call {BY_NAME}"
         )
-    ((owner, name),) = models
-    return [ModelRef(owner, name)]
+    (model,) = models
+    return [ModelRef(model.owner, model.name)]
 
 
 def visible(
     service: PredictionService, wanted: list[ModelRef], caller: Principal
-) -> list[Deployment]:
-    """The deployments of `wanted` that `caller` may see; none at all is the first one's 404,
-    so a caller learns no more about a private default model than its name would tell."""
-    found: list[Deployment] = []
+) -> list[VersionView]:
+    """The versions `wanted` resolve to that `caller` may see; none at all is the first one's
+    404, so a caller learns no more about a private default model than its name would tell."""
+    found: list[VersionView] = []
     first: ModelNotFound | None = None
     for ref in wanted:
         try:
-            found.append(service.deployments.resolve(ref, caller))
+            found.append(service.catalog.version(ref, caller))
         except ModelNotFound as exc:
             first = first or exc
     if not found and first is not None:
@@ -57,7 +57,7 @@ def visible(
     return found
 
 
-def choose(candidates: list[Deployment], body: Any) -> Deployment:
+def choose(candidates: list[VersionView], body: Any) -> VersionView:
     """The one candidate whose inputs are `body`'s keys; InvalidRequest naming every candidate
     and its inputs when none or several are, ModelNotReady while one that might be is loading."""
     if len(candidates) == 1:
@@ -65,7 +65,7 @@ def choose(candidates: list[Deployment], body: Any) -> Deployment:
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object of named inputs")
     keys = set(body)
-    matches = [d for d in candidates if d.signature and fits(keys, d.signature.input_schema)]
+    matches = [v for v in candidates if v.signature and fits(keys, v.signature.input_schema)]
     if len(matches) == 1:
         return matches[0]
     sent = ", ".join(body) or "none"
@@ -74,7 +74,7 @@ def choose(candidates: list[Deployment], body: Any) -> Deployment:
             f"the inputs sent ({sent}) fit several default models: {described(matches)}; call "
             f"one by name: {BY_NAME}"
         )
-    loading = [d for d in candidates if d.status is DeploymentStatus.DEPLOYING]
+    loading = [v for v in candidates if v.status is DeploymentStatus.DEPLOYING]
     if loading:  # its inputs are not known until it has loaded: it may be the one meant
         raise ModelNotReady(str(loading[0].ref), loading[0].status.value)
     raise InvalidRequest(
@@ -89,16 +89,16 @@ def fits(keys: set[str], schema: dict[str, Any]) -> bool:
     return set(schema.get("required", [])) <= keys and keys <= properties.keys()
 
 
-def described(deployments: list[Deployment]) -> str:
+def described(versions: list[VersionView]) -> str:
     """Each model and the inputs it takes, for an error message."""
-    return "; ".join(_inputs(d) for d in deployments)
+    return "; ".join(_inputs(v) for v in versions)
 
 
-def _inputs(deployment: Deployment) -> str:
-    name = deployment.ref.slug
-    if deployment.signature is None:
+def _inputs(version: VersionView) -> str:
+    name = version.slug
+    if version.signature is None:
         return f"{name} (failed to load; its inputs are unknown)"
-    schema = deployment.signature.input_schema
+    schema = version.signature.input_schema
     required = list(schema.get("required", []))
     optional = [n for n in schema.get("properties", {}) if n not in required]
     takes = f"{name} takes {', '.join(required) or 'no required inputs'}"

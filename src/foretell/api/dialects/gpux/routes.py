@@ -20,11 +20,11 @@ from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, HotRoute, HotRoutes
 from foretell.api.openapi import errors
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus, ModelRef
+from foretell.domain import ModelRef
 from foretell.domain.access import Scope
 from foretell.errors import ForetellError, InvalidInput
 from foretell.manifest import Signature
-from foretell.service import Deployment
+from foretell.service import VersionView
 
 TAG = "gpux"
 # Every route resolves the default model (400 when there is none to choose).
@@ -49,29 +49,29 @@ async def predict_default(call: Call) -> Response:
     if len(candidates) == 1:
         return await _predict(call, candidates[0])
     body = sync.json_of(call.body, call.settings)
-    deployment = defaults.choose(candidates, body)
-    return await _answer(call, deployment, sync.answering(deployment), body)
+    version = defaults.choose(candidates, body)
+    return await _answer(call, version, sync.answering(version), body)
 
 
 async def predict_named(call: Call) -> Response:
     """POST /models/{owner}/{name}/predict, whichever lane it came in by."""
     ref = ModelRef(call.params["owner"], call.params["name"])
-    return await _predict(call, call.service.deployments.resolve(ref, call.caller))
+    return await _predict(call, call.service.catalog.version(ref, call.caller))
 
 
-async def _predict(call: Call, deployment: Deployment) -> Response:
-    signature = sync.answering(deployment)  # before the body: not ready is said first
-    return await _answer(call, deployment, signature, sync.json_of(call.body, call.settings))
+async def _predict(call: Call, version: VersionView) -> Response:
+    signature = sync.answering(version)  # before the body: not ready is said first
+    return await _answer(call, version, signature, sync.json_of(call.body, call.settings))
 
 
-async def _answer(call: Call, deployment: Deployment, signature: Signature, body: Any) -> Response:
+async def _answer(call: Call, version: VersionView, signature: Signature, body: Any) -> Response:
     service, caller = call.service, call.caller
     named = tensors.inputs(body, signature.input_schema)
     wait_s = call.settings.max_wait_s
 
     async def run(inputs: dict[str, Any]) -> Any:
         _, output = await sync.predict(
-            service, deployment, inputs, caller, wait_s=wait_s, record=False
+            service, version, inputs, caller, wait_s=wait_s, record=False
         )
         return output
 
@@ -112,16 +112,15 @@ def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _described(deployment: Deployment) -> dict[str, Any]:
-    signature = deployment.signature
-    manifest = deployment.version.manifest if deployment.version else None
+def _described(version: VersionView) -> dict[str, Any]:
+    signature = version.signature
     return {
-        "name": f"{deployment.owner}/{deployment.name}",
-        "version": deployment.number,
+        "name": version.slug,
+        "version": version.number,
         "inputs": _tensors(signature.input_schema) if signature else [],
         "outputs": _tensors(signature.output_schema) if signature else [],
-        "runtime": manifest.runtime if manifest else None,
-        "status": deployment.status.value,
+        "runtime": version.runtime,
+        "status": version.status.value,
     }
 
 
@@ -130,16 +129,16 @@ async def health(request: Request) -> Response:
     """Whether the default models (without one, every model) can answer now. Open, like every
     health probe, so it names a model only if that model is public: the first default model as
     `model`, and with several, each of them in `models`."""
-    service = state.service(request)
+    catalog = state.service(request).catalog
     configured = [ModelRef.parse(name) for name in state.settings(request).default_model]
-    named = [service.deployments.resolve(ref) for ref in configured]
-    deployments = named or service.deployments.all()
-    ready = all(d.status is DeploymentStatus.READY for d in deployments)
+    readiness = catalog.readiness(refs=configured) if configured else catalog.readiness()
+    ready = readiness.all_ready
+    named = readiness.versions if configured else ()
     body: dict[str, Any] = {"status": "healthy" if ready else "unhealthy"}
     if named and named[0].public:
         body["model"] = str(named[0].ref)
     if len(named) > 1:
-        body["models"] = [str(d.ref) for d in named if d.public]
+        body["models"] = [str(v.ref) for v in named if v.public]
     return Json(body, status_code=200 if ready else 503)
 
 

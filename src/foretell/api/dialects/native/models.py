@@ -16,7 +16,7 @@ from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.errors import EnvironmentNotFound
-from foretell.service import Deployment
+from foretell.service import VersionView
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -30,39 +30,33 @@ class Assignment(BaseModel):
 @router.get("")
 async def list_models(request: Request, caller: Reader) -> Response:
     """The models the caller may see: its owner's, public ones, or all for an admin key."""
-    service = state.service(request)
-    models = service.deployments.models(caller)
-    envs = service.environments
-    return Json(
-        {"results": [render.model(o, n, v, envs, schemas=False) for (o, n), v in models.items()]}
-    )
+    models = state.service(request).catalog.models(caller)
+    return Json({"results": [render.model(m, schemas=False) for m in models]})
 
 
 @router.get("/{owner}/{name}", responses=errors(404))
 async def get_model(owner: str, name: str, request: Request, caller: Reader) -> Response:
-    service = state.service(request)
-    versions = service.deployments.versions(owner, name, caller)
-    return Json(render.model(owner, name, versions, service.environments, schemas=True))
+    model = state.service(request).catalog.model(owner, name, caller)
+    return Json(render.model(model, schemas=True))
 
 
 @router.get("/{owner}/{name}/versions/{version_number}", responses=errors(404))
 async def get_version(
     owner: str, name: str, version_number: int, request: Request, caller: Reader
 ) -> Response:
-    service = state.service(request)
-    deployment = service.deployments.resolve(ModelRef(owner, name, version_number), caller)
-    return Json(render.version(deployment, service.environments.of(deployment)))
+    catalog = state.service(request).catalog
+    return Json(render.version(catalog.version(ModelRef(owner, name, version_number), caller)))
 
 
 @router.get("/{owner}/{name}/environments", responses=errors(404))
 async def list_environments(owner: str, name: str, request: Request, caller: Reader) -> Response:
     """Each environment of the model and the version it serves."""
-    envs = state.service(request).environments
+    catalog = state.service(request).catalog
     entries = []
-    for environment in envs.names(owner, name, caller):
+    for environment in catalog.environments(owner, name, caller):
         try:
             entries.append(
-                _environment(environment, envs.resolve(owner, name, environment, caller))
+                _environment(environment, catalog.environment(owner, name, environment, caller))
             )
         except EnvironmentNotFound as broken:  # its version left the repository: say so
             entries.append({"environment": environment, "error": broken.message})
@@ -80,15 +74,15 @@ async def assign_environment(
     """Point an environment (production, staging, …) at a version; made if it is new."""
     depth = state.settings(request).max_json_depth
     body = parse_body(await request.body(), Assignment, max_depth=depth)
-    envs = state.service(request).environments
-    deployment = await envs.assign(owner, name, environment, body.version_number, caller)
-    return Json(_environment(environment, deployment))
+    catalog = state.service(request).catalog
+    version = await catalog.assign(owner, name, environment, body.version_number, caller)
+    return Json(_environment(environment, version))
 
 
-def _environment(environment: str, deployment: Deployment) -> dict[str, Any]:
+def _environment(environment: str, version: VersionView) -> dict[str, Any]:
     return {
         "environment": environment,
-        "version_number": deployment.number,
-        "deployment_id": deployment.id,
-        "status": deployment.status.value,
+        "version_number": version.number,
+        "deployment_id": version.deployment_id,
+        "status": version.status.value,
     }

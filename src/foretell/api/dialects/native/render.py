@@ -7,14 +7,8 @@ from typing import Any
 
 import orjson
 
-from foretell.domain import (
-    DeliveryAttempt,
-    DeploymentStatus,
-    OutboxEvent,
-    Prediction,
-    WebhookStatus,
-)
-from foretell.service import Deployment, Environments, model_id_of
+from foretell.domain import DeliveryAttempt, OutboxEvent, Prediction, WebhookStatus
+from foretell.service import ModelView, VersionView
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -101,49 +95,42 @@ def webhook_delivery(e: OutboxEvent, attempts: list[DeliveryAttempt]) -> dict[st
     }
 
 
-def version(d: Deployment, environments: list[str], *, schemas: bool = True) -> dict[str, Any]:
-    """A version and its deployment; `environments` are those serving it now."""
-    manifest = d.version.manifest if d.version else None
+def version(v: VersionView, *, schemas: bool = True) -> dict[str, Any]:
+    """A version and its deployment, with the environments serving it now."""
+    environments = list(v.environments)
     body: dict[str, Any] = {
-        "version_number": d.number,
-        "description": d.description,
-        "runtime": manifest.runtime if manifest else None,
-        "status": d.status.value,
+        "version_number": v.number,
+        "description": v.description,
+        "runtime": v.runtime,
+        "status": v.status.value,
         "deployment": {
-            "id": d.id,
+            "id": v.deployment_id,
             "environment": environments[0] if environments else None,
             "environments": environments,
-            "status": d.status.value,
-            "error": d.error,
-            "replicas": manifest.replicas if manifest else 0,
-            "isolation": manifest.isolation if manifest else None,
-            "batching": manifest.batching.model_dump() if manifest else None,
-            "created_at": timestamp(d.created_at),
-            "updated_at": timestamp(d.updated_at),
-            "logs": d.logs,
+            "status": v.status.value,
+            "error": v.error,
+            "replicas": v.replicas,
+            "isolation": v.isolation,
+            "batching": v.batching.model_dump() if v.batching else None,
+            "created_at": timestamp(v.created_at),
+            "updated_at": timestamp(v.updated_at),
+            "logs": v.logs,
         },
     }
     if schemas:
-        signature = d.signature
+        signature = v.signature
         body["input_schema"] = signature.input_schema if signature else None
         body["output_schema"] = signature.output_schema if signature else None
     return body
 
 
-def model(
-    owner: str, name: str, versions: dict[int, Deployment], envs: Environments, *, schemas: bool
-) -> dict[str, Any]:
-    ready = [n for n, d in versions.items() if d.status is DeploymentStatus.READY]
-    newest = versions[max(versions)]
+def model(m: ModelView, *, schemas: bool) -> dict[str, Any]:
     return {
-        "owner": owner,
-        "name": name,
-        "model_id": model_id_of(owner, name),  # Baseten's model-{model_id} host names
-        "description": newest.description,
-        "latest_version": max(ready) if ready else None,
-        "url": f"/v1/models/{owner}/{name}",
-        "versions": [
-            version(d, envs.of(d), schemas=schemas)
-            for _, d in sorted(versions.items(), reverse=True)
-        ],
+        "owner": m.owner,
+        "name": m.name,
+        "model_id": m.model_id,  # Baseten's model-{model_id} host names
+        "description": m.description,
+        "latest_version": m.latest_version,
+        "url": f"/v1/models/{m.owner}/{m.name}",
+        "versions": [version(v, schemas=schemas) for v in reversed(m.versions)],
     }

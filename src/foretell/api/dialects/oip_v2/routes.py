@@ -43,7 +43,7 @@ from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal, Scope
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
-from foretell.service import Deployment, PredictionService
+from foretell.service import PredictionService, VersionView
 
 TAG = "oip-v2"
 router = APIRouter(prefix="/v2", tags=[TAG])
@@ -81,38 +81,33 @@ async def server_live() -> Response:
 
 @router.get("/health/ready", responses=errors(400))
 async def server_ready(request: Request) -> Response:
-    models = state.service(request).deployments.models().values()
-    ready = all(
-        any(d.status is DeploymentStatus.READY for d in versions.values()) for versions in models
-    )
+    ready = state.service(request).catalog.readiness().models_ready
     return Json({"ready": ready}, status_code=200 if ready else 400)
 
 
 @router.get(MODEL, responses=errors(400, 404))
 async def model_metadata(owner: str, name: str, request: Request, caller: Reader) -> Response:
-    return _metadata(
-        request, _deployment(state.service(request), owner, name, None, caller), caller
-    )
+    return _metadata(request, _version(state.service(request), owner, name, None, caller), caller)
 
 
 @router.get(MODEL + VERSION, responses=errors(400, 404))
 async def version_metadata(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
-    deployment = _deployment(state.service(request), owner, name, version, caller)
-    return _metadata(request, deployment, caller)
+    found = _version(state.service(request), owner, name, version, caller)
+    return _metadata(request, found, caller)
 
 
 @router.get(MODEL + "/ready", responses=errors(400, 404))
 async def model_ready(owner: str, name: str, request: Request, caller: Reader) -> Response:
-    return _ready(_deployment(state.service(request), owner, name, None, caller))
+    return _ready(_version(state.service(request), owner, name, None, caller))
 
 
 @router.get(MODEL + VERSION + "/ready", responses=errors(400, 404))
 async def version_ready(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
-    return _ready(_deployment(state.service(request), owner, name, version, caller))
+    return _ready(_version(state.service(request), owner, name, version, caller))
 
 
 # The path parameters are read from the request by `infer`; declared here for OpenAPI.
@@ -130,9 +125,9 @@ async def version_infer(
     return await infer(await Call.from_request(request, caller))
 
 
-def _deployment(
+def _version(
     service: PredictionService, owner: str, name: str, version: str | None, caller: Principal
-) -> Deployment:
+) -> VersionView:
     number = None
     if version is not None:
         if not _VERSION.fullmatch(version):
@@ -140,30 +135,27 @@ def _deployment(
                 f"model version '{version}' is not a version number; versions are 1, 2, …"
             )
         number = int(version)
-    return service.deployments.resolve(ModelRef(owner, name, number), caller)
+    return service.catalog.version(ModelRef(owner, name, number), caller)
 
 
-def _signature(deployment: Deployment) -> Signature:
+def _signature(version: VersionView) -> Signature:
     """What the model takes and gives: known once it has loaded."""
-    if deployment.signature is not None:
-        return deployment.signature
-    if deployment.status is DeploymentStatus.FAILED:
-        raise deployment.load_error()
-    raise ModelNotReady(str(deployment.ref), deployment.status.value)
+    if version.signature is not None:
+        return version.signature
+    if version.status is DeploymentStatus.FAILED:
+        raise version.load_error()
+    raise ModelNotReady(str(version.ref), version.status.value)
 
 
-def _metadata(request: Request, deployment: Deployment, caller: Principal) -> Response:
-    signature = _signature(deployment)
-    versions = state.service(request).deployments.versions(
-        deployment.owner, deployment.name, caller
-    )
-    manifest = deployment.version.manifest if deployment.version else None
-    runtime = manifest.runtime if manifest else "unknown"
+def _metadata(request: Request, version: VersionView, caller: Principal) -> Response:
+    signature = _signature(version)
+    model = state.service(request).catalog.model(version.owner, version.name, caller)
+    runtime = version.runtime or "unknown"
     outputs = specs.outputs(signature.output_schema) or {}
     return Json(
         {
-            "name": deployment.ref.slug,
-            "versions": [str(n) for n in versions],
+            "name": version.slug,
+            "versions": [str(v.number) for v in model.versions],
             "platform": _PLATFORMS.get(runtime, f"foretell_{runtime}"),
             "inputs": [s.metadata() for s in specs.inputs(signature.input_schema).values()],
             "outputs": [s.metadata() for s in outputs.values()],
@@ -171,20 +163,20 @@ def _metadata(request: Request, deployment: Deployment, caller: Principal) -> Re
     )
 
 
-def _ready(deployment: Deployment) -> Response:
-    ready = deployment.status is DeploymentStatus.READY
-    body = {"name": deployment.ref.slug, "ready": ready}
+def _ready(version: VersionView) -> Response:
+    ready = version.ready
+    body = {"name": version.slug, "ready": ready}
     return Json(body, status_code=200 if ready else 400)
 
 
 async def infer(call: Call) -> Response:
     """Either infer route, whichever lane it came in by."""
     params = call.params
-    deployment = _deployment(
+    version = _version(
         call.service, params["owner"], params["name"], params.get("version"), call.caller
     )
-    signature = sync.answering(deployment)
-    model = str(deployment.ref)
+    signature = sync.answering(version)
+    model = str(version.ref)
     head, blob = binary.split(call.body, call.headers.get(binary.HEADER))
     body = parse_body(head, InferenceRequest, max_depth=call.settings.max_json_depth)
     wanted = [o.name for o in body.outputs or ()] or None  # none named: every output
@@ -194,15 +186,15 @@ async def infer(call: Call) -> Response:
     )
     prediction, output = await sync.predict(
         call.service,
-        deployment,
+        version,
         model_input,
         call.caller,
         wait_s=call.settings.max_wait_s,
         validate_input=True,
     )
     response: dict[str, Any] = {
-        "model_name": deployment.ref.slug,
-        "model_version": str(deployment.number),
+        "model_name": version.slug,
+        "model_version": str(version.number),
         "id": body.id if body.id is not None else prediction.id,
         "parameters": {"prediction_id": prediction.id},
         "outputs": tensors.outputs(model, output, wanted, signature.output_schema),

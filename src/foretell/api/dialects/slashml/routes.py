@@ -20,7 +20,7 @@ from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidRequest, ModelNotReady
-from foretell.service import Deployment
+from foretell.service import VersionView
 
 TAG = "slashml"
 router = APIRouter(prefix="/model-deployment/v1", tags=[TAG], responses=errors(404, 500, 503))
@@ -51,25 +51,25 @@ def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, Any]]:
 dialect(TAG, _error)
 
 
-def _deployment(request: Request, model_id: str, caller: Principal) -> Deployment:
-    deployments = state.service(request).deployments
+def _version(request: Request, model_id: str, caller: Principal) -> VersionView:
+    catalog = state.service(request).catalog
     if "/" in model_id:
-        return deployments.lookup(model_id, caller)
-    return deployments.by_id(model_id, caller)
+        return catalog.lookup(model_id, caller)
+    return catalog.by_id(model_id, caller)
 
 
 @router.post("/models/{model_id:path}/predict")
 async def predict(model_id: str, request: Request, caller: PublicPredictor) -> Response:
     """Run the model on `model_input` and answer with its response."""
-    deployment = _deployment(request, model_id, caller)
-    signature = sync.answering(deployment)
+    version = _version(request, model_id, caller)
+    signature = sync.answering(version)
     body = await sync.json_body(request)
     if not isinstance(body, dict) or "model_input" not in body:
         raise InvalidRequest("request body must be a JSON object with a 'model_input' field")
     model_input = body["model_input"]
     prediction, response = await sync.predict(
         state.service(request),
-        deployment,
+        version,
         one_input(model_input, signature.input_schema, "model_input"),
         caller,
         wait_s=state.settings(request).max_wait_s,

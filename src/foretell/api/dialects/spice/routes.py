@@ -29,7 +29,7 @@ from foretell.api.responses import Json
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidRequest, ModelNotFound, ModelNotReady, NotFound
-from foretell.service import Deployment
+from foretell.service import VersionView
 
 TAG = "spice"
 router = APIRouter(prefix="/v1", tags=[TAG], responses=errors(400, 404, 500, 503))
@@ -54,12 +54,12 @@ def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, Any]]:
 dialect(TAG, _error)
 
 
-def _resolve(request: Request, name: str, caller: Principal) -> Deployment:
+def _resolve(request: Request, name: str, caller: Principal) -> VersionView:
     """A model by `owner/name`, or by its name alone when that is unique."""
-    deployments = state.service(request).deployments
+    catalog = state.service(request).catalog
     if "/" in name:
-        return deployments.lookup(name, caller)
-    owners = [o for (o, n) in deployments.models(caller) if n == name]
+        return catalog.lookup(name, caller)
+    owners = [m.owner for m in catalog.models(caller) if m.name == name]
     if len(owners) > 1:
         raise InvalidRequest(
             f"model name '{name}' is ambiguous: {', '.join(f'{o}/{name}' for o in owners)}; "
@@ -67,13 +67,13 @@ def _resolve(request: Request, name: str, caller: Principal) -> Deployment:
         )
     if not owners:
         raise ModelNotFound(name)
-    return deployments.resolve(ModelRef(owners[0], name), caller)
+    return catalog.version(ModelRef(owners[0], name), caller)
 
 
-def _lookback(deployment: Deployment | None) -> int | None:
-    if deployment is None or deployment.version is None:
+def _lookback(version: VersionView | None) -> int | None:
+    if version is None:
         return None
-    value = deployment.version.manifest.options.get("lookback")
+    value = version.options.get("lookback")
     return value if isinstance(value, int) else None
 
 
@@ -84,31 +84,29 @@ Outcome = tuple[int, dict[str, Any], dict[str, str]]
 async def _forecast(request: Request, name: str, caller: Principal) -> Outcome:
     """One member's outcome, never raising."""
     started = time.perf_counter()
-    deployment: Deployment | None = None
+    version: VersionView | None = None
 
     def answer(
         status: int, kind: str, headers: dict[str, str] | None = None, **fields: Any
     ) -> Outcome:
         body: dict[str, Any] = {"status": kind, **fields, "model_name": name}
-        if deployment is not None:
-            body["model_version"] = str(deployment.number)
-        body["lookback"] = fields.get("lookback", _lookback(deployment))
+        if version is not None:
+            body["model_version"] = str(version.number)
+        body["lookback"] = fields.get("lookback", _lookback(version))
         body["duration_ms"] = round((time.perf_counter() - started) * 1000)
         return status, body, headers or {}
 
     try:
-        deployment = _resolve(request, name, caller)
-        signature = sync.answering(deployment)
+        version = _resolve(request, name, caller)
+        signature = sync.answering(version)
         if signature.input_schema.get("required"):
             needs = ", ".join(signature.input_schema["required"])
             raise InvalidRequest(
-                f"model '{deployment.ref.slug}' needs an input body ({needs}); call it through "
+                f"model '{version.slug}' needs an input body ({needs}); call it through "
                 "POST /v1/predictions"
             )
         wait_s = state.settings(request).max_wait_s
-        _, output = await sync.predict(
-            state.service(request), deployment, {}, caller, wait_s=wait_s
-        )
+        _, output = await sync.predict(state.service(request), version, {}, caller, wait_s=wait_s)
     except sync.ModelFailed as failed:
         if failed.message.startswith(_DATASET):
             return answer(400, "BadRequest", error_message=failed.message.removeprefix(_DATASET))
@@ -131,7 +129,7 @@ async def _forecast(request: Request, name: str, caller: Principal) -> Outcome:
     return answer(
         200,
         "Success",
-        lookback=output.get("lookback", _lookback(deployment)),
+        lookback=output.get("lookback", _lookback(version)),
         prediction=output["prediction"],
     )
 

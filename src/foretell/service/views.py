@@ -1,0 +1,128 @@
+"""What the catalog answers: frozen views of models, versions and their readiness.
+
+A view is a snapshot, built once when its deployment or the model's environments change and
+shared by every request until then; nothing in it reaches a running deployment. Its schemas
+and options are the version's own objects: read them, never change them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from foretell.domain import DeploymentStatus, ModelRef
+from foretell.errors import ModelLoadFailed
+from foretell.manifest import Batching, Signature
+
+Visibility = Literal["public", "private"]
+_NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    """One version of a model and the deployment serving it, as they stand now."""
+
+    owner: str
+    name: str
+    number: int
+    deployment_id: str
+    status: DeploymentStatus
+    created_at: datetime
+    updated_at: datetime
+    visibility: Visibility = "private"
+    description: str = ""
+    error: str | None = None  # why it failed, when it has
+    signature: Signature | None = None  # known once a replica has loaded
+    runtime: str | None = None  # None: its folder could not be read
+    replicas: int = 0
+    isolation: str | None = None
+    batching: Batching | None = None
+    # Its runtime's own settings (e.g. a forecaster's lookback).
+    options: Mapping[str, Any] = field(default_factory=lambda: _NO_OPTIONS)
+    environments: tuple[str, ...] = ()  # those serving this version now
+    logs: str = ""  # what went wrong setting up its replicas
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef(self.owner, self.name, self.number)
+
+    @property
+    def slug(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def public(self) -> bool:
+        return self.visibility == "public"
+
+    @property
+    def ready(self) -> bool:
+        return self.status is DeploymentStatus.READY
+
+    def load_error(self) -> ModelLoadFailed:
+        """Why it cannot answer, once it has failed (or has not finished loading)."""
+        return ModelLoadFailed(str(self.ref), self.error or "it has not finished loading")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelView:
+    """A model with the versions a viewer may see, oldest first (never none)."""
+
+    owner: str
+    name: str
+    model_id: str  # DNS-safe, for host names such as model-{model_id}.example.com
+    versions: tuple[VersionView, ...]
+
+    @property
+    def newest(self) -> VersionView:
+        return self.versions[-1]
+
+    @property
+    def description(self) -> str:
+        return self.newest.description
+
+    @property
+    def visibility(self) -> Visibility:
+        return self.newest.visibility
+
+    @property
+    def latest_version(self) -> int | None:
+        """The highest version that is ready, as a plain `owner/name` runs it."""
+        ready = [v.number for v in self.versions if v.ready]
+        return max(ready) if ready else None
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether a set of versions can answer: what every health route reads."""
+
+    versions: tuple[VersionView, ...]
+
+    @property
+    def loading(self) -> bool:
+        """Some version is still deploying."""
+        return any(v.status is DeploymentStatus.DEPLOYING for v in self.versions)
+
+    @property
+    def all_ready(self) -> bool:
+        """Every version is ready."""
+        return all(v.ready for v in self.versions)
+
+    @property
+    def models_ready(self) -> bool:
+        """Every model has a version ready."""
+        models: dict[tuple[str, str], bool] = {}
+        for v in self.versions:
+            models[v.owner, v.name] = models.get((v.owner, v.name), False) or v.ready
+        return all(models.values())
+
+    def counts(self) -> dict[str, int]:
+        """How many versions are in each status, every status named (zeros too)."""
+        found = Counter(v.status for v in self.versions)
+        return {status.value: found[status] for status in DeploymentStatus}
+
+    def statuses(self) -> dict[str, str]:
+        """Each version's status, by `owner/name:number`."""
+        return {str(v.ref): v.status.value for v in self.versions}
