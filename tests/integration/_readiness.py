@@ -30,7 +30,12 @@ def still_deploying(response: httpx.Response | None) -> str:
         body: Any = response.json()
     except ValueError:
         return f"/health/ready answered {response.status_code}: {response.text[:500]!r}"
-    deployments = _deployments(body.get("deployments") if isinstance(body, dict) else None)
+    listed = body.get("deployments") if isinstance(body, dict) else None
+    if isinstance(listed, dict) and listed and all(isinstance(n, int) for n in listed.values()):
+        # Without a key the answer counts deployments by status and names none.
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(listed.items()))
+        return f"deployments by status: {counts} (asked without a key: no models named)"
+    deployments = _deployments(listed)
     if deployments is None:
         return f"/health/ready answered {response.status_code} without a list: {body}"
     waiting = {ref: status for ref, status in deployments.items() if status not in _SETTLED}
