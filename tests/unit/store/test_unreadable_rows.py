@@ -5,14 +5,12 @@ never failing the list or the read that includes it, and is never written over."
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from _databases import execute
 from foretell.domain import ErrorSource, Prediction, PredictionStatus
 from foretell.store import PredictionStore
 
@@ -60,7 +58,7 @@ def test_a_record_nested_too_deep_to_serve_back_lists_and_reads_with_a_note(
 
 
 def test_a_row_that_is_not_json_it_can_read_does_not_fail_the_list(
-    db_url: str, db_path: Path, make_prediction: MakePrediction
+    db_url: str, make_prediction: MakePrediction
 ) -> None:
     too_deep_to_parse = "[" * 1100 + "]" * 1100  # orjson reads 1024 levels at most
 
@@ -69,7 +67,7 @@ def test_a_row_that_is_not_json_it_can_read_does_not_fail_the_list(
         try:
             await store.insert(make_prediction("p1", status=PredictionStatus.SUCCEEDED))
             await store.insert(make_prediction("p2", offset_s=1))
-            _write_raw(db_path, "p1", output=too_deep_to_parse, error="{not json")
+            _write_raw(db_url, "p1", output=too_deep_to_parse, error="{not json")
             return (await store.list()).items
         finally:
             await store.close()
@@ -89,13 +87,13 @@ def test_a_row_that_is_not_json_it_can_read_does_not_fail_the_list(
 
 
 def test_an_update_leaves_what_could_not_be_read_as_it_is_stored(
-    db_url: str, db_path: Path, make_prediction: MakePrediction
+    db_url: str, make_prediction: MakePrediction
 ) -> None:
     async def scenario() -> Prediction | None:
         store = await PredictionStore.open(db_url)
         try:
             await store.insert(make_prediction("p1"))
-            _write_raw(db_path, "p1", input="{not json")
+            _write_raw(db_url, "p1", input="{not json")
             record = await store.get("p1")
             assert record is not None
             assert set(record.unreadable) == {"input"}
@@ -109,18 +107,22 @@ def test_an_update_leaves_what_could_not_be_read_as_it_is_stored(
 
     assert updated is not None
     assert updated.status is PredictionStatus.FAILED
-    assert _read_raw(db_path, "p1", "input") == "{not json"
+    assert _read_raw(db_url, "p1", "input") == "{not json"
 
 
-def _write_raw(db_path: Path, prediction_id: str, **columns: str) -> None:
+def _write_raw(db_url: str, prediction_id: str, **columns: str) -> None:
     """Write column text as another program might, past the store's own encoding."""
-    with closing(sqlite3.connect(db_path)) as conn, conn:
-        for column, text in columns.items():
-            conn.execute(f"UPDATE predictions SET {column} = ? WHERE id = ?", (text, prediction_id))
+    for column, text in columns.items():
+        execute(
+            db_url,
+            f"UPDATE predictions SET {column} = :text WHERE id = :id",
+            text=text,
+            id=prediction_id,
+        )
 
 
-def _read_raw(db_path: Path, prediction_id: str, column: str) -> Any:
-    with closing(sqlite3.connect(db_path)) as conn:
-        return conn.execute(
-            f"SELECT {column} FROM predictions WHERE id = ?", (prediction_id,)
-        ).fetchone()[0]
+def _read_raw(db_url: str, prediction_id: str, column: str) -> Any:
+    ((value,),) = execute(
+        db_url, f"SELECT {column} FROM predictions WHERE id = :id", id=prediction_id
+    )
+    return value
