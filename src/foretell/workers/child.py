@@ -48,7 +48,8 @@ def serve(conn: Connection, load: Loader) -> None:
     except EOFError:
         return
     assert isinstance(message, Setup)
-    model = _setup(conn, message, load)
+    model, reply = setup(message, load)
+    conn.send(reply)
     if model is None:
         return
     while True:
@@ -83,20 +84,25 @@ def _interruptible(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> l
         _running = True
         return run_batch(model, inputs)
     except Interrupted:
-        return [Outcome(error="Interrupted: the prediction was canceled") for _ in inputs]
+        return canceled(inputs)
     finally:
         _running = False
 
 
-def _setup(conn: Connection, setup: Setup, load: Loader) -> LoadedModel | None:
+def canceled(inputs: Sequence[object]) -> list[Outcome]:
+    """The outcomes of a batch interrupted because all its predictions were canceled."""
+    return [Outcome(error="Interrupted: the prediction was canceled") for _ in inputs]
+
+
+def setup(message: Setup, load: Loader) -> tuple[LoadedModel | None, Ready | SetupFailed]:
+    """Load the version `message` names: the model (None if it failed) and the reply for the
+    parent. Shared by every replica that speaks these messages (a process, a Ray actor)."""
     started = time.perf_counter()
     try:
-        model = load(setup.version)
+        model = load(message.version)
     except ModelLoadFailed as exc:  # a user's setup() may raise anything; it arrives as data
-        conn.send(SetupFailed(exc.reason, exc.traceback))
-        return None
-    conn.send(Ready(model.signature, time.perf_counter() - started))
-    return model
+        return None, SetupFailed(exc.reason, exc.traceback)
+    return model, Ready(model.signature, time.perf_counter() - started)
 
 
 def load_model(version: ModelVersion) -> LoadedModel:
