@@ -1,6 +1,13 @@
 """A model is a folder: manifests, the repository scan, and input/output schemas."""
 
-from foretell.manifest.manifest import Batching, Manifest, Timeouts, load_manifest
+from foretell.manifest.manifest import (
+    Batching,
+    Manifest,
+    Placement,
+    RayOptions,
+    Timeouts,
+    load_manifest,
+)
 from foretell.manifest.repository import ModelVersion, Repository, scan_repository
 from foretell.manifest.schema import Signature
 
@@ -8,6 +15,8 @@ __all__ = [
     "Batching",
     "Manifest",
     "ModelVersion",
+    "Placement",
+    "RayOptions",
     "Repository",
     "Signature",
     "Timeouts",

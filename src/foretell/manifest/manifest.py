@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from foretell.errors import ManifestError
 
@@ -44,6 +45,83 @@ class Timeouts(BaseModel):
     )
 
 
+# Ray's own resource names, set by num_cpus and num_gpus (Ray refuses them in `resources`) or
+# by Ray itself.
+_RAY_BUILTIN = ("CPU", "GPU", "memory", "object_store_memory")
+# Ray counts resources in units of 1/10,000: a smaller non-zero request would be zero.
+_RAY_UNIT = 0.0001
+
+
+def _ray_quantity(name: str, value: float) -> float:
+    if value != 0 and value < _RAY_UNIT:
+        raise PydanticCustomError(
+            "ray_quantity",
+            "{name} = {value} is below Ray's smallest unit, 0.0001",
+            {"name": name, "value": value},
+        )
+    return value
+
+
+class RayOptions(BaseModel):
+    """What each replica reserves on the Ray cluster; each replica is one Ray actor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float = Field(1.0, ge=0, le=1024, description="CPUs reserved per replica")
+    num_gpus: float = Field(0.0, ge=0, le=64, description="GPUs per replica; 0.5 shares one")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="custom resources per replica, as the nodes declare them "
+        "(ray start --resources), e.g. {'gpu_type:A100': 1}",
+    )
+    max_restarts: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="times Ray restarts a replica's actor that died (its process or its node) "
+        "before foretell replaces it with a new one",
+    )
+    # spread: a model's replicas on as many nodes as have room, so that one node lost leaves
+    # the others serving. pack: Ray's default, which fills the local node first.
+    strategy: Literal["spread", "pack"] = "spread"
+
+    @field_validator("num_cpus", "num_gpus")
+    @classmethod
+    def _unit(cls, value: float, info: ValidationInfo) -> float:
+        return _ray_quantity(str(info.field_name), value)
+
+    @field_validator("resources")
+    @classmethod
+    def _custom(cls, resources: dict[str, float]) -> dict[str, float]:
+        for name, value in resources.items():
+            if not name.strip():
+                raise PydanticCustomError("ray_resource", "a resource name must not be empty")
+            if name in _RAY_BUILTIN:
+                raise PydanticCustomError(
+                    "ray_resource",
+                    "'{name}' is Ray's own resource: set it with num_cpus or num_gpus "
+                    "(memory and object_store_memory are not reserved per replica here)",
+                    {"name": name},
+                )
+            if not 0 < value <= 1_000_000:
+                raise PydanticCustomError(
+                    "ray_resource",
+                    "resource '{name}' = {value}: must be above 0 and at most 1,000,000",
+                    {"name": name, "value": value},
+                )
+            _ray_quantity(f"resource '{name}'", value)
+        return resources
+
+
+class Placement(BaseModel):
+    """Where a version's replicas run: on this machine (no `ray`), or as actors on the Ray
+    cluster the server joined (`--ray-address`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ray: RayOptions | None = None
+
+
 class Manifest(BaseModel):
     """One version's manifest. `options` holds settings only its runtime understands."""
 
@@ -63,7 +141,30 @@ class Manifest(BaseModel):
     replicas: int = Field(1, ge=1, le=64)
     isolation: Isolation = "auto"
     timeouts: Timeouts = Timeouts()
+    # None: wherever the server's --placement puts models that do not say.
+    placement: Placement | None = Field(
+        None,
+        description="'ray' or {ray: {num_cpus, num_gpus, resources, max_restarts, strategy}}: "
+        "replicas as actors on the server's Ray cluster; 'local': on this machine",
+    )
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("placement", mode="before")
+    @classmethod
+    def _placement_words(cls, value: Any) -> Any:
+        """`placement: ray` and `placement: local`, short for {ray: {}} and {}."""
+        if value == "ray":
+            return {"ray": {}}
+        if value == "local":
+            return {}
+        if isinstance(value, str):
+            raise PydanticCustomError(
+                "placement",
+                "'{value}' is not a placement: 'ray', 'local', or a mapping with 'ray' holding "
+                "num_cpus, num_gpus, resources, max_restarts or strategy",
+                {"value": value},
+            )
+        return value
 
 
 def load_manifest(folder: Path) -> Manifest:
@@ -86,7 +187,18 @@ def load_manifest(folder: Path) -> Manifest:
         field = ".".join(str(p) for p in first["loc"])
         raise ManifestError(path, field, first["msg"]) from exc
     _check_runtime_fields(path, manifest)
+    _check_placement(path, manifest)
     return manifest
+
+
+def _check_placement(path: Path, manifest: Manifest) -> None:
+    if manifest.placement and manifest.placement.ray and manifest.isolation == "thread":
+        raise ManifestError(
+            path,
+            "isolation",
+            "'thread' runs replicas on the server's own threads, but 'placement' puts them on "
+            "Ray as actor processes: drop one of the two",
+        )
 
 
 def _check_runtime_fields(path: Path, manifest: Manifest) -> None:
