@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     webhook_max_retry_delay_s: float = Field(600.0, gt=0, description="longest delay between tries")
     webhook_concurrency: int = Field(64, ge=1, description="deliveries in flight at once")
     webhook_per_host: int = Field(8, ge=1, description="deliveries in flight to one host")
+    ray_address: str | None = Field(
+        None,
+        description="host:port of the Ray cluster's head (its GCS) that replicas placed on Ray "
+        "run on; this machine must be a node of that cluster",
+    )
+    placement: Literal["local", "ray"] = Field(
+        "local", description="where the replicas of models whose manifest has no placement run"
+    )
 
     @field_validator("default_model", mode="before")
     @classmethod
@@ -87,6 +95,27 @@ class Settings(BaseSettings):
         for item in value:
             names += [n.strip() for n in item.split(",")] if isinstance(item, str) else [item]
         return list(dict.fromkeys(n for n in names if n != ""))
+
+    @field_validator("ray_address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"ray_address '{value}' is not host:port (the head's GCS, e.g. 127.0.0.2:6379)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ray_placement_has_a_cluster(self) -> Settings:
+        if self.placement == "ray" and self.ray_address is None:
+            raise ValueError(
+                "placement 'ray' needs the cluster's address: --ray-address or "
+                "FORETELL_RAY_ADDRESS (host:port of its head)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_body_fits(self) -> Settings:

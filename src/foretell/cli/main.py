@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -40,6 +42,11 @@ Key = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="print the whole record as JSON")]
 DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class Placement(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 @app.command()
@@ -76,6 +83,21 @@ def serve(
             "prediction routes (GPUX, OIP v2, SlashML, Spice, Baseten); nothing else",
         ),
     ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORETELL_RAY_ADDRESS",
+            help="host:port of a Ray cluster's head: replicas placed on Ray run there as actors "
+            "(this machine must be a node of the cluster; needs the cluster extra)",
+        ),
+    ] = None,
+    placement: Annotated[
+        Placement,
+        typer.Option(
+            envvar="FORETELL_PLACEMENT",
+            help="where replicas of models whose manifest has no 'placement' run",
+        ),
+    ] = Placement.local,
 ) -> None:
     """Start the server; models load in the background once it is listening."""
     if no_auth and not is_loopback(host):
@@ -84,16 +106,23 @@ def serve(
             f"'{host}' is not a loopback address (use 127.0.0.1, ::1 or localhost)"
         )
         raise typer.Exit(2)
-    settings = Settings(
-        repository=repository,
-        host=host,
-        port=port,
-        db=db,
-        data_dir=data_dir,
-        auth=not no_auth,
-        anonymous_public=anonymous_public,
-        default_model=default_model,
-    )
+    try:
+        settings = Settings(
+            repository=repository,
+            host=host,
+            port=port,
+            db=db,
+            data_dir=data_dir,
+            auth=not no_auth,
+            anonymous_public=anonymous_public,
+            default_model=default_model,
+            ray_address=ray_address,
+            placement=placement.value,
+        )
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            console.print(f"[red]error:[/] {error['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
     serve_forever(settings)
 
 

@@ -24,7 +24,7 @@ from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
 from foretell.metrics import ModelMetrics
 from foretell.scheduler import Admission, Scheduler
-from foretell.workers import Pool, ReplicaHandle, isolated
+from foretell.workers import LOCAL, Pool, ReplicaHandle, ServerPlacement, isolated
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Deployment:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+    placement: ServerPlacement = LOCAL  # the server's Ray cluster and default placement
     # Called whenever what a view of it shows changes (status, error, schema, logs): the
     # catalog's cue to build its views again.
     on_change: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -93,7 +94,7 @@ class Deployment:
         """Start every replica; ready as soon as one is, failed only if all of them fail."""
         if self.version is None:
             return
-        self.pool = Pool.for_version(self.version, self._setup_failed)
+        self.pool = Pool.for_version(self.version, self._setup_failed, self.placement)
         self.scheduler = Scheduler(
             str(self.ref),
             self.version.manifest.batching,
@@ -165,11 +166,11 @@ class Deployment:
 class Deployments:
     """Every deployment of a repository, by model and version; resolves model references."""
 
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, placement: ServerPlacement = LOCAL) -> None:
         self._models: dict[tuple[str, str], dict[int, Deployment]] = {}
         self._on_change: Callable[[], None] = lambda: None
         for v in repository.versions:
-            self._add(Deployment(v.owner, v.name, v.number, v))
+            self._add(Deployment(v.owner, v.name, v.number, v, placement=placement))
         for b in repository.broken:
             self._add(_broken(b))
         self._starting: asyncio.Task[None] | None = None

@@ -39,6 +39,7 @@ from foretell.service.recovery import interrupted_error, requeue, unreadable_err
 from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
 from foretell.webhooks import Outbox, check_target
+from foretell.workers import ServerPlacement
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class PredictionService:
         cls, repository: Repository, store: PredictionStore, outbox: Outbox, settings: Settings
     ) -> PredictionService:
         """A service over a deployment of each version in `repository`, none started yet."""
-        return cls(Deployments(repository), store, outbox, settings)
+        return cls(Deployments(repository, ServerPlacement.of(settings)), store, outbox, settings)
 
     def deploy(self, concurrency: int) -> None:
         """Start every deployment in the background, `concurrency` at a time."""

@@ -1,4 +1,4 @@
-"""What the scheduler needs from a replica, whichever kind runs it (process or thread)."""
+"""What the scheduler needs from a replica, whichever kind runs it (thread, process, Ray actor)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A deployment's replicas: which kind each is, and replacing one that dies, with backoff."""
+"""A deployment's replicas: which kind each is and where, and replacing one that dies."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable
 
 from foretell.errors import ModelLoadFailed
-from foretell.manifest import ModelVersion
+from foretell.manifest import ModelVersion, RayOptions
 from foretell.runtimes.registry import runs_in_process
 from foretell.workers.handle import ReplicaHandle
 from foretell.workers.inprocess import ThreadReplica
+from foretell.workers.placement import LOCAL, ServerPlacement, Unplaced, ray_options
 from foretell.workers.replica import ProcessReplica
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,31 @@ def isolated(version: ModelVersion) -> bool:
     return isolation == "process"
 
 
-def new_replica(version: ModelVersion) -> ReplicaHandle:
-    """A replica of the kind the manifest's `isolation` asks for."""
+def new_replica(version: ModelVersion, server: ServerPlacement = LOCAL) -> ReplicaHandle:
+    """A replica where the manifest's `placement` (else the server's default) puts it: a Ray
+    actor, or on this machine a process or a thread as its `isolation` asks."""
+    options = ray_options(version, server)
+    if options is not None:
+        return _on_ray(version, options, server.ray_address)
     return ProcessReplica(version) if isolated(version) else ThreadReplica(version)
+
+
+def _on_ray(version: ModelVersion, options: RayOptions, address: str | None) -> ReplicaHandle:
+    if address is None:
+        return Unplaced(
+            version,
+            "its manifest places it on Ray, but this server joined no Ray cluster: start it "
+            "with --ray-address host:port (FORETELL_RAY_ADDRESS)",
+        )
+    try:  # here, not at the top: the embedded default never imports ray
+        from foretell.workers.ray_replica import RayReplica
+    except ImportError as exc:
+        return Unplaced(
+            version,
+            f"it is placed on Ray, but this server cannot import Ray ({exc}): install "
+            "foretell's cluster extra, pip install 'foretell[cluster]'",
+        )
+    return RayReplica(version, options, address)
 
 
 class Pool:
@@ -53,10 +76,13 @@ class Pool:
 
     @classmethod
     def for_version(
-        cls, version: ModelVersion, on_setup_failed: Callable[[ModelLoadFailed], None]
+        cls,
+        version: ModelVersion,
+        on_setup_failed: Callable[[ModelLoadFailed], None],
+        server: ServerPlacement = LOCAL,
     ) -> Pool:
-        """`replicas` copies of `version`, as its manifest asks."""
-        replicas = [new_replica(version) for _ in range(version.manifest.replicas)]
+        """`replicas` copies of `version`, as its manifest asks, where it places them."""
+        replicas = [new_replica(version, server) for _ in range(version.manifest.replicas)]
         return cls(replicas, on_setup_failed)
 
     async def restart(self, replica: ReplicaHandle) -> bool:
