@@ -336,3 +336,13 @@ def _reach(address: str) -> None:
         raise ClusterUnreachable(
             f"the Ray cluster at {address} is unreachable: {exc.strerror or exc}"
         ) from None
+
+
+def disconnect() -> None:
+    """Leave the cluster this process joined, if any (its actors end with it); for tests: a
+    server leaves when it exits."""
+    global _connected
+    with _connect_lock:
+        if _connected is not None:
+            ray.shutdown()
+            _connected = None
