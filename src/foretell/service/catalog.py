@@ -8,6 +8,7 @@ an environment assigned) and shared until the next one, so a request pays a dict
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from types import MappingProxyType
 
 from foretell.domain import ModelRef
@@ -15,6 +16,9 @@ from foretell.domain.access import Principal
 from foretell.service.deployments import Deployment, Deployments, model_id_of
 from foretell.service.environments import Environments
 from foretell.service.views import ModelView, Readiness, VersionView
+
+# A regex per model per request otherwise (GPUX's /predict lists the models on each one).
+_model_id = cache(model_id_of)
 
 
 class Catalog:
@@ -90,7 +94,7 @@ class Catalog:
 
     def _model(self, owner: str, name: str, versions: Iterable[Deployment]) -> ModelView:
         shown = tuple(self._view(d) for d in versions)
-        return ModelView(owner, name, model_id_of(owner, name), shown)
+        return ModelView(owner, name, _model_id(owner, name), shown)
 
     def _view(self, deployment: Deployment) -> VersionView:
         view = self._views.get(deployment.id)
