@@ -52,3 +52,32 @@ async def test_a_url_that_grows_past_the_limit_when_escaped_is_422(api: Any) -> 
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "webhook", "url"]
     assert "the URL has 2123 characters, more than the limit of 2048" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        pytest.param(
+            "https://" + ("a" * 63 + ".") * 5 + "com/",
+            "has 323 characters, more than DNS's limit of 253",
+            id="long-host",
+        ),
+        pytest.param(
+            "http://example.com:0/",
+            "the URL's port is 0; a receiver listens on a port from 1 to 65535",
+            id="port-0",
+        ),
+    ],
+)
+async def test_a_webhook_url_no_delivery_can_reach_is_422(api: Any, url: str, problem: str) -> None:
+    before = await ids(api)
+
+    response = await api.http.post(
+        "/v1/predictions", json={"model": MODEL, "input": {"text": "x"}, "webhook": url}
+    )
+
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "webhook", "url"]
+    assert problem in error["msg"]
+    assert await ids(api) == before

@@ -22,6 +22,11 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # A webhook URL's length limit: what browsers and most senders take, far below httpx's own
 # (65,536), past which every delivery would fail with InvalidURL.
 MAX_URL_CHARS = 2048
+# DNS's limits on a name (RFC 1035 2.3.4): 253 characters in text form (without a final dot),
+# 63 to a label; a longer name is never resolved, so every delivery to it would fail.
+MAX_DNS_NAME_CHARS = 253
+MAX_DNS_LABEL_CHARS = 63
+MAX_PORT = 65535
 
 # Always refused: instance metadata services (AWS, GCP, Azure, … at 169.254.169.254; AWS's IPv6
 # one at fd00:ec2::254; Alibaba's at 100.100.100.200) and the rest of link-local, where nothing
@@ -64,20 +69,31 @@ async def check_target(url: str, *, allow_private: bool) -> None:
 
 
 def url_problem(url: str) -> str | None:
-    """Why no webhook could be delivered to `url` (too long, or a URL httpx refuses), or None."""
+    """Why no webhook could be delivered to `url` (too long, a host name DNS never resolves, a
+    port no receiver listens on, or a URL httpx refuses), or None."""
     if len(url) > MAX_URL_CHARS:
         return f"the URL has {len(url)} characters, more than the limit of {MAX_URL_CHARS}"
     try:
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         return f"the URL cannot be sent to: {exc}"
+    host, port = parsed.host, parsed.port
+    if port is not None and not 1 <= port <= MAX_PORT:
+        return f"the URL's port is {port}; a receiver listens on a port from 1 to {MAX_PORT}"
     if ":" not in host:  # a name (not an IPv6 address): it must be one DNS can be asked for
         try:
-            host.encode("idna")
+            encoded = host.encode("idna")
         except UnicodeError:
             return (
                 f"the host name '{host}' cannot be looked up: a label of it is empty or over "
-                "63 characters"
+                f"{MAX_DNS_LABEL_CHARS} characters"
+            )
+        # The idna codec checks each label's length but not the whole name's (RFC 1035).
+        length = len(encoded.rstrip(b"."))
+        if length > MAX_DNS_NAME_CHARS:
+            return (
+                f"the host name '{host[:40]}...' has {length} characters, more than DNS's "
+                f"limit of {MAX_DNS_NAME_CHARS}"
             )
     return None
 
