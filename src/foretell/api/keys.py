@@ -6,8 +6,15 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from starlette.responses import Response
 
 from foretell.api import state
@@ -23,6 +30,7 @@ from foretell.auth.keys import (
     MAX_LIFETIME_S,
     MAX_RATE_PER_S,
     MIN_RATE_PER_S,
+    reserved_owner_problem,
 )
 from foretell.domain.access import ApiKey, Scope
 
@@ -40,7 +48,9 @@ def _burst_in_range(value: Any) -> Any:
 
 
 class KeyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"expires_in_s": true` made a key that expired in 1 s and `"burst": "5"` passed;
+    # a key's settings take exactly the JSON types its schema publishes.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     owner: str = Field(description="whose models it runs and whose predictions it sees")
     scope: Literal["read", "predict", "admin"] = Field(
@@ -61,6 +71,16 @@ class KeyRequest(BaseModel):
     burst: Annotated[int | None, BeforeValidator(_burst_in_range)] = Field(
         None, ge=1, le=MAX_BURST, description="requests it may make at once"
     )
+
+    @model_validator(mode="after")
+    def _owner_not_reserved(self) -> KeyRequest:
+        problem = reserved_owner_problem(self.owner, Scope(self.scope))
+        if problem is not None:  # raised as the owner's error, where a field validator's goes
+            error = PydanticCustomError("owner_reserved", problem)
+            raise ValidationError.from_exception_data(
+                "KeyRequest", [InitErrorDetails(type=error, loc=("owner",), input=self.owner)]
+            )
+        return self
 
 
 def render_key(key: ApiKey) -> dict[str, Any]:

@@ -31,6 +31,9 @@ MAX_LIFETIME_S = MAX_LIFETIME_DAYS * 86400
 MIN_RATE_PER_S = 0.001
 MAX_RATE_PER_S = 1_000_000.0
 MAX_BURST = 1_000_000
+# The first admin key's owner, and so the owner of every prediction it makes: a read or predict
+# key of this owner would see all of them.
+ADMIN_OWNER = "admin"
 
 
 def digest(key: str) -> str:
@@ -65,6 +68,8 @@ class KeyManager:
                 f"owner: '{owner}' is not an owner name; use 1-64 lowercase letters, digits, "
                 "'.', '_' or '-', starting with a letter or digit"
             )
+        if problem := reserved_owner_problem(owner, scope):
+            raise InvalidRequest(f"owner: {problem}")
         if len(name) > 128:
             raise InvalidRequest(f"name: {len(name)} characters, more than the limit of 128")
         if expires_in is not None:
@@ -115,9 +120,19 @@ class KeyManager:
         readable only by its owner, so the server is usable at once and closed to others."""
         if await self._store.count():
             return None
-        made = await self.create(owner="admin", scope=Scope.ADMIN, name="first admin key")
+        made = await self.create(owner=ADMIN_OWNER, scope=Scope.ADMIN, name="first admin key")
         write_private(data_dir / ADMIN_KEY_FILE, made.key + "\n")
         return made
+
+
+def reserved_owner_problem(owner: str, scope: Scope) -> str | None:
+    """Why a key of `scope` may not have `owner` (the admin key's own), or None."""
+    if owner == ADMIN_OWNER and scope is not Scope.ADMIN:
+        return (
+            f"'{ADMIN_OWNER}' is reserved for admin keys (it owns what the first admin key "
+            f"made); give a {scope.value} key another owner"
+        )
+    return None
 
 
 def _check_lifetime(expires_in: timedelta) -> None:
