@@ -306,6 +306,53 @@ async def test_binary_input_data_after_the_json_is_read_as_tritonclient_sends_it
 # --- inference errors (in-process) -------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("values", "index", "shown"),
+    [
+        pytest.param([*SETOSA, *SETOSA[:3], np.nan], 7, "NaN", id="nan"),
+        pytest.param([np.inf, *SETOSA[1:]], 0, "Infinity", id="inf"),
+        pytest.param([*SETOSA[:2], -np.inf, SETOSA[3]], 2, "-Infinity", id="minus-inf"),
+    ],
+)
+async def test_binary_data_that_is_not_a_finite_number_is_400_naming_the_element(
+    api, values: list[float], index: int, shown: str
+) -> None:
+    """A JSON body cannot carry NaN or ±Inf; binary data could, and the model ran on it, the
+    record saying null (a forecaster handed None failed as if it had crashed)."""
+    rows = np.array(values, dtype=np.float32).tobytes()
+    header = (
+        b'{"inputs":[{"name":"features","shape":[%d,4],"datatype":"FP32",'
+        b'"parameters":{"binary_data_size":%d}}]}' % (len(values) // 4, len(rows))
+    )
+    response = await api.http.post(
+        f"{IRIS}/infer",
+        content=header + rows,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+
+    await assert_error(
+        response,
+        400,
+        f"input 'features' element {index} is {shown}; only finite numbers are accepted",
+    )
+
+
+async def test_a_non_finite_scalar_in_binary_fp64_is_400(api) -> None:
+    header = (
+        b'{"inputs":[{"name":"seconds","shape":[1],"datatype":"FP64",'
+        b'"parameters":{"binary_data_size":8}}]}'
+    )
+    response = await api.http.post(
+        "/v2/models/fixtures/sleeps/infer",
+        content=header + struct.pack("<d", float("nan")),
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+
+    await assert_error(
+        response, 400, "input 'seconds' element 0 is NaN; only finite numbers are accepted"
+    )
+
+
 async def test_infer_on_an_unknown_model_is_404(api) -> None:
     response = await infer(api, "/v2/models/demo/nope", features(SETOSA, [1, 4]))
 

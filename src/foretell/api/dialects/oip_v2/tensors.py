@@ -70,7 +70,21 @@ def _value(model: str, tensor: RequestInput, spec: TensorSpec, flat: list[Any]) 
     problem = datatype.problem(flat)
     if problem is not None:
         raise InvalidRequest(f"input '{name}' has datatype {datatype.name} but its {problem}")
+    if datatype.kind == "float":
+        _check_finite(name, flat)
     return flat[0] if spec.scalar else _reshape(flat, shape)
+
+
+def _check_finite(name: str, flat: list[Any]) -> None:
+    """Refuse NaN and ±Inf, which only binary data can carry (a JSON body cannot): no model's
+    schema takes them, JSON has no way to record them (they were stored as null, and a model
+    handed None failed as if it had crashed)."""
+    for index, value in enumerate(flat):
+        if isinstance(value, float) and not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+            raise InvalidRequest(
+                f"input '{name}' element {index} is {shown}; only finite numbers are accepted"
+            )
 
 
 def _check_shape(model: str, name: str, shape: list[int], spec: TensorSpec) -> None:
