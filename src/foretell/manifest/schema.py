@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from annotated_types import Ge, Gt, Le, Len, Lt, MultipleOf
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
@@ -346,6 +347,8 @@ def _number(base: type, node: dict[str, Any]) -> Any:
         for key, bound in _NUMBER_BOUNDS
         if isinstance(node.get(key), int | float) and not isinstance(node[key], bool)
     ]
+    if base is float:  # lax mode reads "nan" and "inf" as numbers; JSON has neither, nor do models
+        bounds.append(AllowInfNan(False))
     return _constrained(base, bounds)
 
 

@@ -199,6 +199,15 @@ def test_not_an_object(request_validator: InputValidator, data: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", float("nan"), float("inf")])
+def test_a_number_that_is_not_finite_is_refused_even_in_lax_mode(value: Any) -> None:
+    """Lax mode read the string "nan" as a float; the model was handed None (how JSON writes
+    NaN), and failed as if it had crashed. No schema takes NaN or ±Inf: JSON has neither."""
+    (error,) = errors_of(InputValidator(TENSOR), {"features": [[1, 2, value, 4]]})
+    assert (error["type"], error["loc"]) == ("finite_number", ["input", "features", 0, 2])
+    assert error["msg"] == "Input should be a finite number"
+
+
 def test_tensor_round_trips_as_floats() -> None:
     out = InputValidator(TENSOR).validate({"features": [[1, 2, 3, 4], [0.5, 0, 0, 1]]})
     assert out == {"features": [[1.0, 2.0, 3.0, 4.0], [0.5, 0.0, 0.0, 1.0]]}
