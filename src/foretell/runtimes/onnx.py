@@ -58,16 +58,23 @@ class Tensor:
         """Whether items can be stacked along the first dimension."""
         return len(self.shape) >= 1 and self.shape[0] == -1
 
-    def schema(self) -> dict[str, Any]:
+    def schema(self, *, taken: bool = False) -> dict[str, Any]:
+        """As JSON Schema; `taken`: an input's, where an empty list cannot be sent (below)."""
         leaf: dict[str, Any] = {"type": self.json_type}
         if self.json_type == "integer" and self.x_dtype not in ("int64", "uint64"):
             info = np.iinfo(self.dtype)
             leaf |= {"minimum": int(info.min), "maximum": int(info.max)}
         node = leaf
-        for dim in reversed(self.shape):
+        last = len(self.shape) - 1
+        for axis, dim in reversed(list(enumerate(self.shape))):
             node = {"type": "array", "items": node}
             if dim >= 0:
                 node |= {"minItems": dim, "maxItems": dim}
+            elif taken and (axis == 0 or axis < last):
+                # An empty batch (axis 0) has nothing to predict, and an empty list with arrays
+                # inside is no tensor of the graph's rank (numpy reads [] as shape [0]): either
+                # failed in the model, as the model's error, where it is the caller's.
+                node |= {"minItems": 1}
         return {**node, "x-dtype": self.x_dtype, "x-shape": list(self.shape)}
 
 
@@ -112,7 +119,7 @@ class OnnxModel:
         self._outputs = outputs
         self._output_names = [t.name for t in outputs]
         self._batchable = all(t.batchable for t in inputs) and all(t.batchable for t in outputs)
-        self._signature = Signature(_object_schema(inputs, strict=True), _object_schema(outputs))
+        self._signature = Signature(_object_schema(inputs, taken=True), _object_schema(outputs))
 
     @property
     def signature(self) -> Signature:
@@ -197,13 +204,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _object_schema(tensors: list[Tensor], strict: bool = False) -> dict[str, Any]:
+def _object_schema(tensors: list[Tensor], *, taken: bool = False) -> dict[str, Any]:
+    """`taken`: the inputs' schema (no other properties, no empty batch); else the outputs'."""
     schema: dict[str, Any] = {
         "type": "object",
-        "properties": {t.name: t.schema() for t in tensors},
+        "properties": {t.name: t.schema(taken=taken) for t in tensors},
         "required": [t.name for t in tensors],
     }
-    if strict:
+    if taken:
         schema["additionalProperties"] = False
     return schema
 

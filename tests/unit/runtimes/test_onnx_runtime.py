@@ -43,7 +43,9 @@ def test_iris_signature_is_read_from_the_graph(
     assert inputs["additionalProperties"] is False
     features = inputs["properties"]["features"]
     assert (features["x-dtype"], features["x-shape"]) == ("float32", [-1, 4])
-    assert "minItems" not in features  # the batch dimension is dynamic
+    # The batch dimension is dynamic, but an empty batch has nothing to predict: the
+    # caller's error, not the model's (it failed in the model as "shape [0]").
+    assert (features["minItems"], "maxItems" in features) == (1, False)
     assert features["items"] == {
         "type": "array",
         "items": {"type": "number"},
@@ -62,6 +64,8 @@ def test_iris_signature_is_read_from_the_graph(
     assert validator.validate({"features": [[1, 2, 3, 4]]}) == {"features": [[1, 2, 3, 4]]}
     with pytest.raises(InvalidInput, match=r"features\.0"):
         validator.validate({"features": [[1, 2, 3]]})
+    with pytest.raises(InvalidInput, match=r"features: List should have at least 1 item"):
+        validator.validate({"features": []})
 
 
 def test_iris_predicts_the_species(examples: Repository, find: Find, load: Load) -> None:
@@ -154,6 +158,32 @@ def test_dtypes_and_dynamic_dims_map_to_json_schema(make_version: MakeVersion, l
         assert outputs == [
             {"ids_out": i["ids"], "mask_out": i["mask"], "word_out": i["word"]} for i in batch
         ]
+
+
+def test_an_input_takes_no_empty_list_where_numpy_would_lose_a_dimension(
+    make_version: MakeVersion, load: Load
+) -> None:
+    """[] is shape [0] to numpy: at the batch axis or with arrays inside, no tensor of the
+    graph's rank. An innermost dynamic axis may be empty ([[]] is shape [1, 0]); an output's
+    may always be (a detector that found nothing)."""
+    data = graph_bytes(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", "dim"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", "dim"])],
+    )
+    model = load(onnx_version(make_version, data))
+    x = model.signature.input_schema["properties"]["x"]
+    y = model.signature.output_schema["properties"]["y"]
+
+    assert (x["minItems"], x["items"]["minItems"]) == (1, 1)
+    assert "minItems" not in x["items"]["items"]
+    assert "minItems" not in y
+    assert "minItems" not in y["items"]
+    validator = InputValidator(model.signature.input_schema)
+    assert validator.validate({"x": [[[]]]}) == {"x": [[[]]]}
+    for empty, where in (([], "x"), ([[]], r"x\.0")):
+        with pytest.raises(InvalidInput, match=rf"input\.{where}: List should have at least 1"):
+            validator.validate({"x": empty})
 
 
 def test_fixed_batch_dimension_runs_item_by_item(make_version: MakeVersion, load: Load) -> None:
