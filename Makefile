@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,postgres,cluster]'
 	touch $(STAMP)
 
 # GPUX's POST /predict runs demo/sentiment on tokens (input_ids, attention_mask) and
@@ -30,9 +30,14 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 unit: $(STAMP)
+	scripts/postgres.sh install
 	$(BIN)/pytest tests/unit tests/property
 
+# The store's tests also run on a real PostgreSQL server, a throwaway one the tests start
+# (tests/_postgres.py); this installs Debian's postgresql package if it is missing (apt-get,
+# through sudo unless already root, waiting for the dpkg lock).
 test: lint
+	scripts/postgres.sh install
 	$(BIN)/pytest
 
 # Side-by-side throughput/latency with wrk; writes bench/RESULTS.md. Extra options go in

@@ -4,6 +4,37 @@ The engine is synchronous and the store calls it from threads. Measured on 2 cor
 row through aiosqlite's async adapter took 1.1 ms (each DBAPI call is a hop to its thread and
 back); the same commit as one hop into a thread running the sync engine took 0.2 ms, and
 64-row group commits 30 us/row against 49.
+
+What differs per backend (SQLite, the default; PostgreSQL through psycopg 3), for whoever adds to
+the store:
+- URL: `postgresql://` and `postgres://` mean psycopg 3 here (`sync_url`, the one place URLs are
+  normalised); SQLAlchemy before 2.1 would load psycopg2, which foretell does not install.
+- Writers: SQLite has one write lock per file, taken at BEGIN IMMEDIATE (the IMMEDIATE execution
+  option, read by `_on_sqlite_begin`; other databases ignore it). PostgreSQL locks rows, so the
+  writers of several processes commit side by side; row claims (FOR UPDATE SKIP LOCKED) and
+  LISTEN/NOTIFY exist only there. Migrations take `MIGRATION_LOCK`, a transaction-scoped advisory
+  lock, so processes opening one new database together migrate it once (SQLite: IMMEDIATE).
+- JSON is TEXT on both (tables.JsonText), exactly as orjson wrote it: JSONB would reorder keys,
+  drop duplicate ones and refuse \u0000, and a record must read back as it was written (or, if it
+  cannot, as a note: tables.read_json). TEXT on PostgreSQL refuses the NUL character, which
+  orjson escapes inside JSON; free text (logs) has it replaced (tables.PlainText), on both.
+- Timestamps: TIMESTAMP WITH TIME ZONE (microseconds) on PostgreSQL, which answers in the
+  session's time zone; ISO text on SQLite, without a zone. tables.UTCDateTime writes UTC and reads
+  back aware UTC datetimes on both, so (created_at, id) cursors compare alike.
+- Text order: SQLite compares code points; PostgreSQL uses the database's collation (under
+  en_US.UTF-8 'B' sorts after 'a'). Listing breaks created_at ties by id, with the same collation
+  in its ORDER BY and its cursor's comparison, so pages never skip or repeat on either; only the
+  order of ties can differ between backends. The test server's databases use C.UTF-8.
+- Durability: SQLite in WAL with synchronous=NORMAL survives the process being killed;
+  PostgreSQL with fsync and synchronous_commit on (its defaults) survives an OS crash too.
+- Connections: a PostgreSQL connection is a server process: each API process holds at most 15
+  (SQLAlchemy's pool: 5, plus 10 overflow; the reader has 4 threads, the writer keeps 1), and
+  pings one as it is checked out (pool_pre_ping, about 0.1 ms on loopback) so a server restart
+  costs no request a failure.
+- Batches: the group writer's executemany is pipelined by psycopg 3 (one round trip a batch,
+  not one a row); SQLite's is a loop in-process.
+- Not used yet: RETURNING, booleans, LIKE (case-insensitive for ASCII on SQLite, not on
+  PostgreSQL: use ilike to mean the same on both).
 """
 
 from __future__ import annotations
@@ -33,8 +64,16 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 _WAL_TRIES = 50
-# Async drivers named in older configs map to the sync driver of the same database.
-_SYNC_DRIVERS = {"aiosqlite": "pysqlite", "asyncpg": "psycopg"}
+# A URL naming no driver gets the one foretell installs (SQLAlchemy 2.0's default for postgresql
+# is psycopg2); async drivers named in older configs map to the sync one of the same database.
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",  # Heroku's and libpq's spelling; SQLAlchemy refuses it
+    "postgresql+asyncpg": "postgresql+psycopg",
+    "sqlite+aiosqlite": "sqlite+pysqlite",
+}
+# Any fixed number, the same in every foretell process: PostgreSQL advisory locks are named by one.
+MIGRATION_LOCK = 0x666F7265  # "fore"
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -81,18 +120,32 @@ def _ensure_parent_dir(url: str) -> None:
 
 
 def sync_url(url: str) -> URL:
-    """`url` with an async driver (sqlite+aiosqlite, postgresql+asyncpg) swapped for a sync one."""
+    """`url` with the driver foretell uses: psycopg 3 for `postgresql://` or `postgres://`, and
+    a sync driver for an async one (sqlite+aiosqlite, postgresql+asyncpg)."""
     parsed = make_url(url)
-    driver = _SYNC_DRIVERS.get(parsed.get_driver_name())
-    if driver is None:
-        return parsed
-    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}")
+    driver = _DRIVERS.get(parsed.drivername)
+    return parsed if driver is None else parsed.set(drivername=driver)
+
+
+def _postgres_engine(parsed: URL) -> Engine:
+    if parsed.get_driver_name() == "psycopg":
+        try:
+            import psycopg  # noqa: F401  (only to name the fix when it is missing)
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError(
+                f"the database {parsed.render_as_string(hide_password=True)} needs psycopg 3, "
+                "which is not installed: pip install 'foretell[postgres]'",
+                name="psycopg",
+            ) from None
+    return sqlalchemy_engine(parsed, pool_pre_ping=True)
 
 
 def create_engine(url: str) -> Engine:
     """An engine for `url`, safe to use from several threads; SQLite is set up for WAL."""
     _ensure_parent_dir(url)
     parsed = sync_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgres_engine(parsed)
     if parsed.get_backend_name() != "sqlite":
         return sqlalchemy_engine(parsed, pool_pre_ping=True)
     # The pool hands a connection to one thread at a time, so sqlite3's same-thread check
@@ -118,12 +171,23 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+def lock_for_migration(connection: Connection) -> None:
+    """Inside the connection's transaction, wait for any other process migrating this database.
+
+    SQLite's BEGIN IMMEDIATE (IMMEDIATE) already did; PostgreSQL needs an advisory lock, held
+    until the transaction ends: DDL there is transactional, so the next one in finds the schema
+    at head and runs nothing."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there.
 
-    One transaction holding the write lock, so concurrent openers of a fresh file take turns.
+    One transaction holding the write lock, so concurrent openers of a fresh database take turns.
     """
     with engine.connect() as conn:
         immediate = conn.execution_options(**IMMEDIATE)
         with immediate.begin():
+            lock_for_migration(immediate)
             _upgrade(immediate)

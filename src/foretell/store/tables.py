@@ -67,6 +67,18 @@ class JsonText(TypeDecorator[Any]):
         return None if value is None else read_json(value)
 
 
+class PlainText(TypeDecorator[str]):
+    """Free text (a model's logs, an error message) as TEXT, its NUL characters replaced by
+    U+FFFD: PostgreSQL's TEXT refuses NUL, and one byte a model printed must not cost its record.
+    Replaced on every backend, so a record reads back the same from each."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else value.replace("\x00", "\ufffd")
+
+
 @dataclass(frozen=True, slots=True)
 class Unreadable:
     """A stored JSON document the store will not serve back, and why (see rows.from_row)."""
@@ -107,7 +119,7 @@ predictions = Table(
     Column("deadline_at", UTCDateTime, nullable=True),
     Column("setup_time", Float, nullable=True),
     Column("execution_time", Float, nullable=True),
-    Column("logs", Text, nullable=False),
+    Column("logs", PlainText, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("created_by", String(64), nullable=True),  # the owner of the key that created it
     Index("ix_predictions_created_at_id", "created_at", "id"),
@@ -148,7 +160,7 @@ webhook_attempts = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("latency_s", Float, nullable=False),
     Column("status_code", Integer, nullable=True),
-    Column("error", Text, nullable=True),
+    Column("error", PlainText, nullable=True),
     Column("outcome", String(16), nullable=False),
     Index("ix_webhook_attempts_prediction_id", "prediction_id"),
 )

@@ -13,7 +13,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection
 
-from foretell.store.engine import IMMEDIATE, create_engine
+from foretell.store.engine import IMMEDIATE, create_engine, lock_for_migration
 from foretell.store.tables import metadata
 
 config = context.config
@@ -46,6 +46,7 @@ def _run_from_url(url: str) -> None:
         with engine.connect() as conn:
             immediate = conn.execution_options(**IMMEDIATE)
             with immediate.begin():
+                lock_for_migration(immediate)
                 _run(immediate)
     finally:
         engine.dispose()
