@@ -1,4 +1,7 @@
-"""Fixtures for store tests: a fresh SQLite file per test and a prediction factory."""
+"""Fixtures for store tests: a prediction factory, and SQLite's file for SQLite-only checks.
+
+Most store tests take `db_url` (tests/conftest.py): a fresh store on SQLite, then on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +19,13 @@ T0 = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """The SQLite file `db_url` names on its sqlite run (and `sqlite_url` always)."""
     return tmp_path / "data" / "foretell.db"
 
 
 @pytest.fixture
-def db_url(db_path: Path) -> str:
+def sqlite_url(db_path: Path) -> str:
+    """For what only SQLite has (WAL, its file): a fresh SQLite store, no PostgreSQL run."""
     return f"sqlite:///{db_path}"
 
 

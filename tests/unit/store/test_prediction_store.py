@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from _databases import write_lock
 from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
 from foretell.store import PredictionStore
 
@@ -111,34 +110,26 @@ def test_update_soon_snapshots_now_and_commits_on_flush(
     assert updated.logs == "later"
 
 
-def _hold_write_lock(db_path: Path) -> sqlite3.Connection:
-    lock = sqlite3.connect(db_path, isolation_level=None)
-    lock.execute("BEGIN IMMEDIATE")
-    return lock
-
-
 def test_insert_and_updates_of_one_id_coalesce_into_one_insert(
-    db_path: Path, db_url: str, make_prediction: MakePrediction
+    db_url: str, make_prediction: MakePrediction
 ) -> None:
     async def scenario() -> tuple[int, Prediction | None, Prediction | None]:
         store = await PredictionStore.open(db_url)
         try:
             # Keep the writer busy on a first commit so everything below queues behind it.
-            lock = _hold_write_lock(db_path)
-            first = asyncio.create_task(store.insert(make_prediction("other")))
-            await asyncio.sleep(0.05)
-            before = store.commits
-            p = make_prediction("p1")
-            inserted = asyncio.create_task(store.insert(p))
-            await asyncio.sleep(0)
-            p.status = PredictionStatus.PROCESSING
-            store.update_soon(p)
-            p.status = PredictionStatus.SUCCEEDED
-            p.output = [1, 2, 3]
-            updated = asyncio.create_task(store.update(p))
-            await asyncio.sleep(0.05)
-            lock.rollback()
-            lock.close()
+            with write_lock(db_url):
+                first = asyncio.create_task(store.insert(make_prediction("other")))
+                await asyncio.sleep(0.05)
+                before = store.commits
+                p = make_prediction("p1")
+                inserted = asyncio.create_task(store.insert(p))
+                await asyncio.sleep(0)
+                p.status = PredictionStatus.PROCESSING
+                store.update_soon(p)
+                p.status = PredictionStatus.SUCCEEDED
+                p.output = [1, 2, 3]
+                updated = asyncio.create_task(store.update(p))
+                await asyncio.sleep(0.05)
             await asyncio.gather(first, inserted, updated)
             return store.commits - before, await store.get("p1"), await store.get("other")
         finally:
@@ -297,3 +288,26 @@ def test_bare_json_outputs_read_back_with_their_type(
     got = asyncio.run(scenario())
     assert got == output
     assert type(got) is type(output)
+
+
+def test_a_nul_character_in_logs_is_stored_as_a_replacement_character(
+    db_url: str, make_prediction: MakePrediction
+) -> None:
+    # PostgreSQL's TEXT refuses NUL outright: one byte a model printed failed its record's write.
+    # JSON fields are safe (orjson escapes it as \u0000); free text is not.
+    p = make_prediction("p1", logs="before\x00after\n", input={"text": "a\x00b"})
+
+    async def scenario() -> Prediction | None:
+        store = await PredictionStore.open(db_url)
+        try:
+            await store.insert(p)
+            p.logs += "more\x00\n"
+            await store.update(p)
+            return await store.get("p1")
+        finally:
+            await store.close()
+
+    got = asyncio.run(scenario())
+    assert got is not None
+    assert got.logs == "before\ufffdafter\nmore\ufffd\n"
+    assert got.input == {"text": "a\x00b"}, "inside JSON it is kept, escaped"

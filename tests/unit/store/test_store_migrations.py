@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import inspect
 
+from _databases import execute
 from foretell.store import PredictionStore
-from foretell.store.engine import MIGRATIONS
+from foretell.store.engine import MIGRATIONS, create_engine
 from foretell.store.tables import metadata
 
 MIGRATION_LOG = "alembic.runtime.migration"
@@ -39,39 +40,51 @@ def _query(db_path: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
-def test_open_creates_the_folder_and_uses_wal(db_path: Path, db_url: str) -> None:
+def _version(db_url: str) -> list[tuple[object, ...]]:
+    return execute(db_url, "SELECT version_num FROM alembic_version")
+
+
+def _tables(db_url: str) -> set[str]:
+    engine = create_engine(db_url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_open_creates_the_folder_and_uses_wal(db_path: Path, sqlite_url: str) -> None:
     assert not db_path.parent.exists()
-    _open_and_close(db_url)
+    _open_and_close(sqlite_url)
     assert db_path.is_file()
     assert _query(db_path, "PRAGMA journal_mode") == [("wal",)]
     assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
-def test_reopening_runs_no_migration(
-    db_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_reopening_runs_no_migration(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger=MIGRATION_LOG):
         _open_and_close(db_url)
         assert "Running upgrade" in caplog.text
         caplog.clear()
         _open_and_close(db_url)
         assert "Running upgrade" not in caplog.text
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert _version(db_url) == [(HEAD,)]
 
 
-def test_concurrent_first_opens_take_turns(db_path: Path, db_url: str) -> None:
+def test_concurrent_first_opens_take_turns(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
         stores = await asyncio.gather(*(PredictionStore.open(db_url) for _ in range(3)))
         for store in stores:
             await store.close()
 
-    asyncio.run(scenario())
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    with caplog.at_level(logging.INFO, logger=MIGRATION_LOG):
+        asyncio.run(scenario())
+    assert _version(db_url) == [(HEAD,)]
+    assert caplog.text.count(f"-> {HEAD},") == 1, "the newest migration ran once"
 
 
-def test_migrations_create_exactly_the_tables_module(db_path: Path, db_url: str) -> None:
+def test_migrations_create_exactly_the_tables_module(db_url: str) -> None:
     _open_and_close(db_url)
-    engine = create_engine(f"sqlite:///{db_path}")
+    engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -80,18 +93,17 @@ def test_migrations_create_exactly_the_tables_module(db_path: Path, db_url: str)
     assert diff == []
 
 
-def test_alembic_cli_migrates_a_url_up_and_down(tmp_path: Path, db_path: Path) -> None:
+def test_alembic_cli_migrates_a_url_up_and_down(tmp_path: Path, db_url: str) -> None:
     ini = tmp_path / "alembic.ini"
     ini.write_text(f"[alembic]\nscript_location = {MIGRATIONS}\n")
-    url = f"sqlite:///{db_path}"
-    db_path.parent.mkdir()
+    (tmp_path / "data").mkdir()  # where db_url puts a SQLite file
 
     def alembic(*args: str) -> None:
-        command = [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={url}", *args]
+        command = [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={db_url}", *args]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
 
     alembic("upgrade", "head")
-    assert _query(db_path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert _version(db_url) == [(HEAD,)]
+    assert _tables(db_url) >= set(metadata.tables)
     alembic("downgrade", "base")
-    tables = _query(db_path, "SELECT name FROM sqlite_master WHERE type = 'table'")
-    assert ("predictions",) not in tables
+    assert _tables(db_url) == {"alembic_version"}
