@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from _ray import HEAD_IP, WORKER_IP, RayCluster, ray_cluster
-from _server import FIXTURE_MODELS, build_repository, free_port, running_server, wait_for
+from _server import (
+    FIXTURE_MODELS,
+    build_repository,
+    free_port,
+    running_server,
+    sigkill,
+    sigterm,
+    wait_for,
+)
 
 from foretell.errors import ModelLoadFailed, WorkerCrashed
 from foretell.manifest import ModelVersion, RayOptions, Timeouts, scan_repository
@@ -310,3 +318,29 @@ def test_a_node_killed_mid_batch_fails_it_naming_the_node_and_the_other_serves(
         assert {cluster.node_of(r["output"]["pid"]) for r in after} == {"head"}
     finally:
         cluster.up()  # the worker node back, as a new node, for whatever runs next
+
+
+@pytest.mark.parametrize("stop", [sigkill, sigterm], ids=["sigkill", "sigterm"])
+def test_no_actor_outlives_its_server(cluster: RayCluster, tmp_path: Path, stop: Any) -> None:
+    """Stopped, a server ends its actors; SIGKILLed, it runs no cleanup and Ray ends the actors
+    it owned (their owner, the driver, is gone): no replica goes on with a batch that a
+    restarted server runs again. A server on Ray exits as promptly as one without."""
+    repo = build_repository(tmp_path, demo=False, fixtures=["on-ray"])
+    with running_server(repo, tmp_path / "data", env=cluster.env) as server:
+        with server.client() as client, ThreadPoolExecutor(2) as pool:
+            records = list(
+                pool.map(
+                    lambda _: create(client, "fixtures/on-ray", {"seconds": 1}, Prefer="wait=30"),
+                    range(2),
+                )
+            )
+        pids = {r["output"]["pid"] for r in records}
+        assert len(pids) == 2, records
+        assert all(cluster.node_of(p) for p in pids), records
+        stop(server)  # waits for the server and every process of its session to exit
+
+    wait_for(
+        lambda: not any(cluster.node_of(p) for p in pids),
+        timeout=WITHIN_S,
+        what=f"the actors {sorted(pids)} to end with their server",
+    )

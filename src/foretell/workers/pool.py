@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 
 from foretell.errors import ModelLoadFailed
@@ -17,6 +18,8 @@ from foretell.workers.replica import ProcessReplica
 log = logging.getLogger(__name__)
 
 RESTART_ATTEMPTS = 3
+RAY_HEAD_LOST_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"  # Ray's name for it, not ours
+RAY_HEAD_LOST_S = 365 * 24 * 3600  # as good as never: the server outlives its Ray head
 RESTART_BACKOFF_S = 1.0
 
 
@@ -45,6 +48,10 @@ def _on_ray(version: ModelVersion, options: RayOptions, address: str | None) -> 
             "its manifest places it on Ray, but this server joined no Ray cluster: start it "
             "with --ray-address host:port (FORETELL_RAY_ADDRESS)",
         )
+    # Ray ends a driver whose GCS (the head node) stays unreachable for this long, 60 s by
+    # default: that would take this server's API and its local models down with a lost head.
+    # Ray reads it once, when first imported.
+    os.environ.setdefault(RAY_HEAD_LOST_ENV, str(RAY_HEAD_LOST_S))
     try:  # here, not at the top: the embedded default never imports ray
         from foretell.workers.ray_replica import RayReplica
     except ImportError as exc:

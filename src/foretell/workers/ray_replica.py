@@ -8,6 +8,12 @@ again) or, once Ray has given up on it, creates a new one. Every Ray call is bou
 `timeouts.setup_s`, a batch by `timeouts.predict_s`, joining the cluster by CONNECT_TIMEOUT_S;
 only `watch`, whose failing is the news, waits for as long as the actor lives.
 
+The server joins as a Ray driver, so this machine must be a node of the cluster (Ray finds the
+raylet it talks to on the local machine). A lost head (the GCS) no longer ends the server after
+Ray's 60 s (pool.py sets the limit before Ray is imported): actors on other nodes answer until
+their own raylets give up, then the models placed there fail while the local ones serve; a head
+that must survive its machine needs Ray's GCS fault tolerance (an external Redis).
+
 Imported only when a model is placed on Ray: the embedded default never imports `ray`.
 """
 

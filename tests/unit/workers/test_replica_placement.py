@@ -4,6 +4,7 @@ embedded default never imports ray."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from foretell.errors import ModelLoadFailed
 from foretell.manifest import Manifest, ModelVersion, Placement, RayOptions
 from foretell.workers import LOCAL, ProcessReplica, ServerPlacement, ThreadReplica, new_replica
 from foretell.workers.placement import Unplaced, ray_options
+from foretell.workers.pool import RAY_HEAD_LOST_ENV
 
 pytestmark = pytest.mark.anyio
 
@@ -63,13 +65,17 @@ async def test_placed_on_ray_without_a_cluster_fails_its_start_saying_what_to_se
         await replica.start()
 
 
-def test_placed_on_ray_gets_a_ray_replica() -> None:
+def test_placed_on_ray_gets_a_ray_replica(monkeypatch: pytest.MonkeyPatch) -> None:
     from foretell.workers.ray_replica import RayReplica
+
+    monkeypatch.delenv(RAY_HEAD_LOST_ENV, raising=False)
 
     replica = new_replica(version(), ON_RAY)
 
     assert isinstance(replica, RayReplica)
     assert (replica.address, replica.options) == ("127.0.0.2:6379", RayOptions())
+    # A lost head must not end the server (Ray's default: after 60 s without its GCS).
+    assert int(os.environ[RAY_HEAD_LOST_ENV]) >= 365 * 24 * 3600
 
 
 def test_the_embedded_default_never_imports_ray() -> None:
