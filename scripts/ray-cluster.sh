@@ -58,7 +58,7 @@ session_pids() {
   done
 }
 
-node_pid() { [[ -s $dir/$1.pid ]] && cat "$dir/$1.pid" || true; }
+node_pid() { if [[ -s $dir/$1.pid ]]; then cat "$dir/$1.pid"; fi; }
 
 running() {
   local pid
@@ -85,6 +85,7 @@ start_node() {  # NODE ARGS...
   agent=$(free_port 127.0.0.1)
   rm -f "$dir/$node.pid" "$dir/$node.log"  # a killed node's: wait_started must see the new one
   # Fixed defaults (52365; the head's 8265) would collide with any other cluster on this machine.
+  # shellcheck disable=SC2016  # $$ is the new session's shell: expanded there, on purpose
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$dir/$node.pid" \
     "$ray_bin" start --block --disable-usage-stats \
     --num-cpus="$cpus" --object-store-memory="$object_store" \
