@@ -281,7 +281,7 @@ def _cause(exc: BaseException) -> str:
         return "Ray did not answer in time"
     lines = [line.strip() for line in str(exc).splitlines() if not _NOISE.match(line)]
     text = " ".join(line for line in lines if line and line != ActorDiedError.BASE_ERROR_MSG)
-    text = text or type(exc).__name__
+    text = text or f"{type(exc).__name__}: the actor died (Ray gave no cause)"
     return text if len(text) <= 600 else text[:600] + "…"
 
 
