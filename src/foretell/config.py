@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         64, ge=2, le=128, description="levels of arrays and objects a JSON request body may nest"
     )
     max_wait_s: int = Field(60, ge=1, description="upper bound of Prefer: wait=N")
+    # A thousand records of 20 MB each made one listing hold gigabytes; past this a page ends
+    # early with `next`, however many records `limit` asked for.
+    max_page_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="bytes a page of GET /v1/predictions may take (always at least one record)",
+    )
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="how long a stop lets running predictions finish"
     )

@@ -244,8 +244,10 @@ class PredictionService:
         cursor: str | None = None,
         limit: int = 100,
         viewer: Principal = ANONYMOUS_ADMIN,
+        max_bytes: int | None = None,
     ) -> Page:
-        """Newest first; a caller other than an admin sees only its owner's predictions."""
+        """Newest first; a caller other than an admin sees only its owner's predictions. With
+        `max_bytes`, a page holds only the records that fit in it rendered (always one)."""
         await self._store.flush()
         page = await self._store.list(
             owner=model.owner if model else None,
@@ -254,6 +256,7 @@ class PredictionService:
             created_by=None if viewer.admin else viewer.owner,
             cursor=cursor,
             limit=limit,
+            max_bytes=max_bytes,
         )
         await self._outbox.show_status(page.items)
         return page

@@ -7,7 +7,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, Select, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    RowMapping,
+    Select,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from foretell.domain import OutboxEvent, Prediction, PredictionStatus
 from foretell.errors import InvalidRequest
@@ -144,28 +158,42 @@ class PredictionStore:
         created_by: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        max_bytes: int | None = None,
     ) -> Page:
         """Records newest first, filtered by any of model owner, name, status and the owner who
-        created them, `limit` per page."""
+        created them, `limit` per page; with `max_bytes`, only as many as fit in that many bytes
+        rendered (see `_rendered_bytes`), and always one."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        c = predictions.c
         query = select(predictions)
         if owner is not None:
-            query = query.where(predictions.c.owner == owner)
+            query = query.where(c.owner == owner)
         if name is not None:
-            query = query.where(predictions.c.name == name)
+            query = query.where(c.name == name)
         if status is not None:
-            query = query.where(predictions.c.status == PredictionStatus(status).value)
+            query = query.where(c.status == PredictionStatus(status).value)
         if created_by is not None:
-            query = query.where(predictions.c.created_by == created_by)
+            query = query.where(c.created_by == created_by)
         if cursor is not None:
             query = _after(query, cursor)
-        query = query.order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
-        rows = await self._read(query.limit(limit + 1))
-        items = [from_row(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        last = items[-1] if more else None
-        return Page(items, cursors.encode(last.created_at, last.id) if last else None)
+        query = query.order_by(c.created_at.desc(), c.id.desc())
+        if max_bytes is None:
+            rows = await self._read(query.limit(limit + 1))
+            items = [from_row(row) for row in rows[:limit]]
+            last = (items[-1].created_at, items[-1].id) if len(rows) > limit else None
+            return Page(items, cursors.encode(*last) if last else None)
+        # Sizes first, from the database, so that records past the page's bytes are never
+        # loaded: a thousand 20 MB records were all read, parsed and rendered into one answer.
+        sizes = query.with_only_columns(c.id, c.created_at, _rendered_bytes())
+        sized = await self._read(sizes.limit(limit + 1))
+        taken = _fitting([row["size"] for row in sized[:limit]], max_bytes)
+        ids = [row["id"] for row in sized[:taken]]
+        rows = await self._read(query.where(c.id.in_(ids))) if ids else []
+        items = [from_row(row) for row in rows]
+        more = len(sized) > taken
+        last = (sized[taken - 1]["created_at"], sized[taken - 1]["id"]) if more else None
+        return Page(items, cursors.encode(*last) if last else None)
 
     async def unfinished(self) -> _Predictions:
         """Records still pending or processing, oldest first: the work a restart must resume."""
@@ -178,6 +206,50 @@ class PredictionStore:
 
     async def _read(self, query: Select[Any]) -> Sequence[RowMapping]:
         return await self._reader.rows(query)
+
+
+class _Bytes(FunctionElement[int]):
+    """A text column's length in bytes (of its UTF-8), not in characters: what it renders to."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_Bytes)
+def _octet_length(element: _Bytes, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"octet_length({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Bytes, "sqlite")
+def _blob_length(element: _Bytes, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite has octet_length only from 3.43; a text cast to BLOB is its UTF-8 bytes.
+    return f"length(CAST({compiler.process(element.clauses, **kw)} AS BLOB))"
+
+
+# A record's fields besides its documents, as the native API renders them (id, model,
+# timestamps, durations, status, urls): about 800 bytes; counted high so a page stays under.
+_RECORD_BYTES = 1024
+
+
+def _rendered_bytes() -> ColumnElement[int]:
+    """About the bytes a record renders to: its stored JSON documents and logs (stored as they
+    are rendered) and the rest of its fields; only escapes in its logs make it more."""
+    c = predictions.c
+    documents = (c.input, c.output, c.error, c.webhook, c.logs)
+    total: ColumnElement[int] = literal(_RECORD_BYTES, Integer())
+    for column in documents:
+        total = total + func.coalesce(_Bytes(column), 0)
+    return total.label("size")
+
+
+def _fitting(sizes: Sequence[int], max_bytes: int) -> int:
+    """How many of `sizes`, from the first, fit in `max_bytes` together (at least one)."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > max_bytes and count > 0:
+            return count
+    return len(sizes)
 
 
 def _after(query: Select[tuple[object, ...]], cursor: str) -> Select[tuple[object, ...]]:

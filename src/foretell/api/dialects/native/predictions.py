@@ -110,6 +110,7 @@ async def list_predictions(
         cursor=cursor,
         limit=limit,
         viewer=caller,
+        max_bytes=state.settings(request).max_page_bytes,
     )
     next_url = None
     if page.next_cursor:
