@@ -9,8 +9,9 @@ the fixture models it needs, so that a start takes seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ ECHO = "fixtures/echo"
 SLEEP_S = 1.5
 N = 6
 TERMINAL = {"succeeded", "failed", "canceled"}
+Serve = Callable[[], AbstractContextManager[Server]]
 # What recovery writes into an interrupted prediction's logs (foretell.service.recovery.requeue).
 REQUEUED_AFTER_CRASH = "re-queued: the server stopped while this prediction was processing"
 REQUEUED_AFTER_SHUTDOWN = "re-queued: the server shut down while this prediction was processing"
@@ -50,6 +52,14 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture
+def serve(repo: Path, data_dir: Path, db_url: str) -> Serve:
+    """Starts `foretell serve` over `repo` on the test's data dir and store, each test on both
+    backends (tests/conftest.py: SQLite's file in the data dir, or a PostgreSQL database); every
+    call is a new process on the same records."""
+    return lambda: running_server(repo, data_dir, env={"FORETELL_DB": db_url})
 
 
 def create(client: httpx.Client, model: str, input: dict[str, Any]) -> str:
@@ -125,14 +135,12 @@ def queue_sleeps(server: Server, n: int = N) -> tuple[list[str], str]:
     return ids, processing
 
 
-def test_sigkill_with_predictions_pending_and_processing_loses_none(
-    repo: Path, data_dir: Path
-) -> None:
-    with running_server(repo, data_dir) as server:
+def test_sigkill_with_predictions_pending_and_processing_loses_none(serve: Serve) -> None:
+    with serve() as server:
         ids, interrupted = queue_sleeps(server)
         sigkill(server)
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         records = wait_terminal(client, ids, timeout=N * SLEEP_S + 15)
 
     assert statuses(records) == dict.fromkeys(ids, "succeeded")
@@ -152,10 +160,8 @@ def test_sigkill_with_predictions_pending_and_processing_loses_none(
         pytest.param(False, id="server-only"),  # docker stop, kill <pid>
     ],
 )
-def test_sigterm_drains_then_the_restart_runs_the_rest(
-    repo: Path, data_dir: Path, group: bool
-) -> None:
-    with running_server(repo, data_dir) as server:
+def test_sigterm_drains_then_the_restart_runs_the_rest(serve: Serve, group: bool) -> None:
+    with serve() as server:
         ids, interrupted = queue_sleeps(server)
         started = time.monotonic()
         sigterm(server, group=group)
@@ -165,7 +171,7 @@ def test_sigterm_drains_then_the_restart_runs_the_rest(
     assert took < SHUTDOWN_WITHIN_S, f"shutdown took {took:.1f} s"
     assert "Application shutdown complete" in log, log
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         records = wait_terminal(client, ids, timeout=N * SLEEP_S + 15)
 
     assert statuses(records) == dict.fromkeys(ids, "succeeded"), {
@@ -179,10 +185,10 @@ def test_sigterm_drains_then_the_restart_runs_the_rest(
             assert record["logs"].count(f"sleeping {SLEEP_S} s") == 1, (prediction_id, record)
 
 
-def test_sigterm_puts_back_a_prediction_that_outlasts_the_grace(repo: Path, data_dir: Path) -> None:
+def test_sigterm_puts_back_a_prediction_that_outlasts_the_grace(serve: Serve) -> None:
     """A prediction longer than the shutdown grace is re-queued, not failed, and not counted
     against the re-run limit: a graceful stop is not the model's fault."""
-    with running_server(repo, data_dir) as server:
+    with serve() as server:
         with server.client() as client:
             long_one = create(client, SLEEPS, {"seconds": 25})
             wait_stored_processing(client, [long_one])
@@ -191,36 +197,34 @@ def test_sigterm_puts_back_a_prediction_that_outlasts_the_grace(repo: Path, data
         took = time.monotonic() - started
     assert took < SHUTDOWN_WITHIN_S, f"shutdown took {took:.1f} s"
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         record = get(client, long_one)
         assert record["status"] in ("pending", "processing"), record
         assert REQUEUED_AFTER_SHUTDOWN in record["logs"]
         wait_stored_processing(client, [long_one])
         sigkill(server)  # one crash: still within max_reruns=1, since the stop didn't count
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         record = get(client, long_one)
         assert record["status"] in ("pending", "processing"), record
         assert REQUEUED_AFTER_CRASH in record["logs"]
 
 
-def test_a_prediction_interrupted_twice_fails_with_an_internal_error(
-    repo: Path, data_dir: Path
-) -> None:
+def test_a_prediction_interrupted_twice_fails_with_an_internal_error(serve: Serve) -> None:
     # max_reruns=1 (the default): the first interruption re-runs it, the second fails it.
-    with running_server(repo, data_dir) as server:
+    with serve() as server:
         with server.client() as client:
             doomed = create(client, SLEEPS, {"seconds": 20})
             wait_stored_processing(client, [doomed])
         sigkill(server)
 
-    with running_server(repo, data_dir) as server:
+    with serve() as server:
         with server.client() as client:
             assert REQUEUED_AFTER_CRASH in get(client, doomed)["logs"]
             wait_stored_processing(client, [doomed])
         sigkill(server)
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         record = get(client, doomed)
         assert stored_ids(client, "failed") == {doomed}
 
@@ -233,9 +237,9 @@ def test_a_prediction_interrupted_twice_fails_with_an_internal_error(
     assert record["completed_at"] is not None
 
 
-def test_every_acknowledged_create_survives_sigkill(repo: Path, data_dir: Path) -> None:
+def test_every_acknowledged_create_survives_sigkill(serve: Serve) -> None:
     n = 30
-    with running_server(repo, data_dir) as server:
+    with serve() as server:
         limits = httpx.Limits(max_connections=n)
         with server.client(limits=limits) as client, ThreadPoolExecutor(n) as pool:
             futures = [
@@ -246,7 +250,7 @@ def test_every_acknowledged_create_survives_sigkill(repo: Path, data_dir: Path) 
             sigkill(server)  # the moment the last 201 is in
     assert len(acknowledged) == n
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         listed = client.get("/v1/predictions", params={"limit": 1000})
         records = wait_terminal(client, acknowledged, timeout=30)
 
@@ -258,9 +262,9 @@ def test_every_acknowledged_create_survives_sigkill(repo: Path, data_dir: Path) 
         assert records[prediction_id]["output"] == {"text": f"hello {i}", "n": 1 + i % 10}
 
 
-def test_a_finished_prediction_reads_back_after_restart(repo: Path, data_dir: Path) -> None:
+def test_a_finished_prediction_reads_back_after_restart(serve: Serve) -> None:
     """What a finished prediction returned is stored as it was: a bare number output too."""
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         response = client.post(
             "/v1/predictions",
             json={"model": SLEEPS, "input": {"seconds": 0.5}},
@@ -272,7 +276,7 @@ def test_a_finished_prediction_reads_back_after_restart(repo: Path, data_dir: Pa
         prediction_id = response.json()["id"]
         sigterm(server)
 
-    with running_server(repo, data_dir) as server, server.client() as client:
+    with serve() as server, server.client() as client:
         record = get(client, prediction_id)
         listed = client.get("/v1/predictions")
     assert record["status"] == "succeeded"

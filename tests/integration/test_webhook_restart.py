@@ -34,15 +34,18 @@ def deliveries(client: httpx.Client, prediction_id: str) -> dict[str, Any]:
 
 
 def test_events_pending_at_a_sigkill_are_all_delivered_after_restart_once_each(
-    tmp_path: Path,
+    tmp_path: Path, db_url: str
 ) -> None:
+    # On each backend (tests/conftest.py): SQLite's file in the data dir, or a PostgreSQL
+    # database; the signing secrets stay in the data dir either way.
+    env = ENV | {"FORETELL_DB": db_url}
     repo = build_repository(tmp_path, demo=False, fixtures=["echo"])
     data_dir = tmp_path / "data"
     with Receiver().running() as probe:
         port = probe.port  # free now; nothing listens there until the restart
     hook = f"http://127.0.0.1:{port}/in?from=test"
 
-    with running_server(repo, data_dir, env=ENV) as server, server.client() as client:
+    with running_server(repo, data_dir, env=env) as server, server.client() as client:
         ids = []
         for i in range(N):
             response = client.post(
@@ -66,7 +69,7 @@ def test_events_pending_at_a_sigkill_are_all_delivered_after_restart_once_each(
 
     with (
         Receiver(port=port).running() as receiver,
-        running_server(repo, data_dir, env=ENV) as server,
+        running_server(repo, data_dir, env=env) as server,
         server.client() as client,
     ):
 
