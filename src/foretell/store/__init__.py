@@ -1,4 +1,4 @@
-"""Durable records in SQLAlchemy (async) with Alembic migrations; SQLite by default."""
+"""Durable records in SQLAlchemy with Alembic migrations; SQLite by default, PostgreSQL by URL."""
 
 from foretell.store.cursor import InvalidCursor
 from foretell.store.predictions import Page, PredictionStore

@@ -29,10 +29,14 @@ the store:
   PostgreSQL with fsync and synchronous_commit on (its defaults) survives an OS crash too.
 - Connections: a PostgreSQL connection is a server process: each API process holds at most 15
   (SQLAlchemy's pool: 5, plus 10 overflow; the reader has 4 threads, the writer keeps 1), and
-  pings one as it is checked out (pool_pre_ping, about 0.1 ms on loopback) so a server restart
-  costs no request a failure.
+  pings one as it is checked out (pool_pre_ping, 0.1-0.3 ms on loopback) so that a server
+  restart costs no read a failure. Measured on 2 busy cores, loopback: a get by id 0.8 ms
+  (SQLite 0.4), one awaited insert 0.7 ms (0.4), a fresh database's migrations 60-80 ms (25).
 - Batches: the group writer's executemany is pipelined by psycopg 3 (one round trip a batch,
-  not one a row); SQLite's is a loop in-process.
+  not one a row): 5,000 concurrent inserts commit at 13-19k rows/s (SQLite 15k), in one
+  transaction on either.
+- SQL functions differ: a compiled construct per dialect where they do (predictions._Bytes:
+  octet_length, which SQLite has only from 3.43).
 - Not used yet: RETURNING, booleans, LIKE (case-insensitive for ASCII on SQLite, not on
   PostgreSQL: use ilike to mean the same on both).
 """
