@@ -6,13 +6,11 @@ start fails it, if unfinished, instead of leaving it pending for ever."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from _app import FIXTURES
 
-from foretell.config import Settings
 from foretell.domain import Prediction, PredictionStatus
 from foretell.store import PredictionStore
 
@@ -48,9 +46,9 @@ def record(
     )
 
 
-async def stored_first(data_dir: Path, *records: Prediction) -> None:
+async def stored_first(db_url: str, *records: Prediction) -> None:
     """Write `records` with the store itself, as a server without the depth limit did."""
-    store = await PredictionStore.open(Settings(data_dir=data_dir).database_url)
+    store = await PredictionStore.open(db_url)
     try:
         for r in records:
             await store.insert(r)
@@ -59,17 +57,18 @@ async def stored_first(data_dir: Path, *records: Prediction) -> None:
 
 
 async def test_lists_and_reads_answer_with_a_note_and_a_start_fails_what_cannot_run(
-    serve, tmp_path: Path
+    serve, db_url: str
 ) -> None:
+    # On each backend (tests/conftest.py); on SQLite, db_url is the file in serve's data dir.
     deep = {"text": "a", "n": lists(253)}  # 254 levels: stored, but no answer can hold it
     await stored_first(
-        tmp_path / "data",
+        db_url,
         record("fine", PredictionStatus.SUCCEEDED, {"text": "b"}, age_s=30),
         record("deep-done", PredictionStatus.SUCCEEDED, deep, age_s=20),
         record("deep-pending", PredictionStatus.PENDING, deep, age_s=10),
     )
 
-    async with serve({"fixtures/echo": FIXTURES / "echo"}) as api:
+    async with serve({"fixtures/echo": FIXTURES / "echo"}, db=db_url) as api:
         pending = await api.wait_for("deep-pending", {"failed"})
         assert pending["error"]["source"] == "internal"
         assert pending["error"]["message"] == (
