@@ -19,7 +19,8 @@ die() {
     exit 1
 }
 
-# The newest installed server's bin folder, or $PG_BIN.
+# The server's bin folder: $PG_BIN, else Debian's newest, else wherever initdb is on PATH
+# (Homebrew, Fedora).
 pg_bin() {
     if [[ -n "${PG_BIN:-}" ]]; then
         echo "$PG_BIN"
@@ -27,7 +28,10 @@ pg_bin() {
     fi
     local found
     found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1) || true
-    [[ -n "$found" && -x "$found/initdb" ]] || return 1
+    if [[ -z "$found" || ! -x "$found/initdb" ]]; then
+        found=$(dirname "$(command -v initdb)" 2>/dev/null) || return 1
+    fi
+    [[ -x "$found/initdb" ]] || return 1
     echo "$found"
 }
 
