@@ -18,6 +18,9 @@ the store:
   drop duplicate ones and refuse \u0000, and a record must read back as it was written (or, if it
   cannot, as a note: tables.read_json). TEXT on PostgreSQL refuses the NUL character, which
   orjson escapes inside JSON; free text (logs) has it replaced (tables.PlainText), on both.
+- Lengths: PostgreSQL refuses a value longer than its VARCHAR(n) column (String(n)); SQLite
+  stores it. What reaches a String column is validated to fit first (names 64, environments 32,
+  key names 128; ids are made here), and a new column needs the same.
 - Timestamps: TIMESTAMP WITH TIME ZONE (microseconds) on PostgreSQL, which answers in the
   session's time zone; ISO text on SQLite, without a zone. tables.UTCDateTime writes UTC and reads
   back aware UTC datetimes on both, so (created_at, id) cursors compare alike.
