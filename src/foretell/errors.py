@@ -22,6 +22,7 @@ ForetellError                    code
 ├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
 ├── NoWebhookEvent               no_webhook_event     (redeliver with nothing to send)
 ├── ModelNotReady                model_not_ready      (still deploying; try again)
+├── ServerStopping               server_stopping      (the server is stopping; try again)
 ├── ManifestError                manifest_invalid     (a model folder that cannot be served)
 ├── ModelLoadFailed              model_load_failed    (setup raised or the artifact is unusable)
 ├── Overloaded                   overloaded           (queue full; retry later)
@@ -257,6 +258,33 @@ class ModelNotReady(ForetellError):
         self.model = model
         self.status = status
         self.retry_after_s = retry_after_s
+
+
+class ServerStopping(ForetellError):
+    """The server is stopping: it takes no new prediction, and one it had not finished when its
+    grace ran out is back to pending (to run at the next start) or, unrecorded, stopped."""
+
+    code = "server_stopping"
+
+    def __init__(
+        self, retry_after_s: int, prediction_id: str | None = None, *, kept: bool = True
+    ) -> None:
+        if prediction_id is None:
+            message = "the server is stopping and takes no new predictions"
+        elif kept:
+            message = (
+                f"the server is stopping before prediction {prediction_id} finished; it is back "
+                f"to pending and runs when the server starts again (GET /v1/predictions/"
+                f"{prediction_id} for its outcome)"
+            )
+        else:
+            message = (
+                f"the server is stopping before prediction {prediction_id} finished; it was "
+                "stopped and not kept"
+            )
+        super().__init__(f"{message}; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+        self.prediction_id = prediction_id if kept else None
 
 
 class ManifestError(ForetellError):

@@ -31,6 +31,7 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.NoWebhookEvent: 409,
     errors.Overloaded: 429,
     errors.ModelNotReady: 503,
+    errors.ServerStopping: 503,
     errors.BodiesInFlightFull: 503,
     errors.ModelLoadFailed: 503,
     errors.ForetellError: 500,
@@ -52,6 +53,7 @@ def headers_for(exc: errors.ForetellError) -> dict[str, str]:
     if isinstance(
         exc,
         errors.ModelNotReady
+        | errors.ServerStopping
         | errors.Overloaded
         | errors.RateLimited
         | errors.TooManyUnfinished
@@ -69,6 +71,10 @@ def native_body(exc: errors.ForetellError) -> dict[str, Any]:
     """FastAPI's own shapes: a list of field errors for bad input, else a message."""
     if isinstance(exc, errors.InvalidInput):
         return {"detail": [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors]}
+    if isinstance(exc, errors.ServerStopping) and exc.prediction_id is not None:
+        # The record is kept: its id, as a create's answer gives it, to GET it later by.
+        path = f"/v1/predictions/{exc.prediction_id}"
+        return {"detail": exc.message, "id": exc.prediction_id, "urls": {"get": path}}
     return {"detail": exc.message}
 
 

@@ -9,6 +9,7 @@ import uvicorn
 from rich.logging import RichHandler
 
 from foretell.api.app import asgi, create_app
+from foretell.api.server import Server
 from foretell.config import Settings
 
 # The cyclic GC's default first threshold (700 allocations) makes a busy server walk its young
@@ -29,8 +30,9 @@ def serve_forever(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
     )
+    app = create_app(settings, on_loaded=_freeze_heap)
     config = uvicorn.Config(
-        asgi(create_app(settings, on_loaded=_freeze_heap)),
+        asgi(app),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -40,4 +42,5 @@ def serve_forever(settings: Settings) -> None:
         # Connections get the predictions' grace plus a margin to send their answers.
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
-    uvicorn.Server(config).run()
+    # Not uvicorn.Server: ours starts stopping the predictions at the signal (api.server).
+    Server(config, app).run()

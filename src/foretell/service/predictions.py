@@ -7,6 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from foretell.errors import (
     NotFound,
     PredictionFinished,
     PredictionNotFound,
+    ServerStopping,
     TooManyUnfinished,
 )
 from foretell.manifest import Repository
@@ -42,6 +44,10 @@ from foretell.webhooks import Outbox, check_target
 from foretell.workers import ServerPlacement
 
 log = logging.getLogger(__name__)
+
+# What a caller refused or answered during a stop is told to wait before trying again: about a
+# restart's time, or a load balancer's to send it elsewhere.
+STOPPING_RETRY_AFTER_S = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class PredictionService:
         # Asynchronous predictions unfinished, by the owner who created them (the limit).
         self._unfinished: Counter[str] = Counter()
         self._counted: set[str] = set()
+        self._stopping: asyncio.Future[None] | None = None  # see `close`
 
     @classmethod
     def for_repository(
@@ -104,6 +111,8 @@ class PredictionService:
     async def create(self, request: NewPrediction) -> Prediction:
         """Persist a prediction (durably, before returning) and schedule it; with `wait_s`,
         return once it is finished or the wait runs out, whichever comes first."""
+        if self._stopping is not None:  # nothing new: it would never run, nor be answered
+            raise ServerStopping(STOPPING_RETRY_AFTER_S)
         caller = request.caller
         deployment = self._deployments.resolve(request.model, caller)
         if request.webhook is not None:
@@ -327,27 +336,50 @@ class PredictionService:
         return self._store.write(prediction, new=new, events=outbox, on_commit=on_commit)
 
     async def close(self, grace_s: float) -> None:
-        """Let running predictions finish for up to `grace_s`; put the rest back to pending so
-        the next start runs them, and make every record durable."""
-        running = [
-            t for t in self._live.values() if t.prediction.status is PredictionStatus.PROCESSING
-        ]
+        """Stop: take no new prediction, put queued ones back to pending at once, let running
+        ones finish for up to `grace_s` and then put them back too, so that the next start runs
+        them; every record durable. Whoever waits on one put back is answered ServerStopping
+        as soon as it is durable. Called again (the app's shutdown after the server's stop, which
+        starts this at the signal), it waits for the same stop."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(grace_s))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, grace_s: float) -> None:
+        live = list(self._live.values())
+        running = [t for t in live if t.prediction.status is PredictionStatus.PROCESSING]
+        # Queued work never starts now: its callers hear at once, rather than after the grace.
+        await self._put_back([t for t in live if t.prediction.status is PredictionStatus.PENDING])
         if running:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace_s):
                     await asyncio.gather(*(t.done.wait() for t in running))
-        for task in list(self._live.values()):
-            if not task.prediction.status.terminal:
-                task.abandon()
-                requeue(task.prediction, counted=False)
-                task.save_soon()
+        await self._put_back(
+            [t for t in self._live.values() if not (t.prediction.status.terminal or t.abandoned)]
+        )
         await self._store.flush()
+
+    async def _put_back(self, tasks: Sequence[PredictionTask]) -> None:
+        """Stop `tasks` without an outcome, their records back to pending (the ones kept)."""
+        for task in tasks:
+            task.abandon()
+            requeue(task.prediction, counted=False)
+            task.save_soon()
+        try:
+            if tasks:
+                await self._store.flush()
+        finally:
+            for task in tasks:
+                task.handed_back()
 
 
 async def _wait_for(task: PredictionTask, wait_s: float) -> None:
     """Wait for the end, then leave the record as the caller's answer needs it: durable, or
     (unrecorded and unfinished) stopped, as nobody could ask for it later."""
     await task.wait(wait_s)
+    if task.abandoned:  # the server is stopping; the record is back to pending, if kept
+        await task.left()
+        raise ServerStopping(STOPPING_RETRY_AFTER_S, task.prediction.id, kept=task.recorded)
     if not task.recorded and not task.prediction.status.terminal:
         # Nobody can ask for it later: stop it rather than hold a replica for nothing.
         task.prediction.logs += "[foretell] canceled: its caller stopped waiting\n"

@@ -73,6 +73,8 @@ class PredictionTask:
         # Resolved once the terminal record is committed (or its write failed): what a caller
         # waiting for the result waits on.
         self._durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Resolved once a stop has put it back to pending and that is durable (`handed_back`).
+        self._left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def start(self) -> None:
         deployment = self._deployment
@@ -103,9 +105,26 @@ class PredictionTask:
             self.cancel()
 
     async def wait(self, wait_s: float) -> None:
-        """Wait up to `wait_s` seconds for a terminal status that is also durable."""
+        """Wait up to `wait_s` seconds for a terminal status that is also durable, or for a
+        server stop to hand it back (`abandoned`)."""
         # asyncio.wait never cancels what it waits on: other callers may be waiting too.
-        await asyncio.wait((self._durable,), timeout=wait_s)
+        await asyncio.wait(
+            (self._durable, self._left), timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+        )
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
+    async def left(self) -> None:
+        """Once an abandoned prediction's record is back to pending, durably (`handed_back`)."""
+        await asyncio.shield(self._left)
+
+    def handed_back(self) -> None:
+        """Its record is back to pending and durable (or could not be made so): its waiters
+        are answered that the server stopped."""
+        if not self._left.done():
+            self._left.set_result(None)
 
     def cancel(self, outcome: PredictionStatus = PredictionStatus.CANCELED) -> None:
         """A queued prediction leaves the queue and never runs; a running one is interrupted
