@@ -63,8 +63,15 @@ def server(tmp_path: Path) -> Serve:
     return lambda: running_server(repo, tmp_path / "data", env=env)
 
 
+@pytest.mark.parametrize(
+    "group",
+    [
+        pytest.param(True, id="process-group"),  # systemd, Ctrl-C: the replicas get it too
+        pytest.param(False, id="server-only"),  # docker stop, kill <pid>
+    ],
+)
 def test_every_waiting_caller_gets_json_and_running_work_stops_at_the_grace(
-    server: Serve,
+    server: Serve, group: bool
 ) -> None:
     calls: dict[str, Future[Answer]] = {}
     with server() as running, ThreadPoolExecutor(8) as pool:
@@ -108,7 +115,7 @@ def test_every_waiting_caller_gets_json_and_running_work_stops_at_the_grace(
             wait_for(lambda: started(client, SHORT) >= 1, timeout=30, what="the short sleep")
 
         signaled.append(time.monotonic())
-        sigterm(running, group=False)
+        sigterm(running, group=group)
         exited_s = time.monotonic() - signaled[0]
         answers = {name: future.result(timeout=30) for name, future in calls.items()}
 
