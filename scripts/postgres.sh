@@ -4,6 +4,7 @@
 #   scripts/postgres.sh install        Debian's postgresql package, if its binaries are missing
 #   scripts/postgres.sh start DIR      new cluster in DIR, started; prints its URL (also in DIR/url)
 #   scripts/postgres.sh stop DIR       stops DIR's server (the PID in DIR/data/postmaster.pid)
+#   scripts/postgres.sh resume DIR     starts DIR's stopped server again, on the same port
 #   scripts/postgres.sh url DIR        prints the URL of DIR's server
 #
 # The server listens on 127.0.0.1 only, on a free port (or $PORT), with its unix socket in DIR,
@@ -58,6 +59,16 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Starts DIR's cluster on PORT. Options on the command line win over postgresql.conf; nothing
+# else is read.
+run_server() {
+    local bin=$1 dir=$2 port=$3
+    as_owner "$bin/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t 60 -s -o "\
+        -c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' \
+        -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
+        -c shared_buffers=32MB -c max_connections=200 -c max_wal_size=256MB" >&2
+}
+
 start() {
     local dir=$1 bin
     bin=$(pg_bin) || die "no PostgreSQL server installed: run 'scripts/postgres.sh install' (or make test)"
@@ -78,11 +89,7 @@ start() {
     local port tries=0
     while :; do
         port=${PORT:-$(free_port)}
-        # Options on the command line win over postgresql.conf; nothing else is read.
-        if as_owner "$bin/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t 60 -s -o "\
-            -c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' \
-            -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
-            -c shared_buffers=32MB -c max_connections=200 -c max_wal_size=256MB" >&2; then
+        if run_server "$bin" "$dir" "$port"; then
             break
         fi
         tries=$((tries + 1))
@@ -103,6 +110,20 @@ stop() {
     as_owner "$bin/pg_ctl" stop -D "$dir/data" -m fast -w -t 60 -s >&2
 }
 
+# Starts a stopped cluster again where its URL says (what a database restart looks like to a
+# client that keeps the URL).
+resume() {
+    local dir=$1 bin url port
+    bin=$(pg_bin) || die "no PostgreSQL binaries to start $dir with"
+    [[ -f "$dir/url" && -d "$dir/data" ]] || die "no cluster in $dir: 'start DIR' makes one"
+    [[ ! -f "$dir/data/postmaster.pid" ]] || die "$dir's server is running: stop it first"
+    dir=$(cd "$dir" && pwd)
+    url=$(cat "$dir/url")
+    port=${url##*:}
+    port=${port%%/*}
+    run_server "$bin" "$dir" "$port" || die "the server did not start again: $(tail -n 20 "$dir/server.log")"
+}
+
 case "${1:-}" in
 install) install_server ;;
 start)
@@ -113,9 +134,13 @@ stop)
     [[ $# -eq 2 ]] || die "usage: $0 stop DIR"
     stop "$2"
     ;;
+resume)
+    [[ $# -eq 2 ]] || die "usage: $0 resume DIR"
+    resume "$2"
+    ;;
 url)
     [[ $# -eq 2 ]] || die "usage: $0 url DIR"
     cat "$2/url"
     ;;
-*) die "usage: $0 install | start DIR | stop DIR | url DIR" ;;
+*) die "usage: $0 install | start DIR | stop DIR | resume DIR | url DIR" ;;
 esac

@@ -62,6 +62,12 @@ class Postgres:
         binaries `scripts/postgres.sh install` puts in place; make test and make unit run it)."""
         if external := os.environ.get(EXTERNAL):
             return cls(_libpq(external))
+        return cls.own()
+
+    @classmethod
+    def own(cls) -> Postgres:
+        """A new server in a temp folder, whatever $FORETELL_TEST_POSTGRES says: for a test that
+        stops it and starts it again (`halt`, `resume`), which no other test may share."""
         # Not under pytest's tmp dirs: those are closed to other users (the server runs as
         # `postgres` when the tests run as root).
         folder = Path(tempfile.mkdtemp(prefix="foretell-postgres-"))
@@ -88,6 +94,24 @@ class Postgres:
             ) from None
         server.url = started.stdout.strip()
         return server
+
+    def halt(self) -> None:
+        """Stop our server (fast shutdown: its sessions are ended), keeping its cluster."""
+        self._script("stop")
+
+    def resume(self) -> None:
+        """Start our halted server again, on the same port: what a database restart looks like
+        to a client that keeps the URL."""
+        self._script("resume")
+
+    def _script(self, command: str) -> None:
+        assert self.folder is not None, "not our server: halt and resume need Postgres.own()"
+        subprocess.run(
+            [SCRIPT, command, self.folder],
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+        )
 
     def stop(self) -> None:
         """Stop the server (if it is ours) and remove its folder; else drop our databases."""

@@ -28,6 +28,7 @@ ForetellError                    code
 ├── Overloaded                   overloaded           (queue full; retry later)
 ├── BodiesInFlightFull           bodies_in_flight_full (request bodies at their memory cap)
 ├── WorkerCrashed                worker_crashed       (a replica process died mid-prediction)
+├── StoreUnavailable             store_unavailable    (the database is down, restarting or locked)
 └── RecordNotSaved               record_not_saved     (a finished record could not be stored)
 """
 
@@ -346,6 +347,22 @@ class WorkerCrashed(ForetellError):
         super().__init__(reason or f"the replica of model '{model}' {_exit(exitcode)}")
         self.model = model
         self.exitcode = exitcode
+
+
+class StoreUnavailable(ForetellError):
+    """The database did not answer: down, restarting, unreachable, refusing connections, or
+    (SQLite) write-locked by another process past its busy_timeout. Nothing the request asked
+    for was confirmed stored; retry after `retry_after_s`. (A connection lost during COMMIT
+    leaves its outcome unknown: the write may have landed, and a retried create makes another.)
+    `store` is the database's URL without its password."""
+
+    code = "store_unavailable"
+
+    def __init__(self, store: str, cause: str, retry_after_s: int = 2) -> None:
+        super().__init__(f"the store {store} is unavailable ({cause}); retry in {retry_after_s} s")
+        self.store = store
+        self.cause = cause
+        self.retry_after_s = retry_after_s
 
 
 class RecordNotSaved(ForetellError):

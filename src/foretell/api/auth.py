@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from foretell.auth import Authenticator, carries_credential, credential
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
-from foretell.errors import Forbidden, RateLimited, Unauthenticated
+from foretell.errors import Forbidden, RateLimited, StoreUnavailable, Unauthenticated
 
 
 async def authorize(
@@ -42,14 +42,15 @@ async def identify(
 ) -> Principal | None:
     """Who calls an open route, for what it shows a key beyond what it shows anyone: the key's
     caller (everyone is an admin without auth), or None without a usable key. An open route
-    never refuses, so a probe holding a stale key still learns whether the server is ready."""
+    never refuses, so a probe holding a stale key still learns whether the server is ready
+    (nor does a key store that cannot be read: the caller is shown what anyone is)."""
     if authenticator is None:
         return ANONYMOUS_ADMIN
     if not carries_credential(headers):
         return None
     try:
         return await authenticator.principal(credential(headers))
-    except (Unauthenticated, RateLimited):
+    except (Unauthenticated, RateLimited, StoreUnavailable):
         return None
 
 

@@ -34,6 +34,7 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.ServerStopping: 503,
     errors.BodiesInFlightFull: 503,
     errors.ModelLoadFailed: 503,
+    errors.StoreUnavailable: 503,
     errors.ForetellError: 500,
 }
 
@@ -57,7 +58,8 @@ def headers_for(exc: errors.ForetellError) -> dict[str, str]:
         | errors.Overloaded
         | errors.RateLimited
         | errors.TooManyUnfinished
-        | errors.BodiesInFlightFull,
+        | errors.BodiesInFlightFull
+        | errors.StoreUnavailable,
     ):
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, errors.Unauthenticated):

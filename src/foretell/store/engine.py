@@ -33,8 +33,11 @@ the store:
 - Connections: a PostgreSQL connection is a server process: each API process holds at most 15
   (SQLAlchemy's pool: 5, plus 10 overflow; the reader has 4 threads, the writer keeps 1), and
   pings one as it is checked out (pool_pre_ping, 0.1-0.3 ms on loopback) so that a server
-  restart costs no read a failure. Measured on 2 busy cores, loopback: a get by id 0.8 ms
-  (SQLite 0.4), one awaited insert 0.7 ms (0.4), a fresh database's migrations 60-80 ms (25).
+  restart costs no read a failure once the server is back (the writer's kept connection:
+  writer.py). A connect gives up after CONNECT_TIMEOUT_S (psycopg's own default: 130 s) unless
+  the URL sets connect_timeout, so an unreachable server is StoreUnavailable (unavailable.py)
+  in seconds. Measured on 2 busy cores, loopback: a get by id 0.8 ms (SQLite 0.4), one
+  awaited insert 0.7 ms (0.4), a fresh database's migrations 60-80 ms (25).
 - Batches: the group writer's executemany is pipelined by psycopg 3 (one round trip a batch,
   not one a row): 5,000 concurrent inserts commit at 13-19k rows/s (SQLite 15k), in one
   transaction on either.
@@ -79,6 +82,9 @@ _DRIVERS = {
     "postgresql+asyncpg": "postgresql+psycopg",
     "sqlite+aiosqlite": "sqlite+pysqlite",
 }
+# How long a PostgreSQL connect may take (libpq's connect_timeout, at least 2): a refused one
+# fails at once anyway; this bounds one to a host that does not answer at all.
+CONNECT_TIMEOUT_S = 3
 # Any fixed number, the same in every foretell process: PostgreSQL advisory locks are named by one.
 MIGRATION_LOCK = 0x666F7265  # "fore"
 
@@ -144,6 +150,9 @@ def _postgres_engine(parsed: URL) -> Engine:
                 "which is not installed: pip install 'foretell[postgres]'",
                 name="psycopg",
             ) from None
+        if "connect_timeout" not in parsed.query:
+            connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+            return sqlalchemy_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     return sqlalchemy_engine(parsed, pool_pre_ping=True)
 
 

@@ -1,7 +1,9 @@
 """Reader: runs SELECTs on the store's own threads, off the event loop.
 
 Not the loop's default executor: that one also resolves host names (webhook deliveries, for
-one), and a slow DNS server must not queue up a GET behind its lookups."""
+one), and a slow DNS server must not queue up a GET behind its lookups. A database that cannot
+be reached is StoreUnavailable (see unavailable.py); the pool pings a connection as it hands it
+out, so the first read after a server restart gets a new one instead of the dead one."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, RowMapping, Select
+from sqlalchemy.exc import DBAPIError
+
+from foretell.store.unavailable import unavailable
 
 THREADS = 4  # SQLite reads in WAL mode run side by side; more threads only contend for the GIL
 
@@ -28,5 +33,10 @@ class Reader:
         self._threads.shutdown(wait=True)
 
     def _fetch(self, query: Select[Any]) -> Sequence[RowMapping]:
-        with self._engine.connect() as conn:
-            return conn.execute(query).mappings().all()
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(query).mappings().all()
+        except DBAPIError as error:
+            if (down := unavailable(error, self._engine.url)) is None:
+                raise
+            raise down from error

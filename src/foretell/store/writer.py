@@ -7,6 +7,12 @@ row can carry rows of other tables to insert with it, in the same transaction wh
 queued, writes it in ONE transaction on the writer's own thread, commits, and only then resolves
 the callers' futures. While a transaction is in flight the next batch accumulates, so concurrent
 writers share commits.
+
+A database that cannot be reached fails the whole batch with StoreUnavailable (unavailable.py),
+at once; the connection is dropped and the next batch opens a new one. The writer keeps its
+connection between batches, so after a server restart the first batch finds it dead: that
+fails at its first statement, before anything could commit, and is sent again once on a new
+connection rather than costing its callers a failure.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from sqlalchemy import Connection, Engine, Insert, Table, Update, bindparam, insert, update
 
+from foretell.errors import StoreUnavailable
 from foretell.store.engine import IMMEDIATE
+from foretell.store.unavailable import lost_connection, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +159,12 @@ class GroupWriter:
         try:
             if entries:
                 await self._commit(entries)
+        except StoreUnavailable as error:
+            # No row of it was the cause: one by one would only wait on the database again.
+            log.warning("a commit of %d rows failed: %s", len(entries), error)
+            for entry in entries:
+                _settle(entry.done, error)
+            first_error = error
         except Exception as error:
             if len(entries) == 1:
                 self._fail(entries[0], error)
@@ -206,17 +220,42 @@ class GroupWriter:
         inserts: dict[str, list[dict[str, Any]]],
         updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]],
     ) -> None:
+        for last_try in (False, True):
+            kept = self._conn is not None
+            try:
+                conn = self._connection()
+                transaction = conn.begin()
+                for name, rows in inserts.items():
+                    conn.execute(self._statements[name].insert, rows)
+                for (name, _), rows in updates.items():
+                    conn.execute(self._statements[name].update, rows)
+            except Exception as error:
+                self._disconnect()  # the next transaction starts on a fresh connection
+                if kept and not last_try and lost_connection(error):
+                    # The server closed the kept connection while it sat idle (a restart):
+                    # nothing of this transaction reached a COMMIT, so it is safe to send again.
+                    log.info("the writer's connection was closed by the database; reconnecting")
+                    continue
+                self._raise(error)
+            try:
+                transaction.commit()
+            except Exception as error:
+                # Lost during COMMIT, the outcome is unknown: never sent twice.
+                self._disconnect()
+                self._raise(error)
+            return
+
+    def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(**IMMEDIATE)
-        try:
-            with self._conn.begin():
-                for name, rows in inserts.items():
-                    self._conn.execute(self._statements[name].insert, rows)
-                for (name, _), rows in updates.items():
-                    self._conn.execute(self._statements[name].update, rows)
-        except Exception:
-            self._disconnect()  # the next transaction starts on a fresh connection
-            raise
+        return self._conn
+
+    def _raise(self, error: Exception) -> NoReturn:
+        """Raise `error`, as StoreUnavailable if it says the database cannot be reached."""
+        down = unavailable(error, self._engine.url)
+        if down is None:
+            raise error
+        raise down from error
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
