@@ -226,10 +226,11 @@ def running_server(
     port: int | None = None,
     env: dict[str, str] | None = None,
     ready_timeout: float = READY_TIMEOUT_S,
+    args: Iterable[str] = (),
 ) -> Iterator[Server]:
-    """`python -m foretell.cli.main serve repo --port P --data-dir data_dir` in a new session,
-    yielded once GET /health/ready answers 200; killed (whole group) on exit if still alive.
-    Past `ready_timeout` it raises, naming the models still deploying."""
+    """`python -m foretell.cli.main serve repo --port P --data-dir data_dir` (and `args`) in a
+    new session, yielded once GET /health/ready answers 200; killed (whole group) on exit if
+    still alive. Past `ready_timeout` it raises, naming the models still deploying."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = _next_log(data_dir)
@@ -243,6 +244,7 @@ def running_server(
         str(port),
         "--data-dir",
         str(data_dir),
+        *args,
     ]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FORETELL_")} | {
         "PYTHONUNBUFFERED": "1",

@@ -221,8 +221,9 @@ class PredictionService:
         if task is not None:
             if task.persisted is not None:
                 # Never show a finished state that a crash could still take back: wait for its
-                # commit, and if that failed for good, the caller gets RecordNotSaved.
-                await asyncio.shield(task.persisted)
+                # commit, and if that failed for good, the caller gets RecordNotSaved (while the
+                # store is unavailable, StoreUnavailable).
+                await task.durable()
             live = _showing_queue(task)
             await self._outbox.show_status([live])
             return live
@@ -278,7 +279,7 @@ class PredictionService:
             raise PredictionFinished(prediction_id, stored.status)
         task.cancel()
         if task.persisted is not None:
-            await asyncio.shield(task.persisted)
+            await task.durable()
         return task.prediction
 
     async def start(self) -> int:
@@ -387,7 +388,7 @@ async def _wait_for(task: PredictionTask, wait_s: float) -> None:
     elif not task.stored and task.recorded:
         await task.save()  # still running: the caller will poll the id it gets back
     elif task.persisted is not None:
-        await asyncio.shield(task.persisted)
+        await task.durable()
 
 
 def _new_record(request: NewPrediction, deployment: Deployment) -> Prediction:

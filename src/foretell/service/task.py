@@ -23,6 +23,7 @@ from foretell.errors import (
     ModelLoadFailed,
     PredictionFinished,
     RecordNotSaved,
+    StoreUnavailable,
     WorkerCrashed,
 )
 from foretell.scheduler import Job
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 # Pauses between tries of a terminal record's write: a database restarting or busy for a few
 # seconds does not cost a finished prediction its outcome.
 SAVE_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
+# After those, a record already in the store (its creation was acknowledged) is written again
+# this often for as long as the store is unavailable: its outcome lands once the store is back.
+UNAVAILABLE_RETRY_S = 1.0
 
 
 class PredictionTask:
@@ -70,9 +74,12 @@ class PredictionTask:
         self._deadline: asyncio.TimerHandle | None = None
         self.done = asyncio.Event()
         self.persisted: asyncio.Future[None] | None = None
-        # Resolved once the terminal record is committed (or its write failed): what a caller
-        # waiting for the result waits on.
+        # Resolved once the terminal record is committed (or its write failed, or is stalled on
+        # an unavailable store): what a caller waiting for the result waits on.
         self._durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Why the terminal record's write is stalled (its tries spent, the store unavailable),
+        # while it keeps being tried: what its callers are told meanwhile (`durable`).
+        self._stalled: StoreUnavailable | None = None
         # Resolved once a stop has put it back to pending and that is durable (`handed_back`).
         self._left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -176,28 +183,68 @@ class PredictionTask:
         self, write: asyncio.Future[None], new: bool, events: list[WebhookEventName]
     ) -> None:
         """Wait for the terminal record's `write`, writing it again after a failure (a locked or
-        restarting database); after the last try, RecordNotSaved: its callers see the error
-        instead of an outcome the store does not hold, and the record stays as last committed."""
-        for attempt, delay_s in enumerate((*SAVE_RETRY_DELAYS_S, None), start=1):
+        restarting database). After the last try its callers see the error instead of an
+        outcome the store does not hold, and the record stays as last committed: RecordNotSaved,
+        or StoreUnavailable if the store could not be reached. A record already stored (its
+        creation was acknowledged) is then written again every UNAVAILABLE_RETRY_S for as long as
+        the store is unavailable, so its outcome lands once the store is back."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 await write
                 return
             except Exception as error:
-                if delay_s is None:
-                    p = self.prediction
-                    raise RecordNotSaved(p.id, p.status, attempt, repr(error)) from error
-                log.warning(
-                    "storing prediction %s failed (try %d): %r; trying again in %g s",
-                    self.prediction.id,
-                    attempt,
-                    error,
-                    delay_s,
-                )
+                delay_s = self._retry_delay(attempt, new, error)
+                if attempt <= len(SAVE_RETRY_DELAYS_S):
+                    log.warning(
+                        "storing prediction %s failed (try %d): %r; trying again in %g s",
+                        self.prediction.id,
+                        attempt,
+                        error,
+                        delay_s,
+                    )
             await asyncio.sleep(delay_s)
             # Written as the first try was (an insert if that was one): a failed transaction
             # left nothing behind, its webhook events included.
             self.stored = not new
             write = self.save(*events)
+
+    def _retry_delay(self, attempt: int, new: bool, error: Exception) -> float:
+        """How long to wait before the next try of the terminal record's write; raises when
+        there is none."""
+        if attempt <= len(SAVE_RETRY_DELAYS_S):
+            return SAVE_RETRY_DELAYS_S[attempt - 1]
+        p = self.prediction
+        if not isinstance(error, StoreUnavailable):
+            raise RecordNotSaved(p.id, p.status, attempt, repr(error)) from error
+        if new:  # never stored, never acknowledged: its caller is told to try again
+            raise StoreUnavailable(error.store, error.cause, error.retry_after_s) from error
+        if self._stalled is None:
+            log.warning(
+                "storing prediction %s failed %d times: %s; trying again every %g s",
+                p.id,
+                attempt,
+                error,
+                UNAVAILABLE_RETRY_S,
+            )
+        self._stalled = error
+        if not self._durable.done():  # its waiters are answered now, not after the outage
+            self._durable.set_result(None)
+        return UNAVAILABLE_RETRY_S
+
+    async def durable(self) -> None:
+        """Wait until the terminal record is committed; raises why it was not (RecordNotSaved,
+        StoreUnavailable). While the store is unavailable and the record's write is stalled,
+        StoreUnavailable at once: its caller comes back later rather than waiting out the
+        outage, and meets the outcome once it has landed."""
+        assert self.persisted is not None, "durable() before the prediction ended"
+        await asyncio.shield(self._durable)
+        if self.persisted.done():
+            return self.persisted.result()
+        assert self._stalled is not None
+        stalled = self._stalled
+        raise StoreUnavailable(stalled.store, stalled.cause, stalled.retry_after_s)
 
     def _withdraw(self) -> None:
         scheduler = self._deployment.scheduler
