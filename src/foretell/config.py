@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     max_reruns: int = Field(
         1, ge=0, description="re-runs of a prediction interrupted by a server stop"
     )
+    # Several API processes share one store (store.leases): each renews its claims every third
+    # of this and looks for expired ones every half; the database's clock decides.
+    lease_s: float = Field(
+        15.0,
+        ge=1.0,
+        le=3600.0,
+        description="how long an API process's claim on the predictions it runs lasts without "
+        "renewal: after a crash, another process (or the restarted one) takes them over once "
+        "it expires",
+    )
     auth: bool = Field(True, description="require an API key on every route but health")
     anonymous_public: bool = Field(
         False,

@@ -87,7 +87,8 @@ def test_busy_replicas_die_with_a_sigkilled_server_and_nothing_runs_twice_at_onc
     folder.mkdir()
     repo = build_repository(tmp_path, demo=False, fixtures=["records-runs"])
     data_dir = tmp_path / "data"
-    env = {"RECORDS_RUNS_DIR": str(folder)}
+    # The restart takes over the killed server's work once its leases expire: 2 s, not 15.
+    env = {"RECORDS_RUNS_DIR": str(folder), "FORETELL_LEASE_S": "2"}
 
     with running_server(repo, data_dir, env=env) as server:
         replicas = set(session_processes(server.pid)) - {server.pid}

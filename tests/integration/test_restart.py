@@ -58,8 +58,10 @@ def data_dir(tmp_path: Path) -> Path:
 def serve(repo: Path, data_dir: Path, db_url: str) -> Serve:
     """Starts `foretell serve` over `repo` on the test's data dir and store, each test on both
     backends (tests/conftest.py: SQLite's file in the data dir, or a PostgreSQL database); every
-    call is a new process on the same records."""
-    return lambda: running_server(repo, data_dir, env={"FORETELL_DB": db_url})
+    call is a new process on the same records. A restart takes over what a killed server left
+    once that one's leases expire (store.leases): 2 s here rather than the default 15."""
+    env = {"FORETELL_DB": db_url, "FORETELL_LEASE_S": "2"}
+    return lambda: running_server(repo, data_dir, env=env)
 
 
 def create(client: httpx.Client, model: str, input: dict[str, Any]) -> str:
@@ -76,6 +78,17 @@ def get(client: httpx.Client, prediction_id: str) -> dict[str, Any]:
     )
     record: dict[str, Any] = response.json()
     return record
+
+
+def wait_requeued(client: httpx.Client, prediction_id: str) -> dict[str, Any]:
+    """The record once a restart has taken it over and re-queued it: after the crashed server's
+    lease expired (2 s), not at once."""
+
+    def requeued() -> dict[str, Any] | None:
+        record = get(client, prediction_id)
+        return record if REQUEUED_AFTER_CRASH in record["logs"] else None
+
+    return wait_for(requeued, timeout=20, what=f"{prediction_id} to be re-queued after a crash")
 
 
 def stored_ids(client: httpx.Client, status: str) -> set[str]:
@@ -205,7 +218,7 @@ def test_sigterm_puts_back_a_prediction_that_outlasts_the_grace(serve: Serve) ->
         sigkill(server)  # one crash: still within max_reruns=1, since the stop didn't count
 
     with serve() as server, server.client() as client:
-        record = get(client, long_one)
+        record = wait_requeued(client, long_one)
         assert record["status"] in ("pending", "processing"), record
         assert REQUEUED_AFTER_CRASH in record["logs"]
 
@@ -220,13 +233,17 @@ def test_a_prediction_interrupted_twice_fails_with_an_internal_error(serve: Serv
 
     with serve() as server:
         with server.client() as client:
-            assert REQUEUED_AFTER_CRASH in get(client, doomed)["logs"]
+            assert REQUEUED_AFTER_CRASH in wait_requeued(client, doomed)["logs"]
             wait_stored_processing(client, [doomed])
         sigkill(server)
 
     with serve() as server, server.client() as client:
+        wait_for(
+            lambda: stored_ids(client, "failed") == {doomed},
+            timeout=20,
+            what="the prediction to be failed once the crashed server's lease expired",
+        )
         record = get(client, doomed)
-        assert stored_ids(client, "failed") == {doomed}
 
     assert record["status"] == "failed", record
     assert record["error"]["source"] == "internal", record["error"]

@@ -39,7 +39,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Stopped in reverse: predictions settle, replicas stop, deliveries stop, store last.
         async with AsyncExitStack() as stack:
-            store = await PredictionStore.open(settings.database_url)
+            store = await PredictionStore.open(settings.database_url, lease_s=settings.lease_s)
             stack.push_async_callback(store.close)
             await _open_doors(app, store, settings)
             repository = scan_repository(settings.repository)

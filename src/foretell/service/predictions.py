@@ -37,7 +37,9 @@ from foretell.manifest import Repository
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.environments import Environments
+from foretell.service.keeper import LeaseKeeper
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
+from foretell.service.remote import Elsewhere
 from foretell.service.task import PredictionTask, finish_record
 from foretell.store import Page, PredictionStore
 from foretell.webhooks import Outbox, check_target
@@ -48,6 +50,11 @@ log = logging.getLogger(__name__)
 # What a caller refused or answered during a stop is told to wait before trying again: about a
 # restart's time, or a load balancer's to send it elsewhere.
 STOPPING_RETRY_AFTER_S = 5
+# Expired work is taken over this many records at a time, until none is left.
+TAKE_BATCH = 500
+# A cancel of a prediction another process runs waits for it up to its lease and this much more:
+# long enough for a dead process's lease to expire, and the prediction to be canceled here.
+CANCEL_MARGIN_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,12 @@ class PredictionService:
         self._unfinished: Counter[str] = Counter()
         self._counted: set[str] = set()
         self._stopping: asyncio.Future[None] | None = None  # see `close`
+        # Other API processes share the store: claims on what runs here are renewed, expired
+        # ones taken over, and predictions running elsewhere waited on and canceled there.
+        self._keeper = LeaseKeeper(store.leases, held=lambda: list(self._live), take=self.recover)
+        self._elsewhere = Elsewhere(
+            store, self._cancel_taken, confirm_s=settings.lease_s + CANCEL_MARGIN_S
+        )
 
     @classmethod
     def for_repository(
@@ -213,25 +226,44 @@ class PredictionService:
             assert prediction.created_by is not None
             self._unfinished[prediction.created_by] -= 1
 
-    async def get(self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN) -> Prediction:
-        """The record, if `viewer` may see it (else PredictionNotFound, as if it did not exist)."""
+    async def get(
+        self,
+        prediction_id: str,
+        viewer: Principal = ANONYMOUS_ADMIN,
+        *,
+        wait_s: float | None = None,
+    ) -> Prediction:
+        """The record, if `viewer` may see it (else PredictionNotFound, as if it did not exist).
+        With `wait_s`, once it has ended or after that many seconds, whichever comes first, and
+        whichever API process runs it."""
         task = self._live.get(prediction_id)
         if task is not None and not viewer.owns(task.prediction.created_by):
             raise PredictionNotFound(prediction_id)
-        if task is not None:
+        if task is not None and wait_s:
+            await task.wait(wait_s)
+        if task is not None and not task.lost:
             if task.persisted is not None:
                 # Never show a finished state that a crash could still take back: wait for its
                 # commit, and if that failed for good, the caller gets RecordNotSaved (while the
                 # store is unavailable, StoreUnavailable).
                 await task.durable()
-            live = _showing_queue(task)
-            await self._outbox.show_status([live])
-            return live
-        stored = await self._store.get(prediction_id)
-        if stored is None or not viewer.owns(stored.created_by):
+            if not task.lost:  # else another process took it over: the store has its record
+                live = _showing_queue(task)
+                await self._outbox.show_status([live])
+                return live
+
+        async def read() -> Prediction | None:
+            stored = await self._store.get(prediction_id)
+            return stored if stored is not None and viewer.owns(stored.created_by) else None
+
+        if task is None and wait_s:
+            found = await self._elsewhere.wait(prediction_id, read, wait_s)
+        else:
+            found = await read()
+        if found is None:
             raise PredictionNotFound(prediction_id)
-        await self._outbox.show_status([stored])
-        return stored
+        await self._outbox.show_status([found])
+        return found
 
     async def webhook_log(
         self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN
@@ -272,33 +304,58 @@ class PredictionService:
         return page
 
     async def cancel(self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN) -> Prediction:
-        """Raises PredictionFinished (with its status) if the prediction already ended."""
+        """Raises PredictionFinished (with its status) if the prediction already ended. One that
+        another API process runs is canceled there, or here if that process's lease expired
+        (see Elsewhere.cancel)."""
         task = self._live.get(prediction_id)
         if task is None or not viewer.owns(task.prediction.created_by):
             stored = await self.get(prediction_id, viewer)
-            raise PredictionFinished(prediction_id, stored.status)
+            if task is not None or stored.status.terminal:
+                raise PredictionFinished(prediction_id, stored.status)
+            canceled = await self._elsewhere.cancel(stored)
+            await self._outbox.show_status([canceled])
+            return canceled
         task.cancel()
         if task.persisted is not None:
             await task.durable()
         return task.prediction
 
     async def start(self) -> int:
-        """Load the environments' assignments and resume what a previous run left unfinished
-        (see `recover`); returns how many predictions were resumed."""
+        """Load the environments' assignments, hear the other API processes, and take over
+        the unfinished work whose lease expired (see `recover`), from now on every few seconds
+        too; returns how many predictions were resumed now."""
         await self._environments.load()
-        return await self.recover()
+        self._elsewhere.listen(self._heard_cancel)
+        await self._store.notices.start()
+        log.info(
+            "API process %s: claims on what it runs last %g s unrenewed",
+            self._store.instance,
+            self._settings.lease_s,
+        )
+        resumed = await self.recover()
+        self._keeper.start()
+        return resumed
 
     async def recover(self) -> int:
-        """Resume what a previous run left unfinished: pending ones run; processing ones re-run
-        (at most `max_reruns` times) or fail with an internal error. Returns how many."""
-        unfinished = await self._store.unfinished()
-        for prediction in unfinished:
-            task = self._resume(prediction)
-            if task is not None:
-                task.start()
-        if unfinished:
-            log.info("recovered %d unfinished predictions", len(unfinished))
-        return len(unfinished)
+        """Take over the unfinished predictions whose lease expired (a process that stopped or
+        died, this one's previous run included) and resume them: pending ones run; processing
+        ones re-run (at most `max_reruns` times) or fail with an internal error. Returns how
+        many. Work whose process still renews its lease is never taken."""
+        taken = 0
+        while self._stopping is None:
+            batch = await self._store.leases.claim_expired(TAKE_BATCH)
+            for prediction in batch:
+                if prediction.id in self._live:
+                    continue  # it runs here: its lease lapsed while the store was away
+                task = self._resume(prediction)
+                if task is not None:
+                    task.start()
+            taken += len(batch)
+            if len(batch) < TAKE_BATCH:
+                break
+        if taken:
+            log.info("took over %d unfinished predictions whose lease had expired", taken)
+        return taken
 
     def _resume(self, prediction: Prediction) -> PredictionTask | None:
         if (unrunnable := unreadable_error(prediction)) is not None:
@@ -322,6 +379,20 @@ class PredictionService:
             self._unfinished[prediction.created_by] += 1  # never refused: it was accepted
             self._counted.add(prediction.id)
         return self._track(prediction, deployment)
+
+    def _heard_cancel(self, prediction_id: str | None) -> None:
+        """An API process was asked to cancel `prediction_id`: if it runs here, cancel it."""
+        task = self._live.get(prediction_id) if prediction_id is not None else None
+        if task is not None and not (task.prediction.status.terminal or task.abandoned):
+            task.cancel()
+
+    async def _cancel_taken(self, prediction: Prediction) -> Prediction:
+        """Cancel a prediction just taken over from a process whose lease expired: it never
+        runs here."""
+        prediction.logs += "[foretell] canceled after the API process running it had stopped\n"
+        finish_record(prediction, PredictionStatus.CANCELED)
+        await self._write(prediction, new=False, events=("completed",))
+        return prediction
 
     def _fail_stored(self, prediction: Prediction, message: str) -> None:
         error = PredictionError(ErrorSource.INTERNAL, message)
@@ -359,13 +430,14 @@ class PredictionService:
             [t for t in self._live.values() if not (t.prediction.status.terminal or t.abandoned)]
         )
         await self._store.flush()
+        await self._keeper.close()  # renewed until now: nothing of it was taken while it ran
 
     async def _put_back(self, tasks: Sequence[PredictionTask]) -> None:
         """Stop `tasks` without an outcome, their records back to pending (the ones kept)."""
         for task in tasks:
             task.abandon()
             requeue(task.prediction, counted=False)
-            task.save_soon()
+            task.save_soon(release=True)  # for another API process to take at once
         try:
             if tasks:
                 await self._store.flush()

@@ -28,7 +28,7 @@ from foretell.errors import (
 )
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
-from foretell.store import PredictionStore
+from foretell.store import ClaimLost, PredictionStore
 from foretell.webhooks import Outbox
 from foretell.workers import Outcome
 
@@ -71,6 +71,9 @@ class PredictionTask:
         self._job: Job | None = None
         self._task: asyncio.Task[None] | None = None
         self._abandoned = False
+        # True once another process took the record over (this one's lease had lapsed): its
+        # outcome here was dropped, and the stored record is the one to show.
+        self.lost = False
         self._deadline: asyncio.TimerHandle | None = None
         self.done = asyncio.Event()
         self.persisted: asyncio.Future[None] | None = None
@@ -155,15 +158,18 @@ class PredictionTask:
         eta = deployment.admission.eta_s(place.position)
         return QueueStatus(place.position, place.depth, eta)
 
-    def save_soon(self) -> None:
-        """Queue the record's current state for the next commit (its first write, if need be)."""
+    def save_soon(self, *, release: bool = False) -> None:
+        """Queue the record's current state for the next commit (its first write, if need be);
+        with `release`, handed back for any process to take at once (a stop)."""
         if not self.recorded:
             return
-        if self.stored:
-            self._store.update_soon(self.prediction)
-        else:
+        if not self.stored:
             self.stored = True
             self._store.insert_soon(self.prediction)
+        elif not release:
+            self._store.update_soon(self.prediction)
+        if release:  # merged into the insert above while that is still queued
+            self._store.update_soon(self.prediction, release=True)
 
     def save(self, *events: WebhookEventName) -> asyncio.Future[None]:
         """Write the record's current state now, with the webhook `events` it causes; the
@@ -193,6 +199,16 @@ class PredictionTask:
             attempt += 1
             try:
                 await write
+                return
+            except ClaimLost:
+                # Another process took it over (this one stalled past its lease) and runs it:
+                # its outcome is the one kept, this one is dropped, nothing overwritten.
+                log.warning(
+                    "prediction %s was taken over by another process; its %s here was dropped",
+                    self.prediction.id,
+                    self.prediction.status,
+                )
+                self.lost = True
                 return
             except Exception as error:
                 delay_s = self._retry_delay(attempt, new, error)

@@ -2,5 +2,6 @@
 
 from foretell.store.cursor import InvalidCursor
 from foretell.store.predictions import Page, PredictionStore
+from foretell.store.writer import ClaimLost
 
-__all__ = ["InvalidCursor", "Page", "PredictionStore"]
+__all__ = ["ClaimLost", "InvalidCursor", "Page", "PredictionStore"]

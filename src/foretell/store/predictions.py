@@ -29,6 +29,8 @@ from foretell.store import cursor as cursors
 from foretell.store.engine import create_engine, migrate
 from foretell.store.environments import EnvironmentStore
 from foretell.store.keys import KeyStore
+from foretell.store.leases import Lease, Leases, PredictionGuard, claim_columns, new_instance
+from foretell.store.notify import Listener, listener_for, publish
 from foretell.store.outbox import OutboxStore, event_row
 from foretell.store.reader import Reader
 from foretell.store.rows import from_row, to_row
@@ -62,31 +64,40 @@ class PredictionStore:
     on worker threads and see committed rows only: `flush()` first to include writes queued
     with `update_soon`. Webhook events go in with the record change that causes them, in the
     same transaction; `outbox` follows them from there.
+
+    Several processes may share the database: each unfinished record is claimed by the one that
+    runs it (`leases`, see store.leases), whose updates land only while it holds the claim
+    (else ClaimLost); `notices` hears the others' ends and cancel requests (store.notify).
     """
 
-    def __init__(self, engine: Engine, writer: GroupWriter) -> None:
+    def __init__(self, engine: Engine, writer: GroupWriter, lease: Lease) -> None:
         self._engine = engine
         self._writer = writer
         self._reader = Reader(engine)
         self.outbox = OutboxStore(self._reader, writer)
         self.keys = KeyStore(self._reader, writer)
         self.environments = EnvironmentStore(self._reader, writer)
+        self.leases = Leases(writer, lease)
+        self.notices: Listener = listener_for(engine, self._reader, writer.transact)
 
     @classmethod
-    async def open(cls, url: str) -> PredictionStore:
-        """Connect to `url` (creating a SQLite file's folder), migrate to head, start the writer."""
+    async def open(cls, url: str, *, lease_s: float = 15.0) -> PredictionStore:
+        """Connect to `url` (creating a SQLite file's folder), migrate to head, start the writer.
+        This process claims the records it writes under a new instance id, for `lease_s`."""
         engine = create_engine(url)
         try:
             await asyncio.to_thread(migrate, engine)
         except BaseException:
             engine.dispose()
             raise
-        return cls(
-            engine,
-            GroupWriter(
-                engine, (predictions, webhook_events, webhook_attempts, api_keys, environments)
-            ),
-        )
+        lease = Lease(new_instance(), lease_s)
+        tables = (predictions, webhook_events, webhook_attempts, api_keys, environments)
+        return cls(engine, GroupWriter(engine, tables, guard=PredictionGuard(lease)), lease)
+
+    @property
+    def instance(self) -> str:
+        """This process's id, as its claims on records carry it."""
+        return self.leases.instance
 
     @property
     def commits(self) -> int:
@@ -96,6 +107,7 @@ class PredictionStore:
     async def close(self) -> None:
         """Commit whatever is queued, stop the writer and release the database."""
         try:
+            await self.notices.close()
             await self._writer.close()
         finally:
             self._reader.close()
@@ -123,7 +135,7 @@ class PredictionStore:
         done = self._writer.put(
             predictions,
             "insert" if new else "update",
-            to_row(prediction),
+            self._row(prediction, new=new),
             wait=True,
             attached=[(webhook_events, event_row(e)) for e in events],
         )
@@ -134,11 +146,24 @@ class PredictionStore:
 
     def insert_soon(self, prediction: Prediction) -> None:
         """Queue a new record (taken now) for the next commit, without waiting."""
-        self._writer.put(predictions, "insert", to_row(prediction), wait=False)
+        self._writer.put(predictions, "insert", self._row(prediction, new=True), wait=False)
 
-    def update_soon(self, prediction: Prediction) -> None:
-        """Queue the record's current state (taken now) for the next commit, without waiting."""
-        self._writer.put(predictions, "update", to_row(prediction), wait=False)
+    def update_soon(self, prediction: Prediction, *, release: bool = False) -> None:
+        """Queue the record's current state (taken now) for the next commit, without waiting;
+        with `release`, this process lets go of it, for any process to take at once."""
+        row = self._row(prediction, new=False)
+        if release:
+            row |= {"claimed_by": None, "lease_until": None}
+        self._writer.put(predictions, "update", row, wait=False)
+
+    def _row(self, prediction: Prediction, *, new: bool) -> dict[str, Any]:
+        return to_row(prediction) | claim_columns(
+            prediction.status, new=new, instance=self.instance
+        )
+
+    async def publish(self, channel: str, prediction_id: str) -> None:
+        """Tell every process (this one too) `prediction_id` on `channel` (store.notify)."""
+        await self._writer.transact(lambda conn: publish(conn, channel, [prediction_id]))
 
     async def flush(self) -> None:
         """Wait until every write queued so far is committed; raises the first that failed."""

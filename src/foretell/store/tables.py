@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -99,6 +100,9 @@ def read_json(text: str) -> Any:
     return value
 
 
+# The statuses of work still to do, as an index's condition (both databases take partial indexes).
+UNFINISHED_SQL = "status IN ('pending', 'processing')"
+
 predictions = Table(
     "predictions",
     metadata,
@@ -122,10 +126,34 @@ predictions = Table(
     Column("logs", PlainText, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("created_by", String(64), nullable=True),  # the owner of the key that created it
+    # Which API process runs it, until when (the database's clock): see store.leases. Both
+    # NULL once it ended, or when a stop handed it back.
+    Column("claimed_by", String(32), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
     Index("ix_predictions_created_at_id", "created_at", "id"),
     Index("ix_predictions_created_by_created_at", "created_by", "created_at"),
     Index("ix_predictions_owner_name_created_at", "owner", "name", "created_at"),
     Index("ix_predictions_status", "status"),
+    Index(
+        "ix_predictions_unfinished_lease",
+        "lease_until",
+        sqlite_where=text(UNFINISHED_SQL),
+        postgresql_where=text(UNFINISHED_SQL),
+    ),
+)
+
+# Notices between API processes on a database without LISTEN/NOTIFY (SQLite, one machine):
+# written in the transaction they announce, read by every process polling past its last `seq`
+# (store.notify). PostgreSQL has the table too, empty: one schema for both.
+notices = Table(
+    "notices",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("payload", String(128), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    # Never reuse a seq, even after the newest rows are pruned: a reader past it would skip.
+    sqlite_autoincrement=True,
 )
 
 # The webhook outbox: one row per event, inserted in the transaction of the status change that

@@ -13,16 +13,22 @@ at once; the connection is dropped and the next batch opens a new one. The write
 connection between batches, so after a server restart the first batch finds it dead: that
 fails at its first statement, before anything could commit, and is sent again once on a new
 connection rather than costing its callers a failure.
+
+A table that API processes claim rows of (predictions, see store.leases) is written through its
+`Guard`: an update there lands only on a row this process still holds; one that finds the row
+taken resolves its callers with ClaimLost, its attached rows left out, while the rest of the
+batch commits. `transact` runs other work (renewing and taking claims) on the same connection
+between batches, so that on SQLite it never waits for this process's own write lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Insert, Table, Update, bindparam, insert, update
 
@@ -34,6 +40,34 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["insert", "update"]
 _WHERE_KEY = "where_key"
+T = TypeVar("T")
+
+
+class ClaimLost(Exception):
+    """An update of a row this process no longer holds: another process claimed it (its lease
+    had expired), or it already ended. Nothing of that write was stored."""
+
+    def __init__(self, table: str, key: Any) -> None:
+        super().__init__(
+            f"{table} {key!r} is no longer this process's to write (another process took it "
+            "over, or it ended); this write was dropped"
+        )
+        self.table = table
+        self.key = key
+
+
+class Guard(Protocol):
+    """Writes the rows of one table whose rows processes claim (store.leases.PredictionGuard)."""
+
+    @property
+    def table(self) -> Table: ...
+
+    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert new rows, claiming the unfinished ones for this process."""
+
+    def update(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
+        """Update each row (its primary key in it) where this process still holds it; for
+        each, whether it did."""
 
 
 Attached = Sequence[tuple[Table, dict[str, Any]]]
@@ -78,9 +112,12 @@ class GroupWriter:
     """Writes row snapshots of `tables` (each keyed by its one primary key column) from one
     background task."""
 
-    def __init__(self, engine: Engine, tables: Sequence[Table]) -> None:
+    def __init__(
+        self, engine: Engine, tables: Sequence[Table], *, guard: Guard | None = None
+    ) -> None:
         self.commits = 0  # transactions committed; lets tests and metrics see the grouping
         self._engine = engine
+        self._guard = guard
         self._statements = {table.name: _Statements(table) for table in tables}
         # One thread: transactions never contend for SQLite's write lock among themselves.
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="foretell-writer")
@@ -129,6 +166,11 @@ class GroupWriter:
         for batch in batches:
             await asyncio.shield(batch.done)
 
+    async def transact(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a transaction of its own on the writer's thread and connection, between
+        group commits; its result, once committed."""
+        return await self._loop.run_in_executor(self._thread, self._transaction, work)
+
     async def close(self) -> None:
         """Write what is queued, then stop the task. Failures were logged and given to waiters."""
         if self._closed:
@@ -156,9 +198,10 @@ class GroupWriter:
     async def _write(self, batch: _Batch) -> None:
         entries = list(batch.entries.values())
         first_error: Exception | None = None
+        lost: set[int] = set()
         try:
             if entries:
-                await self._commit(entries)
+                lost = await self._commit(entries)
         except StoreUnavailable as error:
             # No row of it was the cause: one by one would only wait on the database again.
             log.warning("a commit of %d rows failed: %s", len(entries), error)
@@ -175,60 +218,88 @@ class GroupWriter:
                 log.warning("group commit of %d rows failed; retrying one by one", len(entries))
                 first_error = await self._write_one_by_one(entries)
         else:
-            for entry in entries:
-                _settle(entry.done, None)
+            for index, entry in enumerate(entries):
+                _settle(entry.done, self._lost(entry) if index in lost else None)
         _settle(batch.done, first_error)
 
     async def _write_one_by_one(self, entries: list[_Entry]) -> Exception | None:
         first_error: Exception | None = None
         for entry in entries:
             try:
-                await self._commit([entry])
+                lost = await self._commit([entry])
             except Exception as error:
                 self._fail(entry, error)
                 first_error = first_error or error
             else:
-                _settle(entry.done, None)
+                _settle(entry.done, self._lost(entry) if lost else None)
         return first_error
+
+    def _lost(self, entry: _Entry) -> ClaimLost:
+        key = entry.row[self._statements[entry.table.name].key]
+        log.warning(
+            "%s %r is no longer this process's (taken over or ended); this write was dropped",
+            entry.table.name,
+            key,
+        )
+        return ClaimLost(entry.table.name, key)
 
     def _fail(self, entry: _Entry, error: Exception) -> None:
         key = entry.row[self._statements[entry.table.name].key]
         log.error("%s of %s %r failed", entry.kind, entry.table.name, key, exc_info=error)
         _settle(entry.done, error)
 
-    async def _commit(self, entries: list[_Entry]) -> None:
-        # Inserts first (attached rows included), so an update queued in the same batch for a
-        # row inserted by another entry finds it. executemany needs one statement per table and
-        # set of columns.
+    async def _commit(self, entries: list[_Entry]) -> set[int]:
+        """Write `entries` in one transaction; the positions of those whose claim was lost."""
+        lost = await self.transact(lambda conn: self._apply(conn, entries))
+        self.commits += 1
+        return lost
+
+    def _apply(self, conn: Connection, entries: list[_Entry]) -> set[int]:
+        # Inserts first, then the guarded updates, then the rows attached to entries whose
+        # claim held (a lost write's webhook events never happened), then the other updates: an
+        # update queued in the same batch for a row inserted by another entry finds it.
+        # executemany needs one statement per table and set of columns.
+        guard = self._guard
         inserts: dict[str, list[dict[str, Any]]] = {}
+        guarded: list[int] = []
         updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
-        for e in entries:
+        for index, e in enumerate(entries):
             if e.kind == "insert":
                 inserts.setdefault(e.table.name, []).append(e.row)
+            elif guard is not None and e.table is guard.table:
+                guarded.append(index)
             else:
                 key = self._statements[e.table.name].key
                 params = {k: v for k, v in e.row.items() if k != key}
                 params[_WHERE_KEY] = e.row[key]
                 updates.setdefault((e.table.name, tuple(params)), []).append(params)
-            for table, row in e.attached:
-                inserts.setdefault(table.name, []).append(row)
-        await self._loop.run_in_executor(self._thread, self._transaction, inserts, updates)
-        self.commits += 1
+        for name, rows in inserts.items():
+            if guard is not None and name == guard.table.name:
+                guard.insert(conn, rows)
+            else:
+                conn.execute(self._statements[name].insert, rows)
+        lost: set[int] = set()
+        if guard is not None and guarded:
+            held = guard.update(conn, [entries[i].row for i in guarded])
+            lost = {index for index, kept in zip(guarded, held, strict=True) if not kept}
+        attached: dict[str, list[dict[str, Any]]] = {}
+        for index, e in enumerate(entries):
+            if index not in lost:
+                for table, row in e.attached:
+                    attached.setdefault(table.name, []).append(row)
+        for name, rows in attached.items():
+            conn.execute(self._statements[name].insert, rows)
+        for (name, _), rows in updates.items():
+            conn.execute(self._statements[name].update, rows)
+        return lost
 
-    def _transaction(
-        self,
-        inserts: dict[str, list[dict[str, Any]]],
-        updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]],
-    ) -> None:
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
         for last_try in (False, True):
             kept = self._conn is not None
             try:
                 conn = self._connection()
                 transaction = conn.begin()
-                for name, rows in inserts.items():
-                    conn.execute(self._statements[name].insert, rows)
-                for (name, _), rows in updates.items():
-                    conn.execute(self._statements[name].update, rows)
+                result = work(conn)
             except Exception as error:
                 self._disconnect()  # the next transaction starts on a fresh connection
                 if kept and not last_try and lost_connection(error):
@@ -243,7 +314,8 @@ class GroupWriter:
                 # Lost during COMMIT, the outcome is unknown: never sent twice.
                 self._disconnect()
                 self._raise(error)
-            return
+            return result
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _connection(self) -> Connection:
         if self._conn is None:

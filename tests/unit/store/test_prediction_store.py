@@ -87,7 +87,7 @@ def test_update_soon_snapshots_now_and_commits_on_flush(
         store = await PredictionStore.open(db_url)
         try:
             await store.insert(p)
-            p.status = PredictionStatus.SUCCEEDED
+            p.status = PredictionStatus.PROCESSING
             p.output = {"label": "cat"}
             store.update_soon(p)
             # Changes after the call belong to a later write, not this one.
@@ -95,6 +95,8 @@ def test_update_soon_snapshots_now_and_commits_on_flush(
             p.logs = "later"
             await store.flush()
             flushed = await store.get("p1")
+            # The end comes last: a record that ended is no longer this process's to write.
+            p.status = PredictionStatus.SUCCEEDED
             await store.update(p)
             return flushed, await store.get("p1")
         finally:
@@ -102,10 +104,11 @@ def test_update_soon_snapshots_now_and_commits_on_flush(
 
     flushed, updated = asyncio.run(scenario())
     assert flushed is not None
-    assert flushed.status is PredictionStatus.SUCCEEDED
+    assert flushed.status is PredictionStatus.PROCESSING
     assert flushed.output == {"label": "cat"}
     assert flushed.logs == ""
     assert updated is not None
+    assert updated.status is PredictionStatus.SUCCEEDED
     assert updated.output == {"label": "dog"}
     assert updated.logs == "later"
 

@@ -88,9 +88,26 @@ async def create_prediction(
     return await create(await Call.from_request(request, caller))
 
 
-@router.get("/{prediction_id}", responses={200: {"model": PredictionBody}, **errors(404)})
-async def get_prediction(prediction_id: str, request: Request, caller: Reader) -> Response:
-    return Json(render.prediction(await state.service(request).get(prediction_id, caller)))
+@router.get("/{prediction_id}", responses={200: {"model": PredictionBody}, **errors(400, 404)})
+async def get_prediction(
+    prediction_id: str,
+    request: Request,
+    caller: Reader,
+    prefer: Annotated[
+        list[str] | None,
+        Header(
+            description="wait=N (1-60 s) answers once the prediction has ended, or after N "
+            "seconds with it as it then stands; whichever API process runs it"
+        ),
+    ] = None,
+) -> Response:
+    preferences = parse_prefer(
+        request.headers.getlist("prefer"), max_wait=state.settings(request).max_wait_s
+    )
+    service = state.service(request)
+    prediction = await service.get(prediction_id, caller, wait_s=preferences.wait)
+    headers = {"Preference-Applied": f"wait={preferences.wait}"} if preferences.wait else None
+    return Json(render.prediction(prediction), headers=headers)
 
 
 @router.get("", responses={200: {"model": PredictionPage}, **errors(400)})

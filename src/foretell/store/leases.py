@@ -1,0 +1,230 @@
+"""Leases: which API process runs each unfinished prediction, until when (the database's clock).
+
+A process claims what it inserts (`claimed_by` its instance id, `lease_until` now + lease_s),
+renews the claims of everything it runs in one statement a tick (`Leases.renew`), and writes a
+prediction only while it still holds it (`PredictionGuard`, through the group writer): an update
+that finds the row claimed by another process changes nothing and ends as ClaimLost. The
+terminal write clears the claim, and announces the end (store.notify.DONE) in its transaction.
+
+A lease not renewed in time has expired: any process may take the prediction (`claim_expired`,
+`claim`) and resume it. Rows without a claim (from before leases, or handed back by a stop) are
+taken at once. Times are the database's (`now()`, SQLite's 'now'), never a machine's own, so a
+machine whose clock runs ahead cannot take live work.
+
+PostgreSQL: takers skip rows another transaction is taking (FOR UPDATE SKIP LOCKED), so any
+number take side by side and no row is taken twice. SQLite: its one write lock (BEGIN IMMEDIATE)
+lets one process at a time take; all run on this process's writer thread (`GroupWriter.transact`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    bindparam,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from foretell.domain import Prediction, PredictionStatus
+from foretell.store import notify
+from foretell.store.rows import from_row
+from foretell.store.tables import UTCDateTime, predictions
+from foretell.store.writer import GroupWriter
+
+UNFINISHED = (PredictionStatus.PENDING.value, PredictionStatus.PROCESSING.value)
+_ENDED = frozenset(s.value for s in PredictionStatus if s.terminal)
+# Ids per renewal statement: within both databases' limits on bound parameters (SQLite 32766).
+RENEW_CHUNK = 5000
+_KEY, _HOLDER = "where_key", "holder"
+
+
+def new_instance() -> str:
+    """A new API process's id: what its claims carry."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """This process's `instance` id, and how long a claim lasts unrenewed (`seconds`)."""
+
+    instance: str
+    seconds: float
+
+    @property
+    def renew_every_s(self) -> float:
+        """Three renewals a lease: two may fail (a busy or restarting database) before it lapses."""
+        return self.seconds / 3
+
+    @property
+    def take_every_s(self) -> float:
+        """How often to look for expired leases: work of a dead process waits at most this
+        long past its lease."""
+        return self.seconds / 2
+
+
+class _DbTime(FunctionElement[datetime]):
+    """The database's clock now, plus a number of seconds."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(_DbTime, "postgresql")
+def _postgres_time(element: _DbTime, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"now() + make_interval(secs => {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_DbTime, "sqlite")
+def _sqlite_time(element: _DbTime, compiler: SQLCompiler, **kw: Any) -> str:
+    # The text UTCDateTime stores on SQLite ('YYYY-MM-DD HH:MM:SS.fff'), so they compare as text.
+    seconds = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', ({seconds}) || ' seconds')"
+
+
+@compiles(_DbTime)
+def _other_time(element: _DbTime, compiler: SQLCompiler, **kw: Any) -> str:
+    raise CompileError(f"leases need SQLite or PostgreSQL, not {compiler.dialect.name}")
+
+
+def db_time(seconds: float = 0.0) -> ColumnElement[datetime]:
+    """The database's time `seconds` from now."""
+    return _DbTime(literal(float(seconds), Float()))
+
+
+def _expired() -> ColumnElement[bool]:
+    c = predictions.c
+    return or_(c.claimed_by.is_(None), c.lease_until.is_(None), c.lease_until < db_time())
+
+
+class PredictionGuard:
+    """How the group writer writes predictions: inserts claim the unfinished ones; an update
+    lands only where this process still holds the row (store.writer.Guard)."""
+
+    table = predictions
+
+    def __init__(self, lease: Lease) -> None:
+        self._lease = lease
+        c = predictions.c
+        self._claiming = insert(predictions).values(lease_until=db_time(lease.seconds))
+        self._plain = insert(predictions)
+        self._update = update(predictions).where(
+            c.id == bindparam(_KEY), c.claimed_by == bindparam(_HOLDER)
+        )
+
+    def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        claimed = [_without(r, "lease_until") for r in rows if r.get("claimed_by") is not None]
+        free = [
+            {**r, "claimed_by": None, "lease_until": None}
+            for r in rows
+            if r.get("claimed_by") is None
+        ]
+        if claimed:
+            conn.execute(self._claiming, claimed)
+        if free:
+            conn.execute(self._plain, free)
+
+    def update(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
+        # One statement a row: a batch's summed rowcount could not say which row was lost.
+        held, ended = [], []
+        for row in rows:
+            params = _without(row, "id")
+            params[_KEY], params[_HOLDER] = row["id"], self._lease.instance
+            landed = conn.execute(self._update, params).rowcount == 1
+            held.append(landed)
+            if landed and row.get("status") in _ENDED:
+                ended.append(row["id"])
+        if ended:  # heard by other processes only if this transaction commits
+            notify.publish(conn, notify.DONE, ended)
+        return held
+
+
+def _without(row: dict[str, Any], name: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != name}
+
+
+class Leases:
+    """Renews this process's claims and takes expired ones, on the writer's connection."""
+
+    def __init__(self, writer: GroupWriter, lease: Lease) -> None:
+        self._writer = writer
+        self.lease = lease
+
+    @property
+    def instance(self) -> str:
+        return self.lease.instance
+
+    async def renew(self, ids: Collection[str]) -> int:
+        """Extend this process's claims on the unfinished predictions among `ids` to a full
+        lease from now; how many it still held (one it lost is not among them)."""
+        chosen = list(ids)
+        if not chosen:
+            return 0
+        return await self._writer.transact(lambda conn: self._renew(conn, chosen))
+
+    def _renew(self, conn: Connection, ids: list[str]) -> int:
+        c = predictions.c
+        statement = (
+            update(predictions)
+            .where(
+                c.claimed_by == self.instance,
+                c.status.in_(UNFINISHED),
+                c.id.in_(bindparam("ids", expanding=True)),
+            )
+            .values(lease_until=db_time(self.lease.seconds))
+        )
+        renewed = 0
+        for start in range(0, len(ids), RENEW_CHUNK):
+            renewed += conn.execute(statement, {"ids": ids[start : start + RENEW_CHUNK]}).rowcount
+        return renewed
+
+    async def claim_expired(self, limit: int) -> list[Prediction]:
+        """Take up to `limit` unfinished predictions whose lease expired (or that have none),
+        oldest first; they are this process's to resume."""
+        return await self._writer.transact(lambda conn: self._claim(conn, limit, None))
+
+    async def claim(self, prediction_id: str) -> Prediction | None:
+        """Take this one prediction if it is unfinished and its lease expired (or it has none);
+        None if it is not (ended, unknown, or still held by a live process)."""
+        found = await self._writer.transact(lambda conn: self._claim(conn, 1, prediction_id))
+        return found[0] if found else None
+
+    def _claim(self, conn: Connection, limit: int, prediction_id: str | None) -> list[Prediction]:
+        c = predictions.c
+        pick = select(c.id).where(c.status.in_(UNFINISHED), _expired())
+        if prediction_id is not None:
+            pick = pick.where(c.id == prediction_id)
+        # SKIP LOCKED: rows another process is taking right now are its; SQLite renders none of
+        # this clause (its write lock already serialises takers).
+        pick = pick.order_by(c.created_at, c.id).limit(limit).with_for_update(skip_locked=True)
+        statement = (
+            update(predictions)
+            .where(c.id.in_(pick.scalar_subquery()))
+            .values(claimed_by=self.instance, lease_until=db_time(self.lease.seconds))
+            .returning(*predictions.c)
+        )
+        rows = conn.execute(statement).mappings().all()
+        taken = [from_row(row) for row in rows]
+        return sorted(taken, key=lambda p: (p.created_at, p.id))
+
+
+def claim_columns(status: PredictionStatus, *, new: bool, instance: str) -> dict[str, Any]:
+    """What a write of a record in `status` sets of its claim: an end (or a hand-back) clears it,
+    a new unfinished record is claimed by `instance`, an update of one leaves it be."""
+    if status.terminal:
+        return {"claimed_by": None, "lease_until": None}
+    return {"claimed_by": instance} if new else {}
