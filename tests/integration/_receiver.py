@@ -21,12 +21,16 @@ import orjson
 HANG = "hang"  # a scripted answer: read the request, then never answer
 
 
+Answer = int | tuple[int, dict[str, str]] | str
+
+
 @dataclass(frozen=True)
 class Received:
     path: str  # with its query string
     headers: dict[str, str]  # names lower-cased
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    answer: Answer | None = None  # what the receiver answered it (chosen as it was recorded)
 
     @property
     def record(self) -> dict[str, Any]:
@@ -36,9 +40,6 @@ class Received:
     @property
     def webhook_id(self) -> str:
         return self.headers["webhook-id"]
-
-
-Answer = int | tuple[int, dict[str, str]] | str
 
 
 class Receiver:
@@ -84,9 +85,10 @@ class Receiver:
             assert time.monotonic() < deadline, f"no {what} within {timeout_s} s: {self.received}"
             await asyncio.sleep(0.02)
 
-    def _next_answer(self) -> Answer:
+    def answer_from_now(self, answer: Answer) -> None:
+        """Answer every request from now on with `answer` (once the script ran out)."""
         with self._lock:
-            return self.script.popleft() if self.script else self.otherwise
+            self.otherwise = answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -94,10 +96,10 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                answer = receiver._next_answer()
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                with receiver._lock:
-                    receiver.received.append(Received(self.path, headers, body))
+                with receiver._lock:  # one step: a test changing `otherwise` sees which got what
+                    answer = receiver.script.popleft() if receiver.script else receiver.otherwise
+                    receiver.received.append(Received(self.path, headers, body, answer=answer))
                 if answer == HANG:
                     receiver._release.wait(60)
                     return

@@ -20,6 +20,8 @@ pytestmark = pytest.mark.slow
 
 N = 5
 ENV = {
+    # The restart takes over the killed server's events once its leases expire: 2 s, not 15.
+    "FORETELL_LEASE_S": "2",
     "FORETELL_WEBHOOK_ALLOW_PRIVATE": "true",
     "FORETELL_WEBHOOK_FIRST_RETRY_S": "0.05",
     "FORETELL_WEBHOOK_MAX_RETRY_DELAY_S": "0.3",

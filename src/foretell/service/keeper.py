@@ -1,5 +1,6 @@
-"""LeaseKeeper: renews this process's claims on the predictions it runs, and takes over work whose
-lease expired (a process that stopped or died), on two timers."""
+"""LeaseKeeper: renews this process's claims (on the predictions it runs, the webhook events it
+delivers), and takes over work whose lease expired (a process that stopped or died), on two
+timers."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Sequence
 
-from foretell.store.leases import Leases
+from foretell.store.leases import Lease
 
 log = logging.getLogger(__name__)
 
@@ -18,20 +19,23 @@ log = logging.getLogger(__name__)
 JITTER = 0.25
 
 
+Work = Callable[[], Awaitable[object]]
+
+
 class LeaseKeeper:
-    """Every `renew_every_s`, one renewal of everything `held()` names; every `take_every_s`
-    (jittered), `take()`: what it returns is how many predictions it took over."""
+    """Every `lease.renew_every_s`, each of `renew` (one renewal of all a kind of claim); every
+    `lease.take_every_s` (jittered), each of `take`. A failure is logged and tried next time."""
 
     def __init__(
         self,
-        leases: Leases,
-        held: Callable[[], Collection[str]],
-        take: Callable[[], Awaitable[int]],
+        lease: Lease,
         *,
+        renew: Sequence[Work],
+        take: Sequence[Work],
         rng: random.Random | None = None,
     ) -> None:
-        self._leases = leases
-        self._held = held
+        self._lease = lease
+        self._renew = renew
         self._take = take
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
@@ -48,11 +52,11 @@ class LeaseKeeper:
                 await self._task
 
     def _next_take(self, now: float) -> float:
-        return now + self._leases.lease.take_every_s * self._rng.uniform(1 - JITTER, 1 + JITTER)
+        return now + self._lease.take_every_s * self._rng.uniform(1 - JITTER, 1 + JITTER)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        renew_every_s = self._leases.lease.renew_every_s
+        renew_every_s = self._lease.renew_every_s
         next_renew = loop.time() + renew_every_s
         next_take = self._next_take(loop.time())
         while True:
@@ -60,19 +64,17 @@ class LeaseKeeper:
             now = loop.time()
             if now >= next_renew:
                 next_renew = now + renew_every_s
-                await self._renew()
+                # Tried every tick; past a lease without one, other processes may take this
+                # one's work, and its late writes of it are then dropped (store.leases).
+                await _each(self._renew, "renewing this process's leases")
             if now >= next_take:
                 next_take = self._next_take(now)
-                try:
-                    await self._take()
-                except Exception as exc:  # the database is away: the next look tries again
-                    log.warning("looking for predictions whose lease expired failed: %r", exc)
+                await _each(self._take, "looking for work whose lease expired")
 
-    async def _renew(self) -> None:
-        held = self._held()
+
+async def _each(works: Sequence[Work], what: str) -> None:
+    for work in works:
         try:
-            await self._leases.renew(held)
-        except Exception as exc:
-            # Kept trying every tick; past a lease without one, other processes may take this
-            # one's work, and its late writes of it are then dropped (store.leases).
-            log.warning("renewing the leases of %d predictions failed: %r", len(held), exc)
+            await work()
+        except Exception as exc:  # the database is away: the next tick tries again
+            log.warning("%s failed: %r", what, exc)

@@ -95,9 +95,14 @@ class PredictionService:
         self._unfinished: Counter[str] = Counter()
         self._counted: set[str] = set()
         self._stopping: asyncio.Future[None] | None = None  # see `close`
-        # Other API processes share the store: claims on what runs here are renewed, expired
-        # ones taken over, and predictions running elsewhere waited on and canceled there.
-        self._keeper = LeaseKeeper(store.leases, held=lambda: list(self._live), take=self.recover)
+        # Other API processes share the store: claims on what runs here (and the webhook events
+        # it delivers) are renewed, expired ones taken over, and predictions running elsewhere
+        # waited on and canceled there.
+        self._keeper = LeaseKeeper(
+            store.leases.lease,
+            renew=(lambda: store.leases.renew(list(self._live)), outbox.renew),
+            take=(self.recover, outbox.take),
+        )
         self._elsewhere = Elsewhere(
             store, self._cancel_taken, confirm_s=settings.lease_s + CANCEL_MARGIN_S
         )

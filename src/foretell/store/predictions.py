@@ -31,7 +31,7 @@ from foretell.store.environments import EnvironmentStore
 from foretell.store.keys import KeyStore
 from foretell.store.leases import Lease, Leases, PredictionGuard, claim_columns, new_instance
 from foretell.store.notify import Listener, listener_for, publish
-from foretell.store.outbox import OutboxStore, event_row
+from foretell.store.outbox import EventGuard, OutboxStore
 from foretell.store.reader import Reader
 from foretell.store.rows import from_row, to_row
 from foretell.store.tables import (
@@ -74,7 +74,7 @@ class PredictionStore:
         self._engine = engine
         self._writer = writer
         self._reader = Reader(engine)
-        self.outbox = OutboxStore(self._reader, writer)
+        self.outbox = OutboxStore(self._reader, writer, lease)
         self.keys = KeyStore(self._reader, writer)
         self.environments = EnvironmentStore(self._reader, writer)
         self.leases = Leases(writer, lease)
@@ -92,7 +92,8 @@ class PredictionStore:
             raise
         lease = Lease(new_instance(), lease_s)
         tables = (predictions, webhook_events, webhook_attempts, api_keys, environments)
-        return cls(engine, GroupWriter(engine, tables, guard=PredictionGuard(lease)), lease)
+        guards = (PredictionGuard(lease), EventGuard(lease))
+        return cls(engine, GroupWriter(engine, tables, guards=guards), lease)
 
     @property
     def instance(self) -> str:
@@ -137,7 +138,7 @@ class PredictionStore:
             "insert" if new else "update",
             self._row(prediction, new=new),
             wait=True,
-            attached=[(webhook_events, event_row(e)) for e in events],
+            attached=[(webhook_events, self.outbox.new_row(e)) for e in events],
         )
         assert done is not None
         if on_commit is not None:

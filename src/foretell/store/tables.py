@@ -102,6 +102,7 @@ def read_json(text: str) -> Any:
 
 # The statuses of work still to do, as an index's condition (both databases take partial indexes).
 UNFINISHED_SQL = "status IN ('pending', 'processing')"
+UNSETTLED_SQL = "status IN ('pending', 'failing')"  # webhook events still to deliver
 
 predictions = Table(
     "predictions",
@@ -173,8 +174,17 @@ webhook_events = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_attempt_at", UTCDateTime, nullable=True),
+    # Which API process delivers it, until when (as predictions' leases); NULL once settled.
+    Column("claimed_by", String(32), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
     Index("ix_webhook_events_prediction_id", "prediction_id"),
     Index("ix_webhook_events_status", "status"),
+    Index(
+        "ix_webhook_events_unsettled_lease",
+        "lease_until",
+        sqlite_where=text(UNSETTLED_SQL),
+        postgresql_where=text(UNSETTLED_SQL),
+    ),
 )
 
 webhook_attempts = Table(

@@ -14,8 +14,9 @@ connection between batches, so after a server restart the first batch finds it d
 fails at its first statement, before anything could commit, and is sent again once on a new
 connection rather than costing its callers a failure.
 
-A table that API processes claim rows of (predictions, see store.leases) is written through its
-`Guard`: an update there lands only on a row this process still holds; one that finds the row
+A table that API processes claim rows of (predictions, see store.leases; webhook events, see
+store.outbox) is written through its `Guard`: an update there lands only on a row this process
+still holds; one that finds the row
 taken resolves its callers with ClaimLost, its attached rows left out, while the rest of the
 batch commits. `transact` runs other work (renewing and taking claims) on the same connection
 between batches, so that on SQLite it never waits for this process's own write lock.
@@ -113,11 +114,11 @@ class GroupWriter:
     background task."""
 
     def __init__(
-        self, engine: Engine, tables: Sequence[Table], *, guard: Guard | None = None
+        self, engine: Engine, tables: Sequence[Table], *, guards: Sequence[Guard] = ()
     ) -> None:
         self.commits = 0  # transactions committed; lets tests and metrics see the grouping
         self._engine = engine
-        self._guard = guard
+        self._guards = {guard.table.name: guard for guard in guards}
         self._statements = {table.name: _Statements(table) for table in tables}
         # One thread: transactions never contend for SQLite's write lock among themselves.
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="foretell-writer")
@@ -255,43 +256,54 @@ class GroupWriter:
         return lost
 
     def _apply(self, conn: Connection, entries: list[_Entry]) -> set[int]:
-        # Inserts first, then the guarded updates, then the rows attached to entries whose
-        # claim held (a lost write's webhook events never happened), then the other updates: an
-        # update queued in the same batch for a row inserted by another entry finds it.
-        # executemany needs one statement per table and set of columns.
-        guard = self._guard
+        # Inserts first. Then each guarded table in turn (in the order the guards were given):
+        # its updates, then the rows attached to its entries whose claim held (a lost write's
+        # webhook events never happened), so that the next table's updates find rows attached
+        # in this batch (a prediction's new event, updated as its delivery begins). Then the
+        # other tables' attached rows and updates. executemany needs one statement per table
+        # and set of columns.
         inserts: dict[str, list[dict[str, Any]]] = {}
-        guarded: list[int] = []
+        guarded: dict[str, list[int]] = {}
         updates: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
         for index, e in enumerate(entries):
             if e.kind == "insert":
                 inserts.setdefault(e.table.name, []).append(e.row)
-            elif guard is not None and e.table is guard.table:
-                guarded.append(index)
+            elif e.table.name in self._guards:
+                guarded.setdefault(e.table.name, []).append(index)
             else:
                 key = self._statements[e.table.name].key
                 params = {k: v for k, v in e.row.items() if k != key}
                 params[_WHERE_KEY] = e.row[key]
                 updates.setdefault((e.table.name, tuple(params)), []).append(params)
         for name, rows in inserts.items():
-            if guard is not None and name == guard.table.name:
-                guard.insert(conn, rows)
-            else:
-                conn.execute(self._statements[name].insert, rows)
+            self._insert(conn, name, rows)
         lost: set[int] = set()
-        if guard is not None and guarded:
-            held = guard.update(conn, [entries[i].row for i in guarded])
-            lost = {index for index, kept in zip(guarded, held, strict=True) if not kept}
-        attached: dict[str, list[dict[str, Any]]] = {}
-        for index, e in enumerate(entries):
-            if index not in lost:
-                for table, row in e.attached:
-                    attached.setdefault(table.name, []).append(row)
-        for name, rows in attached.items():
-            conn.execute(self._statements[name].insert, rows)
+        for name, guard in self._guards.items():
+            if indexes := guarded.get(name):
+                held = guard.update(conn, [entries[i].row for i in indexes])
+                lost |= {index for index, kept in zip(indexes, held, strict=True) if not kept}
+            self._attach(
+                conn, [e for i, e in enumerate(entries) if e.table.name == name and i not in lost]
+            )
+        self._attach(conn, [e for e in entries if e.table.name not in self._guards])
         for (name, _), rows in updates.items():
             conn.execute(self._statements[name].update, rows)
         return lost
+
+    def _attach(self, conn: Connection, entries: list[_Entry]) -> None:
+        attached: dict[str, list[dict[str, Any]]] = {}
+        for e in entries:
+            for table, row in e.attached:
+                attached.setdefault(table.name, []).append(row)
+        for name, rows in attached.items():
+            self._insert(conn, name, rows)
+
+    def _insert(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
+        guard = self._guards.get(name)
+        if guard is not None:
+            guard.insert(conn, rows)
+        else:
+            conn.execute(self._statements[name].insert, rows)
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
         for last_try in (False, True):

@@ -6,6 +6,13 @@ host, so a slow or dead receiver holds up only its own predictions' events — n
 replicas or other receivers. Delivery is at least once: an attempt cut off by a stop is made
 again on the next start with the same `webhook-id`, which is how a receiver tells a retry from a
 new event.
+
+Several API processes share the outbox (store.outbox): each event is delivered by the one process
+that holds its claim: the one whose write made it, or one that took it over (`take`) once that
+process stopped renewing (`renew`). Before each event, a lane takes the earlier unsettled events
+of its prediction that nobody holds and sends them first, and waits while another process holds
+one, so a receiver sees a prediction's events in order whichever process sends them. An event
+another process took over meanwhile is dropped from the lane (its attempt here was not stored).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import httpx
 
 from foretell import metrics
 from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent
+from foretell.store import ClaimLost
 from foretell.store.outbox import OutboxStore
 from foretell.webhooks.policy import RetryPolicy, retry_after_s, retryable
 from foretell.webhooks.signing import SigningKeys
@@ -34,6 +42,9 @@ from foretell.webhooks.transport import GuardedTransport, RefusedAddress
 log = logging.getLogger(__name__)
 
 USER_AGENT = "foretell-webhooks/0.1"
+TAKE_BATCH = 500  # events taken over at a time, until none is left
+# A lane whose next event waits for another process to send an earlier one looks again this often.
+BLOCKED_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,8 @@ class Deliveries:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> int:
-        """Open the HTTP client and queue every event left unsettled; returns how many."""
+        """Open the HTTP client and take over every unsettled event nobody holds (left by a
+        previous run, or a process that died); returns how many."""
         self._client = httpx.AsyncClient(
             transport=self._transport
             or GuardedTransport(
@@ -105,11 +117,25 @@ class Deliveries:
             timeout=self._policy.timeout_s,
             headers={"user-agent": USER_AGENT, "content-type": "application/json"},
         )
-        unsettled = await self._outbox.unsettled()
-        self.enqueue(unsettled)
-        if unsettled:
-            log.info("resuming delivery of %d webhook events", len(unsettled))
-        return len(unsettled)
+        return await self.take()
+
+    async def take(self) -> int:
+        """Take over the unsettled events nobody holds (their process stopped or died) and
+        deliver them; how many."""
+        taken = 0
+        while not self._closed:
+            batch = await self._outbox.take(TAKE_BATCH)
+            self.enqueue([e for e in batch if e.id not in self._live])
+            taken += len(batch)
+            if len(batch) < TAKE_BATCH:
+                break
+        if taken:
+            log.info("resuming delivery of %d webhook events", taken)
+        return taken
+
+    async def renew(self) -> int:
+        """Renew this process's claims on the events it is delivering; how many it held."""
+        return await self._outbox.renew(list(self._live))
 
     def expect(self, events: Iterable[OutboxEvent]) -> None:
         """`events` are being committed: `enqueue` them once they are, `forget` them if not."""
@@ -133,7 +159,7 @@ class Deliveries:
             metrics.WEBHOOK_BACKLOG.inc()
             lane = self._lanes.get(event.prediction_id)
             if lane is not None:
-                lane.append(event)
+                _in_order(lane, event)
                 continue
             self._lanes[event.prediction_id] = deque([event])
             task = asyncio.create_task(self._drain(event.prediction_id))
@@ -141,7 +167,8 @@ class Deliveries:
             task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        """Stop sending. Unsettled events stay stored as they are and go out on the next start."""
+        """Stop sending. Unsettled events stay stored as they are, handed back for another
+        process (or the next start) to send."""
         self._closed = True
         tasks = list(self._tasks)
         for task in tasks:
@@ -149,18 +176,44 @@ class Deliveries:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+        try:
+            await self._outbox.release()
+        except Exception as exc:  # their claims expire in their time instead
+            log.warning("could not hand back the undelivered webhook events: %r", exc)
 
     async def _drain(self, prediction_id: str) -> None:
         lane = self._lanes[prediction_id]
         try:
             while lane:
-                await self._deliver(lane[0])
+                if not await self._first_in_line(lane):
+                    await asyncio.sleep(BLOCKED_RETRY_S)
+                    continue
+                try:
+                    await self._deliver(lane[0])
+                except ClaimLost:
+                    log.warning("webhook event %s was taken over by another process", lane[0].id)
                 self._live.pop(lane.popleft().id, None)
                 metrics.WEBHOOK_BACKLOG.dec()
         finally:
             # Whatever is left at a stop stays stored, unsettled, for the next start.
             metrics.WEBHOOK_BACKLOG.dec(len(lane))
             del self._lanes[prediction_id]
+
+    async def _first_in_line(self, lane: deque[OutboxEvent]) -> bool:
+        """Whether the lane's first event may go out now: the earlier unsettled events of its
+        prediction that nobody held are put before it (taken over), and while another process
+        holds one, it may not."""
+        try:
+            ahead = await self._outbox.ahead(lane[0])
+        except Exception as exc:  # the store is away: look again shortly
+            log.warning("could not check the webhook events before %s: %r", lane[0].id, exc)
+            return False
+        for event in reversed(ahead.taken):
+            if event.id not in self._live:
+                self._live[event.id] = event
+                metrics.WEBHOOK_BACKLOG.inc()
+                lane.appendleft(event)
+        return not ahead.blocked  # (the new first, if any, has nothing before it but ours)
 
     async def _deliver(self, event: OutboxEvent) -> None:
         while not event.status.settled:
@@ -194,6 +247,8 @@ class Deliveries:
             )
             try:
                 await self._outbox.record(event, attempt)
+            except ClaimLost:
+                raise  # another process delivers it now
             except Exception:
                 # Sending goes on; a delivery the store missed is only sent again after a
                 # restart, under the same webhook-id.
@@ -270,6 +325,16 @@ async def _read_some(chunks: AsyncIterator[bytes], limit: int) -> None:
         read += len(chunk)
         if read >= limit:
             return
+
+
+def _in_order(lane: deque[OutboxEvent], event: OutboxEvent) -> None:
+    """Put `event` in its place among the lane's events (its prediction's order), never before
+    the first, which may be on its way."""
+    key = (event.seq, event.created_at)
+    position = len(lane)
+    while position > 1 and (lane[position - 1].seq, lane[position - 1].created_at) > key:
+        position -= 1
+    lane.insert(position, event)
 
 
 def _receiver(url: str) -> str:

@@ -73,6 +73,14 @@ class Outbox:
     async def close(self) -> None:
         await self._deliveries.close()
 
+    async def renew(self) -> int:
+        """Renew this process's claims on the events it is delivering (see Deliveries)."""
+        return await self._deliveries.renew()
+
+    async def take(self) -> int:
+        """Take over and deliver the unsettled events whose process stopped renewing them."""
+        return await self._deliveries.take()
+
     def events(self, p: Prediction, *names: WebhookEventName) -> list[OutboxEvent]:
         """The events among `names` that `p`'s webhook asks for, each carrying the record as it
         is now. Store them with the change that caused them, with `on_commit(events)` called
@@ -137,7 +145,7 @@ class Outbox:
 
     async def redeliver(self, p: Prediction) -> OutboxEvent:
         """Send `p`'s last event again, under its own webhook-id, with a fresh retry window.
-        An event still being delivered is left to its current delivery."""
+        An event still being delivered (by this process or another) is left to that delivery."""
         if p.webhook is None:
             raise NoWebhookEvent(p.id, "it was created without a webhook")
         events = await self._store.events(p.id)
@@ -152,9 +160,10 @@ class Outbox:
         live = self._deliveries.live(last.id)
         if live is not None:
             return live  # its delivery is under way; the stored row may lag behind it
+        stored = replace(last)
         last.status, last.next_attempt_at = DeliveryStatus.PENDING, None
         last.queued_at = self._now()
-        recorded = self._store.record(last, None)  # queued before the lane records an attempt
+        if not await self._store.retake(last):
+            return stored  # another API process is delivering it now
         self._deliveries.enqueue([last])
-        await recorded
         return last

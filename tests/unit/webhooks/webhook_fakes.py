@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent, WebhookEventName
+from foretell.store.outbox import Ahead
 from foretell.webhooks.delivery import Deliveries, Limits
 from foretell.webhooks.policy import RetryPolicy
 from foretell.webhooks.signing import SigningKeys
@@ -64,6 +65,23 @@ class FakeOutboxStore:
             (replace(e) for e in self.stored.values() if not e.status.settled),
             key=lambda e: (e.seq, e.created_at),
         )
+
+    # One process alone: it holds every event, so whatever is unsettled is its to take.
+    async def take(self, limit: int) -> list[OutboxEvent]:
+        return (await self.unsettled())[:limit]
+
+    async def renew(self, ids: Iterable[str]) -> int:
+        return len([i for i in ids if i in self.stored])
+
+    async def ahead(self, event: OutboxEvent) -> Ahead:
+        return Ahead([], blocked=False)
+
+    async def retake(self, event: OutboxEvent) -> bool:
+        self.stored[event.id] = replace(event)
+        return True
+
+    async def release(self) -> None:
+        pass
 
     async def events(self, prediction_id: str) -> list[OutboxEvent]:
         return sorted(
