@@ -306,11 +306,13 @@ def report(run: Run, records: dict[str, Any]) -> int:
         r["status"] if r["status"] != "failed" else f"failed as {r['error']['source']}"
         for r in ended
     )
-    internal = collections.Counter(
-        r["error"]["message"][:140] for r in ended if r["status"] == "failed"
+    failures = collections.Counter(
+        (r["error"]["source"], r["error"]["message"][:140])
+        for r in ended
+        if r["status"] == "failed"
     )
-    for message, n in internal.most_common():
-        run.say(f"  {n} failed: {message}")
+    for (source, message), n in failures.most_common():
+        run.say(f"  {n} failed{'' if source == 'internal' else ' as ' + source}: {message}")
     by_id = {prediction_id: tag for tag, prediction_id in run.ids.items()}
     unfinished = [i for i in run.ids.values() if i not in {r["id"] for r in ended}]
     for prediction_id in unfinished[:10]:
