@@ -1,7 +1,8 @@
 """The request bodies that unfinished requests hold are capped (`max_body_bytes_in_flight`): past
 the cap a request is answered 503 with Retry-After, naming the limit, and once the requests in
 flight are answered, new ones are read again. 100 bodies of 10 MB at once took a server to
-1.4 GB before there was a cap."""
+1.4 GB before there was a cap. A body holds the bytes that have arrived, not those its
+Content-Length promises: uploads that declare a size and stall lock nobody out."""
 
 from __future__ import annotations
 
@@ -24,18 +25,20 @@ def body_of(size: int) -> bytes:
 
 
 class Held:
-    """A POST whose body is sent in two halves, the second only once `go` is set."""
+    """A POST whose body is sent in two parts, the first `sent` bytes (default: all but the
+    last byte), the rest only once `go` is set."""
 
-    def __init__(self, http: httpx.AsyncClient, size: int) -> None:
-        self.reading = asyncio.Event()  # the server has read the first half
+    def __init__(self, http: httpx.AsyncClient, size: int, sent: int | None = None) -> None:
+        self.reading = asyncio.Event()  # the server has read the first part
         self.go = asyncio.Event()
         body = body_of(size)
+        sent = size - 1 if sent is None else sent
 
         async def halves() -> AsyncIterator[bytes]:
-            yield body[: size // 2]
+            yield body[:sent]
             self.reading.set()
             await self.go.wait()
-            yield body[size // 2 :]
+            yield body[sent:]
 
         headers = {"Content-Length": str(size), "Content-Type": "application/json"}
         self.response = asyncio.create_task(
@@ -62,7 +65,7 @@ async def test_past_the_cap_is_503_with_retry_after_until_the_bodies_in_flight_a
             assert refused.headers["Retry-After"] == "1"
             assert refused.json() == {
                 "detail": "this request's body of 100 bytes would take the request bodies in "
-                "flight past the server's limit of 4096 bytes (4096 bytes held now, "
+                "flight past the server's limit of 4096 bytes (4094 bytes held now, "
                 "max_body_bytes_in_flight); retry in 1 s"
             }
 
@@ -90,3 +93,23 @@ async def test_a_body_without_content_length_is_refused_once_it_would_pass_the_c
         assert "limit of 4096 bytes" in oip.json()["error"]
         again = await api.http.post("/v1/predictions", content=chunked())
         assert again.status_code == 404, again.text
+
+
+async def test_uploads_that_declare_a_size_and_stall_hold_only_what_they_sent(serve) -> None:
+    async with serve({}, max_body_bytes=BODY, max_body_bytes_in_flight=CAP) as api:
+        stalled = [Held(api.http, BODY, sent=1) for _ in range(8)]  # 8 x 2048 declared, 8 sent
+        for held in stalled:  # each is read, or answered (503, when declared sizes were held)
+            reading = asyncio.create_task(held.reading.wait())
+            await asyncio.wait([reading, held.response], return_when=asyncio.FIRST_COMPLETED)
+            reading.cancel()
+        assert [h.response.result().status_code for h in stalled if h.response.done()] == []
+
+        others = [await api.http.post("/v1/predictions", content=body_of(BODY)) for _ in range(2)]
+        oip = await api.http.post("/v2/models/nobody/nothing/infer", content=body_of(BODY))
+
+        assert [r.status_code for r in others] == [404, 404], others[0].text
+        assert oip.status_code == 404, oip.text
+        for held in stalled:
+            held.go.set()
+        for held in stalled:
+            assert (await held.response).status_code == 404

@@ -1,5 +1,10 @@
 """Refuse request bodies over the configured size before they are read into memory, and any
-body that would take the bytes held by unfinished requests past the server's cap."""
+body that would take the bytes held by unfinished requests past the server's cap.
+
+A body is held for what has arrived, not for what its Content-Length promises: eight uploads
+that each declared 10 MB and then sent one byte used to hold the whole cap, and every other
+request got 503 for as long as they stalled. (A body that stalls is cut off by the connection's
+`body_timeout_s`, api.connection.)"""
 
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ class BodyBudget:
         self.limit = limit
         self.held = 0
 
+    def check(self, size: int) -> None:
+        """Raise BodiesInFlightFull if a body of `size` bytes could not be held now."""
+        if self.held + size > self.limit:
+            raise BodiesInFlightFull(size, self.held, self.limit)
+
     def take(self, size: int, body: int) -> None:
         """Hold `size` more bytes of a `body` bytes long so far, or raise BodiesInFlightFull."""
         if self.held + size > self.limit:
@@ -32,8 +42,9 @@ class BodyLimit:
     """ASGI middleware: 413 on a Content-Length over the limit, or a stream that grows past it;
     503 + Retry-After on one that would take the bodies in flight past `in_flight` bytes.
 
-    A request holds its declared Content-Length from the start (refused at once if that does
-    not fit), and any bytes read beyond it as they arrive, until it has been answered."""
+    A request holds the bytes of its body as they arrive, until it has been answered. A
+    Content-Length that does not fit in what is free now is refused at once (nothing is held
+    for it: a client that declares a size and sends nothing holds nothing)."""
 
     def __init__(self, app: ASGIApp, *, limit: int, in_flight: int) -> None:
         self.app = app
@@ -45,27 +56,26 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _refuse(scope, receive, send, PayloadTooLarge(int(declared), self.limit))
-            return
-        held = int(declared) if declared is not None and declared.isdigit() else 0
-        try:
-            self.budget.take(held, held)
-        except BodiesInFlightFull as full:
-            await _refuse(scope, receive, send, full)
-            return
-        seen = 0
+        if declared is not None and declared.isdigit():
+            try:
+                if int(declared) > self.limit:
+                    raise PayloadTooLarge(int(declared), self.limit)
+                self.budget.check(int(declared))
+            except ForetellError as refused:
+                await _refuse(scope, receive, send, refused)
+                return
+        held = 0
 
         async def counted() -> Message:
-            nonlocal seen, held
+            nonlocal held
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                # FastAPI turns any other error raised while reading the body into a bare 400.
-                raise HTTPException(413, PayloadTooLarge(seen, self.limit).message)
-            if seen > held:  # no Content-Length, or more than it said: held as it arrives
-                self.budget.take(seen - held, seen)  # raised to the route reading the body
-                held = seen
+            size = len(message.get("body", b""))
+            if size:
+                if held + size > self.limit:
+                    # FastAPI turns any other error raised while reading the body into a bare 400.
+                    raise HTTPException(413, PayloadTooLarge(held + size, self.limit).message)
+                self.budget.take(size, held + size)  # raised to the route reading the body
+                held += size
             return message
 
         try:

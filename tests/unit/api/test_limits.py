@@ -100,7 +100,7 @@ async def started(
     return task
 
 
-async def test_declared_bodies_are_held_and_one_that_does_not_fit_is_refused_at_once() -> None:
+async def test_read_bodies_are_held_and_a_declared_one_that_cannot_fit_is_refused() -> None:
     app = HoldingApp()
     limit = BodyLimit(app, limit=LIMIT, in_flight=CAP)
     first = await started(limit, app, 1000, b"x" * 1000)
@@ -175,6 +175,35 @@ async def test_what_a_request_held_is_released_when_it_fails_or_its_client_leave
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert leaving.budget.held == 0
+
+
+async def test_a_declared_length_holds_nothing_until_its_bytes_arrive() -> None:
+    app = HoldingApp()
+    limit = BodyLimit(app, limit=LIMIT, in_flight=CAP)
+    first_read, rest = asyncio.Event(), asyncio.Event()
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"x", "more_body": True},
+        {"type": "http.request", "body": b"x" * 999, "more_body": False},
+    ]
+
+    async def stalling() -> Message:  # one byte of the 1000 declared, then a stall
+        if len(messages) == 1:
+            first_read.set()
+            await rest.wait()
+        return messages.pop(0)
+
+    stalled = asyncio.create_task(limit(scope(1000), stalling, Answer()))
+    await first_read.wait()
+    assert limit.budget.held == 1
+    others = [await started(limit, app, 1000, b"x" * 1000) for _ in range(2)]  # 2001 held
+
+    assert limit.budget.held == 2001
+    rest.set()
+    with pytest.raises(BodiesInFlightFull):  # its other 999 bytes do not fit now
+        await stalled
+    app.release.set()
+    await asyncio.gather(*others)
+    assert limit.budget.held == 0
 
 
 def test_the_cap_defaults_to_eight_bodies_and_must_hold_one() -> None:
