@@ -30,6 +30,28 @@ class Settings(BaseSettings):
         description="request body bytes all unfinished requests may hold at once (503 past "
         "it); default 8 x max_body_bytes",
     )
+    # The connection's limits (api.connection), before a request reaches authentication: what
+    # an unauthenticated client can make the server hold, and for how long.
+    max_head_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="bytes a request line and its headers may take (431 past it), as h11's default",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="time a request line and its headers may take to arrive (408)"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="time a request body may go without sending a byte (408)"
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="how long an idle connection stays open between requests"
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="open connections or requests in progress at once; a request past it gets "
+        "503 + Retry-After (keep it under the process's open-file limit)",
+    )
     # Within what the store serves back (domain.nesting.RECORD_DEPTH, 200): records wrap a
     # body's values a few levels deeper, and orjson writes no more than 254 levels.
     max_json_depth: int = Field(

@@ -6,7 +6,10 @@ ForetellError                    code
 │   ├── PayloadTooLarge          payload_too_large    (a body over the configured limit)
 │   │   └── DecodedTooLarge      payload_too_large    (… once decompressed: a zip bomb)
 │   ├── UnsupportedEncoding      unsupported_encoding (a Content-Encoding foretell cannot decode)
-│   └── NestingTooDeep           nesting_too_deep     (a JSON body nested past the limit)
+│   ├── NestingTooDeep           nesting_too_deep     (a JSON body nested past the limit)
+│   ├── HeaderTooLong            header_too_long      (a header value past what foretell parses)
+│   └── HeadTooLarge             head_too_large       (request line and headers past the cap)
+├── ReadTimedOut                 read_timed_out       (a client stopped sending its request)
 ├── InvalidInput                 invalid_input        (input does not match the model's schema)
 ├── Unauthenticated              unauthenticated      (no key, a malformed header, a bad key)
 ├── Forbidden                    forbidden            (a key without the scope the route needs)
@@ -27,6 +30,7 @@ ForetellError                    code
 ├── ModelLoadFailed              model_load_failed    (setup raised or the artifact is unusable)
 ├── Overloaded                   overloaded           (queue full; retry later)
 ├── BodiesInFlightFull           bodies_in_flight_full (request bodies at their memory cap)
+├── ConnectionsFull              connections_full     (connections or requests at the server's cap)
 ├── WorkerCrashed                worker_crashed       (a replica process died mid-prediction)
 ├── StoreUnavailable             store_unavailable    (the database is down, restarting or locked)
 └── RecordNotSaved               record_not_saved     (a finished record could not be stored)
@@ -39,6 +43,14 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+ECHO_CHARS = 100
+
+
+def echo(text: str, limit: int = ECHO_CHARS) -> str:
+    """Caller-sent `text` as an error message repeats it: whole if short, else its first `limit`
+    characters and its length, so that no error grows with what a client chose to send."""
+    return text if len(text) <= limit else f"{text[:limit]}…({len(text)} characters)"
 
 
 class ForetellError(Exception):
@@ -89,8 +101,8 @@ class UnsupportedEncoding(InvalidRequest):
 
     def __init__(self, encoding: str, supported: Sequence[str]) -> None:
         super().__init__(
-            f"Content-Encoding '{encoding}' is not supported; send the body uncompressed or as "
-            + " or ".join(supported)
+            f"Content-Encoding '{echo(encoding)}' is not supported; send the body uncompressed "
+            "or as " + " or ".join(supported)
         )
         self.encoding = encoding
         self.supported = tuple(supported)
@@ -109,6 +121,57 @@ class NestingTooDeep(InvalidRequest):
         )
         self.limit = limit
         self.where = where
+
+
+class HeaderTooLong(InvalidRequest):
+    """A header value longer than foretell reads: refused before it is parsed, since parsing
+    (Prefer's list of preferences) costs the event loop time in proportion to its length."""
+
+    code = "header_too_long"
+
+    def __init__(self, header: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"header {header} is {size} characters long, more than the limit of {limit}"
+        )
+        self.header = header
+        self.size = size
+        self.limit = limit
+
+
+class HeadTooLarge(InvalidRequest):
+    """A request line and headers (or a chunked body's trailers) past the server's cap
+    (`max_head_bytes`), counted as they arrive: refused before authentication or a route.
+    Unfinished: `size` bytes arrived and the headers had not ended."""
+
+    code = "head_too_large"
+
+    def __init__(self, size: int, limit: int, *, finished: bool = True) -> None:
+        super().__init__(
+            f"request line and headers of {size} bytes exceed the limit of {limit} bytes "
+            "(max_head_bytes)"
+            if finished
+            else f"request headers (or trailers) exceed the limit of {limit} bytes "
+            f"(max_head_bytes): {size} bytes arrived before their end"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class ReadTimedOut(ForetellError):
+    """A client stopped sending its request: its headers did not all arrive in `timeout_s`, or
+    its body sent nothing for `timeout_s`. The connection is closed after the answer."""
+
+    code = "read_timed_out"
+
+    def __init__(self, part: str, timeout_s: float, setting: str) -> None:
+        waited = "did not all arrive within" if part == "headers" else "sent nothing for"
+        super().__init__(
+            f"the request's {part} {waited} {timeout_s:g} s, the server's limit ({setting}); "
+            "the connection is closed"
+        )
+        self.part = part
+        self.timeout_s = timeout_s
+        self.setting = setting
 
 
 class InvalidInput(ForetellError):
@@ -174,7 +237,7 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"model '{model}' not found")
+        super().__init__(f"model '{echo(model)}' not found")
         self.model = model
 
 
@@ -183,7 +246,9 @@ class VersionNotFound(NotFound):
 
     def __init__(self, model: str, version: int, available: Sequence[int]) -> None:
         listed = ", ".join(str(v) for v in available) or "none"
-        super().__init__(f"model '{model}' has no version {version}; versions that exist: {listed}")
+        super().__init__(
+            f"model '{echo(model)}' has no version {version}; versions that exist: {listed}"
+        )
         self.model = model
         self.version = version
         self.available = list(available)
@@ -193,7 +258,7 @@ class DeploymentNotFound(NotFound):
     code = "deployment_not_found"
 
     def __init__(self, deployment_id: str) -> None:
-        super().__init__(f"deployment '{deployment_id}' not found")
+        super().__init__(f"deployment '{echo(deployment_id)}' not found")
         self.deployment_id = deployment_id
 
 
@@ -204,10 +269,10 @@ class EnvironmentNotFound(NotFound):
         self, model: str, environment: str, known: Sequence[str], reason: str | None = None
     ) -> None:
         super().__init__(
-            f"model '{model}' environment '{environment}' cannot serve: {reason}"
+            f"model '{echo(model)}' environment '{echo(environment)}' cannot serve: {reason}"
             if reason
-            else f"model '{model}' has no environment '{environment}'; its environments: "
-            f"{', '.join(known)}"
+            else f"model '{echo(model)}' has no environment '{echo(environment)}'; its "
+            f"environments: {', '.join(known)}"
         )
         self.model = model
         self.environment = environment
@@ -217,7 +282,7 @@ class PredictionNotFound(NotFound):
     code = "prediction_not_found"
 
     def __init__(self, prediction_id: str) -> None:
-        super().__init__(f"prediction '{prediction_id}' not found")
+        super().__init__(f"prediction '{echo(prediction_id)}' not found")
         self.prediction_id = prediction_id
 
 
@@ -225,7 +290,7 @@ class KeyNotFound(NotFound):
     code = "key_not_found"
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"no API key with id or prefix '{key}'")
+        super().__init__(f"no API key with id or prefix '{echo(key)}'")
         self.key = key
 
 
@@ -336,6 +401,21 @@ class BodiesInFlightFull(ForetellError):
         )
         self.size = size
         self.in_flight = in_flight
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+class ConnectionsFull(ForetellError):
+    """The server holds as many connections or unanswered requests as it is allowed
+    (`max_connections`): a new request is refused until some are answered or closed."""
+
+    code = "connections_full"
+
+    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"the server is at its limit of {limit} open connections or requests in progress "
+            f"(max_connections); retry in {retry_after_s} s"
+        )
         self.limit = limit
         self.retry_after_s = retry_after_s
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from foretell import errors
@@ -21,6 +22,8 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidRequest: 400,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedEncoding: 415,
+    errors.HeadTooLarge: 431,
+    errors.ReadTimedOut: 408,
     errors.InvalidInput: 422,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
@@ -33,6 +36,7 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.ModelNotReady: 503,
     errors.ServerStopping: 503,
     errors.BodiesInFlightFull: 503,
+    errors.ConnectionsFull: 503,
     errors.ModelLoadFailed: 503,
     errors.StoreUnavailable: 503,
     errors.ForetellError: 500,
@@ -59,9 +63,13 @@ def headers_for(exc: errors.ForetellError) -> dict[str, str]:
         | errors.RateLimited
         | errors.TooManyUnfinished
         | errors.BodiesInFlightFull
+        | errors.ConnectionsFull
         | errors.StoreUnavailable,
     ):
         return {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, errors.HeadTooLarge | errors.ReadTimedOut):
+        # What is left of the request cannot be told from the next one: the connection ends.
+        return {"Connection": "close"}
     if isinstance(exc, errors.Unauthenticated):
         return {"WWW-Authenticate": WWW_AUTHENTICATE}
     if isinstance(exc, errors.UnsupportedEncoding):  # RFC 7694: the codings it would take
@@ -154,7 +162,7 @@ async def _handle(request: Request, exc: Exception) -> Response:
         and exc.status_code == 404
         and "route" not in request.scope
     ):  # no route took it: say which request that was, rather than Starlette's "Not Found"
-        exc = errors.NotFound(f"no route {request.method} {request.scope['path']}")
+        exc = errors.NotFound(f"no route {request.method} {errors.echo(request.scope['path'])}")
     return error_response(exc, tag)
 
 
@@ -167,6 +175,13 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         status, body = render(error, 500)
         return Json(body, status_code=status)
     return Json({"detail": error.message}, status_code=500)
+
+
+async def _gone(request: Request, exc: Exception) -> Response:
+    # A client that left mid-body is no server error: one line, no traceback, and an answer
+    # that uvicorn drops, since there is nobody to send it to.
+    log.debug("%s %s: the client left before its body was read", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 def _validation_response(exc: RequestValidationError) -> Response:
@@ -182,6 +197,7 @@ def _validation_response(exc: RequestValidationError) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(errors.ForetellError, _handle)
     app.add_exception_handler(RequestValidationError, _handle)
     app.add_exception_handler(HTTPException, _handle)
