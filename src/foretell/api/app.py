@@ -64,6 +64,9 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
         summary="Durable predictions over the models in a folder",
         version="0.1.0",
         lifespan=lifespan,
+        # A trailing slash is another path: 404, never a redirect answered before auth, to a
+        # Location built from the request's Host header.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.anonymous = ANONYMOUS if settings.anonymous_public else None

@@ -13,6 +13,7 @@ same answer whichever lane it took.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
@@ -29,6 +31,8 @@ from foretell.api.errors import error_response
 from foretell.config import Settings
 from foretell.domain import access
 from foretell.service import PredictionService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,9 @@ class HotPaths:
             response = await route.handler(
                 Call(state.service, state.settings, headers, body, caller, params)
             )
+        except ClientDisconnect:  # nobody to answer; as api.errors does for FastAPI's routes
+            log.debug("%s %s: the client left before its body was read", scope["method"], template)
+            return
         except Exception as exc:
             response = error_response(exc, route.dialect)
         await response(scope, receive, send)
@@ -118,8 +125,8 @@ async def _body(receive: Receive) -> bytes:
     chunks: list[Any] = []
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] == "http.disconnect":  # never handled as if the body were whole
+            raise ClientDisconnect()
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break

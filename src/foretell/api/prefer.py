@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from foretell.errors import InvalidPreference
+from foretell.api.headers import check_length
+from foretell.errors import InvalidPreference, echo
 
 # RFC 9110 §5.6.2 tchar; no re.IGNORECASE or \w, which would let non-ASCII letters in.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -32,8 +33,9 @@ def parse_prefer(values: Sequence[str], *, max_wait: int) -> Preferences:
 
     Unknown preferences are ignored and, for one named twice, the first wins (RFC 7240 §2);
     `wait` must be a whole number of seconds from 1 to `max_wait`, and a bare `wait` means
-    `max_wait`, as Replicate's sync mode reads `Prefer: wait`.
+    `max_wait`, as Replicate's sync mode reads `Prefer: wait`. Past 1 KiB: HeaderTooLong.
     """
+    check_length("Prefer", values)
     found: dict[str, str | None] = {}
     for value in values:
         for name, word in _Scanner(value).preferences():
@@ -50,21 +52,16 @@ def _wait(word: str | None, max_wait: int) -> int:
     if word is None:
         return max_wait
     if not _INTEGER.fullmatch(word):
-        raise InvalidPreference(f"Prefer: wait={_shorten(word)} is not an integer; {rule}")
+        raise InvalidPreference(f"Prefer: wait={echo(word)} is not an integer; {rule}")
     # Compared by length first: int() of thousands of digits is slow and Python refuses it.
     digits = word.lstrip("-").lstrip("0")
     if len(digits) > len(str(max_wait)) or not 1 <= int(word) <= max_wait:
-        raise InvalidPreference(f"Prefer: wait={_shorten(word)} is out of range; {rule}")
+        raise InvalidPreference(f"Prefer: wait={echo(word)} is out of range; {rule}")
     return int(word)
 
 
 def _handling(word: str | None) -> str | None:
     return word.lower() if word is not None and word.lower() in _HANDLING else None
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    """Keep error messages readable when a client sends a huge header."""
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 class _Scanner:
@@ -136,6 +133,6 @@ class _Scanner:
 
     def _fail(self, problem: str) -> NoReturn:
         raise InvalidPreference(
-            f"Prefer header {_shorten(self._text)!r} is malformed at character {self._pos + 1}: "
+            f"Prefer header {echo(self._text)!r} is malformed at character {self._pos + 1}: "
             f"{problem}"
         )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from foretell.errors import InvalidRequest
+from foretell.errors import InvalidRequest, echo
 
 
 class InvalidCursor(InvalidRequest):
@@ -17,7 +17,7 @@ class InvalidCursor(InvalidRequest):
     code = "invalid_cursor"
 
     def __init__(self, cursor: str, problem: str) -> None:
-        super().__init__(f"invalid cursor '{cursor}': {problem}; pass next_cursor unchanged")
+        super().__init__(f"invalid cursor '{echo(cursor)}': {problem}; pass next_cursor unchanged")
         self.cursor = cursor
         self.problem = problem
 

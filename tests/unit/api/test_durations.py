@@ -3,7 +3,7 @@
 import pytest
 
 from foretell.api.durations import parse_cancel_after
-from foretell.errors import InvalidRequest
+from foretell.errors import HeaderTooLong, InvalidRequest
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,11 @@ def test_out_of_range_names_the_limit(text: str) -> None:
         InvalidRequest, match=r"out of range; it must be more than 0 and at most 24h"
     ):
         parse_cancel_after(text)
+
+
+def test_a_value_past_1_kib_is_refused_before_parsing_and_echoes_are_short() -> None:
+    with pytest.raises(HeaderTooLong, match=r"^header Cancel-After is 1025 characters long, "):
+        parse_cancel_after("1" * 1025)
+    with pytest.raises(InvalidRequest) as caught:
+        parse_cancel_after("1" * 1000 + "x")
+    assert caught.value.message.startswith(f"Cancel-After: '{'1' * 100}…(1001 characters)' is")

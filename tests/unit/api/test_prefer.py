@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from foretell.api.prefer import Preferences, parse_prefer
-from foretell.errors import InvalidPreference
+from foretell.errors import HeaderTooLong, InvalidPreference
 
 RULE = "wait must be an integer number of seconds from 1 to 60"
 
@@ -86,8 +86,8 @@ def test_max_wait_is_the_limit() -> None:
         ("wait=0", f"Prefer: wait=0 is out of range; {RULE}"),
         ("wait=-1", f"Prefer: wait=-1 is out of range; {RULE}"),
         (
-            "wait=" + "9" * 5000,
-            f"Prefer: wait={'9' * 57}... is out of range; {RULE}",
+            "wait=" + "9" * 1000,
+            f"Prefer: wait={'9' * 100}…(1000 characters) is out of range; {RULE}",
         ),
         ("wait=abc", f"Prefer: wait=abc is not an integer; {RULE}"),
         ("wait=1.5", f"Prefer: wait=1.5 is not an integer; {RULE}"),
@@ -116,3 +116,15 @@ def test_malformed_header_names_the_problem(header: str, problem: str) -> None:
     with pytest.raises(InvalidPreference) as caught:
         parse(header)
     assert caught.value.message == f"Prefer header {header!r} is malformed {problem}"
+
+
+def test_values_past_1_kib_together_are_refused_before_parsing() -> None:
+    padded = "wait=5, " + " " * (1024 - 8)  # 1024 characters: parsed
+    assert parse(padded).wait == 5
+
+    with pytest.raises(HeaderTooLong) as caught:  # two values of 600: too long together
+        parse("x=" + "1" * 598, "wait=5" + " " * 594)
+    assert (
+        caught.value.message == "header Prefer is 1200 characters long, more than the limit of 1024"
+    )
+    assert caught.value.code == "header_too_long"

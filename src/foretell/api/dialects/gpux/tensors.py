@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from foretell.errors import InvalidRequest
+from foretell.errors import InvalidRequest, echo
 
 _SCALARS = ("string", "integer", "number", "boolean")
 MAX_ITEMS = 256  # a batch of single values is one prediction per item
@@ -41,7 +41,9 @@ def inputs(body: Any, schema: dict[str, Any]) -> Request:
     unknown = [name for name in body if name not in properties]
     if unknown:
         known = ", ".join(properties) or "none"
-        raise InvalidRequest(f"Unknown input: '{unknown[0]}'; the model's inputs are: {known}")
+        raise InvalidRequest(
+            f"Unknown input: '{echo(unknown[0])}'; the model's inputs are: {known}"
+        )
     # What was sent is checked before what is missing: seed 003 answers its own
     # {"input_ids": "not an array"} with the type, not with the absent attention_mask.
     for name, value in body.items():

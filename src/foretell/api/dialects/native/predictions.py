@@ -13,6 +13,7 @@ from foretell.api.body import documented, parse_body
 from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
 from foretell.api.durations import parse_cancel_after
+from foretell.api.headers import check_length
 from foretell.api.hotpath import Call, HotRoute
 from foretell.api.openapi import errors
 from foretell.api.prefer import parse_prefer
@@ -20,7 +21,7 @@ from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
 from foretell.domain.access import Scope
 from foretell.domain.model import NAME_PATTERN
-from foretell.errors import InvalidRequest
+from foretell.errors import InvalidRequest, echo
 from foretell.service import NewPrediction
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
@@ -29,12 +30,14 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
 def _flag(name: str, value: str | None) -> bool:
+    check_length(name, value or "")
     text = (value or "").strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
         return False
-    raise InvalidRequest(f"header {name}: '{value}' is not a boolean; use true or false")
+    shown = echo(value or "")
+    raise InvalidRequest(f"header {name}: '{shown}' is not a boolean; use true or false")
 
 
 async def create(call: Call) -> Response:

@@ -14,7 +14,7 @@ import numpy as np
 
 from foretell.api.dialects.oip_v2.datatypes import DATATYPES, unknown
 from foretell.api.dialects.oip_v2.schemas import RequestInput
-from foretell.errors import InvalidRequest
+from foretell.errors import InvalidRequest, echo
 
 HEADER = "inference-header-content-length"
 _LENGTH = 4  # bytes of a BYTES element's length prefix
@@ -28,7 +28,7 @@ def split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     length = int(digits) if digits.isascii() and digits.isdigit() else -1
     if not 0 <= length <= len(body):
         raise InvalidRequest(
-            f"header Inference-Header-Content-Length: '{header_length}' is not the length of "
+            f"header Inference-Header-Content-Length: '{echo(header_length)}' is not the length of "
             f"the JSON at the start of the {len(body)}-byte body"
         )
     return body[:length], body[length:]

@@ -41,7 +41,7 @@ from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal, Scope
-from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
+from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady, echo
 from foretell.manifest import Signature
 from foretell.service import PredictionService, VersionView
 
@@ -132,7 +132,7 @@ def _version(
     if version is not None:
         if not _VERSION.fullmatch(version):
             raise InvalidRequest(
-                f"model version '{version}' is not a version number; versions are 1, 2, …"
+                f"model version '{echo(version)}' is not a version number; versions are 1, 2, …"
             )
         number = int(version)
     return service.catalog.version(ModelRef(owner, name, number), caller)
