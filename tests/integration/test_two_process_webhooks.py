@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 N = 4  # predictions made on each process
 ENV = {
-    "FORETELL_LEASE_S": "2",
+    "FORETELL_LEASE_S": "4",  # a dead process's events go on soon; a live one keeps its own
     "FORETELL_WEBHOOK_ALLOW_PRIVATE": "true",
     "FORETELL_WEBHOOK_FIRST_RETRY_S": "0.05",
     "FORETELL_WEBHOOK_MAX_RETRY_DELAY_S": "0.3",

@@ -98,6 +98,16 @@ def serve(
             help="where replicas of models whose manifest has no 'placement' run",
         ),
     ] = Placement.local,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="FORETELL_WORKERS",
+            min=1,
+            help="API processes on this port, each with its own replicas of every model "
+            "(memory: N times one server's, unless models are placed on Ray); they share the "
+            "store (SQLite on one machine, PostgreSQL on any number)",
+        ),
+    ] = 1,
 ) -> None:
     """Start the server; models load in the background once it is listening."""
     if no_auth and not is_loopback(host):
@@ -123,7 +133,7 @@ def serve(
         for error in exc.errors(include_url=False):
             console.print(f"[red]error:[/] {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
-    serve_forever(settings)
+    serve_forever(settings, workers=workers)
 
 
 @app.command()

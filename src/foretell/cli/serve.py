@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 
 import uvicorn
 from rich.logging import RichHandler
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp
 from foretell.api.app import asgi, create_app
 from foretell.api.connection import protocol_for
 from foretell.api.server import Server
+from foretell.cli.workers import serve_workers
 from foretell.config import Settings
 
 # The cyclic GC's default first threshold (700 allocations) makes a busy server walk its young
@@ -27,14 +29,29 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def serve_forever(settings: Settings) -> None:
+def serve_forever(settings: Settings, *, workers: int = 1) -> None:
+    """Serve until SIGTERM or SIGINT: in this process, or in `workers` API processes sharing
+    one socket (cli.workers), each a whole server of its own."""
+    if workers > 1:
+        _log_to_console()
+        serve_workers(settings, workers, serve_on)
+        return
+    serve_on(settings, None)
+
+
+def serve_on(settings: Settings, sockets: list[socket.socket] | None) -> None:
+    """One API process, on `sockets` that another process bound (None: it binds its own)."""
     gc.set_threshold(*_GC_THRESHOLDS)
+    _log_to_console()
+    app = create_app(settings, on_loaded=_freeze_heap)
+    # Not uvicorn.Server: ours starts stopping the predictions at the signal (api.server).
+    Server(uvicorn_config(settings, asgi(app)), app).run(sockets=sockets)
+
+
+def _log_to_console() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
     )
-    app = create_app(settings, on_loaded=_freeze_heap)
-    # Not uvicorn.Server: ours starts stopping the predictions at the signal (api.server).
-    Server(uvicorn_config(settings, asgi(app)), app).run()
 
 
 def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
