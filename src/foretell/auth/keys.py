@@ -7,7 +7,9 @@ with one indexed lookup."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -17,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 from foretell.domain.access import ApiKey, Scope
 from foretell.errors import InvalidRequest, KeyNotFound
 from foretell.store.keys import KeyStore
 
 ADMIN_KEY_FILE = "admin-key"
+BOOTSTRAP_LOCK = ".admin-key.lock"
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Bounds on a key's settings: past them its expiry overflows a datetime, its burst the
 # database's 64-bit integer, and a Retry-After (up to 1/rate seconds) grows past any use.
@@ -118,11 +122,17 @@ class KeyManager:
     async def bootstrap(self, data_dir: Path) -> NewKey | None:
         """On a first start (no key at all): an admin key, written to `data_dir/admin-key`
         readable only by its owner, so the server is usable at once and closed to others."""
-        if await self._store.count():
-            return None
-        made = await self.create(owner=ADMIN_OWNER, scope=Scope.ADMIN, name="first admin key")
-        write_private(data_dir / ADMIN_KEY_FILE, made.key + "\n")
-        return made
+        # The processes of one data dir (`serve --workers N`) start together: one at a time
+        # here, so the first makes the key and the others find it.
+        lock = await asyncio.to_thread(_exclusive, data_dir / BOOTSTRAP_LOCK)
+        try:
+            if await self._store.count():
+                return None
+            made = await self.create(owner=ADMIN_OWNER, scope=Scope.ADMIN, name="first admin key")
+            write_private(data_dir / ADMIN_KEY_FILE, made.key + "\n")
+            return made
+        finally:
+            lock.close()  # and with it the lock
 
 
 def reserved_owner_problem(owner: str, scope: Scope) -> str | None:
@@ -143,6 +153,14 @@ def _check_lifetime(expires_in: timedelta) -> None:
             f"expires: {expires_in.days} days is more than the limit of {MAX_LIFETIME_DAYS} "
             "days; leave it out for a key that never expires"
         )
+
+
+def _exclusive(path: Path) -> IO[str]:
+    """`path` opened and locked (flock) against every other process; close it to unlock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "a")  # noqa: SIM115 (the caller closes it)
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+    return file
 
 
 def write_private(path: Path, text: str) -> None:
