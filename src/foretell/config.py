@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         "renewal: after a crash, another process (or the restarted one) takes them over once "
         "it expires",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="API processes on this port (cli.workers), each with its own replicas of "
+        "every model; they share the store",
+    )
     auth: bool = Field(True, description="require an API key on every route but health")
     anonymous_public: bool = Field(
         False,

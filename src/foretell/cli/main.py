@@ -128,12 +128,13 @@ def serve(
             default_model=default_model,
             ray_address=ray_address,
             placement=placement.value,
+            workers=workers,
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             console.print(f"[red]error:[/] {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
-    serve_forever(settings, workers=workers)
+    serve_forever(settings)
 
 
 @app.command()

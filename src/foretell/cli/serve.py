@@ -29,12 +29,12 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def serve_forever(settings: Settings, *, workers: int = 1) -> None:
-    """Serve until SIGTERM or SIGINT: in this process, or in `workers` API processes sharing
-    one socket (cli.workers), each a whole server of its own."""
-    if workers > 1:
+def serve_forever(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT: in this process, or in `settings.workers` API processes
+    sharing one socket (cli.workers), each a whole server of its own."""
+    if settings.workers > 1:
         _log_to_console()
-        serve_workers(settings, workers, serve_on)
+        serve_workers(settings, settings.workers, serve_on)
         return
     serve_on(settings, None)
 
