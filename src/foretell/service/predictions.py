@@ -423,6 +423,7 @@ class PredictionService:
         await asyncio.shield(self._stopping)
 
     async def _stop(self, grace_s: float) -> None:
+        self._elsewhere.stop()  # callers waiting on other processes' work are answered now
         live = list(self._live.values())
         running = [t for t in live if t.prediction.status is PredictionStatus.PROCESSING]
         # Queued work never starts now: its callers hear at once, rather than after the grace.

@@ -23,6 +23,7 @@ class Watchers:
 
     def __init__(self) -> None:
         self._events: dict[str, set[asyncio.Event]] = {}
+        self.stopping = False
 
     def heard(self, prediction_id: str | None) -> None:
         """`prediction_id` ended; None: any may have (notices were missed), so all re-read."""
@@ -56,9 +57,14 @@ class Watchers:
                 changed.clear()  # before the read: an end heard during it wakes the next wait
                 found = await read()
                 left_s = deadline - loop.time()
-                if found is None or found.status.terminal or left_s <= 0:
+                if found is None or found.status.terminal or left_s <= 0 or self.stopping:
                     return found
                 await until(changed, left_s)
+
+    def stop(self) -> None:
+        """The server is stopping: every wait answers now, with the record as it stands."""
+        self.stopping = True
+        self.heard(None)
 
 
 async def until(event: asyncio.Event, timeout_s: float) -> bool:
@@ -94,6 +100,11 @@ class Elsewhere:
         """The record as `read` gives it, once it ended or after `wait_s`."""
         return await self._watchers.wait(prediction_id, read, wait_s)
 
+    def stop(self) -> None:
+        """The server is stopping: waits and cancels answer now, with the record as it stands
+        (a cancel already asked for goes on in the process running it)."""
+        self._watchers.stop()
+
     async def cancel(self, prediction: Prediction) -> Prediction:
         """Cancel an unfinished `prediction` that no task of this process runs: ask whichever
         process runs it and wait for the end it writes; if that process's lease expired (it
@@ -111,7 +122,7 @@ class Elsewhere:
                 if taken is not None:
                     return await self._cancel_taken(taken)
                 left_s = deadline - loop.time()
-                if left_s <= 0:
+                if left_s <= 0 or self._watchers.stopping:
                     return found
                 await self._store.publish(CANCEL, prediction.id)
                 await until(changed, min(ASK_EVERY_S, left_s))
