@@ -374,7 +374,8 @@ def report(cases: list[Case], args: argparse.Namespace) -> str:
     if two.stacks:
         lines += [
             "",
-            "py-spy --gil, one of the 2 API processes: what held its GIL (own time, share of samples):",
+            "py-spy --gil, one of the 2 API processes: what held its GIL (own time, share of "
+            "samples):",
             "",
         ]
         lines += [f"- {share:.0%} {name}" for name, share in two.stacks]
