@@ -257,15 +257,6 @@ class OutboxStore:
         )
         return Ahead(taken, bool(conn.execute(others).scalar_one()))
 
-    async def unsettled(self) -> list[OutboxEvent]:
-        """Events still to deliver (never tried, or failing), oldest first."""
-        query = (
-            select(webhook_events)
-            .where(webhook_events.c.status.in_(_UNSETTLED))
-            .order_by(webhook_events.c.seq, webhook_events.c.created_at)
-        )
-        return [_event(row) for row in await self._read(query)]
-
     async def events(self, prediction_id: str) -> list[OutboxEvent]:
         """One prediction's events in the order they happened."""
         query = (

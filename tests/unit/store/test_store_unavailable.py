@@ -64,7 +64,7 @@ def test_a_stopped_server_fails_every_read_and_write_until_it_is_back(
                 "get": store.get("before"),
                 "list": store.list(),
                 "key": store.keys.by_digest("0" * 64),
-                "outbox": store.outbox.unsettled(),
+                "outbox": store.outbox.events("before"),
                 "environments": store.environments.all(),
             }
             for read in reads.values():
