@@ -53,19 +53,8 @@ die() {
   exit 1
 }
 
-# Pids of the live processes whose session id is $1.
-session_pids() {
-  local stat rest fields
-  for stat in /proc/[0-9]*/stat; do
-    rest=$(cat "$stat" 2>/dev/null) || continue
-    rest=${rest##*) } # after "pid (comm) ": state ppid pgrp session ...
-    read -ra fields <<<"$rest"
-    if [[ ${fields[3]} == "$1" && ${fields[0]} != Z ]]; then
-      stat=${stat#/proc/}
-      echo "${stat%/stat}"
-    fi
-  done
-}
+# shellcheck source=scripts/sessions.sh
+source "$here/scripts/sessions.sh"
 
 api_pid() { if [[ -s $dir/api-$1.pid ]]; then cat "$dir/api-$1.pid"; fi; }
 

@@ -44,19 +44,8 @@ export RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=token
 # missed health check means a killed node, not a slow network.
 system_config='{"health_check_period_ms":1000,"health_check_timeout_ms":1000,"health_check_failure_threshold":3}'
 
-# Pids of the live processes whose session id is $1 (a node's `ray start`).
-session_pids() {
-  local stat rest fields
-  for stat in /proc/[0-9]*/stat; do
-    rest=$(cat "$stat" 2>/dev/null) || continue
-    rest=${rest##*) }  # after "pid (comm) ": state ppid pgrp session ...
-    read -ra fields <<<"$rest"
-    if [[ ${fields[3]} == "$1" && ${fields[0]} != Z ]]; then
-      stat=${stat#/proc/}
-      echo "${stat%/stat}"
-    fi
-  done
-}
+# shellcheck source=scripts/sessions.sh
+source "$here/scripts/sessions.sh"
 
 node_pid() { if [[ -s $dir/$1.pid ]]; then cat "$dir/$1.pid"; fi; }
 
