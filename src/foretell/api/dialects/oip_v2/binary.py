@@ -55,7 +55,7 @@ def tensors(inputs: list[RequestInput], blob: bytes) -> dict[str, list[Any]]:
                 "the length of the JSON before them"
             )
         offset += size
-        found[tensor.name] = _decode(tensor.name, tensor.datatype, chunk)
+        found[tensor.name] = decode(tensor.name, tensor.datatype, chunk)
     if offset != len(blob):
         raise InvalidRequest(
             f"the body has {len(blob) - offset} bytes of binary data beyond its inputs' "
@@ -64,7 +64,8 @@ def tensors(inputs: list[RequestInput], blob: bytes) -> dict[str, list[Any]]:
     return found
 
 
-def _decode(name: str, datatype: str, chunk: bytes) -> list[Any]:
+def decode(name: str, datatype: str, chunk: bytes) -> list[Any]:
+    """The flat elements of one tensor laid out as binary data (its datatype's layout)."""
     known = DATATYPES.get(datatype)
     if known is None:
         raise InvalidRequest(f"input '{name}': {unknown(datatype)}")

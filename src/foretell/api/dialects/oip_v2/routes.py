@@ -23,7 +23,6 @@ the model's schema rejects is a 400 here, like every other bad request in this p
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,16 +32,14 @@ from foretell.api import state
 from foretell.api.auth import PublicPredictor, Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
-from foretell.api.dialects.oip_v2 import binary, specs, tensors
+from foretell.api.dialects.oip_v2 import binary, dataplane
 from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, HotRoute, HotRoutes
 from foretell.api.openapi import errors
 from foretell.api.responses import Json
-from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal, Scope
-from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady, echo
-from foretell.manifest import Signature
+from foretell.errors import ForetellError, InvalidInput
 from foretell.service import PredictionService, VersionView
 
 TAG = "oip-v2"
@@ -51,9 +48,6 @@ _INFER = errors(404, 429, 500, 503)
 
 MODEL = "/models/{owner}/{name}"
 VERSION = "/versions/{version}"
-_VERSION = re.compile(r"[1-9][0-9]{0,8}")  # a version number, as in a native model reference
-# The protocol's platform names, Triton's where it has one.
-_PLATFORMS = {"onnx": "onnxruntime_onnx"}
 
 
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
@@ -128,39 +122,11 @@ async def version_infer(
 def _version(
     service: PredictionService, owner: str, name: str, version: str | None, caller: Principal
 ) -> VersionView:
-    number = None
-    if version is not None:
-        if not _VERSION.fullmatch(version):
-            raise InvalidRequest(
-                f"model version '{echo(version)}' is not a version number; versions are 1, 2, …"
-            )
-        number = int(version)
-    return service.catalog.version(ModelRef(owner, name, number), caller)
-
-
-def _signature(version: VersionView) -> Signature:
-    """What the model takes and gives: known once it has loaded."""
-    if version.signature is not None:
-        return version.signature
-    if version.status is DeploymentStatus.FAILED:
-        raise version.load_error()
-    raise ModelNotReady(str(version.ref), version.status.value)
+    return dataplane.version(service, owner, name, version, caller)
 
 
 def _metadata(request: Request, version: VersionView, caller: Principal) -> Response:
-    signature = _signature(version)
-    model = state.service(request).catalog.model(version.owner, version.name, caller)
-    runtime = version.runtime or "unknown"
-    outputs = specs.outputs(signature.output_schema) or {}
-    return Json(
-        {
-            "name": version.slug,
-            "versions": [str(v.number) for v in model.versions],
-            "platform": _PLATFORMS.get(runtime, f"foretell_{runtime}"),
-            "inputs": [s.metadata() for s in specs.inputs(signature.input_schema).values()],
-            "outputs": [s.metadata() for s in outputs.values()],
-        }
-    )
+    return Json(dataplane.metadata(state.service(request), version, caller))
 
 
 def _ready(version: VersionView) -> Response:
@@ -175,29 +141,25 @@ async def infer(call: Call) -> Response:
     version = _version(
         call.service, params["owner"], params["name"], params.get("version"), call.caller
     )
-    signature = sync.answering(version)
-    model = str(version.ref)
+    sync.answering(version)  # a model that cannot answer says so before its body is read
     head, blob = binary.split(call.body, call.headers.get(binary.HEADER))
     body = parse_body(head, InferenceRequest, max_depth=call.settings.max_json_depth)
     wanted = [o.name for o in body.outputs or ()] or None  # none named: every output
-    tensors.check_requested(model, wanted or (), signature.output_schema)
-    model_input = tensors.model_input(
-        model, body.inputs, binary.tensors(body.inputs, blob), signature.input_schema
-    )
-    prediction, output = await sync.predict(
+    prediction, outputs = await dataplane.infer(
         call.service,
-        version,
-        model_input,
+        call.settings,
         call.caller,
-        wait_s=call.settings.max_wait_s,
-        validate_input=True,
+        version,
+        body.inputs,
+        binary.tensors(body.inputs, blob),
+        wanted,
     )
     response: dict[str, Any] = {
         "model_name": version.slug,
         "model_version": str(version.number),
         "id": body.id if body.id is not None else prediction.id,
         "parameters": {"prediction_id": prediction.id},
-        "outputs": tensors.outputs(model, output, wanted, signature.output_schema),
+        "outputs": outputs,
     }
     return Json(response)
 
