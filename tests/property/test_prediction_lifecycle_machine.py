@@ -44,7 +44,10 @@ from foretell.manifest import Batching
 from foretell.manifest.schema import InputValidator
 from foretell.scheduler import Admission, Scheduler
 from foretell.service.deployments import Deployment
-from foretell.service.task import PredictionTask
+from foretell.service.recording import Recording
+from foretell.service.reservation import Reservation
+from foretell.service.sweeper import Sweeper
+from foretell.service.task import PredictionTask, TaskContext
 from foretell.store import PredictionStore
 from foretell.webhooks import Outbox
 from foretell.workers import Outcome, ReplicaHandle
@@ -181,7 +184,7 @@ class NoWebhooks:
 class Tracked:
     task: PredictionTask
     valid: bool
-    persisted_calls: list[asyncio.Future[None]]  # each call of its on_persisted
+    persisted_calls: list[PredictionTask]  # each call of its on_settled
     canceled_by_caller: bool = False
 
     @property
@@ -206,6 +209,7 @@ class PredictionLifecycle(RuleBasedStateMachine):
         self.restarts_done = asyncio.Event()
         self.restarts_done.set()
         self.refusals = 0
+        self.sweeper = Sweeper()
         self.deployment: Deployment | None = None
         self.scheduler: Scheduler | None = None
         self.attached = False  # settle() ran (the deployment may also settle failed by itself)
@@ -361,16 +365,16 @@ class PredictionLifecycle(RuleBasedStateMachine):
         )
         if not synchronous:
             self.store.write(prediction, new=True)  # the service's insert, before it starts
-        calls: list[asyncio.Future[None]] = []
+        calls: list[PredictionTask] = []
 
         def start() -> PredictionTask:
+            store, outbox = cast(PredictionStore, self.store), cast(Outbox, NoWebhooks())
             task = PredictionTask(
                 prediction,
                 self.d,
-                cast(PredictionStore, self.store),
-                cast(Outbox, NoWebhooks()),
-                calls.append,
-                stored=not synchronous,
+                TaskContext(store, outbox, self.sweeper, calls.append),
+                Reservation(admission),  # admitted above
+                recording=Recording.ON_END if synchronous else Recording.EACH_STATUS,
             )
             task.start()
             return task
@@ -404,7 +408,7 @@ class PredictionLifecycle(RuleBasedStateMachine):
         assert refused is None, f"a {before} prediction could not be canceled: {refused}"
         tracked.canceled_by_caller = True
         assert tracked.prediction.status is PredictionStatus.CANCELED
-        assert task.done.is_set()
+        assert task.ended
 
     @rule(batches=st.integers(1, 3))
     def crash_next(self, batches: int) -> None:
@@ -438,10 +442,10 @@ class PredictionLifecycle(RuleBasedStateMachine):
                 assert writes[-1] is terminal[0], writes
                 assert terminal[0].status is t.prediction.status
                 assert terminal[0].waited, "the terminal write is one the caller can wait on"
-                assert t.task.done.is_set()
+                assert t.task.ended
             else:
                 assert terminal == [], writes
-                assert not t.task.done.is_set()
+                assert not t.task.ended
 
     @invariant()
     def each_record_is_inserted_once_before_any_update(self) -> None:
@@ -499,8 +503,8 @@ class PredictionLifecycle(RuleBasedStateMachine):
         await asyncio.sleep(0)  # the persisted callbacks, called soon after their futures
 
     async def _settled(self) -> None:
-        await asyncio.gather(*(t.task.done.wait() for t in self.tracked))
-        await asyncio.gather(*(t.task.persisted for t in self.tracked if t.task.persisted))
+        await asyncio.gather(*(t.task.finished() for t in self.tracked))
+        await asyncio.gather(*(t.task.durable() for t in self.tracked))
         # A canceled prediction's batch may still run; a crash may still be restarting its
         # replica (a replica goes idle before the restart that follows begins).
         await asyncio.gather(*(r.idle.wait() for r in self.replicas))
@@ -524,7 +528,7 @@ class PredictionLifecycle(RuleBasedStateMachine):
             p = t.prediction
             assert p.status.terminal, p
             assert len(t.persisted_calls) == 1, (t.persisted_calls, p)
-            assert t.persisted_calls[0] is t.task.persisted
+            assert t.persisted_calls[0] is t.task
             assert p.completed_at is not None
             if t.canceled_by_caller:
                 assert p.status is PredictionStatus.CANCELED, p

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,16 +30,18 @@ from foretell.errors import (
     PredictionFinished,
     PredictionNotFound,
     ServerStopping,
-    TooManyUnfinished,
 )
 from foretell.manifest import Repository
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.environments import Environments
 from foretell.service.keeper import LeaseKeeper
+from foretell.service.recording import Recording
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 from foretell.service.remote import Elsewhere
-from foretell.service.task import PredictionTask, finish_record
+from foretell.service.reservation import Reservation, Unfinished
+from foretell.service.sweeper import Sweeper
+from foretell.service.task import PredictionTask, TaskContext, finish_record
 from foretell.store import Page, PredictionStore
 from foretell.webhooks import Outbox, check_target
 from foretell.workers import ServerPlacement
@@ -92,8 +93,10 @@ class PredictionService:
         self._settings = settings
         self._live: dict[str, PredictionTask] = {}
         # Asynchronous predictions unfinished, by the owner who created them (the limit).
-        self._unfinished: Counter[str] = Counter()
-        self._counted: set[str] = set()
+        self._unfinished = Unfinished(settings.max_unfinished_per_owner)
+        # One timer for every prediction's deadline and every waiting caller's wait.
+        self._sweeper = Sweeper()
+        self._tasks = TaskContext(store, outbox, self._sweeper, self._forget)
         self._stopping: asyncio.Future[None] | None = None  # see `close`
         # Other API processes share the store: claims on what runs here (and the webhook events
         # it delivers) are renewed, expired ones taken over, and predictions running elsewhere
@@ -150,25 +153,21 @@ class PredictionService:
             if request.record:
                 await self._write(prediction, new=True, events=("completed",))
             return prediction
-        deployment.admission.admit()  # before the insert: a refused prediction is never created
-        # A caller who waits is answered with the finished record, so the record is written
-        # once, when it ends: one commit per prediction instead of two, and none to wait for
-        # before it runs. Nothing is acknowledged before its record is durable either way.
-        # With a webhook, its events are written with each status, so the record must be too.
-        synchronous = bool(request.wait_s) and request.webhook is None
-        if not request.wait_s:
-            self._count_unfinished(prediction, deployment)
-        recorded = request.record or not synchronous
-        if not synchronous:
+        recording = Recording.chosen(
+            wait_s=request.wait_s, webhook=request.webhook, record=request.record
+        )
+        # Before the insert: a refused prediction is never created. Only an asynchronous one
+        # counts against its owner's limit: a waiting caller holds its own connection.
+        owner = None if request.wait_s else prediction.created_by
+        reservation = Reservation.take(deployment.admission, self._unfinished, owner)
+        if recording is Recording.EACH_STATUS:
             try:
                 await self._store.insert(prediction)
             except BaseException:
-                deployment.admission.release()
-                self._uncount(prediction)
+                reservation.release()
                 raise
-        task = self._track(
-            prediction, deployment, validated_input, stored=not synchronous, recorded=recorded
-        )
+        # From here the task holds the reservation, and releases it when the prediction ends.
+        task = self._track(prediction, deployment, reservation, validated_input, recording)
         task.start()
         if request.wait_s:
             await _wait_for(task, request.wait_s)
@@ -188,48 +187,21 @@ class PredictionService:
         self,
         prediction: Prediction,
         deployment: Deployment,
+        reservation: Reservation,
         validated_input: dict[str, Any] | None = None,
-        *,
-        stored: bool = True,
-        recorded: bool = True,
+        recording: Recording = Recording.EACH_STATUS,
     ) -> PredictionTask:
-        def forget(persisted: asyncio.Future[None]) -> None:
-            # Stay live until durable, so a GET never reads an older stored state.
-            self._live.pop(prediction.id, None)
-            self._uncount(prediction)
-            if not persisted.cancelled() and persisted.exception() is not None:
-                log.error("could not store prediction %s: %r", prediction.id, persisted.exception())
-
         task = PredictionTask(
-            prediction,
-            deployment,
-            self._store,
-            self._outbox,
-            forget,
-            validated_input,
-            stored=stored,
-            recorded=recorded,
+            prediction, deployment, self._tasks, reservation, validated_input, recording=recording
         )
         self._live[prediction.id] = task
         return task
 
-    def _count_unfinished(self, prediction: Prediction, deployment: Deployment) -> None:
-        """Count an asynchronous prediction against its creator's limit, or refuse it."""
-        owner = prediction.created_by
-        if owner is None:
-            return
-        limit = self._settings.max_unfinished_per_owner
-        if self._unfinished[owner] >= limit:
-            deployment.admission.release()
-            raise TooManyUnfinished(owner, limit)
-        self._unfinished[owner] += 1
-        self._counted.add(prediction.id)
-
-    def _uncount(self, prediction: Prediction) -> None:
-        if prediction.id in self._counted:
-            self._counted.discard(prediction.id)
-            assert prediction.created_by is not None
-            self._unfinished[prediction.created_by] -= 1
+    def _forget(self, task: PredictionTask) -> None:
+        """Its terminal record is committed (or could not be): stays live until then, so a GET
+        never reads an older stored state."""
+        if self._live.get(task.prediction.id) is task:
+            del self._live[task.prediction.id]
 
     async def get(
         self,
@@ -247,7 +219,7 @@ class PredictionService:
         if task is not None and wait_s:
             await task.wait(wait_s)
         if task is not None and not task.lost:
-            if task.persisted is not None:
+            if task.ended:
                 # Never show a finished state that a crash could still take back: wait for its
                 # commit, and if that failed for good, the caller gets RecordNotSaved (while the
                 # store is unavailable, StoreUnavailable).
@@ -321,8 +293,7 @@ class PredictionService:
             await self._outbox.show_status([canceled])
             return canceled
         task.cancel()
-        if task.persisted is not None:
-            await task.durable()
+        await task.durable()
         return task.prediction
 
     async def start(self) -> int:
@@ -379,11 +350,10 @@ class PredictionService:
                 return None
             requeue(prediction)
             self._store.update_soon(prediction)
-        deployment.admission.readmit()
-        if prediction.created_by is not None:
-            self._unfinished[prediction.created_by] += 1  # never refused: it was accepted
-            self._counted.add(prediction.id)
-        return self._track(prediction, deployment)
+        reservation = Reservation.retake(
+            deployment.admission, self._unfinished, prediction.created_by
+        )
+        return self._track(prediction, deployment, reservation)
 
     def _heard_cancel(self, prediction_id: str | None) -> None:
         """An API process was asked to cancel `prediction_id`: if it runs here, cancel it."""
@@ -431,12 +401,13 @@ class PredictionService:
         if running:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace_s):
-                    await asyncio.gather(*(t.done.wait() for t in running))
+                    await asyncio.gather(*(t.finished() for t in running))
         await self._put_back(
             [t for t in self._live.values() if not (t.prediction.status.terminal or t.abandoned)]
         )
         await self._store.flush()
         await self._keeper.close()  # renewed until now: nothing of it was taken while it ran
+        self._sweeper.close()
 
     async def _put_back(self, tasks: Sequence[PredictionTask]) -> None:
         """Stop `tasks` without an outcome, their records back to pending (the ones kept)."""
@@ -465,7 +436,7 @@ async def _wait_for(task: PredictionTask, wait_s: float) -> None:
         task.cancel()
     elif not task.stored and task.recorded:
         await task.save()  # still running: the caller will poll the id it gets back
-    elif task.persisted is not None:
+    elif task.ended:
         await task.durable()
 
 

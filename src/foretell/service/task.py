@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,9 @@ from foretell.errors import (
 )
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
+from foretell.service.recording import Recording
+from foretell.service.reservation import Reservation
+from foretell.service.sweeper import Sweeper
 from foretell.store import ClaimLost, PredictionStore
 from foretell.webhooks import Outbox
 from foretell.workers import Outcome
@@ -42,68 +45,100 @@ SAVE_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 UNAVAILABLE_RETRY_S = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """What every task of one service shares."""
+
+    store: PredictionStore
+    outbox: Outbox
+    sweeper: Sweeper  # expires deadlines and waits
+    # Called once the terminal record is committed or could not be (not while it is stalled
+    # on an unavailable store): the service forgets the task.
+    on_settled: Callable[[PredictionTask], None]
+
+
 class PredictionTask:
-    """Owns a live prediction's record; the only writer of its status until it is terminal."""
+    """Owns a live prediction's record; the only writer of its status until it is terminal.
+
+    It is no asyncio task: a prediction queued at once (its model ready) is driven by its job's
+    result future and its record's write future, each calling back here, and each caller
+    waiting on it holds one future, answered by `_answer` or expired by the sweeper. An asyncio
+    task runs only for a prediction whose model is still loading (`_run`) and for a terminal
+    write that failed and is tried again (`_until_stored`). Nothing here refers back to itself
+    once it has ended (its job is dropped), so a finished prediction is freed by reference
+    counting, not left to the cyclic collector."""
 
     def __init__(
         self,
         prediction: Prediction,
         deployment: Deployment,
-        store: PredictionStore,
-        outbox: Outbox,
-        on_persisted: Callable[[asyncio.Future[None]], None],
+        context: TaskContext,
+        reservation: Reservation,
         validated_input: dict[str, Any] | None = None,
         *,
-        stored: bool = True,
-        recorded: bool = True,
+        recording: Recording = Recording.EACH_STATUS,
     ) -> None:
         self.prediction = prediction
-        # False until the record's first write is queued: a synchronous prediction is written
-        # once, when it ends (or when its caller stops waiting), not once per status.
-        self.stored = stored
-        # False: nothing of it is ever written (a dialect whose callers only want the answer).
-        self.recorded = recorded
+        self.recording = recording
+        # False until the record's first write is queued: with ON_END, when it ends (or when
+        # its caller stops waiting); with EACH_STATUS, its creator inserted it.
+        self.stored = recording is Recording.EACH_STATUS
         self._validated_input = validated_input
         self._deployment = deployment
-        self._store = store
-        self._outbox = outbox
-        self._on_persisted = on_persisted
+        self._context = context
+        self._reservation = reservation
         self._job: Job | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # only while its model loads
+        self._retry: asyncio.Task[None] | None = None  # only while its terminal write is retried
         self._abandoned = False
         # True once another process took the record over (this one's lease had lapsed): its
         # outcome here was dropped, and the stored record is the one to show.
         self.lost = False
-        self._deadline: asyncio.TimerHandle | None = None
-        self.done = asyncio.Event()
-        self.persisted: asyncio.Future[None] | None = None
-        # Resolved once the terminal record is committed (or its write failed, or is stalled on
-        # an unavailable store): what a caller waiting for the result waits on.
-        self._durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._deadline_tick: int | None = None
+        # True once it has a terminal status (its record perhaps not yet committed).
+        self.ended = False
+        self._on_end: asyncio.Future[None] | None = None  # see `finished`
+        self._events: list[WebhookEventName] = []  # what its terminal write carries
+        self._was_stored = self.stored  # before its terminal write: an insert or an update
+        # The terminal record's write is over: committed, lost to another process, or failed
+        # for good (`_write_error`).
+        self._persisted = False
+        self._write_error: BaseException | None = None
         # Why the terminal record's write is stalled (its tries spent, the store unavailable),
         # while it keeps being tried: what its callers are told meanwhile (`durable`).
         self._stalled: StoreUnavailable | None = None
-        # Resolved once a stop has put it back to pending and that is durable (`handed_back`).
-        self._left: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._handed_back = False  # see `handed_back`
+        self._waiters: list[asyncio.Future[None]] | None = None  # one per waiting caller
+
+    @property
+    def recorded(self) -> bool:
+        """Whether anything of it is ever written."""
+        return self.recording is not Recording.UNRECORDED
 
     def start(self) -> None:
-        deployment = self._deployment
-        if deployment.status is DeploymentStatus.READY and deployment.validator is not None:
-            # Queue it now rather than when its task first runs: a loop turn sooner, and its
-            # place in the queue shows in the record its creator gets back.
-            with contextlib.suppress(InvalidInput):  # its task fails it, with the details
-                self._submit(
-                    self._validated_input or deployment.validator.validate(self.prediction.input)
-                )
-        self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
         deadline_at = self.prediction.deadline_at
         if deadline_at is not None:
-            # After a restart a passed deadline expires at once: the timer fires on the next turn.
-            delay = (deadline_at - datetime.now(UTC)).total_seconds()
-            self._deadline = asyncio.get_running_loop().call_later(max(delay, 0), self._expire)
+            # After a restart a passed deadline expires at once: on the sweeper's next tick.
+            delay = max((deadline_at - datetime.now(UTC)).total_seconds(), 0.0)
+            self._deadline_tick = self._context.sweeper.add(self, PredictionTask._expire, delay)
+        deployment = self._deployment
+        if deployment.status is not DeploymentStatus.READY or deployment.validator is None:
+            self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
+            return
+        # Queued now rather than on a later turn of the loop: its place in the queue shows in
+        # the record its creator gets back.
+        try:
+            model_input = self._validated_input or deployment.validator.validate(
+                self.prediction.input
+            )
+        except InvalidInput as invalid:
+            self._conclude(invalid)
+            return
+        self._submit(model_input).add_done_callback(self._on_result)
 
     def _expire(self) -> None:
         """Its deadline passed: aborted if it never started, canceled if it is running."""
+        self._deadline_tick = None
         p = self.prediction
         if p.status.terminal or self._abandoned:
             return
@@ -114,13 +149,46 @@ class PredictionTask:
             p.logs += "[foretell] canceled: its deadline passed while it was running\n"
             self.cancel()
 
+    def _forget_deadline(self) -> None:
+        if self._deadline_tick is not None:
+            self._context.sweeper.discard(self._deadline_tick, self)
+            self._deadline_tick = None
+
+    @property
+    def _settled(self) -> bool:
+        """Its waiters have their answer: the terminal write is over, or stalled."""
+        return self._persisted or self._stalled is not None
+
     async def wait(self, wait_s: float) -> None:
         """Wait up to `wait_s` seconds for a terminal status that is also durable, or for a
         server stop to hand it back (`abandoned`)."""
-        # asyncio.wait never cancels what it waits on: other callers may be waiting too.
-        await asyncio.wait(
-            (self._durable, self._left), timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
-        )
+        if not (self._settled or self._handed_back):
+            await self._park(wait_s)
+
+    async def _park(self, timeout_s: float | None) -> None:
+        """Until the task next answers its waiters (see `_answer`), or `timeout_s` passes: one
+        future for this caller, which no other caller shares, so that a caller who leaves
+        (canceled) takes nothing from the others."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
+        sweeper = self._context.sweeper
+        tick = None if timeout_s is None else sweeper.add(waiter, _time_up, timeout_s)
+        try:
+            await waiter
+        finally:
+            if tick is not None:
+                sweeper.discard(tick, waiter)
+            if self._waiters is not None and waiter in self._waiters:  # it timed out, or left
+                self._waiters.remove(waiter)
+
+    def _answer(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
 
     @property
     def abandoned(self) -> bool:
@@ -128,13 +196,22 @@ class PredictionTask:
 
     async def left(self) -> None:
         """Once an abandoned prediction's record is back to pending, durably (`handed_back`)."""
-        await asyncio.shield(self._left)
+        while not self._handed_back:
+            await self._park(None)
 
     def handed_back(self) -> None:
         """Its record is back to pending and durable (or could not be made so): its waiters
         are answered that the server stopped."""
-        if not self._left.done():
-            self._left.set_result(None)
+        self._handed_back = True
+        self._answer()
+
+    async def finished(self) -> None:
+        """Once it has a terminal status (its record perhaps not yet committed)."""
+        if self.ended:
+            return
+        if self._on_end is None:
+            self._on_end = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._on_end)  # rare (a stop): its awaiters may time out apart
 
     def cancel(self, outcome: PredictionStatus = PredictionStatus.CANCELED) -> None:
         """A queued prediction leaves the queue and never runs; a running one is interrupted
@@ -163,13 +240,14 @@ class PredictionTask:
         with `release`, handed back for any process to take at once (a stop)."""
         if not self.recorded:
             return
+        store = self._context.store
         if not self.stored:
             self.stored = True
-            self._store.insert_soon(self.prediction)
+            store.insert_soon(self.prediction)
         elif not release:
-            self._store.update_soon(self.prediction)
+            store.update_soon(self.prediction)
         if release:  # merged into the insert above while that is still queued
-            self._store.update_soon(self.prediction, release=True)
+            store.update_soon(self.prediction, release=True)
 
     def save(self, *events: WebhookEventName) -> asyncio.Future[None]:
         """Write the record's current state now, with the webhook `events` it causes; the
@@ -179,52 +257,85 @@ class PredictionTask:
             done.set_result(None)
             return done
         new, self.stored = not self.stored, True
+        store = self._context.store
         if self.prediction.webhook is None:
-            return self._store.write(self.prediction, new=new)
-        outbox = self._outbox.events(self.prediction, *events)
-        on_commit = self._outbox.on_commit(outbox)
-        return self._store.write(self.prediction, new=new, events=outbox, on_commit=on_commit)
+            return store.write(self.prediction, new=new)
+        outbox = self._context.outbox
+        made = outbox.events(self.prediction, *events)
+        return store.write(self.prediction, new=new, events=made, on_commit=outbox.on_commit(made))
 
-    async def _until_stored(
-        self, write: asyncio.Future[None], new: bool, events: list[WebhookEventName]
-    ) -> None:
-        """Wait for the terminal record's `write`, writing it again after a failure (a locked or
-        restarting database). After the last try its callers see the error instead of an
+    def _written(self, write: asyncio.Future[None]) -> None:
+        """The terminal record's first write is over: settled, or tried again."""
+        error = write.exception() if not write.cancelled() else asyncio.CancelledError()
+        if error is None:
+            self._settle()
+        elif isinstance(error, ClaimLost):
+            self._lose()
+        elif not isinstance(error, Exception):  # canceled: as if its waiters were
+            self._settle(error)
+        else:
+            # Rare (a locked or restarting database): a task of its own tries it again.
+            self._retry = asyncio.create_task(
+                self._until_stored(error), name=f"storing prediction {self.prediction.id}"
+            )
+
+    def _lose(self) -> None:
+        # Another process took it over (this one stalled past its lease) and runs it: its
+        # outcome is the one kept, this one is dropped, nothing overwritten.
+        log.warning(
+            "prediction %s was taken over by another process; its %s here was dropped",
+            self.prediction.id,
+            self.prediction.status,
+        )
+        self.lost = True
+        self._settle()
+
+    def _settle(self, error: BaseException | None = None) -> None:
+        """The terminal write is over (`error`: failed for good): forgotten, waiters answered."""
+        self._persisted, self._write_error, self._retry = True, error, None
+        if error is not None:
+            log.error("could not store prediction %s: %r", self.prediction.id, error)
+        self._context.on_settled(self)
+        self._answer()
+
+    async def _until_stored(self, error: Exception) -> None:
+        """Write the terminal record again after its first write failed with `error` (a locked
+        or restarting database). After the last try its callers see the error instead of an
         outcome the store does not hold, and the record stays as last committed: RecordNotSaved,
         or StoreUnavailable if the store could not be reached. A record already stored (its
         creation was acknowledged) is then written again every UNAVAILABLE_RETRY_S for as long as
         the store is unavailable, so its outcome lands once the store is back."""
-        attempt = 0
+        new = not self._was_stored
+        attempt = 1
         while True:
-            attempt += 1
             try:
-                await write
-                return
-            except ClaimLost:
-                # Another process took it over (this one stalled past its lease) and runs it:
-                # its outcome is the one kept, this one is dropped, nothing overwritten.
-                log.warning(
-                    "prediction %s was taken over by another process; its %s here was dropped",
-                    self.prediction.id,
-                    self.prediction.status,
-                )
-                self.lost = True
-                return
-            except Exception as error:
                 delay_s = self._retry_delay(attempt, new, error)
-                if attempt <= len(SAVE_RETRY_DELAYS_S):
-                    log.warning(
-                        "storing prediction %s failed (try %d): %r; trying again in %g s",
-                        self.prediction.id,
-                        attempt,
-                        error,
-                        delay_s,
-                    )
+            except (RecordNotSaved, StoreUnavailable) as final:
+                self._settle(final)
+                return
+            if attempt <= len(SAVE_RETRY_DELAYS_S):
+                log.warning(
+                    "storing prediction %s failed (try %d): %r; trying again in %g s",
+                    self.prediction.id,
+                    attempt,
+                    error,
+                    delay_s,
+                )
             await asyncio.sleep(delay_s)
             # Written as the first try was (an insert if that was one): a failed transaction
             # left nothing behind, its webhook events included.
             self.stored = not new
-            write = self.save(*events)
+            attempt += 1
+            try:
+                await self.save(*self._events)
+            except ClaimLost:
+                self._lose()
+                return
+            except Exception as again:
+                error = again
+                continue
+            self._settle()
+            return
 
     def _retry_delay(self, attempt: int, new: bool, error: Exception) -> float:
         """How long to wait before the next try of the terminal record's write; raises when
@@ -236,7 +347,8 @@ class PredictionTask:
             raise RecordNotSaved(p.id, p.status, attempt, repr(error)) from error
         if new:  # never stored, never acknowledged: its caller is told to try again
             raise StoreUnavailable(error.store, error.cause, error.retry_after_s) from error
-        if self._stalled is None:
+        stalling, self._stalled = self._stalled is None, error
+        if stalling:
             log.warning(
                 "storing prediction %s failed %d times: %s; trying again every %g s",
                 p.id,
@@ -244,9 +356,7 @@ class PredictionTask:
                 error,
                 UNAVAILABLE_RETRY_S,
             )
-        self._stalled = error
-        if not self._durable.done():  # its waiters are answered now, not after the outage
-            self._durable.set_result(None)
+            self._answer()  # its waiters are answered now, not after the outage
         return UNAVAILABLE_RETRY_S
 
     async def durable(self) -> None:
@@ -254,10 +364,13 @@ class PredictionTask:
         StoreUnavailable). While the store is unavailable and the record's write is stalled,
         StoreUnavailable at once: its caller comes back later rather than waiting out the
         outage, and meets the outcome once it has landed."""
-        assert self.persisted is not None, "durable() before the prediction ended"
-        await asyncio.shield(self._durable)
-        if self.persisted.done():
-            return self.persisted.result()
+        assert self.ended, "durable() before the prediction ended"
+        while not self._settled:
+            await self._park(None)
+        if self._persisted:
+            if self._write_error is not None:
+                raise self._write_error
+            return
         assert self._stalled is not None
         stalled = self._stalled
         raise StoreUnavailable(stalled.store, stalled.cause, stalled.retry_after_s)
@@ -270,13 +383,15 @@ class PredictionTask:
     def abandon(self) -> None:
         """Stop tracking without recording an outcome: the server is shutting down."""
         self._abandoned = True
-        if self._deadline is not None:
-            self._deadline.cancel()
+        self._forget_deadline()
         self._withdraw()
+        self._job = None
+        self._reservation.release()
         if self._task is not None:
             self._task.cancel()
 
     async def _run(self) -> None:
+        """A prediction whose model was not ready when it was created."""
         try:
             outcome = await self._execute()
         except Exception as exc:
@@ -308,8 +423,6 @@ class PredictionTask:
             self.finish(PredictionStatus.SUCCEEDED, outcome=result)
 
     async def _execute(self) -> Outcome:
-        if self._job is not None:
-            return await self._job.result
         deployment, p = self._deployment, self.prediction
         if not deployment.settled.is_set():
             await deployment.settled.wait()
@@ -329,10 +442,6 @@ class PredictionTask:
         scheduler.submit(self._job)
         return self._job.result
 
-    def _made_durable(self, persisted: asyncio.Future[None]) -> None:
-        if not self._durable.done():
-            self._durable.set_result(None)
-
     def _started(self, setup_s: float) -> None:
         p = self.prediction
         if p.status.terminal or self._abandoned:
@@ -347,7 +456,7 @@ class PredictionTask:
         if p.webhook is not None:
             self.save("start")  # its webhook event is written in the same transaction
         elif self.stored:
-            self._store.update_soon(p)
+            self._context.store.update_soon(p)
 
     def fail(self, source: ErrorSource, message: str, detail: Any = None) -> None:
         self.finish(PredictionStatus.FAILED, error=PredictionError(source, message, detail))
@@ -365,23 +474,32 @@ class PredictionTask:
         if p.status.terminal:
             return
         finish_record(p, status, error)
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deployment.admission.release()
-        self._deployment.metrics.finished(p.status.value, p.error.source.value if p.error else None)
+        self.ended = True
+        self._job = None  # nothing to withdraw now; and the job's callbacks refer to this task
+        self._forget_deadline()
+        self._reservation.release()
+        deployment = self._deployment
+        deployment.metrics.finished(p.status.value, p.error.source.value if p.error else None)
         if outcome is not None:
-            self._deployment.metrics.execution_seconds.observe(outcome.execution_time)
+            deployment.metrics.execution_seconds.observe(outcome.execution_time)
             p.output = outcome.output if error is None else None
             p.execution_time = timedelta(seconds=outcome.execution_time)
             p.logs += outcome.logs
-        events = _events(p, outcome)
-        new = not self.stored
+        if self._on_end is not None and not self._on_end.done():
+            self._on_end.set_result(None)
+        if not self.recorded:
+            self._settle()
+            return
+        self._events = _events(p, outcome)
+        self._was_stored = self.stored
         # The first try is queued now, so it shares the next commit with its neighbours.
-        first = self.save(*events)
-        self.persisted = asyncio.ensure_future(self._until_stored(first, new, events))
-        self.persisted.add_done_callback(self._on_persisted)
-        self.persisted.add_done_callback(self._made_durable)
-        self.done.set()
+        self.save(*self._events).add_done_callback(self._written)
+
+
+def _time_up(waiter: asyncio.Future[None]) -> None:
+    """A waiting caller's time ran out (the sweeper's expiry)."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def finish_record(
