@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +34,7 @@ from foretell.manifest import Repository
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.environments import Environments
+from foretell.service.ids import new_id
 from foretell.service.keeper import LeaseKeeper
 from foretell.service.recording import Recording
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
@@ -444,7 +444,7 @@ def _new_record(request: NewPrediction, deployment: Deployment) -> Prediction:
     """A pending record of `request` on `deployment`, created now."""
     now = datetime.now(UTC)
     return Prediction(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         owner=deployment.owner,
         name=deployment.name,
         version_number=deployment.number,
