@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 REPO ?= examples/models
 PORT ?= 8080
 
-.PHONY: run test lint unit examples bench clean
+.PHONY: run test lint unit examples bench clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,16 @@ $(BIN)/python:
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,postgres,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,postgres,cluster,grpc]'
 	touch $(STAMP)
 
 # GPUX's POST /predict runs demo/sentiment on tokens (input_ids, attention_mask) and
 # demo/sentiment-text on {"text": …}, whichever a request sends; public models answer without a
 # key (a GPUX client has no place for one), so seed 003's examples run as written. On 127.0.0.1.
+# OIP v2 over gRPC (tritonclient.grpc) on GRPC_PORT, Triton's 8001.
+GRPC_PORT ?= 8001
 run: $(STAMP)
-	$(BIN)/foretell serve $(REPO) --port $(PORT) --default-model demo/sentiment --default-model demo/sentiment-text --anonymous-public
+	$(BIN)/foretell serve $(REPO) --port $(PORT) --grpc-port $(GRPC_PORT) --default-model demo/sentiment --default-model demo/sentiment-text --anonymous-public
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench
@@ -47,6 +49,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 bench: $(STAMP)
 	command -v wrk || ($(SUDO) apt-get install -y wrk || ($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk))
 	$(BIN)/python bench/compare.py $(BENCH_ARGS)
+
+# Regenerate OIP v2's gRPC code (api/oip_grpc/proto) from its .proto, with the grpcio-tools
+# that the dev extra pins (its protobuf 6 code is what tritonclient[grpc] can load beside).
+PROTO := src/foretell/api/oip_grpc/proto/grpc_predict_v2.proto
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src --grpc_python_out=src $(PROTO)
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py

@@ -23,6 +23,15 @@ class Settings(BaseSettings):
     db: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # Off unless asked for: grpc.aio would otherwise open a second port on every server, and
+    # two servers on one machine (tests, a second checkout) would both claim the same default.
+    grpc_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="port of OIP v2 over gRPC (KServe's GRPCInferenceService, tritonclient.grpc) "
+        "on the same host; Triton's is 8001; default: no gRPC",
+    )
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_body_bytes_in_flight: int | None = Field(
         None,

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from foretell.api import health, keys, metrics
+from foretell.api import health, keys, metrics, oip_grpc
 from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
 from foretell.api.encoding import ContentDecoding
 from foretell.api.errors import install as install_error_handlers
@@ -55,6 +55,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
             service.deploy(concurrency=os.cpu_count() or 2)
             stack.push_async_callback(service.undeploy)
             stack.push_async_callback(service.close, grace_s=settings.shutdown_grace_s)
+            await oip_grpc.serve(stack, app)  # with grpc_port: stops first, within the grace
             loaded = asyncio.create_task(_after(service.deployed(), on_loaded))
             stack.callback(loaded.cancel)
             yield

@@ -56,6 +56,14 @@ def serve(
     ),
     host: Annotated[str, typer.Option(envvar="FORETELL_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="FORETELL_PORT")] = 8080,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="FORETELL_GRPC_PORT",
+            help="also serve OIP v2 over gRPC (tritonclient.grpc, KServe) on this port; "
+            "Triton's is 8001",
+        ),
+    ] = None,
     db: Annotated[
         str | None, typer.Option(envvar="FORETELL_DB", help="SQLAlchemy URL; default SQLite")
     ] = None,
@@ -121,6 +129,7 @@ def serve(
             repository=repository,
             host=host,
             port=port,
+            grpc_port=grpc_port,
             db=db,
             data_dir=data_dir,
             auth=not no_auth,

@@ -1,0 +1,180 @@
+"""The GRPCInferenceService: OIP v2's gRPC methods, each a translation over the same operations
+as its HTTP route (oip_v2.dataplane), answering exactly what that route answers.
+
+Health (ServerLive, ServerReady) is open, as every probe is; metadata and model readiness need a
+key with the read scope; ModelInfer one with the predict scope, or none for a public model when
+anonymous access is on. The key comes in the call's metadata, as HTTP sends it in a header:
+`authorization: Bearer <key>` (or Token, Api-Key; or `x-api-key: <key>`).
+
+Inferences are recorded, as over HTTP: the response's `parameters["prediction_id"]` names the
+record under /v1/predictions, and its `id` echoes the request's (or is that record id)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from foretell.api.auth import authorize
+from foretell.api.dialects.oip_v2 import dataplane
+from foretell.api.dialects.oip_v2.schemas import RequestInput
+from foretell.api.oip_grpc import contents, status
+from foretell.api.oip_grpc.proto import grpc_predict_v2_pb2 as pb
+from foretell.auth import Authenticator
+from foretell.config import Settings
+from foretell.domain.access import Principal, Scope
+from foretell.errors import InvalidRequest, NotFound, echo
+from foretell.service import PredictionService, VersionView
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Method = Callable[[Any, Request, Any], Awaitable[Response]]
+
+
+def _answered(method: Method[Request, Response]) -> Method[Request, Response]:
+    """Run an RPC; a domain error (any error) ends it with its status from `status`."""
+    rpc = method.__name__
+
+    @functools.wraps(method)
+    async def answer(self: Any, request: Request, context: Any) -> Response:
+        try:
+            return await method(self, request, context)
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):  # the call already has its status
+                raise
+            code, details, trailer = status.of(exc, rpc)
+            await context.abort(code, details, trailer)
+            raise  # unreachable: abort raises
+
+    return answer
+
+
+class InferenceService:
+    """The servicer grpc.aio calls (duck-typed: the generated base class only raises)."""
+
+    def __init__(
+        self,
+        service: PredictionService,
+        settings: Settings,
+        authenticator: Authenticator | None,
+        anonymous: Principal | None,
+        version: str,
+    ) -> None:
+        self._service = service
+        self._settings = settings
+        self._authenticator = authenticator
+        self._anonymous = anonymous
+        self._version = version
+
+    async def _caller(self, context: Any, scope: Scope, rpc: str, anonymous: bool) -> Principal:
+        metadata = {m.key: m.value for m in context.invocation_metadata() or ()}
+        return await authorize(
+            self._authenticator,
+            metadata,
+            scope,
+            f"gRPC {rpc}",
+            self._anonymous if anonymous else None,
+        )
+
+    def _model(self, name: str, version: str, caller: Principal) -> VersionView:
+        owner, slash, model = name.partition("/")
+        if not slash or not owner or not model:
+            raise NotFound(
+                f"model '{echo(name)}' not found: foretell's models are named owner/name, as "
+                "in demo/iris"
+            )
+        return dataplane.version(self._service, owner, model, version or None, caller)
+
+    @_answered
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> Any:
+        return pb.ServerLiveResponse(live=True)
+
+    @_answered
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Any) -> Any:
+        return pb.ServerReadyResponse(ready=self._service.catalog.readiness().models_ready)
+
+    @_answered
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> Any:
+        await self._caller(context, Scope.READ, "ServerMetadata", anonymous=False)
+        return pb.ServerMetadataResponse(name="foretell", version=self._version, extensions=[])
+
+    @_answered
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> Any:
+        caller = await self._caller(context, Scope.READ, "ModelReady", anonymous=False)
+        return pb.ModelReadyResponse(ready=self._model(request.name, request.version, caller).ready)
+
+    @_answered
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> Any:
+        caller = await self._caller(context, Scope.READ, "ModelMetadata", anonymous=False)
+        found = self._model(request.name, request.version, caller)
+        described = dataplane.metadata(self._service, found, caller)
+        tensor = pb.ModelMetadataResponse.TensorMetadata
+        return pb.ModelMetadataResponse(
+            name=described["name"],
+            versions=described["versions"],
+            platform=described["platform"],
+            inputs=[tensor(**t) for t in described["inputs"]],
+            outputs=[tensor(**t) for t in described["outputs"]],
+        )
+
+    @_answered
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> Any:
+        caller = await self._caller(context, Scope.PREDICT, "ModelInfer", anonymous=True)
+        found = self._model(request.model_name, request.model_version, caller)
+        inputs, decoded = _inputs(request, self._settings.max_json_depth)
+        wanted = [o.name for o in request.outputs] or None  # none named: every output
+        prediction, outputs = await dataplane.infer(
+            self._service, self._settings, caller, found, inputs, decoded, wanted
+        )
+        response = pb.ModelInferResponse(
+            model_name=found.slug,
+            model_version=str(found.number),
+            id=request.id or prediction.id,
+        )
+        response.parameters["prediction_id"].string_param = prediction.id
+        for tensor in outputs:
+            response.outputs.add(name=tensor["name"], datatype=tensor["datatype"]).shape.extend(
+                tensor["shape"]
+            )
+            response.raw_output_contents.append(contents.raw(tensor["datatype"], tensor["data"]))
+        return response
+
+
+def _inputs(
+    request: pb.ModelInferRequest, max_dims: int
+) -> tuple[list[RequestInput], dict[str, list[Any]]]:
+    """The request's tensors as OIP's translation takes them, and each one's flat elements."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise InvalidRequest(
+            f"raw_input_contents has {len(raw)} entries but the request has "
+            f"{len(request.inputs)} inputs; send one entry per input, in the order of inputs"
+        )
+    tensors: list[RequestInput] = []
+    decoded: dict[str, list[Any]] = {}
+    for index, tensor in enumerate(request.inputs):
+        shape = contents.check_shape(tensor.name, tensor.shape, max_dims)
+        fields = {f.name: v for f, v in tensor.contents.ListFields()}
+        if raw:
+            if fields:
+                raise InvalidRequest(
+                    f"input '{tensor.name}' has contents, but the request sends "
+                    "raw_input_contents: send every input one way or the other"
+                )
+            flat = contents.from_raw(tensor.name, tensor.datatype, shape, raw[index])
+        elif fields or not math.prod(shape):
+            flat = contents.from_contents(tensor.name, tensor.datatype, fields)
+        else:
+            field = contents.FIELDS.get(tensor.datatype, "raw_input_contents")
+            raise InvalidRequest(
+                f"input '{tensor.name}' has no data: send its elements in raw_input_contents or "
+                f"contents.{field}"
+            )
+        tensors.append(
+            RequestInput.model_construct(name=tensor.name, shape=shape, datatype=tensor.datatype)
+        )
+        decoded.setdefault(tensor.name, flat)  # a name given twice is refused by the translation
+    return tensors, decoded
