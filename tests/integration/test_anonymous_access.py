@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 
 from foretell.api.app import create_app
 from foretell.api.auth import Authorized
-from foretell.api.dialects import gpux, native, oip_v2
+from foretell.api.hotpath import hot_routes
 from foretell.config import Settings
 from foretell.domain.access import Scope
 
@@ -86,7 +86,7 @@ def test_only_the_dialects_prediction_routes_take_anonymous_callers() -> None:
 
 
 def test_the_fast_lane_lets_in_whom_its_fastapi_twin_lets_in() -> None:
-    hot = {**native.hot_routes, **oip_v2.hot_routes, **gpux.hot_routes}
+    hot = hot_routes(create_app(Settings(repository=Path("."), data_dir=Path("/nonexistent"))))
 
     assert {key: route.anonymous for key, route in hot.items()} == {
         key: GUARDS[key].anonymous for key in hot

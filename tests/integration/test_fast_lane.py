@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from foretell.api.dialects import gpux, native, oip_v2
-from foretell.api.hotpath import HotPaths
+from foretell.api.hotpath import HotPaths, hot_routes
 from foretell.domain.access import Scope
 
 pytestmark = pytest.mark.anyio
@@ -130,7 +129,7 @@ async def test_each_hot_route_is_the_route_fastapi_would_have_taken(
     """A read key is refused by the route's own scope check, whose message names the route's
     template: so FastAPI's first matching route is the hot route's twin, with the same scope."""
     reader = (await api.app.state.keys.create(owner="demo", scope=Scope.READ)).key
-    lanes = HotPaths(api.app, {**native.hot_routes, **oip_v2.hot_routes, **gpux.hot_routes})
+    lanes = HotPaths(api.app, hot_routes(api.app))
     templates = [*lanes.exact, *((m, t) for m, _, t, _ in lanes.templated)]
     assert len(templates) == 5
     for method, template in templates:

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -16,7 +17,8 @@ from foretell.api import health, keys, metrics, oip_grpc
 from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
 from foretell.api.encoding import ContentDecoding
 from foretell.api.errors import install as install_error_handlers
-from foretell.api.hotpath import HotPaths
+from foretell.api.hotpath import HotPaths, hot_routes
+from foretell.api.lane import Lane
 from foretell.api.limits import BodyLimit
 from foretell.api.openapi import document_errors
 from foretell.auth import Authenticator, KeyManager
@@ -118,13 +120,28 @@ async def _after(event: Awaitable[None], then: Callable[[], None]) -> None:
 
 
 def asgi(app: FastAPI) -> ASGIApp:
-    """What the HTTP server runs: the body limit, then decompression (within the same limit),
+    """What an ASGI server runs: the body limit, then decompression (within the same limit),
     then the hot routes' fast lane, then `app`.
 
     Outside FastAPI, so the hot routes skip its middleware stack as well as its router."""
+    return front(app).asgi
+
+
+@dataclass(frozen=True)
+class Front:
+    """What `foretell serve` runs: `lane` answers the hot routes from the connection itself
+    (api.lane), `asgi` every other request; both hold bodies in one budget."""
+
+    asgi: ASGIApp
+    lane: Lane
+
+
+def front(app: FastAPI) -> Front:
+    """The ASGI stack of `asgi` and the lane that serves the same hot routes without it."""
     settings: Settings = app.state.settings
-    hot = {**native.hot_routes, **oip_v2.hot_routes, **gpux.hot_routes}
-    decoded = ContentDecoding(HotPaths(app, hot), limit=settings.max_body_bytes)
-    return BodyLimit(
+    hot = HotPaths(app, hot_routes(app))
+    decoded = ContentDecoding(hot, limit=settings.max_body_bytes)
+    limited = BodyLimit(
         decoded, limit=settings.max_body_bytes, in_flight=settings.body_bytes_in_flight
     )
+    return Front(limited, Lane(hot, limit=settings.max_body_bytes, budget=limited.budget))

@@ -26,11 +26,17 @@ import logging
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
+from uvicorn._types import ASGI3Application
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from foretell.api.errors import dialect_of_path, error_response
+from foretell.api.lane import Lane
 from foretell.config import Settings
 from foretell.errors import (
     ConnectionsFull,
@@ -56,6 +62,7 @@ class LimitedHttpTools(HttpToolsProtocol):
     header_timeout_s = 10.0
     body_timeout_s = 30.0
     max_connections = 1000
+    lane: Lane | None = None  # the hot routes, answered without ASGI (api.lane)
 
     def __init__(
         self,
@@ -151,6 +158,18 @@ class LimitedHttpTools(HttpToolsProtocol):
         finally:
             self.app = app
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # Where uvicorn starts a request's app, now or once the pipelined ones before it end.
+        lane = self.lane
+        if lane is not None and not isinstance(app, _Refusal):
+            matched = lane.match(cycle.scope["method"], cycle.scope["path"])
+            if matched is not None:
+                task = self.loop.create_task(lane.serve(cycle, matched))
+                task.add_done_callback(self.tasks.discard)
+                self.tasks.add(task)  # the graceful stop drains these as it does ASGI's
+                return
+        _Base._start_asgi_task(self, cycle, app)
+
     def on_body(self, body: bytes) -> None:
         self._body_in_read = True
         _Base.on_body(self, body)
@@ -239,8 +258,9 @@ def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "a client"
 
 
-def protocol_for(settings: Settings) -> type[LimitedHttpTools]:
-    """The protocol class for uvicorn's `http=`, holding `settings`' limits."""
+def protocol_for(settings: Settings, lane: Lane | None = None) -> type[LimitedHttpTools]:
+    """The protocol class for uvicorn's `http=`, holding `settings`' limits, and serving the
+    hot routes of `lane` (if given) itself."""
 
     class Limited(LimitedHttpTools):
         max_head_bytes = settings.max_head_bytes
@@ -248,4 +268,5 @@ def protocol_for(settings: Settings) -> type[LimitedHttpTools]:
         body_timeout_s = settings.body_timeout_s
         max_connections = settings.max_connections
 
+    Limited.lane = lane
     return Limited

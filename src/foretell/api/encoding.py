@@ -9,6 +9,7 @@ which runs before this."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,8 +31,8 @@ class ContentDecoding:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        codings = _codings(scope) if scope["type"] == "http" else []
-        if not codings:
+        applied = codings(scope["headers"]) if scope["type"] == "http" else []
+        if not applied:
             await self.app(scope, receive, send)
             return
         decoded = False
@@ -46,47 +47,61 @@ class ContentDecoding:
             if message is not None:
                 return message
             try:
-                body = self.decode(sent, codings)
+                body = self.decode(sent, applied)
             except ForetellError as exc:
-                # Raised as HTTPException: FastAPI turns any other error raised while it reads
-                # a body into a bare 400. The status is still the one table's.
-                raise HTTPException(status_for(exc), exc.message, headers_for(exc)) from None
+                raise refusal(exc) from None
             return {"type": "http.request", "body": body, "more_body": False}
 
-        headers = [(k, v) for k, v in scope["headers"] if k not in _SKIPPED]
-        await self.app({**scope, "headers": headers}, decoding, send)
+        await self.app({**scope, "headers": decoded_headers(scope["headers"])}, decoding, send)
 
     def decode(self, body: bytes, codings: list[str]) -> bytes:
         """Undo `codings` (in the order they were applied), each bounded by the limit."""
-        for coding in reversed(codings):
-            wbits = _WBITS.get(coding)
-            if wbits is None:
-                raise UnsupportedEncoding(coding, SUPPORTED)
-            body = self._inflate(body, coding, wbits)
-        return body
-
-    def _inflate(self, compressed: bytes, coding: str, wbits: int) -> bytes:
-        inflater = zlib.decompressobj(wbits)
-        try:
-            body = inflater.decompress(compressed, self.limit + 1)
-        except zlib.error as exc:
-            raise InvalidRequest(f"request body is not valid {coding} data: {exc}") from None
-        if len(body) > self.limit:
-            raise DecodedTooLarge(coding, len(compressed), self.limit)
-        if not inflater.eof:
-            raise InvalidRequest(f"request body is not valid {coding} data: it ends early")
-        if inflater.unused_data:
-            raise InvalidRequest(
-                f"request body is not valid {coding} data: "
-                f"{len(inflater.unused_data)} bytes follow its end"
-            )
-        return body
+        return decode(body, codings, self.limit)
 
 
-def _codings(scope: Scope) -> list[str]:
+def decode(body: bytes, codings: list[str], limit: int) -> bytes:
+    """Undo `codings` (in the order they were applied), each bounded by `limit`."""
+    for coding in reversed(codings):
+        wbits = _WBITS.get(coding)
+        if wbits is None:
+            raise UnsupportedEncoding(coding, SUPPORTED)
+        body = _inflate(body, coding, wbits, limit)
+    return body
+
+
+def refusal(exc: ForetellError) -> HTTPException:
+    """`exc`, raised while a route reads its body, as FastAPI lets it through: it turns any
+    other error raised there into a bare 400. The status is still the one table's."""
+    return HTTPException(status_for(exc), exc.message, headers_for(exc))
+
+
+def _inflate(compressed: bytes, coding: str, wbits: int, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(compressed, limit + 1)
+    except zlib.error as exc:
+        raise InvalidRequest(f"request body is not valid {coding} data: {exc}") from None
+    if len(body) > limit:
+        raise DecodedTooLarge(coding, len(compressed), limit)
+    if not inflater.eof:
+        raise InvalidRequest(f"request body is not valid {coding} data: it ends early")
+    if inflater.unused_data:
+        raise InvalidRequest(
+            f"request body is not valid {coding} data: "
+            f"{len(inflater.unused_data)} bytes follow its end"
+        )
+    return body
+
+
+def decoded_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A request's headers once its body is decoded: less those that described it as sent."""
+    return [(k, v) for k, v in headers if k not in _SKIPPED]
+
+
+def codings(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
     """The Content-Encoding's codings in the order applied, `identity` left out."""
     found = []
-    for key, value in scope["headers"]:
+    for key, value in headers:
         if key == b"content-encoding":
             found += [c.strip().lower() for c in value.decode("latin-1").split(",")]
     return [c for c in found if c and c != "identity"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -109,10 +109,16 @@ def dialect(tag: str, body: DialectBody, *, prefix: str | None = None) -> None:
 def dialect_of(request: Request) -> str | None:
     """The wire dialect of the route that took `request`: its router's tag, if one renders;
     else the dialect owning the request's path, if any."""
-    for tag in getattr(request.scope.get("route"), "tags", ()):
+    tag = dialect_of_tags(getattr(request.scope.get("route"), "tags", ()))
+    return tag if tag is not None else dialect_of_path(request.scope["path"])
+
+
+def dialect_of_tags(tags: Iterable[object]) -> str | None:
+    """The wire dialect that renders the errors of a route with `tags`, if one does."""
+    for tag in tags:
         if tag in _DIALECTS:
             return str(tag)
-    return dialect_of_path(request.scope["path"])
+    return None
 
 
 def dialect_of_path(path: str) -> str | None:

@@ -10,7 +10,7 @@ import uvicorn
 from rich.logging import RichHandler
 from starlette.types import ASGIApp
 
-from foretell.api.app import asgi, create_app
+from foretell.api.app import Front, create_app, front
 from foretell.api.connection import protocol_for
 from foretell.api.server import Server
 from foretell.cli.workers import serve_workers
@@ -45,7 +45,7 @@ def serve_on(settings: Settings, sockets: list[socket.socket] | None) -> None:
     _log_to_console()
     app = create_app(settings, on_loaded=_freeze_heap)
     # Not uvicorn.Server: ours starts stopping the predictions at the signal (api.server).
-    Server(uvicorn_config(settings, asgi(app)), app).run(sockets=sockets)
+    Server(uvicorn_config(settings, front(app)), app).run(sockets=sockets)
 
 
 def _log_to_console() -> None:
@@ -54,14 +54,16 @@ def _log_to_console() -> None:
     )
 
 
-def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
-    """How uvicorn serves `app`: httptools under the connection's limits (api.connection)."""
+def uvicorn_config(settings: Settings, served: Front | ASGIApp) -> uvicorn.Config:
+    """How uvicorn serves `served`: httptools under the connection's limits (api.connection),
+    with the hot routes answered by the connection itself when given a Front (api.lane)."""
+    app, lane = (served.asgi, served.lane) if isinstance(served, Front) else (served, None)
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=protocol_for(settings),
+        http=protocol_for(settings, lane),
         ws="none",  # no WebSocket routes; an upgrade would leave the limits behind
         timeout_keep_alive=settings.keep_alive_s,
         log_config=None,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import Response
 
-from foretell.api.hotpath import Call, HotPaths, HotRoute
+from foretell.api.dialects.oip_v2 import routes as oip_v2
+from foretell.api.errors import install
+from foretell.api.hotpath import Call, HotPaths, HotRoute, hot_route, hot_routes
 from foretell.api.responses import Json
 from foretell.config import Settings
 from foretell.domain.access import Principal, Scope
@@ -113,3 +117,75 @@ async def test_the_fast_lane_authenticates_before_it_reads_the_body() -> None:
         "detail": "this API key's scope is 'read'; POST /write needs a key with scope 'predict'"
     }
     assert allowed.status_code == 200
+
+
+def declared(router: APIRouter, **include: Any) -> FastAPI:
+    """An app including `router`, on which `/echo/{owner}` (read) and `/write` (predict,
+    anonymous) are declared once each."""
+    hot_route(router, "POST", "/echo/{owner}", echo, scope=Scope.READ)
+    hot_route(router, "POST", "/write", echo, scope=Scope.PREDICT, anonymous=True, name="w")
+    app = FastAPI()
+    install(app)
+    app.include_router(router, **include)
+    app.state.service = object()
+    app.state.settings = Settings(repository=Path("."))
+    app.state.authenticator = ReadOnlyKeys()
+    app.state.anonymous = None
+    return app
+
+
+async def test_one_declaration_registers_the_fastapi_route_and_the_fast_lane_entry() -> None:
+    app = declared(APIRouter(prefix="/p", tags=[oip_v2.TAG]))  # errors as {"error": ...}
+
+    assert hot_routes(app) == {
+        ("POST", "/p/echo/{owner}"): HotRoute(echo, Scope.READ, oip_v2.TAG),
+        ("POST", "/p/write"): HotRoute(echo, Scope.PREDICT, oip_v2.TAG, anonymous=True),
+    }
+    # FastAPI's own route: the same handler, behind the same guard, in the same dialect.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        allowed = await http.post("/p/echo/acme", content=b"x", headers={"X-API-Key": "good"})
+        too_weak = await http.post("/p/write", content=b"x", headers={"X-API-Key": "good"})
+    assert allowed.json() == {"body": "x", "prefer": []}
+    assert too_weak.status_code == 403
+    assert too_weak.json() == {
+        "error": "this API key's scope is 'read'; POST /p/write needs a key with scope 'predict'"
+    }
+    operation = app.openapi()["paths"]["/p/echo/{owner}"]["post"]
+    assert [p["name"] for p in operation["parameters"]] == ["owner"]
+
+
+def test_a_route_on_a_router_the_app_does_not_include_is_not_hot() -> None:
+    app = declared(APIRouter())
+    hot_route(APIRouter(), "POST", "/elsewhere", echo, scope=Scope.READ)
+
+    assert set(hot_routes(app)) == {("POST", "/echo/{owner}"), ("POST", "/write")}
+
+
+def test_middleware_on_the_app_is_refused_since_the_lane_would_skip_it() -> None:
+    app = declared(APIRouter())
+    app.add_middleware(GZipMiddleware)
+
+    with pytest.raises(RuntimeError, match=r"middleware on the FastAPI app \(GZipMiddleware\)"):
+        hot_routes(app)
+
+
+async def _guard() -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("router", "include"),
+    [
+        (APIRouter(dependencies=[Depends(_guard)]), {}),
+        (APIRouter(), {"dependencies": [Depends(_guard)]}),
+    ],
+    ids=["on the router", "on the include"],
+)
+def test_dependencies_the_lane_would_skip_are_refused(
+    router: APIRouter, include: dict[str, Any]
+) -> None:
+    app = declared(router, **include)
+
+    with pytest.raises(RuntimeError, match=r"POST /echo/\{owner\} has dependencies"):
+        hot_routes(app)

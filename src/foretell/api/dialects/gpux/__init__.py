@@ -1,6 +1,5 @@
 """GPUX (seed 003): flat JSON of named inputs in, flat JSON of named outputs out."""
 
-from foretell.api.dialects.gpux.routes import HOT_ROUTES as hot_routes
 from foretell.api.dialects.gpux.routes import router
 
-__all__ = ["hot_routes", "router"]
+__all__ = ["router"]

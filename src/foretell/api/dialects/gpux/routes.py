@@ -13,11 +13,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import PublicPredictor, PublicReader
+from foretell.api.auth import PublicReader
 from foretell.api.dialects import sync
 from foretell.api.dialects.gpux import defaults, tensors
 from foretell.api.errors import dialect
-from foretell.api.hotpath import Call, HotRoute, HotRoutes
+from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain import ModelRef
@@ -87,18 +87,26 @@ async def _answer(call: Call, version: VersionView, signature: Signature, body: 
     return Json(tensors.outputs(output, signature.output_schema, one_item=named.one_item))
 
 
-@router.post("/predict")
-async def predict(request: Request, caller: PublicPredictor) -> Response:
-    """Run the server's default model on a flat JSON object of named inputs."""
-    return await predict_default(await Call.from_request(request, caller))
-
-
-@router.post("/models/{owner}/{name}/predict")
-async def predict_model(
-    owner: str, name: str, request: Request, caller: PublicPredictor
-) -> Response:
-    """Run any model the key may use, GPUX style."""
-    return await predict_named(await Call.from_request(request, caller))
+hot_route(
+    router,
+    "POST",
+    "/predict",
+    predict_default,
+    scope=Scope.PREDICT,
+    anonymous=True,
+    name="predict",
+    description="Run the server's default model on a flat JSON object of named inputs.",
+)
+hot_route(
+    router,
+    "POST",
+    "/models/{owner}/{name}/predict",
+    predict_named,
+    scope=Scope.PREDICT,
+    anonymous=True,
+    name="predict_model",
+    description="Run any model the key may use, GPUX style.",
+)
 
 
 def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -152,12 +160,3 @@ async def info(request: Request, caller: PublicReader) -> Response:
     if len(described) == 1:
         return Json(described[0])
     return Json({**described[0], "models": described})
-
-
-# Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
-HOT_ROUTES: HotRoutes = {
-    ("POST", "/predict"): HotRoute(predict_default, Scope.PREDICT, TAG, anonymous=True),
-    ("POST", "/models/{owner}/{name}/predict"): HotRoute(
-        predict_named, Scope.PREDICT, TAG, anonymous=True
-    ),
-}

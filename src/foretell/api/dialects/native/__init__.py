@@ -1,13 +1,11 @@
 """The native API (seed 001): predictions and models under /v1."""
 
 from foretell.api.dialects.native.models import router as models_router
-from foretell.api.dialects.native.predictions import HOT_ROUTES as hot_routes
 from foretell.api.dialects.native.predictions import router as predictions_router
 from foretell.api.dialects.native.render import prediction_json
 from foretell.api.dialects.native.webhooks import router as webhooks_router
 
 __all__ = [
-    "hot_routes",
     "models_router",
     "prediction_json",
     "predictions_router",

@@ -14,7 +14,7 @@ from foretell.api.dialects.native import render
 from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
 from foretell.api.durations import parse_cancel_after
 from foretell.api.headers import check_length
-from foretell.api.hotpath import Call, HotRoute
+from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
 from foretell.api.prefer import parse_prefer
 from foretell.api.responses import Json
@@ -41,7 +41,7 @@ def _flag(name: str, value: str | None) -> bool:
 
 
 async def create(call: Call) -> Response:
-    """POST /v1/predictions, for both lanes (see api.hotpath)."""
+    """POST /v1/predictions, for both lanes (see api.hotpath); declared below."""
     body = parse_body(call.body, PredictionRequest, max_depth=call.settings.max_json_depth)
     headers = call.headers
     preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
@@ -63,32 +63,33 @@ async def create(call: Call) -> Response:
     return Json(render.prediction(prediction), status_code=201, headers=location)
 
 
-@router.post(
+hot_route(
+    router,
+    "POST",
     "",
+    create,
+    scope=Scope.PREDICT,
+    name="create_prediction",
+    headers={
+        "prefer": Annotated[
+            list[str] | None,
+            Header(description="wait=N (1-60 s) waits for the result; other preferences ignored"),
+        ],
+        "validate_input": Annotated[
+            str | None, Header(description="true: reject invalid input with 422 before queueing")
+        ],
+        "cancel_after": Annotated[
+            str | None,
+            Header(
+                description="deadline, e.g. 30s or 1m30s: aborted if not started by then, "
+                "canceled if still running"
+            ),
+        ],
+    },
     status_code=201,
     responses={201: {"model": PredictionBody}, **errors(404, 429, 503)},
     openapi_extra=documented(PredictionRequest),
 )
-async def create_prediction(
-    request: Request,
-    caller: Predictor,
-    prefer: Annotated[
-        list[str] | None,
-        Header(description="wait=N (1-60 s) waits for the result; other preferences ignored"),
-    ] = None,
-    validate_input: Annotated[
-        str | None, Header(description="true: reject invalid input with 422 before queueing")
-    ] = None,
-    cancel_after: Annotated[
-        str | None,
-        Header(
-            description="deadline, e.g. 30s or 1m30s: aborted if not started by then, "
-            "canceled if still running"
-        ),
-    ] = None,
-) -> Response:
-    # Declares the operation for OpenAPI; the headers are read from the request in `create`.
-    return await create(await Call.from_request(request, caller))
 
 
 @router.get("/{prediction_id}", responses={200: {"model": PredictionBody}, **errors(400, 404)})
@@ -143,9 +144,3 @@ async def list_predictions(
 )
 async def cancel_prediction(prediction_id: str, request: Request, caller: Predictor) -> Response:
     return Json(render.prediction(await state.service(request).cancel(prediction_id, caller)))
-
-
-# Served by api.hotpath ahead of FastAPI's router.
-HOT_ROUTES: dict[tuple[str, str], HotRoute] = {
-    ("POST", "/v1/predictions"): HotRoute(create, Scope.PREDICT)
-}

@@ -1,6 +1,5 @@
 """The Open Inference Protocol v2 (KServe, Triton, MLServer) under /v2."""
 
-from foretell.api.dialects.oip_v2.routes import HOT_ROUTES as hot_routes
 from foretell.api.dialects.oip_v2.routes import router
 
-__all__ = ["hot_routes", "router"]
+__all__ = ["router"]

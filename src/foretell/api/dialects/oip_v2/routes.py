@@ -29,13 +29,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import PublicPredictor, Reader
+from foretell.api.auth import Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
 from foretell.api.dialects.oip_v2 import binary, dataplane
 from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
-from foretell.api.hotpath import Call, HotRoute, HotRoutes
+from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.domain.access import Principal, Scope
@@ -104,21 +104,6 @@ async def version_ready(
     return _ready(_version(state.service(request), owner, name, version, caller))
 
 
-# The path parameters are read from the request by `infer`; declared here for OpenAPI.
-@router.post(MODEL + "/infer", openapi_extra=documented(InferenceRequest), responses=_INFER)
-async def model_infer(owner: str, name: str, request: Request, caller: PublicPredictor) -> Response:
-    return await infer(await Call.from_request(request, caller))
-
-
-@router.post(
-    MODEL + VERSION + "/infer", openapi_extra=documented(InferenceRequest), responses=_INFER
-)
-async def version_infer(
-    owner: str, name: str, version: str, request: Request, caller: PublicPredictor
-) -> Response:
-    return await infer(await Call.from_request(request, caller))
-
-
 def _version(
     service: PredictionService, owner: str, name: str, version: str | None, caller: Principal
 ) -> VersionView:
@@ -165,7 +150,15 @@ async def infer(call: Call) -> Response:
 
 
 # Served by api.hotpath ahead of FastAPI's router, in this dialect's error shapes.
-HOT_ROUTES: HotRoutes = {
-    ("POST", f"/v2{path}/infer"): HotRoute(infer, Scope.PREDICT, TAG, anonymous=True)
-    for path in (MODEL, MODEL + VERSION)
-}
+for _name, _path in (("model_infer", MODEL), ("version_infer", MODEL + VERSION)):
+    hot_route(
+        router,
+        "POST",
+        _path + "/infer",
+        infer,
+        scope=Scope.PREDICT,
+        anonymous=True,
+        name=_name,
+        openapi_extra=documented(InferenceRequest),
+        responses=_INFER,
+    )

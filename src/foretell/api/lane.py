@@ -1,0 +1,177 @@
+"""The hot routes answered straight from the HTTP connection: no ASGI scope handed down through
+middleware, no receive/send messages, no Starlette response sending itself; the status line,
+headers and body go out in one write.
+
+api.connection hands a request here once its head is in, if its method and path are a hot
+route's (api.hotpath), and uvicorn's ASGI cycle for everything else. The request keeps uvicorn's
+connection handling (pipelining, keep-alive, flow control, the graceful stop's drain, which waits
+for this lane's tasks as for ASGI ones) and every protection the ASGI stack gives the route, by
+the same code: the body limit and the bytes held in flight (a `limits.BodyBudget` shared with
+the ASGI stack's `BodyLimit`), gzip/deflate decoding within the limit and 415 for other codings
+(`encoding.decode`), then auth, the handler and the dialect's error shapes (`HotPaths.answer`,
+which the ASGI lane calls too). The head cap, read timeouts and connection cap are the
+connection's own. uvicorn's proxy-headers middleware only rewrites the scope's client and
+scheme, which no hot route reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    RequestResponseCycle,
+)
+
+from foretell.api.encoding import codings, decode, decoded_headers, refusal
+from foretell.api.errors import dialect_of_path, error_response
+from foretell.api.hotpath import HotPaths, HotRoute
+from foretell.api.limits import BodyBudget
+from foretell.errors import ForetellError, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+Matched = tuple[str, HotRoute, dict[str, str]]  # (template, route, path parameters)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Lane:
+    """Serves the routes of `hot` on uvicorn's request cycles (api.connection calls it)."""
+
+    def __init__(self, hot: HotPaths, *, limit: int, budget: BodyBudget) -> None:
+        self.hot = hot
+        self.limit = limit  # a body's bytes, as sent and as decoded
+        self.budget = budget  # the bytes unfinished requests hold, the ASGI stack's too
+
+    def match(self, method: str, path: str) -> Matched | None:
+        return self.hot.match(method, path)
+
+    async def serve(self, cycle: RequestResponseCycle, matched: Matched) -> None:
+        """Answer the request of `cycle`, as uvicorn's `run_asgi` would run an app on it."""
+        body = _Body(cycle, self)
+        try:
+            response = await self._respond(cycle, matched, body)
+            if response is not None:
+                if cycle.flow.write_paused and not cycle.disconnected:
+                    await cycle.flow.drain()
+                if not cycle.disconnected:  # else nobody is left to answer, as in ASGI
+                    _write(cycle, response)
+                if response.background is not None:
+                    await response.background()
+        except Exception:  # a bug past the error table (a bad header): as run_asgi does
+            log.exception("Exception answering %s %s", cycle.scope["method"], matched[0])
+            cycle.transport.close()
+        except BaseException:  # cancelled: the server gave up on it
+            cycle.transport.close()
+            raise
+        finally:
+            self.budget.release(body.held)
+            cycle.on_response = _nothing
+
+    async def _respond(
+        self, cycle: RequestResponseCycle, matched: Matched, body: _Body
+    ) -> Response | None:
+        scope = cycle.scope
+        raw = cast(list[tuple[bytes, bytes]], scope["headers"])  # uvicorn's parser's list
+        declared = None
+        for name, value in raw:
+            if name == b"content-length":
+                declared = value
+        if declared is not None and declared.isdigit():  # as limits.BodyLimit refuses it
+            try:
+                if int(declared) > self.limit:
+                    raise PayloadTooLarge(int(declared), self.limit)
+                self.budget.check(int(declared))
+            except ForetellError as refused:
+                return error_response(refused, dialect_of_path(scope["path"]))
+        applied = codings(raw)
+        if applied:  # as encoding.ContentDecoding hands it on
+            headers = Headers(raw=decoded_headers(raw))
+            return await self.hot.answer(scope["method"], matched, headers, body.decoded(applied))
+        return await self.hot.answer(scope["method"], matched, Headers(raw=raw), body.read)
+
+
+class _Body:
+    """A request's body as it arrives on its cycle, held in the budget byte by byte."""
+
+    def __init__(self, cycle: RequestResponseCycle, lane: Lane) -> None:
+        self.cycle = cycle
+        self.lane = lane
+        self.held = 0
+
+    async def read(self) -> bytes:
+        """The whole body; ClientDisconnect if the client left (or was cut off) first."""
+        cycle, lane = self.cycle, self.lane
+        if cycle.waiting_for_100_continue and not cycle.transport.is_closing():
+            cycle.transport.write(_CONTINUE)
+            cycle.waiting_for_100_continue = False
+        chunks: list[bytes] = []
+        while True:
+            if cycle.disconnected:  # never handled as if the body were whole
+                raise ClientDisconnect()
+            if cycle.body:
+                chunk = bytes(cycle.body)
+                cycle.body = bytearray()
+                total = self.held + len(chunk)
+                if total > lane.limit:  # as limits.BodyLimit raises it
+                    raise HTTPException(413, PayloadTooLarge(total, lane.limit).message)
+                lane.budget.take(len(chunk), total)
+                self.held = total
+                chunks.append(chunk)
+            if not cycle.more_body:
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            # The protocol sets the event on more body, its end, or a disconnect.
+            cycle.message_event.clear()
+            cycle.flow.resume_reading()
+            await cycle.message_event.wait()
+
+    def decoded(self, applied: list[str]) -> _Decoded:
+        return _Decoded(self, applied)
+
+
+class _Decoded:
+    """Reads a body sent with Content-Encoding `applied`, decoded within the limit."""
+
+    def __init__(self, body: _Body, applied: list[str]) -> None:
+        self.body = body
+        self.applied = applied
+
+    async def __call__(self) -> bytes:
+        sent = await self.body.read()
+        try:
+            return decode(sent, self.applied, self.body.lane.limit)
+        except ForetellError as exc:
+            raise refusal(exc) from None
+
+
+def _write(cycle: RequestResponseCycle, response: Response) -> None:
+    """`response` as one write, then the cycle complete, as uvicorn's `send` leaves it."""
+    keep_alive = cycle.keep_alive
+    closing = False
+    parts = [STATUS_LINE[response.status_code]]
+    for name, value in (*cycle.default_headers, *response.raw_headers):
+        if HEADER_VALUE_RE.search(value):
+            raise RuntimeError(f"invalid value of response header {name!r}")
+        if name == b"connection" and b"close" in value.lower():
+            keep_alive, closing = False, True
+        parts += (name, b": ", value, b"\r\n")
+    if not keep_alive and not closing:
+        parts.append(b"connection: close\r\n")
+    parts += (b"\r\n", cast(bytes, response.body))
+    cycle.transport.write(b"".join(parts))
+    cycle.keep_alive = keep_alive
+    cycle.response_started = cycle.response_complete = True
+    cycle.message_event.set()
+    if not keep_alive:
+        cycle.transport.close()
+    cycle.on_response()
+
+
+def _nothing() -> None:
+    pass
