@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from foretell import metrics
@@ -168,7 +169,9 @@ class Scheduler:
         setup_s = slot.replica.setup_time if slot.fresh else 0.0
         slot.fresh = False
         slot.running = batch
+        now = datetime.now(UTC)
         for job in batch:
+            job.started_at = now
             job.on_start(setup_s)
         self._spawn(self._run(slot, batch), "batch")
 
@@ -179,8 +182,10 @@ class Scheduler:
             _check_count(self.model, outcomes, batch)
         except Exception as exc:
             error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
+            ended = datetime.now(UTC)
             for job in batch:
                 if not job.result.done():
+                    job.ended_at = ended
                     job.result.set_exception(error)
             slot.running = []
             await self._replace(slot)
@@ -188,8 +193,10 @@ class Scheduler:
         self._on_batch(self._clock() - started)
         slot.running = []
         self._wake.set()
+        ended = datetime.now(UTC)
         for job, outcome in zip(batch, outcomes, strict=True):
             if not job.result.done():
+                job.ended_at = ended
                 job.result.set_result(outcome)
 
     async def _replace(self, slot: _Slot) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from foretell.workers import Outcome
@@ -17,7 +18,9 @@ def _no_op(setup_s: float) -> None:
 @dataclass(slots=True, eq=False)
 class Job:
     """`on_start` fires when the job is handed to a replica, with the seconds that replica spent
-    loading the model if this is its first batch (else 0); `result` resolves with its Outcome."""
+    loading the model if this is its first batch (else 0); `result` resolves with its Outcome.
+    `started_at` and `ended_at` are its batch's, one datetime for every job of the batch: a
+    record's timestamps are read (and formatted) once per batch, not once per prediction."""
 
     prediction_id: str
     input: dict[str, Any]
@@ -26,3 +29,5 @@ class Job:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     canceled: bool = False
+    started_at: datetime | None = None  # set when it is handed to a replica
+    ended_at: datetime | None = None  # set when its batch ended, before `result` resolves

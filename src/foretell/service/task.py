@@ -401,26 +401,31 @@ class PredictionTask:
 
     def _on_result(self, result: asyncio.Future[Outcome]) -> None:
         if not result.cancelled():
-            self._conclude(result.exception() or result.result())
+            job = self._job
+            ended_at = job.ended_at if job is not None else None
+            self._conclude(result.exception() or result.result(), ended_at)
 
-    def _conclude(self, result: Outcome | BaseException) -> None:
+    def _conclude(self, result: Outcome | BaseException, at: datetime | None = None) -> None:
+        """Finish with `result`, which came `at` (its batch's end; else now)."""
         if self._abandoned:
             return  # shutting down: the record was put back to pending
+        failed = PredictionStatus.FAILED
         if isinstance(result, InvalidInput):
-            self.fail(ErrorSource.USER, result.message, result.errors)
+            error = PredictionError(ErrorSource.USER, result.message, result.errors)
+            self.finish(failed, error=error, at=at)
         elif isinstance(result, ModelLoadFailed | WorkerCrashed):
-            self.fail(ErrorSource.INTERNAL, result.message)
+            self.finish(failed, error=PredictionError(ErrorSource.INTERNAL, result.message), at=at)
         elif isinstance(result, BaseException):  # a bug must fail one prediction, never strand it
             log.error("prediction %s failed inside foretell", self.prediction.id, exc_info=result)
             message = f"foretell failed to run it: {type(result).__name__}: {result}"
-            self.fail(ErrorSource.INTERNAL, message)
+            self.finish(failed, error=PredictionError(ErrorSource.INTERNAL, message), at=at)
         elif result.refused is not None:
             error = PredictionError(ErrorSource.USER, result.error or "", result.refused)
-            self.finish(PredictionStatus.FAILED, outcome=result, error=error)
+            self.finish(failed, outcome=result, error=error, at=at)
         elif result.error is not None:
-            self.finish(PredictionStatus.FAILED, outcome=result, error=_model_error(result))
+            self.finish(failed, outcome=result, error=_model_error(result), at=at)
         else:
-            self.finish(PredictionStatus.SUCCEEDED, outcome=result)
+            self.finish(PredictionStatus.SUCCEEDED, outcome=result, at=at)
 
     async def _execute(self) -> Outcome:
         deployment, p = self._deployment, self.prediction
@@ -447,7 +452,8 @@ class PredictionTask:
         if p.status.terminal or self._abandoned:
             return
         p.status, p.queue = PredictionStatus.PROCESSING, None
-        p.started_at = p.updated_at = datetime.now(UTC)
+        job = self._job
+        p.started_at = p.updated_at = (job and job.started_at) or datetime.now(UTC)
         p.setup_time = timedelta(seconds=setup_s)
         self._deployment.metrics.queue_seconds.observe(
             (p.started_at - p.created_at).total_seconds()
@@ -458,22 +464,20 @@ class PredictionTask:
         elif self.stored:
             self._context.store.update_soon(p)
 
-    def fail(self, source: ErrorSource, message: str, detail: Any = None) -> None:
-        self.finish(PredictionStatus.FAILED, error=PredictionError(source, message, detail))
-
     def finish(
         self,
         status: PredictionStatus,
         *,
         outcome: Outcome | None = None,
         error: PredictionError | None = None,
+        at: datetime | None = None,
     ) -> None:
-        """Record the terminal state once; anything arriving after that (e.g. a canceled
-        prediction's output) is discarded."""
+        """Record the terminal state once, as `at` (else now); anything arriving after that
+        (e.g. a canceled prediction's output) is discarded."""
         p = self.prediction
         if p.status.terminal:
             return
-        finish_record(p, status, error)
+        finish_record(p, status, error, at)
         self.ended = True
         self._job = None  # nothing to withdraw now; and the job's callbacks refer to this task
         self._forget_deadline()
@@ -503,11 +507,15 @@ def _time_up(waiter: asyncio.Future[None]) -> None:
 
 
 def finish_record(
-    p: Prediction, status: PredictionStatus, error: PredictionError | None = None
+    p: Prediction,
+    status: PredictionStatus,
+    error: PredictionError | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Stamp a terminal status on a record: the one place completion times are set."""
+    """Stamp a terminal status on a record, as `at` (its batch's end; else now): the one place
+    completion times are set."""
     p.status, p.error, p.queue = status, error, None
-    p.completed_at = p.updated_at = datetime.now(UTC)
+    p.completed_at = p.updated_at = at or datetime.now(UTC)
     if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -10,15 +11,31 @@ import orjson
 from foretell.domain import DeliveryAttempt, OutboxEvent, Prediction, WebhookStatus
 from foretell.service import ModelView, VersionView
 
+# The predictions of one batch share their start and end (scheduler.Job): each is formatted
+# once per batch, and the durations a batch shares (its setup, its execution) too.
+_SHARED = 1024
+
 
 def timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # cached only where equal values are written alike
+        return _utc(value)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=_SHARED)
+def _utc(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def duration(value: timedelta | None) -> str | None:
     """ISO 8601, as pydantic writes a timedelta (what a FastAPI service like seed 001's emits)."""
-    if value is None:
-        return None
+    return None if value is None else _duration(value)
+
+
+@lru_cache(maxsize=_SHARED)
+def _duration(value: timedelta) -> str:
     return f"PT{value.total_seconds():.6f}".rstrip("0").rstrip(".") + "S"
 
 
