@@ -134,19 +134,25 @@ def model_targets(model: ModelResults, heavy: bool) -> list[Target]:
             throughput_ratio("", foretell, model.first("Starlette constant")),
             0.5,
         ),
-        Target(f"{ref}: p50 @1 ≤ naive p50 @1", p50_ratio("", foretell, naive), 1.0, at_most=True),
     ]
     if model.peers_requested:
         for peer in PEERS:
             comparison = throughput_ratio("", foretell, model.first(peer))
             targets.append(Target(f"{ref}: foretell ≥ 4x {peer} @{PEAK}", comparison, 4.0))
     others = unrecorded(model)
-    for other in others:
-        comparison = throughput_ratio("", foretell, other)
-        targets.append(Target(f"{ref}: native ≥ 0.7x {other.route}", comparison, 0.7))
-    if not others:
-        none = Comparison("", None, "n/a (no unrecorded route yet)")
-        targets.append(Target(f"{ref}: native recorded ≥ 0.7x unrecorded", none, 0.7))
+    if not heavy:  # the unrecorded routes' own goal, on the model whose cost is HTTP's
+        for other in others:
+            comparison = throughput_ratio("", other, naive)
+            targets.append(Target(f"{ref}: {other.route} ≥ 2.5x naive @{PEAK}", comparison, 2.5))
+        if not others:
+            none = Comparison("", None, "n/a (no unrecorded route measured)")
+            targets.append(Target(f"{ref}: GPUX and OIP unrecorded ≥ 2.5x naive", none, 2.5))
+    for route in [foretell, *others]:  # every route answers one caller as fast as naive does
+        name = route.route if route is not None else "foretell native (recorded)"
+        comparison = p50_ratio("", route, naive)
+        targets.append(
+            Target(f"{ref}: {name} p50 @1 ≤ naive p50 @1", comparison, 1.0, at_most=True)
+        )
     if heavy:
         targets.append(Target(f"{ref}: ≥ 0.7x in-process best", in_process_ratio(model), 0.7))
     return targets
@@ -159,11 +165,17 @@ def startup_targets(startup: StartupResults) -> list[Target]:
     cold_text = f"{cold:.2f} s" if cold is not None else "n/a"
     rss_text = f"{rss / MB:.0f} MB ({startup.processes} processes)" if rss is not None else "n/a"
     return [
-        Target("cold start ≤ 1.5 s", Comparison("", cold, cold_text), 1.5, at_most=True),
+        Target("cold start ≤ 1.0 s", Comparison("", cold, cold_text), 1.0, at_most=True),
         Target(
             "idle RSS ≤ 200 MB",
             Comparison("", rss / MB if rss is not None else None, rss_text),
             200.0,
             at_most=True,
+        ),
+        # Measured beside the HTTP route by bench/grpc_oip.py, which needs a server with gRPC on.
+        Target(
+            "gRPC infer ≥ 1.5x HTTP OIP infer req/s",
+            Comparison("", None, "n/a here: see bench/grpc_oip.py"),
+            1.5,
         ),
     ]

@@ -64,9 +64,13 @@ def snapshot(server_pid: int) -> Snapshot:
     )
 
 
-def others_share(before: Snapshot, server_pid: int) -> tuple[float, float]:
-    """Share (0 to 1) of core 0 and of core 1 that other processes used since `before`."""
-    after = snapshot(server_pid)
+def server_cpu_s(before: Snapshot, after: Snapshot) -> float:
+    """CPU seconds (user + system) the server's process tree used between two snapshots."""
+    return (after.server_tree - before.server_tree) / TICKS
+
+
+def others_share(before: Snapshot, after: Snapshot) -> tuple[float, float]:
+    """Share (0 to 1) of core 0 and of core 1 that other processes used between snapshots."""
 
     def share(core_before: tuple[int, int], core_after: tuple[int, int], own: int) -> float:
         busy, total = (core_after[i] - core_before[i] for i in (0, 1))

@@ -67,9 +67,14 @@ def _others(run: WrkResult) -> str:
     return f"⚠ {text}" if run.noisy else text
 
 
+def _cpu(run: WrkResult) -> str:
+    value = run.cpu_us_per_request
+    return "-" if math.isnan(value) else f"{value:,.0f}"
+
+
 def _route_rows(route: RouteResult) -> list[list[str]]:
     if not route.runs:
-        return [[route.route, "-", "-", "-", "-", route.note or "no runs", "-"]]
+        return [[route.route, "-", "-", "-", "-", "-", route.note or "no runs", "-"]]
     rows = []
     for connections in CONNECTIONS:
         run = route.at(connections)
@@ -77,15 +82,16 @@ def _route_rows(route: RouteResult) -> list[list[str]]:
             continue
         errors = f"⚠ {run.errors} ({run.error_text()})" if run.errors else "0"
         rps = f"{run.rps:,.0f}" + (" ⚠" if run.errors else "")
-        cells = [rps, _ms(run.p50_ms), _ms(run.p99_ms), errors, _others(run)]
+        cells = [rps, _ms(run.p50_ms), _ms(run.p99_ms), _cpu(run), errors, _others(run)]
         rows.append([route.route, str(connections), *cells])
     if route.note:  # measured, then something went wrong (e.g. the server died)
-        rows.append([route.route, "-", "-", "-", "-", route.note, "-"])
+        rows.append([route.route, "-", "-", "-", "-", "-", route.note, "-"])
     return rows
 
 
 def http_table(model: ModelResults) -> list[str]:
-    head = ["server / route", "conns", "req/s", "p50 ms", "p99 ms", "errors", "others core 0 / 1"]
+    head = ["server / route", "conns", "req/s", "p50 ms", "p99 ms", "server CPU µs/req"]
+    head += ["errors", "others core 0 / 1"]
     rows = [row for route in model.routes for row in _route_rows(route)]
     return _table(head, rows, right_from=1)
 

@@ -99,14 +99,20 @@ def _optional_skip(server: Spawned, route: Route) -> str | None:
     return None if reason is None else f"unavailable: probe answered {reason}"
 
 
-def _measured(
+def measured(
     server: Spawned, url: str, script: Path, connections: int, seconds: float
 ) -> WrkResult:
     """One wrk run, with how much of each pinned core other processes took meanwhile."""
     before = noise.snapshot(server.proc.pid)
     run = wrk.run(url, script, connections, seconds)
-    others = noise.others_share(before, server.proc.pid)
-    return dataclasses.replace(run, others_server=others[0], others_client=others[1])
+    after = noise.snapshot(server.proc.pid)
+    others = noise.others_share(before, after)
+    return dataclasses.replace(
+        run,
+        others_server=others[0],
+        others_client=others[1],
+        server_cpu_s=noise.server_cpu_s(before, after),
+    )
 
 
 def _quietest(
@@ -116,7 +122,7 @@ def _quietest(
     runs: list[WrkResult] = []
     for attempt in range(1 + plan.noisy_retries):
         time.sleep(SETTLE_S)
-        run = _measured(server, url, script, connections, plan.duration_s)
+        run = measured(server, url, script, connections, plan.duration_s)
         runs.append(run)
         if not run.noisy:
             break

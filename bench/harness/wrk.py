@@ -94,6 +94,15 @@ class WrkResult:
     # Share of the server's core and of wrk's core that other processes used meanwhile (noise).
     others_server: float = 0.0
     others_client: float = 0.0
+    # CPU seconds the server's process tree used during the run (its threads and children).
+    server_cpu_s: float = math.nan
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """The server's CPU per answered request, in microseconds (nan: not measured)."""
+        if not self.requests or math.isnan(self.server_cpu_s):
+            return math.nan
+        return self.server_cpu_s / self.requests * 1e6
 
     @property
     def noisy(self) -> bool:
