@@ -29,7 +29,6 @@ from sqlalchemy import (
     Connection,
     Float,
     bindparam,
-    insert,
     literal,
     or_,
     select,
@@ -41,7 +40,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from foretell.domain import Prediction, PredictionStatus
-from foretell.store import notify
+from foretell.store import notify, raw
 from foretell.store.rows import from_row
 from foretell.store.tables import UTCDateTime, predictions
 from foretell.store.writer import GroupWriter
@@ -50,7 +49,6 @@ UNFINISHED = (PredictionStatus.PENDING.value, PredictionStatus.PROCESSING.value)
 _ENDED = frozenset(s.value for s in PredictionStatus if s.terminal)
 # Ids per renewal statement: within both databases' limits on bound parameters (SQLite 32766).
 RENEW_CHUNK = 5000
-_KEY, _HOLDER = "where_key", "holder"
 
 
 def new_instance() -> str:
@@ -113,48 +111,96 @@ def _expired() -> ColumnElement[bool]:
 
 class PredictionGuard:
     """How the group writer writes predictions: inserts claim the unfinished ones; an update
-    lands only where this process still holds the row (store.writer.Guard)."""
+    lands only where this process still holds the row (store.writer.Guard). Through the driver
+    itself (store.raw): these are the rows every prediction writes, twice or more."""
 
     table = predictions
 
     def __init__(self, lease: Lease) -> None:
         self._lease = lease
-        c = predictions.c
-        self._claiming = insert(predictions).values(lease_until=db_time(lease.seconds))
-        self._plain = insert(predictions)
-        self._update = update(predictions).where(
-            c.id == bindparam(_KEY), c.claimed_by == bindparam(_HOLDER)
-        )
+        self._columns: raw.Columns | None = None
+        # SQL and column order by (kind, the row's columns): rows of one shape share both.
+        self._shapes: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
 
     def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        claimed = [_without(r, "lease_until") for r in rows if r.get("claimed_by") is not None]
-        free = [
-            {**r, "claimed_by": None, "lease_until": None}
-            for r in rows
-            if r.get("claimed_by") is None
-        ]
-        if claimed:
-            conn.execute(self._claiming, claimed)
-        if free:
-            conn.execute(self._plain, free)
+        columns = self._columns_for(conn)
+        batches: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            if row.get("claimed_by") is None:
+                row = {**row, "claimed_by": None, "lease_until": None}
+                sql, names = self._shape(conn, "free", row)
+            else:
+                sql, names = self._shape(conn, "claiming", row)
+            batches.setdefault(sql, []).append(columns.values(names, row))
+        for sql, values in batches.items():
+            raw.execute_many(conn, sql, values)
 
     def update(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
-        # One statement a row: a batch's summed rowcount could not say which row was lost.
-        held, ended = [], []
-        for row in rows:
-            params = _without(row, "id")
-            params[_KEY], params[_HOLDER] = row["id"], self._lease.instance
-            landed = conn.execute(self._update, params).rowcount == 1
-            held.append(landed)
-            if landed and row.get("status") in _ENDED:
-                ended.append(row["id"])
+        # Each row's own outcome: a batch's summed rowcount could not say which row was lost.
+        columns = self._columns_for(conn)
+        held: list[bool] = [False] * len(rows)
+        batches: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
+        for index, row in enumerate(rows):
+            sql, names = self._shape(conn, "update", row)
+            indexes, values = batches.setdefault(sql, ([], []))
+            where = (row["id"], self._lease.instance)
+            indexes.append(index)
+            values.append(columns.values(names, row) + where)
+        for sql, (indexes, values) in batches.items():
+            for index, landed in zip(indexes, _each_row(conn, sql, values), strict=True):
+                held[index] = landed
+        ended = [
+            row["id"]
+            for row, landed in zip(rows, held, strict=True)
+            if landed and row.get("status") in _ENDED
+        ]
         if ended:  # heard by other processes only if this transaction commits
             notify.publish(conn, notify.DONE, ended)
         return held
 
+    def _columns_for(self, conn: Connection) -> raw.Columns:
+        if self._columns is None:
+            self._columns = raw.Columns(predictions, conn.dialect)
+        return self._columns
 
-def _without(row: dict[str, Any], name: str) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != name}
+    def _shape(
+        self, conn: Connection, kind: str, row: dict[str, Any]
+    ) -> tuple[str, tuple[str, ...]]:
+        key = (kind, tuple(row))
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._shapes[key] = self._new_shape(conn, kind, key[1])
+        return shape
+
+    def _new_shape(
+        self, conn: Connection, kind: str, keys: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...]]:
+        columns = self._columns_for(conn)
+        if kind == "free":
+            return columns.insert(keys), keys
+        if kind == "claiming":  # its lease ends on the database's clock, a full lease from now
+            names = tuple(k for k in keys if k != "lease_until")
+            until = raw.sql_text(conn, db_time(self._lease.seconds))
+            return columns.insert(names, lease_until=until), names
+        names = tuple(k for k in keys if k != "id")
+        return columns.update(names, ("id", "claimed_by")), names
+
+
+def _each_row(conn: Connection, sql: str, values: list[tuple[Any, ...]]) -> list[bool]:
+    """Run the UPDATE `sql` once per tuple of `values`; whether each changed its row."""
+    with raw.driver_cursor(conn, sql) as cursor:
+        if conn.dialect.name == "postgresql":
+            # One pipelined round trip for all (psycopg 3); each statement's result in turn.
+            cursor.executemany(sql + " RETURNING 1", values, returning=True)
+            landed = [cursor.rowcount == 1]
+            while cursor.nextset():
+                landed.append(cursor.rowcount == 1)
+            return landed
+        landed = []
+        for params in values:  # SQLite: a statement from its cache, no round trip
+            cursor.execute(sql, params)
+            landed.append(cursor.rowcount == 1)
+        return landed
 
 
 class Leases:

@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, delete, func, select
 
+from foretell.store import raw
 from foretell.store.reader import Reader
 from foretell.store.tables import notices
 
@@ -44,16 +45,19 @@ RECONNECT_FIRST_S = 0.1  # PostgreSQL: first pause before reconnecting; doubles 
 RECONNECT_MAX_S = 5.0
 PROBE_EVERY_S = 15.0  # PostgreSQL: an idle listening connection is checked this often
 CONNECT_TIMEOUT_S = 5
+_PG_NOTIFY = "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) p"
+_SQLITE_NOTICE = "INSERT INTO notices (channel, payload, at) VALUES (?, ?, ?)"
 
 
 def publish(conn: Connection, channel: str, payloads: Sequence[str]) -> None:
-    """Announce `payloads` on `channel` when the transaction `conn` is in commits."""
+    """Announce `payloads` on `channel` when the transaction `conn` is in commits. Through the
+    driver (store.raw): a terminal write publishes its prediction's end in its transaction."""
     if conn.dialect.name == "postgresql":
-        statement = text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) p")
-        conn.execute(statement, {"channel": channel, "payloads": list(payloads)})
+        with raw.driver_cursor(conn, _PG_NOTIFY) as cursor:
+            cursor.execute(_PG_NOTIFY, (channel, list(payloads)))
         return
-    now = datetime.now(UTC)
-    conn.execute(insert(notices), [{"channel": channel, "payload": p, "at": now} for p in payloads])
+    at = raw.sqlite_time(datetime.now(UTC))
+    raw.execute_many(conn, _SQLITE_NOTICE, [(channel, p, at) for p in payloads])
 
 
 class Listener(Protocol):
