@@ -34,6 +34,7 @@ from typing import Any, Literal, NoReturn, Protocol, TypeVar
 from sqlalchemy import Connection, Engine, Insert, Table, Update, bindparam, insert, update
 
 from foretell.errors import StoreUnavailable
+from foretell.store.checkpoint import WRITER_PRAGMA, Checkpointer
 from foretell.store.engine import IMMEDIATE
 from foretell.store.unavailable import lost_connection, unavailable
 
@@ -125,6 +126,10 @@ class GroupWriter:
         # The writer thread's own connection, kept open: checking one out of the pool for
         # every commit was a third of SQLAlchemy's cost of a one-row transaction.
         self._conn: Connection | None = None
+        # SQLite: the WAL is checkpointed on a thread of its own, not inside these commits.
+        self._checkpointer = (
+            Checkpointer(engine, lambda: self.commits) if engine.dialect.name == "sqlite" else None
+        )
         self._loop = asyncio.get_running_loop()
         self._batch = _Batch(self._loop)
         self._inflight: _Batch | None = None
@@ -183,6 +188,8 @@ class GroupWriter:
         finally:
             await self._loop.run_in_executor(self._thread, self._disconnect)
             self._thread.shutdown(wait=True)
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.close)
 
     async def _run(self) -> None:
         while True:
@@ -332,6 +339,12 @@ class GroupWriter:
     def _connection(self) -> Connection:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(**IMMEDIATE)
+            if self._checkpointer is not None:
+                cursor = self._conn.connection.cursor()
+                try:
+                    cursor.execute(WRITER_PRAGMA)
+                finally:
+                    cursor.close()
         return self._conn
 
     def _raise(self, error: Exception) -> NoReturn:
