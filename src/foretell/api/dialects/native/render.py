@@ -36,6 +36,10 @@ def duration(value: timedelta | None) -> str | None:
 
 @lru_cache(maxsize=_SHARED)
 def _duration(value: timedelta) -> str:
+    return _iso_duration(value)
+
+
+def _iso_duration(value: timedelta) -> str:
     return f"PT{value.total_seconds():.6f}".rstrip("0").rstrip(".") + "S"
 
 
@@ -50,8 +54,9 @@ def prediction(p: Prediction) -> dict[str, Any]:
         "updated_at": timestamp(p.updated_at),
         "setup_time": duration(p.setup_time),
         "execution_time": duration(p.execution_time),
-        # Derived, not stored: from acceptance to the start on a replica.
-        "queue_time": duration(p.started_at - p.created_at) if p.started_at else None,
+        # Derived, not stored: from acceptance to the start on a replica (one a prediction,
+        # so not cached).
+        "queue_time": _iso_duration(p.started_at - p.created_at) if p.started_at else None,
         "error": None
         if error is None
         else {"source": error.source.value, "message": error.message, "detail": error.detail},
