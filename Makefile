@@ -44,10 +44,9 @@ test: lint
 
 # Side-by-side throughput/latency with wrk; writes bench/RESULTS.md. Extra options go in
 # BENCH_ARGS, e.g. `make bench BENCH_ARGS="--peers --duration 5"`. Installs wrk if missing
-# (apt-get, through sudo unless already root).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# (scripts/apt.sh: apt-get through sudo unless already root, waiting for another apt's lock).
 bench: $(STAMP)
-	command -v wrk || ($(SUDO) apt-get install -y wrk || ($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk))
+	command -v wrk || scripts/apt.sh wrk
 	$(BIN)/python bench/compare.py $(BENCH_ARGS)
 
 # Regenerate OIP v2's gRPC code (api/oip_grpc/proto) from its .proto, with the grpcio-tools

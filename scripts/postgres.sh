@@ -38,11 +38,8 @@ pg_bin() {
 
 install_server() {
     pg_bin >/dev/null && return 0
-    local sudo=""
-    [[ "$(id -u)" == 0 ]] || sudo=sudo
-    # Another apt-get (an image's own, another engineer's) may hold the dpkg lock: wait for it.
-    local apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q)
-    "${apt[@]}" install postgresql >&2 || { "${apt[@]}" update >&2 && "${apt[@]}" install postgresql >&2; }
+    # Another apt-get (an image's own, another engineer's) may hold a lock: apt.sh waits for it.
+    "$(dirname "${BASH_SOURCE[0]}")/apt.sh" postgresql
     pg_bin >/dev/null || die "installed postgresql, yet no /usr/lib/postgresql/*/bin/initdb"
 }
 
