@@ -6,6 +6,8 @@ and `x-shape` (the graph's dimensions, -1 where a dimension is dynamic).
 
 Options (`options:` in foretell.yaml):
     intra_op_threads: threads one prediction may use (default 1; replicas give parallelism).
+    device: cpu (default), cuda or cuda:N: onnxruntime's CUDA provider on GPU N, or a load error
+        naming what is missing, never a silent run on the CPU (onnx_device.py).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import onnxruntime as ort
 from foretell.errors import ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.manifest import MANIFEST_FILE
+from foretell.runtimes.onnx_device import device, require_build, require_started
 
-_OPTIONS = ("intra_op_threads",)
+_OPTIONS = ("intra_op_threads", "device")
 _MAX_THREADS = 256
 
 # onnxruntime's type string -> (numpy dtype, x-dtype, JSON Schema type)
@@ -79,7 +82,7 @@ class Tensor:
 
 
 class OnnxRuntime:
-    """Loads `.onnx` graphs into a CPU inference session."""
+    """Loads `.onnx` graphs into an inference session on the CPU or, if asked, a GPU."""
 
     name = "onnx"
     in_process = True  # onnxruntime releases the GIL inside run() and runs no user code
@@ -87,22 +90,37 @@ class OnnxRuntime:
     def check(self, version: ModelVersion) -> None:
         """Validate the options; raises ManifestError."""
         _threads(version)
+        device(version)
 
     def load(self, version: ModelVersion) -> OnnxModel:
         """Open an inference session on the artifact; raises ModelLoadFailed if it cannot."""
         threads = _threads(version)
+        where = device(version)
         path = _artifact(version)
+        require_build(version, where)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            # enable_fallback=0: a provider that fails to start or to run raises, where
+            # onnxruntime would print a warning and go on with the CPU alone.
+            session = ort.InferenceSession(
+                str(path), options, providers=where.providers, enable_fallback=0
+            )
         except Exception as exc:  # onnxruntime's own exception types: translated here, once
+            fix = (
+                "Re-export the model as ONNX (e.g. with skl2onnx or torch.onnx.export) and "
+                "check it with onnx.checker"
+                if where.gpu is None
+                else "If the model loads with options.device: cpu, the GPU is at fault: check "
+                "nvidia-smi, CUDA_VISIBLE_DEVICES and the CUDA and cuDNN libraries that "
+                "onnxruntime-gpu needs"
+            )
             raise ModelLoadFailed(
                 str(version.ref),
-                f"onnxruntime cannot load '{path.name}': {exc}. Re-export the model as ONNX "
-                "(e.g. with skl2onnx or torch.onnx.export) and check it with onnx.checker.",
+                f"onnxruntime cannot load '{path.name}' on {where.name}: {exc}. {fix}.",
             ) from exc
+        require_started(version, where, session)
         inputs = [_tensor(version, arg, "input") for arg in session.get_inputs()]
         outputs = [_tensor(version, arg, "output") for arg in session.get_outputs()]
         return OnnxModel(session, inputs, outputs)
