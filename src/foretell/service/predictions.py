@@ -407,7 +407,6 @@ class PredictionService:
         )
         await self._store.flush()
         await self._keeper.close()  # renewed until now: nothing of it was taken while it ran
-        self._sweeper.close()
 
     async def _put_back(self, tasks: Sequence[PredictionTask]) -> None:
         """Stop `tasks` without an outcome, their records back to pending (the ones kept)."""

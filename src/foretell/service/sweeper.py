@@ -56,14 +56,6 @@ class Sweeper:
     def __len__(self) -> int:
         return sum(len(bucket) for bucket in self._buckets.values())
 
-    def close(self) -> None:
-        """Expire nothing more."""
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._armed = None
-        self._buckets.clear()
-        self._ticks.clear()
-
     def _arm(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
         if self._timer is not None:
             self._timer.cancel()
