@@ -119,35 +119,32 @@ class PredictionGuard:
     def __init__(self, lease: Lease) -> None:
         self._lease = lease
         self._columns: raw.Columns | None = None
-        # SQL and column order by (kind, the row's columns): rows of one shape share both.
-        self._shapes: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
+        # SQL and tuple maker by (kind, the row's columns): rows of one shape share both.
+        self._shapes: dict[tuple[str, tuple[str, ...]], tuple[str, raw.Tuples]] = {}
 
     def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        columns = self._columns_for(conn)
         batches: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
             if row.get("claimed_by") is None:
                 row = {**row, "claimed_by": None, "lease_until": None}
-                sql, names = self._shape(conn, "free", row)
+                sql, tuples = self._shape(conn, "free", row)
             else:
-                sql, names = self._shape(conn, "claiming", row)
-            batches.setdefault(sql, []).append(columns.values(names, row))
-        for sql, values in batches.items():
-            raw.execute_many(conn, sql, values)
+                sql, tuples = self._shape(conn, "claiming", row)
+            batches.setdefault(sql, []).append(tuples(row))
+        for sql, params in batches.items():
+            raw.execute_many(conn, sql, params)
 
     def update(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
         # Each row's own outcome: a batch's summed rowcount could not say which row was lost.
-        columns = self._columns_for(conn)
         held: list[bool] = [False] * len(rows)
         batches: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
         for index, row in enumerate(rows):
-            sql, names = self._shape(conn, "update", row)
-            indexes, values = batches.setdefault(sql, ([], []))
-            where = (row["id"], self._lease.instance)
+            sql, tuples = self._shape(conn, "update", row)
+            indexes, params = batches.setdefault(sql, ([], []))
             indexes.append(index)
-            values.append(columns.values(names, row) + where)
-        for sql, (indexes, values) in batches.items():
-            for index, landed in zip(indexes, _each_row(conn, sql, values), strict=True):
+            params.append((*tuples(row), row["id"], self._lease.instance))
+        for sql, (indexes, params) in batches.items():
+            for index, landed in zip(indexes, _each_row(conn, sql, params), strict=True):
                 held[index] = landed
         ended = [
             row["id"]
@@ -163,9 +160,7 @@ class PredictionGuard:
             self._columns = raw.Columns(predictions, conn.dialect)
         return self._columns
 
-    def _shape(
-        self, conn: Connection, kind: str, row: dict[str, Any]
-    ) -> tuple[str, tuple[str, ...]]:
+    def _shape(self, conn: Connection, kind: str, row: dict[str, Any]) -> tuple[str, raw.Tuples]:
         key = (kind, tuple(row))
         shape = self._shapes.get(key)
         if shape is None:
@@ -174,16 +169,16 @@ class PredictionGuard:
 
     def _new_shape(
         self, conn: Connection, kind: str, keys: tuple[str, ...]
-    ) -> tuple[str, tuple[str, ...]]:
+    ) -> tuple[str, raw.Tuples]:
         columns = self._columns_for(conn)
         if kind == "free":
-            return columns.insert(keys), keys
+            return columns.insert(keys), columns.tuples(keys)
         if kind == "claiming":  # its lease ends on the database's clock, a full lease from now
             names = tuple(k for k in keys if k != "lease_until")
             until = raw.sql_text(conn, db_time(self._lease.seconds))
-            return columns.insert(names, lease_until=until), names
+            return columns.insert(names, lease_until=until), columns.tuples(names)
         names = tuple(k for k in keys if k != "id")
-        return columns.update(names, ("id", "claimed_by")), names
+        return columns.update(names, ("id", "claimed_by")), columns.tuples(names)
 
 
 def _each_row(conn: Connection, sql: str, values: list[tuple[Any, ...]]) -> list[bool]:

@@ -158,7 +158,7 @@ class PredictionStore:
         self._writer.put(predictions, "update", row, wait=False)
 
     def _row(self, prediction: Prediction, *, new: bool) -> dict[str, Any]:
-        return to_row(prediction) | claim_columns(
+        return to_row(prediction, new=new) | claim_columns(
             prediction.status, new=new, instance=self.instance
         )
 

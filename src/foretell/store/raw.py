@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -88,6 +89,26 @@ def converter(column_type: Any, dialect: str) -> Convert | None:
     return None
 
 
+class Tuples:
+    """Makes the driver's tuple of a row's `names`, each value as its column's type stores it."""
+
+    def __init__(self, names: Sequence[str], convert: dict[str, Convert | None]) -> None:
+        self.names = tuple(names)
+        # itemgetter takes them all in C; only the columns that need it are then converted.
+        self._get = itemgetter(*self.names) if len(self.names) > 1 else _one(self.names[0])
+        self._convert = [(i, f) for i, n in enumerate(self.names) if (f := convert[n])]
+
+    def __call__(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        values = list(self._get(row))
+        for index, convert in self._convert:
+            values[index] = convert(values[index])
+        return tuple(values)
+
+
+def _one(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    return lambda row: (row[name],)
+
+
 class Columns:
     """A table's columns as the driver of one dialect takes them: SQL text and value tuples."""
 
@@ -97,10 +118,13 @@ class Columns:
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._convert = {c.name: converter(c.type, dialect.name) for c in table.columns}
 
+    def tuples(self, names: Sequence[str]) -> Tuples:
+        """What makes the value tuples of rows with `names`."""
+        return Tuples(names, self._convert)
+
     def values(self, names: Sequence[str], row: dict[str, Any]) -> tuple[Any, ...]:
         """The values of `names` in `row`, each as its column's type stores it."""
-        convert = self._convert
-        return tuple([row[n] if (f := convert[n]) is None else f(row[n]) for n in names])
+        return self.tuples(names)(row)
 
     def insert(self, names: Sequence[str], **sql: str) -> str:
         """INSERT of `names` from parameters, and of the columns in `sql` from SQL expressions."""

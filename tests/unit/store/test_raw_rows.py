@@ -225,3 +225,29 @@ def test_an_inserted_row_matches_sqlalchemy_before_any_update(
     ours, theirs = _stored(db_url, ("raw", "sqlalchemy"))
     assert _differing(ours, theirs) == {}
     assert _read_through_orm(db_url, "raw") == _as_stored(record)
+
+
+def test_an_update_rewrites_only_what_a_record_can_change(
+    db_url: str, make_prediction: MakePrediction
+) -> None:
+    record = make_prediction("p", input={"n": 1}, created_by="alice")
+    changed = dataclasses.replace(
+        record,
+        input={"n": 2},  # never changes once stored: an update does not carry it
+        created_by="mallory",
+        status=PredictionStatus.SUCCEEDED,
+        output=[0.5],
+        updated_at=record.updated_at + timedelta(seconds=1),
+    )
+
+    async def write() -> Prediction | None:
+        store = await PredictionStore.open(db_url)
+        try:
+            await store.insert(record)
+            await store.update(changed)
+            return await store.get("p")
+        finally:
+            await store.close()
+
+    stored = asyncio.run(write())
+    assert stored == dataclasses.replace(changed, input={"n": 1}, created_by="alice")
