@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from _databases import execute
 from foretell.store import PredictionStore
-from foretell.store.engine import MIGRATIONS, create_engine
+from foretell.store.engine import MIGRATIONS, alembic_config, create_engine, head_revision
 from foretell.store.tables import metadata
 
 MIGRATION_LOG = "alembic.runtime.migration"
@@ -107,3 +109,46 @@ def test_alembic_cli_migrates_a_url_up_and_down(tmp_path: Path, db_url: str) -> 
     assert _tables(db_url) >= set(metadata.tables)
     alembic("downgrade", "base")
     assert _tables(db_url) == {"alembic_version"}
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head_revision() == HEAD
+
+
+OPEN_AND_LIST_ALEMBIC = """
+import asyncio, sys
+from foretell.store import PredictionStore
+
+async def main() -> None:
+    store = await PredictionStore.open(sys.argv[1])
+    await store.close()
+
+asyncio.run(main())
+print(sorted({m.split(".")[0] for m in sys.modules} & {"alembic", "mako"}))
+"""
+
+
+def test_a_database_at_head_opens_without_importing_alembic(db_url: str) -> None:
+    # Alembic and mako were about a tenth of `foretell serve`'s start, to find nothing to do.
+    def modules_after_open() -> str:
+        command = [sys.executable, "-c", OPEN_AND_LIST_ALEMBIC, db_url]
+        done = subprocess.run(command, check=True, capture_output=True, text=True, timeout=60)
+        return done.stdout.strip()
+
+    assert modules_after_open() == "['alembic', 'mako']"  # a new database is migrated
+    assert _version(db_url) == [(HEAD,)]
+    assert modules_after_open() == "[]"
+
+
+def test_a_database_behind_head_is_migrated_to_it(db_url: str) -> None:
+    _open_and_close(db_url)
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "-1")
+    finally:
+        engine.dispose()
+    assert _version(db_url) != [(HEAD,)]
+    _open_and_close(db_url)
+    assert _version(db_url) == [(HEAD,)]
