@@ -1,0 +1,5 @@
+"""`python -m foretell.cli`: the `foretell` command."""
+
+from foretell.cli.entry import main
+
+main()
