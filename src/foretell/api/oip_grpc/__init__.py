@@ -1,5 +1,5 @@
 """The Open Inference Protocol v2 over gRPC (KServe's GRPCInferenceService): started beside the
-HTTP server, on its event loop, when `grpc_port` is set.
+HTTP server when `grpc_port` is set, its RPCs run on the HTTP server's event loop.
 
 Its generated messages (proto/) define `inference.*` in protobuf's default descriptor pool, as
 tritonclient.grpc's do: the two cannot be loaded into one process (protobuf refuses the second,
@@ -31,5 +31,5 @@ async def serve(stack: AsyncExitStack, app: FastAPI) -> None:
         app.state.anonymous,
         app.version,
     )
-    started = await server.start(settings, servicer, settings.grpc_port)
+    started = server.start(settings, servicer, settings.grpc_port)
     stack.push_async_callback(started.stop, settings.shutdown_grace_s)

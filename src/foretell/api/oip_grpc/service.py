@@ -11,17 +11,14 @@ record under /v1/predictions, and its `id` echoes the request's (or is that reco
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-
-import grpc
+from collections.abc import Mapping
+from typing import Any
 
 from foretell.api.auth import authorize
 from foretell.api.dialects.oip_v2 import dataplane
 from foretell.api.dialects.oip_v2.schemas import RequestInput
-from foretell.api.oip_grpc import contents, status
+from foretell.api.oip_grpc import contents
 from foretell.api.oip_grpc.proto import grpc_predict_v2_pb2 as pb
 from foretell.auth import Authenticator
 from foretell.config import Settings
@@ -29,31 +26,12 @@ from foretell.domain.access import Principal, Scope
 from foretell.errors import InvalidRequest, NotFound, echo
 from foretell.service import PredictionService, VersionView
 
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Method = Callable[[Any, Request, Any], Awaitable[Response]]
-
-
-def _answered(method: Method[Request, Response]) -> Method[Request, Response]:
-    """Run an RPC; a domain error (any error) ends it with its status from `status`."""
-    rpc = method.__name__
-
-    @functools.wraps(method)
-    async def answer(self: Any, request: Request, context: Any) -> Response:
-        try:
-            return await method(self, request, context)
-        except Exception as exc:
-            if isinstance(exc, grpc.aio.AbortError):  # the call already has its status
-                raise
-            code, details, trailer = status.of(exc, rpc)
-            await context.abort(code, details, trailer)
-            raise  # unreachable: abort raises
-
-    return answer
+Metadata = Mapping[str, str]  # the call's metadata: lowercase keys, as HTTP/2 headers
 
 
 class InferenceService:
-    """The servicer grpc.aio calls (duck-typed: the generated base class only raises)."""
+    """The RPCs, each a coroutine on the app's loop taking the request and the call's metadata
+    and answering the response message or raising a domain error (`calls` runs them)."""
 
     def __init__(
         self,
@@ -69,8 +47,9 @@ class InferenceService:
         self._anonymous = anonymous
         self._version = version
 
-    async def _caller(self, context: Any, scope: Scope, rpc: str, anonymous: bool) -> Principal:
-        metadata = {m.key: m.value for m in context.invocation_metadata() or ()}
+    async def _caller(
+        self, metadata: Metadata, scope: Scope, rpc: str, anonymous: bool
+    ) -> Principal:
         return await authorize(
             self._authenticator,
             metadata,
@@ -88,27 +67,22 @@ class InferenceService:
             )
         return dataplane.version(self._service, owner, model, version or None, caller)
 
-    @_answered
-    async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> Any:
+    async def ServerLive(self, request: pb.ServerLiveRequest, metadata: Metadata) -> Any:
         return pb.ServerLiveResponse(live=True)
 
-    @_answered
-    async def ServerReady(self, request: pb.ServerReadyRequest, context: Any) -> Any:
+    async def ServerReady(self, request: pb.ServerReadyRequest, metadata: Metadata) -> Any:
         return pb.ServerReadyResponse(ready=self._service.catalog.readiness().models_ready)
 
-    @_answered
-    async def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> Any:
-        await self._caller(context, Scope.READ, "ServerMetadata", anonymous=False)
+    async def ServerMetadata(self, request: pb.ServerMetadataRequest, metadata: Metadata) -> Any:
+        await self._caller(metadata, Scope.READ, "ServerMetadata", anonymous=False)
         return pb.ServerMetadataResponse(name="foretell", version=self._version, extensions=[])
 
-    @_answered
-    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> Any:
-        caller = await self._caller(context, Scope.READ, "ModelReady", anonymous=False)
+    async def ModelReady(self, request: pb.ModelReadyRequest, metadata: Metadata) -> Any:
+        caller = await self._caller(metadata, Scope.READ, "ModelReady", anonymous=False)
         return pb.ModelReadyResponse(ready=self._model(request.name, request.version, caller).ready)
 
-    @_answered
-    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> Any:
-        caller = await self._caller(context, Scope.READ, "ModelMetadata", anonymous=False)
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, metadata: Metadata) -> Any:
+        caller = await self._caller(metadata, Scope.READ, "ModelMetadata", anonymous=False)
         found = self._model(request.name, request.version, caller)
         described = dataplane.metadata(self._service, found, caller)
         tensor = pb.ModelMetadataResponse.TensorMetadata
@@ -120,9 +94,8 @@ class InferenceService:
             outputs=[tensor(**t) for t in described["outputs"]],
         )
 
-    @_answered
-    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> Any:
-        caller = await self._caller(context, Scope.PREDICT, "ModelInfer", anonymous=True)
+    async def ModelInfer(self, request: pb.ModelInferRequest, metadata: Metadata) -> Any:
+        caller = await self._caller(metadata, Scope.PREDICT, "ModelInfer", anonymous=True)
         found = self._model(request.model_name, request.model_version, caller)
         inputs, decoded = _inputs(request, self._settings.max_json_depth)
         wanted = [o.name for o in request.outputs] or None  # none named: every output
