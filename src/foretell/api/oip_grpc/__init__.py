@@ -21,6 +21,13 @@ async def serve(stack: AsyncExitStack, app: FastAPI) -> None:
     settings = app.state.settings
     if settings.grpc_port is None:
         return
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        raise RuntimeError(
+            f"grpc_port {settings.grpc_port} asks for gRPC, but grpcio is not installed: "
+            "pip install 'foretell[grpc]'"
+        ) from None
     from foretell.api.oip_grpc import server  # only now: see the module docstring
     from foretell.api.oip_grpc.service import InferenceService
 
