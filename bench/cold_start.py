@@ -1,7 +1,8 @@
 """Cold start: seconds from spawning `foretell serve examples/models` to its first correct
 demo/digits prediction, this tree against another src/ (`--against`), alternating.
 
-    .venv/bin/python bench/cold_start.py [--runs 5] [--against /tmp/base/src] [--repository DIR]
+    .venv/bin/python bench/cold_start.py [--runs 5] [--against /tmp/base/src] [--src DIR]
+                                         [--repository DIR]
 
 Each run gets a fresh data directory, made (untimed) by `foretell keys create` as compare.py
 does, so the server finds its database at head; then it polls `POST /v1/predictions` with that
@@ -101,9 +102,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--against", type=Path, help="another tree's src/ to compare with")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="default: this tree's")
     parser.add_argument("--repository", type=Path, default=ROOT / "examples" / "models")
     args = parser.parse_args()
-    trees: list[tuple[str, Path | None]] = [("this tree", ROOT / "src")]
+    trees: list[tuple[str, Path | None]] = [(str(args.src), args.src)]
     if args.against is not None:
         trees.append((str(args.against), args.against))
     times: dict[str, list[float]] = {name: [] for name, _ in trees}
