@@ -30,6 +30,8 @@ the store:
   order of ties can differ between backends. The test server's databases use C.UTF-8.
 - Durability: SQLite in WAL with synchronous=NORMAL survives the process being killed;
   PostgreSQL with fsync and synchronous_commit on (its defaults) survives an OS crash too.
+  SQLite's WAL is copied back into the file by a thread of its own (store.checkpoint), never
+  inside the writer's commits.
 - Connections: a PostgreSQL connection is a server process: each API process holds at most 15
   (SQLAlchemy's pool: 5, plus 10 overflow; the reader has 4 threads, the writer keeps 1), and
   pings one as it is checked out (pool_pre_ping, 0.1-0.3 ms on loopback) so that a server
@@ -40,10 +42,11 @@ the store:
   awaited insert 0.7 ms (0.4), a fresh database's migrations 60-80 ms (25).
 - Batches: the group writer's executemany is pipelined by psycopg 3 (one round trip a batch,
   not one a row): 5,000 concurrent inserts commit at 13-19k rows/s (SQLite 15k), in one
-  transaction on either.
+  transaction on either. Prediction rows go through the driver itself (store.raw), in the
+  text and values SQLAlchemy's types would bind.
 - SQL functions differ: a compiled construct per dialect where they do (predictions._Bytes:
   octet_length, which SQLite has only from 3.43).
-- Not used yet: RETURNING, booleans, LIKE (case-insensitive for ASCII on SQLite, not on
+- Not used yet: booleans, LIKE (case-insensitive for ASCII on SQLite, not on
   PostgreSQL: use ilike to mean the same on both).
 """
 
