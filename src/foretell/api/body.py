@@ -17,6 +17,10 @@ from foretell.errors import InvalidRequest, NestingTooDeep
 
 Model = TypeVar("Model", bound=BaseModel)
 _TOO_DEEP = "depth limit exceeded"  # orjson's message past the 1024 levels it reads
+# A body up to this size has its brackets counted before its parsed value is walked: no deeper
+# than it has brackets, it needs no walk (digits' 64 numbers: 0.3 µs to count, 2.6 µs to walk).
+# A larger one is walked at once: it is seldom shallow, and counting it would only add.
+_COUNTED = 64 * 1024
 
 
 def loads(raw: bytes, *, max_depth: int) -> Any:
@@ -30,6 +34,8 @@ def loads(raw: bytes, *, max_depth: int) -> Any:
         if not raw:
             raise InvalidRequest("request body is empty; send a JSON object") from None
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if len(raw) <= _COUNTED and raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return data  # it cannot nest deeper than it has brackets
     path = deeper_than(data, max_depth)
     if path is not None:
         raise NestingTooDeep(max_depth, where(path))
@@ -38,7 +44,11 @@ def loads(raw: bytes, *, max_depth: int) -> Any:
 
 def parse_body(raw: bytes, model: type[Model], *, max_depth: int) -> Model:
     """Parse (see `loads`) and validate; bad fields → 422 at `body`."""
-    data = loads(raw, max_depth=max_depth)
+    return validate(loads(raw, max_depth=max_depth), model)
+
+
+def validate(data: Any, model: type[Model]) -> Model:
+    """Validate a parsed body into `model`; bad fields → 422 at `body`."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:

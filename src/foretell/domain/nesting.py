@@ -4,7 +4,8 @@ orjson reads up to 1024 levels of arrays and objects but writes at most 254, so 
 from a request, or a record stored by an older server, can be impossible to write back inside
 an answer, a webhook or a message to a replica. Measured by walking the parsed value (one
 core): 1.2 µs for a 1 KB prediction body (orjson parses it in 1.1 µs; counting its brackets
-first, to skip the walk, costs 0.8 µs), half of orjson's parse time on a 19 MB tensor. A
+first, to skip the walk, costs 0.8 µs), half of orjson's parse time on a 19 MB tensor. (Later,
+on digits' 64 numbers: 2.6 µs to walk, 0.3 µs to count; api.body counts a body up to 64 KiB.) A
 string-aware scan of the raw bytes took 5 µs on the 1 KB body, as long on the tensor, and
 gives no path to name."""
 

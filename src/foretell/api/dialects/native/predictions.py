@@ -9,9 +9,14 @@ from starlette.responses import Response
 
 from foretell.api import state
 from foretell.api.auth import Predictor, Reader
-from foretell.api.body import documented, parse_body
+from foretell.api.body import documented, loads
 from foretell.api.dialects.native import render
-from foretell.api.dialects.native.schemas import PredictionBody, PredictionPage, PredictionRequest
+from foretell.api.dialects.native.schemas import (
+    PredictionBody,
+    PredictionPage,
+    PredictionRequest,
+    read_request,
+)
 from foretell.api.durations import parse_cancel_after
 from foretell.api.headers import check_length
 from foretell.api.hotpath import Call, hot_route
@@ -42,15 +47,15 @@ def _flag(name: str, value: str | None) -> bool:
 
 async def create(call: Call) -> Response:
     """POST /v1/predictions, for both lanes (see api.hotpath); declared below."""
-    body = parse_body(call.body, PredictionRequest, max_depth=call.settings.max_json_depth)
+    body = read_request(loads(call.body, max_depth=call.settings.max_json_depth))
     headers = call.headers
     preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
     cancel_after = headers.get("cancel-after")
     prediction = await call.service.create(
         NewPrediction(
-            model=ModelRef.parse(body.model),
+            model=body.model,
             input=body.input,
-            webhook=body.webhook_target(),
+            webhook=body.webhook,
             validate_input=_flag("Validate-Input", headers.get("validate-input")),
             wait_s=preferences.wait,
             cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from foretell.api.body import validate
 from foretell.domain import DEFAULT_EVENTS, ModelRef, WebhookEventName
 from foretell.webhooks.targets import MAX_URL_CHARS, url_problem
 
@@ -87,6 +89,31 @@ class PredictionRequest(BaseModel):
             return None
         events = self.webhook_events_filter or self.webhook.events
         return {"url": str(self.webhook.url), "events": list(dict.fromkeys(events))}
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a create request asks for, read out of its body."""
+
+    model: ModelRef
+    input: dict[str, Any]
+    webhook: dict[str, Any] | None
+
+
+def read_request(data: Any) -> Wanted:
+    """A parsed create body as PredictionRequest reads it. The common one, {"model", "input"}
+    with a model reference and an object, is taken as it is: what pydantic's validation would
+    make of it, without the model (5.6 µs for digits' body, against about 1 µs). Anything else
+    is validated, for its errors."""
+    if type(data) is dict and len(data) == 2:
+        model, given = data.get("model"), data.get("input")
+        if type(model) is str and type(given) is dict:
+            try:
+                return Wanted(ModelRef.parse(model), given, None)
+            except ValueError:
+                pass  # validated below, for pydantic's own 422
+    body = validate(data, PredictionRequest)
+    return Wanted(ModelRef.parse(body.model), body.input, body.webhook_target())
 
 
 class ModelName(BaseModel):
