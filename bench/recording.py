@@ -69,11 +69,13 @@ async def _run(url: str, n: int) -> dict[str, float]:
     store = await PredictionStore.open(url)
     try:
         # Warm up: the connection, statement caches, the first checkpoint.
-        await _records(store, range(-500, 0), PredictionStatus)
+        await _records(store, range(-500, 0), PredictionStatus, [])
         await store.flush()
         commits = store.commits
         cpu0, wall0 = _thread_cpu_ns("foretell-writer_0"), time.perf_counter()
-        await _records(store, range(n), PredictionStatus)
+        waits: list[float] = []
+        await _records(store, range(n), PredictionStatus, waits)
+        waits.sort()
         await store.flush()
         cpu = _thread_cpu_ns("foretell-writer_0") - cpu0
         wall = time.perf_counter() - wall0
@@ -81,12 +83,15 @@ async def _run(url: str, n: int) -> dict[str, float]:
             "us_per_record": cpu / n / 1000,
             "records_per_s": n / wall,
             "records_per_commit": n / max(1, store.commits - commits),
+            "write_p50_ms": waits[len(waits) // 2] * 1000,
+            "write_p99_ms": waits[len(waits) * 99 // 100] * 1000,
+            "write_max_ms": waits[-1] * 1000,
         }
     finally:
         await store.close()
 
 
-async def _records(store: object, indexes: range, status: object) -> None:
+async def _records(store: object, indexes: range, status: object, waits: list[float]) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(index: int) -> None:
@@ -99,12 +104,77 @@ async def _records(store: object, indexes: range, status: object) -> None:
             p.started_at = p.completed_at = p.updated_at = now  # type: ignore[attr-defined]
             p.output = [random.random() for _ in range(10)]  # type: ignore[attr-defined]
             p.execution_time = timedelta(microseconds=50)  # type: ignore[attr-defined]
+            start = time.perf_counter()
             await store.write(p, new=False)  # type: ignore[attr-defined]
+            waits.append(time.perf_counter() - start)
 
     await asyncio.gather(*(one(i) for i in indexes))
 
 
+def _digits_input() -> str:
+    import orjson
+
+    return orjson.dumps({"image": [random.random() * 16 for _ in range(64)]}).decode()
+
+
+def _floor(path: str, n: int, batch: int = 25) -> dict[str, float]:
+    """The driver alone: the same inserts and narrow updates of digits records through sqlite3,
+    `batch` records a transaction, on the store's schema: what SQLite itself costs."""
+    import sqlite3
+
+    import orjson
+
+    from foretell.store.engine import create_engine, migrate
+
+    engine = create_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("synchronous=NORMAL", "journal_mode=WAL", "wal_autocheckpoint=0"):
+        conn.execute(f"PRAGMA {pragma}")
+    names = "id owner name version_number status input created_at updated_at deadline_at logs"
+    inserted = [*names.split(), "attempts", "created_by", "claimed_by"]
+    insert = (
+        f"INSERT INTO predictions ({', '.join(inserted)}, lease_until) VALUES "
+        f"({', '.join('?' * len(inserted))}, strftime('%Y-%m-%d %H:%M:%f', 'now', '15.0 seconds'))"
+    )
+    changed = "status output updated_at started_at completed_at execution_time claimed_by"
+    update = (
+        f"UPDATE predictions SET {', '.join(f'{c} = ?' for c in changed.split())}, "
+        "lease_until = NULL WHERE id = ? AND claimed_by = ?"
+    )
+
+    def now() -> str:
+        return datetime.now(UTC).isoformat(" ", "microseconds")[:26]
+
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    t = now()
+    # Made before the clock starts: the store makes them on the event loop's thread.
+    rows = [
+        (id, "demo", "digits", 1, "pending", _digits_input(), t, t, t, "", 0, "b", "i")
+        for id in ids
+    ]
+    outputs = [orjson.dumps([random.random() for _ in range(10)]).decode() for _ in ids]
+    ends = [
+        ("succeeded", output, t, t, t, 5e-5, None, id, "i")
+        for id, output in zip(ids, outputs, strict=True)
+    ]
+    cpu0 = time.thread_time()
+    for start in range(0, n + batch, batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert, rows[start : start + batch])
+        for end in ends[max(0, start - batch) : start]:
+            conn.execute(update, end)
+        conn.execute("COMMIT")
+    cpu = time.thread_time() - cpu0
+    conn.close()
+    return {"us_per_record": cpu / n * 1e6, "records_per_s": 0.0, "records_per_commit": batch}
+
+
 def _child(url: str, n: int) -> None:
+    if url.startswith("floor:"):
+        print(json.dumps(_floor(url.removeprefix("floor:"), n)))
+        return
     print(json.dumps(asyncio.run(_run(url, n))))
 
 
@@ -144,14 +214,19 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=5000, help="records per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare", type=Path, help="another tree's src/ to run alternately")
+    parser.add_argument("--new", type=Path, default=ROOT / "src", help="the src/ called new")
     parser.add_argument("--postgres", help="a server URL (its user may CREATE DATABASE)")
-    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgresql",
+        help="any of sqlite, postgresql, floor (SQLite through sqlite3 alone, no store)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.n)
         return
-    trees = {"new": ROOT / "src"}
+    trees = {"new": args.new}
     if args.compare:
         trees = {"old": args.compare, **trees}
     stores = args.stores.split(",")
@@ -168,6 +243,8 @@ def main() -> None:
                         name = f"bench_recording_{tree}_{round_}"
                         if store == "sqlite":
                             url = f"sqlite:///{tmp}/{name}.db"
+                        elif store == "floor":
+                            url = f"floor:{tmp}/{name}.db"
                         else:
                             assert server is not None
                             url = _fresh_pg(server, name)
@@ -177,7 +254,10 @@ def main() -> None:
                             f"round {round_} {store:10} {tree}: "
                             f"{result['us_per_record']:6.1f} us/record (writer thread CPU), "
                             f"{result['records_per_s']:7.0f} records/s, "
-                            f"{result['records_per_commit']:5.1f} records/commit",
+                            f"{result['records_per_commit']:5.1f} records/commit, "
+                            f"awaited write p50 {result.get('write_p50_ms', 0):.1f} "
+                            f"p99 {result.get('write_p99_ms', 0):.1f} "
+                            f"max {result.get('write_max_ms', 0):.1f} ms",
                             flush=True,
                         )
     finally:
@@ -188,7 +268,12 @@ def main() -> None:
         us = _median([r["us_per_record"] for r in runs])
         rate = _median([r["records_per_s"] for r in runs])
         per_row = f"({us / 2:5.1f} us/row)"
-        print(f"  {store:10} {tree}: {us:6.1f} us/record {per_row}, {rate:6.0f} records/s")
+        p99 = _median([r.get("write_p99_ms", 0.0) for r in runs])
+        worst = _median([r.get("write_max_ms", 0.0) for r in runs])
+        print(
+            f"  {store:10} {tree}: {us:6.1f} us/record {per_row}, {rate:6.0f} records/s, "
+            f"awaited write p99 {p99:.1f} ms, max {worst:.1f} ms"
+        )
     if "old" in trees:
         for store in stores:
             pairs = zip(results[(store, "new")], results[(store, "old")], strict=True)
