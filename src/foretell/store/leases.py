@@ -49,6 +49,7 @@ UNFINISHED = (PredictionStatus.PENDING.value, PredictionStatus.PROCESSING.value)
 _ENDED = frozenset(s.value for s in PredictionStatus if s.terminal)
 # Ids per renewal statement: within both databases' limits on bound parameters (SQLite 32766).
 RENEW_CHUNK = 5000
+_WHERE = ("id", "claimed_by")  # a guarded update's row: this one, while this process holds it
 
 
 def new_instance() -> str:
@@ -123,29 +124,36 @@ class PredictionGuard:
         self._shapes: dict[tuple[str, tuple[str, ...]], tuple[str, raw.Tuples]] = {}
 
     def insert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        batches: dict[str, list[tuple[Any, ...]]] = {}
+        batches: dict[str, tuple[raw.Tuples, list[tuple[Any, ...]]]] = {}
         for row in rows:
             if row.get("claimed_by") is None:
                 row = {**row, "claimed_by": None, "lease_until": None}
                 sql, tuples = self._shape(conn, "free", row)
             else:
                 sql, tuples = self._shape(conn, "claiming", row)
-            batches.setdefault(sql, []).append(tuples(row))
-        for sql, params in batches.items():
-            raw.execute_many(conn, sql, params)
+            batches.setdefault(sql, (tuples, []))[1].append(tuples(row))
+        columns = self._columns_for(conn)
+        for sql, (tuples, params) in batches.items():
+            if conn.dialect.name == "postgresql":
+                with raw.driver_cursor(conn, sql) as cursor:
+                    cursor.execute(sql, columns.arrays(tuples.names, params))
+            else:
+                raw.execute_many(conn, sql, params)
 
     def update(self, conn: Connection, rows: list[dict[str, Any]]) -> list[bool]:
         # Each row's own outcome: a batch's summed rowcount could not say which row was lost.
         held: list[bool] = [False] * len(rows)
-        batches: dict[str, tuple[list[int], list[tuple[Any, ...]]]] = {}
+        batches: dict[str, tuple[raw.Tuples, list[int], list[tuple[Any, ...]]]] = {}
         for index, row in enumerate(rows):
             sql, tuples = self._shape(conn, "update", row)
-            indexes, params = batches.setdefault(sql, ([], []))
+            _, indexes, params = batches.setdefault(sql, (tuples, [], []))
             indexes.append(index)
             params.append((*tuples(row), row["id"], self._lease.instance))
-        for sql, (indexes, params) in batches.items():
-            for index, landed in zip(indexes, _each_row(conn, sql, params), strict=True):
-                held[index] = landed
+        for sql, (tuples, indexes, params) in batches.items():
+            names = (*tuples.names, *_WHERE)
+            landed = self._each_row(conn, sql, names, params)
+            for index, kept in zip(indexes, landed, strict=True):
+                held[index] = kept
         ended = [
             row["id"]
             for row, landed in zip(rows, held, strict=True)
@@ -154,6 +162,22 @@ class PredictionGuard:
         if ended:  # heard by other processes only if this transaction commits
             notify.publish(conn, notify.DONE, ended)
         return held
+
+    def _each_row(
+        self, conn: Connection, sql: str, names: tuple[str, ...], params: list[tuple[Any, ...]]
+    ) -> list[bool]:
+        """Run the UPDATE `sql` for each tuple of `params`; whether each changed its row."""
+        with raw.driver_cursor(conn, sql) as cursor:
+            if conn.dialect.name == "postgresql":
+                # One statement for all: it returns the id of each row it changed.
+                cursor.execute(sql, self._columns_for(conn).arrays(names, params))
+                changed = {id for (id,) in cursor.fetchall()}
+                return [values[-2] in changed for values in params]  # (..., id, holder)
+            landed = []
+            for values in params:  # SQLite: a statement from its cache, no round trip
+                cursor.execute(sql, values)
+                landed.append(cursor.rowcount == 1)
+            return landed
 
     def _columns_for(self, conn: Connection) -> raw.Columns:
         if self._columns is None:
@@ -171,31 +195,17 @@ class PredictionGuard:
         self, conn: Connection, kind: str, keys: tuple[str, ...]
     ) -> tuple[str, raw.Tuples]:
         columns = self._columns_for(conn)
+        arrays = conn.dialect.name == "postgresql"  # one statement a batch (store.raw)
+        insert = columns.insert_arrays if arrays else columns.insert
         if kind == "free":
-            return columns.insert(keys), columns.tuples(keys)
+            return insert(keys), columns.tuples(keys)
         if kind == "claiming":  # its lease ends on the database's clock, a full lease from now
             names = tuple(k for k in keys if k != "lease_until")
             until = raw.sql_text(conn, db_time(self._lease.seconds))
-            return columns.insert(names, lease_until=until), columns.tuples(names)
+            return insert(names, lease_until=until), columns.tuples(names)
         names = tuple(k for k in keys if k != "id")
-        return columns.update(names, ("id", "claimed_by")), columns.tuples(names)
-
-
-def _each_row(conn: Connection, sql: str, values: list[tuple[Any, ...]]) -> list[bool]:
-    """Run the UPDATE `sql` once per tuple of `values`; whether each changed its row."""
-    with raw.driver_cursor(conn, sql) as cursor:
-        if conn.dialect.name == "postgresql":
-            # One pipelined round trip for all (psycopg 3); each statement's result in turn.
-            cursor.executemany(sql + " RETURNING 1", values, returning=True)
-            landed = [cursor.rowcount == 1]
-            while cursor.nextset():
-                landed.append(cursor.rowcount == 1)
-            return landed
-        landed = []
-        for params in values:  # SQLite: a statement from its cache, no round trip
-            cursor.execute(sql, params)
-            landed.append(cursor.rowcount == 1)
-        return landed
+        update = columns.update_arrays if arrays else columns.update
+        return update(names, _WHERE), columns.tuples(names)
 
 
 class Leases:

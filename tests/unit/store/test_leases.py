@@ -345,3 +345,49 @@ def test_a_listener_whose_connection_is_cut_reconnects_and_tells_everyone_to_re_
 
     heard = asyncio.run(scenario())
     assert heard[-1] == "p1"
+
+
+def test_updates_sharing_a_commit_each_land_or_are_lost_on_their_own(
+    db_url: str, make_prediction: MakePrediction
+) -> None:
+    """A commit's updates reach the database together (one statement on PostgreSQL): only the
+    one whose record another process took is lost; the others land."""
+
+    async def scenario() -> tuple[list[BaseException | None], dict[str, Prediction | None], int]:
+        a, b = await _open(db_url), await _open(db_url)
+        try:
+            records = [make_prediction(f"p{i}", offset_s=i) for i in range(5)]
+            for p in records:
+                await a.insert(p)
+            _expire(db_url, "p2")
+            assert await b.leases.claim("p2") is not None  # B takes p2 alone
+            for p in records:
+                p.status, p.output = PredictionStatus.SUCCEEDED, f"A's {p.id}"
+            before = a.commits
+            results = await asyncio.gather(
+                *(a.write(p, new=False) for p in records), return_exceptions=True
+            )
+            commits = a.commits - before
+            return list(results), {p.id: await a.get(p.id) for p in records}, commits
+        finally:
+            await a.close()
+            await b.close()
+
+    results, stored, commits = asyncio.run(scenario())
+    assert commits == 1
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "NoneType",
+        "ClaimLost",
+        "NoneType",
+        "NoneType",
+    ]
+    for id, p in stored.items():
+        assert p is not None
+        if id == "p2":
+            assert (p.status, p.output) == (PredictionStatus.PENDING, None)
+        else:
+            assert (p.status, p.output) == (PredictionStatus.SUCCEEDED, f"A's {id}")
+    claims = _claims(db_url)
+    assert claims["p2"][0] is not None  # still B's
+    assert {id for id, (holder, _) in claims.items() if holder is None} == {"p0", "p1", "p3", "p4"}
