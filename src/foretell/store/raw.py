@@ -3,8 +3,8 @@
 SQLAlchemy's executemany of a prediction row cost the writer thread about 79 us (compiling,
 a bind processor a column, DATETIME formatting), where the driver takes a tuple in a few. On
 SQLite a batch is one executemany of tuples; on PostgreSQL one statement whose parameters are
-one array a column (`insert_arrays`, `update_arrays`: unnest), since psycopg's executemany,
-pipelined, still spent about 20 us of Python on each row. The
+one array a column (`insert_arrays`, `update_arrays`: unnest): psycopg's pipelined executemany
+took 26-30 us of client CPU a row, arrays 17-19 (30-row batches, bench/README.md). The
 rows written here must read back through SQLAlchemy exactly as its own writes do, so each
 column's value is made as its type in tables.py would bind it (`Columns`), checked against
 SQLAlchemy's own bind processors by tests/unit/store/test_raw_rows.py:
