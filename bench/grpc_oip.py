@@ -10,9 +10,10 @@ for --duration seconds after a 1 s warm-up, with the load generator pinned to co
 - HTTP: wrk, one thread, C keep-alive connections, a Lua POST (bench/harness/wrk.py);
 - gRPC: this script in --client mode, one process, grpc.aio, C calls in flight on one channel
   (as tritonclient.grpc multiplexes them), sending pre-serialized request bytes.
-Each round also drives gRPC `ServerLive` (no key, no model: grpc.aio's own floor). Prints req/s,
-p50 and the server's CPU per request for each, the ModelInfer/HTTP ratio per round and the
-client's CPU share of its core: near 100% means that side was client-bound.
+Each round also drives gRPC `ServerLive` (no key, no model: the gRPC server's own floor, the hop
+to the app's loop included). Prints req/s, p50, predictions per model batch (from /metrics) and
+the server's CPU per request for each, the ModelInfer/HTTP ratio per round and the client's CPU
+share of its core: near 100% means that side was client-bound.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -49,6 +52,7 @@ class Run:
     server_cpu_us: float  # server CPU per answered request
     client_cpu: float  # share of the client core the load generator used
     others: float  # share of the server's core that other processes took meanwhile (noise)
+    per_batch: float  # predictions per model batch meanwhile (foretell_batch_size): 1 = none
 
 
 def main() -> None:
@@ -96,10 +100,11 @@ def _compare(duration: float, rounds: int, connections: list[int]) -> None:
             for c in connections:
                 http_runs, grpc_runs = [], []
                 for n in range(rounds):
-                    http = _http(server.proc.pid, url, script, c, duration)
-                    grpc = _grpc(server.proc.pid, target, key, c, duration, "ModelInfer")
+                    batches = _Batches(server.base_url, key)
+                    http = _http(server.proc.pid, url, script, c, duration, batches)
+                    grpc = _grpc(server.proc.pid, target, key, c, duration, "ModelInfer", batches)
                     # gRPC's own floor: an RPC that does nothing (no key, no model).
-                    floor = _grpc(server.proc.pid, target, key, c, duration, "ServerLive")
+                    floor = _grpc(server.proc.pid, target, key, c, duration, "ServerLive", batches)
                     http_runs.append(http)
                     grpc_runs.append(grpc)
                     print(
@@ -122,8 +127,10 @@ def _compare(duration: float, rounds: int, connections: list[int]) -> None:
 
 def _show(run: Run) -> str:
     errors = f", {run.errors} errors" if run.errors else ""
+    batch = "" if math.isnan(run.per_batch) else f", {run.per_batch:.1f} a batch"
     return (
-        f"{run.rps:,.0f} req/s p50 {run.p50_ms:.2f} ms, server {run.server_cpu_us:.0f} us/req, "
+        f"{run.rps:,.0f} req/s p50 {run.p50_ms:.2f} ms{batch}, "
+        f"server {run.server_cpu_us:.0f} us/req, "
         f"client core {run.client_cpu:.0%}, others on core 0 {run.others:.0%}{errors}"
     )
 
@@ -143,18 +150,58 @@ def _ready(url: str, key_file: Path, log_tail: object) -> str:
     raise SystemExit(f"server not ready after 120 s:\n{log_tail()}")  # type: ignore[operator]
 
 
-def _http(pid: int, url: str, script: Path, connections: int, duration: float) -> Run:
+class _Batches:
+    """Predictions per model batch between `start` and `stop`, from the server's /metrics: HTTP
+    batched 17 at 64 connections, and gRPC calls taken one at a time would make batches of 1."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self._url = f"{url}/metrics"
+        self._headers = {"Authorization": f"Bearer {key}"}
+        self._start = (0.0, 0.0)
+
+    def _read(self) -> tuple[float, float]:
+        text = httpx.get(self._url, headers=self._headers, timeout=10).text
+        found = [
+            sum(
+                float(v)
+                for v in re.findall(rf"^foretell_batch_size_{part}{{[^}}]*}} (\S+)", text, re.M)
+            )
+            for part in ("sum", "count")
+        ]
+        return found[0], found[1]
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> float:
+        items, batches = (b - a for a, b in zip(self._start, self._read(), strict=True))
+        return items / batches if batches else float("nan")
+
+
+def _http(
+    pid: int, url: str, script: Path, connections: int, duration: float, batches: _Batches
+) -> Run:
     run_wrk(url, script, connections, WARMUP_S)
+    batches.start()
     before = noise.snapshot(pid)
     result = run_wrk(url, script, connections, duration)
     after = noise.snapshot(pid)
+    per_batch = batches.stop()
     client = (after.children - before.children) / noise.TICKS / duration
     cpu = noise.server_cpu_s(before, after) / max(result.requests, 1) * 1e6
     others = noise.others_share(before, after)[0]
-    return Run(result.rps, result.p50_ms, result.errors, cpu, client, others)
+    return Run(result.rps, result.p50_ms, result.errors, cpu, client, others, per_batch)
 
 
-def _grpc(pid: int, target: str, key: str, connections: int, duration: float, rpc: str) -> Run:
+def _grpc(
+    pid: int,
+    target: str,
+    key: str,
+    connections: int,
+    duration: float,
+    rpc: str,
+    batches: _Batches,
+) -> Run:
     def client(seconds: float) -> dict[str, float]:
         argv = [sys.executable, __file__, "--client", target, key, str(connections)]
         argv += [str(seconds), rpc]
@@ -165,13 +212,15 @@ def _grpc(pid: int, target: str, key: str, connections: int, duration: float, rp
         return found
 
     client(WARMUP_S)
+    batches.start()
     before = noise.snapshot(pid)
     result = client(duration)
     after = noise.snapshot(pid)
+    per_batch = batches.stop()
     cpu = noise.server_cpu_s(before, after) / max(result["requests"], 1) * 1e6
     others = noise.others_share(before, after)[0]
     errors = int(result["errors"])
-    return Run(result["rps"], result["p50_ms"], errors, cpu, result["cpu"], others)
+    return Run(result["rps"], result["p50_ms"], errors, cpu, result["cpu"], others, per_batch)
 
 
 async def _drive(
