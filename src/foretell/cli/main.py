@@ -17,7 +17,6 @@ from foretell.cli.keys import app as keys_app
 from foretell.cli.keys import is_loopback, local_admin_key
 from foretell.cli.serve import serve_forever
 from foretell.cli.webhooks import app as webhooks_app
-from foretell.client import Client
 from foretell.config import Settings
 from foretell.errors import ForetellError
 
@@ -277,6 +276,9 @@ def cancel_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = Non
 
 
 def _call(action: Any, url: str, key: str | None) -> dict[str, Any]:
+    # Lazy: the client's httpx (~55 ms) is for the client commands, not `foretell serve`.
+    from foretell.client import Client
+
     try:
         with Client(url, token=key or local_admin_key()) as client:
             result: dict[str, Any] = action(client)

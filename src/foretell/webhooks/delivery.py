@@ -27,9 +27,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from foretell import metrics
 from foretell.domain import DeliveryAttempt, DeliveryStatus, OutboxEvent
@@ -37,7 +36,9 @@ from foretell.store import ClaimLost
 from foretell.store.outbox import OutboxStore
 from foretell.webhooks.policy import RetryPolicy, retry_after_s, retryable
 from foretell.webhooks.signing import SigningKeys
-from foretell.webhooks.transport import GuardedTransport, RefusedAddress
+
+if TYPE_CHECKING:  # httpx (and its SSL context) load on the first delivery: see _http
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +107,29 @@ class Deliveries:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> int:
-        """Open the HTTP client and take over every unsettled event nobody holds (left by a
-        previous run, or a process that died); returns how many."""
-        self._client = httpx.AsyncClient(
-            transport=self._transport
-            or GuardedTransport(
-                allow_private=self._allow_private, max_connections=self._limits.concurrency
-            ),
-            follow_redirects=False,
-            timeout=self._policy.timeout_s,
-            headers={"user-agent": USER_AGENT, "content-type": "application/json"},
-        )
+        """Take over every unsettled event nobody holds (left by a previous run, or a process
+        that died); returns how many. The HTTP client opens on the first attempt (`_http`)."""
         return await self.take()
+
+    def _http(self) -> httpx.AsyncClient:
+        """The HTTP client, opened on the first attempt: importing httpx and building the
+        guard's SSL context cost ~85 ms, which a server start pays only once it has a webhook
+        to send (bench/cold_start.py)."""
+        if self._client is None:
+            import httpx  # lazy: see the docstring
+
+            from foretell.webhooks.transport import GuardedTransport
+
+            self._client = httpx.AsyncClient(
+                transport=self._transport
+                or GuardedTransport(
+                    allow_private=self._allow_private, max_connections=self._limits.concurrency
+                ),
+                follow_redirects=False,
+                timeout=self._policy.timeout_s,
+                headers={"user-agent": USER_AGENT, "content-type": "application/json"},
+            )
+        return self._client
 
     async def take(self) -> int:
         """Take over the unsettled events nobody holds (their process stopped or died) and
@@ -270,7 +282,11 @@ class Deliveries:
         )
 
     async def _attempt(self, event: OutboxEvent, at: datetime) -> _Answer:
-        assert self._client is not None, "start() first"
+        import httpx  # lazy (loaded by _http already): its errors are caught below
+
+        from foretell.webhooks.transport import RefusedAddress
+
+        client = self._http()
         headers = self._keys.sign(event.id, event.body, at)
         timeout_s = self._policy.timeout_s
         try:
@@ -278,7 +294,7 @@ class Deliveries:
             # and a slow name lookup.
             async with (
                 asyncio.timeout(timeout_s),
-                self._client.stream(
+                client.stream(
                     "POST", event.url, content=event.body.encode(), headers=headers
                 ) as response,
             ):
@@ -346,6 +362,8 @@ def _receiver(url: str) -> str:
 
 
 def _describe(exc: httpx.HTTPError) -> str:
+    import httpx  # lazy (loaded by the attempt that failed)
+
     reason = str(exc) or repr(exc.__cause__ or exc)
     if isinstance(exc, httpx.ConnectError):
         return f"could not connect: {reason}"

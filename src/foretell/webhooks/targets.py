@@ -13,8 +13,6 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import httpx
-
 from foretell.errors import InvalidRequest
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -73,6 +71,9 @@ def url_problem(url: str) -> str | None:
     port no receiver listens on, or a URL httpx refuses), or None."""
     if len(url) > MAX_URL_CHARS:
         return f"the URL has {len(url)} characters, more than the limit of {MAX_URL_CHARS}"
+    # Lazy: httpx (~55 ms to import) loads with the first webhook, not at every server start.
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
