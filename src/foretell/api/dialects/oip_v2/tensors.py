@@ -79,6 +79,11 @@ def _check_finite(name: str, flat: list[Any]) -> None:
     """Refuse NaN and ±Inf, which only binary data can carry (a JSON body cannot): no model's
     schema takes them, JSON has no way to record them (they were stored as null, and a model
     handed None failed as if it had crashed)."""
+    try:
+        if all(map(math.isfinite, flat)):  # in C; the walk below only names the culprit
+            return
+    except OverflowError:  # an integer too large for a float: finite, walked below
+        pass
     for index, value in enumerate(flat):
         if isinstance(value, float) and not math.isfinite(value):
             shown = "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
