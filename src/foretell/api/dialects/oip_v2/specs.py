@@ -31,13 +31,40 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
+# A model's schemas are built once, when it loads, and read on every inference: their specs
+# are kept by the schema's identity (the entry holds the schema, so its id is not reused).
+_CACHE_SIZE = 256
+_inputs: dict[int, tuple[dict[str, Any], dict[str, TensorSpec]]] = {}
+_outputs: dict[int, tuple[dict[str, Any], dict[str, TensorSpec] | None]] = {}
+
+
 def inputs(schema: dict[str, Any]) -> dict[str, TensorSpec]:
+    """By name; shared between calls with the same schema, so read only."""
+    hit = _inputs.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
     properties: dict[str, Any] = schema.get("properties") or {}
-    return {name: spec(name, prop) for name, prop in properties.items()}
+    found = {name: spec(name, prop) for name, prop in properties.items()}
+    if len(_inputs) >= _CACHE_SIZE:
+        _inputs.clear()
+    _inputs[id(schema)] = (schema, found)
+    return found
 
 
 def outputs(schema: dict[str, Any]) -> dict[str, TensorSpec] | None:
-    """By name; None where the names are known only once it ran (an object of any keys)."""
+    """By name; None where the names are known only once it ran (an object of any keys).
+    Shared between calls with the same schema, so read only."""
+    hit = _outputs.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    found = _output_specs(schema)
+    if len(_outputs) >= _CACHE_SIZE:
+        _outputs.clear()
+    _outputs[id(schema)] = (schema, found)
+    return found
+
+
+def _output_specs(schema: dict[str, Any]) -> dict[str, TensorSpec] | None:
     properties = schema.get("properties")
     if isinstance(properties, dict) and properties:
         return {name: spec(name, prop) for name, prop in properties.items()}

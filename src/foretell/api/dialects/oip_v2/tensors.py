@@ -163,6 +163,8 @@ def _flatten(tensor: RequestInput) -> list[Any]:
             f"input '{tensor.name}' has no data; send `data`, or binary data with "
             "parameters.binary_data_size"
         )
+    if list not in set(map(type, tensor.data)):  # flat already, as clients mostly send it
+        return list(tensor.data)
     flat: list[Any] = []
     _extend(flat, tensor.data)
     return flat
