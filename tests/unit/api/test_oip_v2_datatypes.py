@@ -8,7 +8,7 @@ import pytest
 
 from foretell.api.dialects.oip_v2 import specs
 from foretell.api.dialects.oip_v2.datatypes import DATATYPES
-from foretell.api.dialects.oip_v2.tensors import _check_finite
+from foretell.api.dialects.oip_v2.tensors import _check_finite, _layout
 from foretell.errors import InvalidRequest
 
 CASES: list[tuple[str, list[Any]]] = [
@@ -62,3 +62,26 @@ def test_specs_follow_the_schema_object_not_its_address() -> None:
     second = {"properties": {"b": {"type": "number"}}}
     assert list(specs.inputs(second)) == ["b"]
     assert list(specs.outputs(second) or {}) == ["b"]
+
+
+class _Row(list[Any]):
+    """A list subclass, as a model's own output type may be."""
+
+
+@pytest.mark.parametrize(
+    ("value", "shape", "flat"),
+    [
+        (5, [1], [5]),
+        ([], [0], []),
+        ([[], []], [2, 0], []),
+        ([[1, 2], [3, 4]], [2, 2], [1, 2, 3, 4]),
+        ([[1, 2], [3]], [2], [[1, 2], [3]]),
+        ([[1], 2], [2], [[1], 2]),
+        ([[1, [2]], [3, 4]], [2, 2], [1, [2], 3, 4]),
+        ([_Row([1]), [2]], [2, 1], [1, 2]),
+    ],
+)
+def test_layout_descends_while_every_level_is_regular(
+    value: Any, shape: list[int], flat: list[Any]
+) -> None:
+    assert _layout(value) == (shape, flat)

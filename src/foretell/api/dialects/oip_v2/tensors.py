@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -19,6 +20,8 @@ from foretell.api.dialects.oip_v2.datatypes import DATATYPES, infer, unknown
 from foretell.api.dialects.oip_v2.schemas import RequestInput
 from foretell.api.dialects.oip_v2.specs import TensorSpec
 from foretell.errors import InvalidRequest
+
+_LIST = {list}
 
 
 def model_input(
@@ -151,9 +154,15 @@ def _layout(value: Any) -> tuple[list[int], list[Any]]:
         return [1], [value]
     shape: list[int] = []
     level: list[Any] = [value]
-    while all(isinstance(v, list) for v in level) and len({len(v) for v in level}) == 1:
+    # Types, lengths and the next level each in C: a level of plain lists needs no walk, and
+    # a level of numbers (the leaves) stops at its first element.
+    while level and isinstance(level[0], list):
+        if set(map(type, level)) != _LIST and not all(isinstance(v, list) for v in level):
+            break
+        if len(set(map(len, level))) != 1:
+            break
         shape.append(len(level[0]))
-        level = [item for v in level for item in v]
+        level = list(chain.from_iterable(level))
     return shape, level
 
 
