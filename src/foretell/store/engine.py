@@ -62,6 +62,8 @@ from sqlalchemy import create_engine as sqlalchemy_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
+from foretell.store import tables
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -168,6 +170,7 @@ def create_engine(url: str) -> Engine:
     _ensure_parent_dir(url)
     parsed = sync_url(url)
     if parsed.get_backend_name() == "postgresql":
+        tables.with_postgresql()  # the partial indexes' WHERE there (not loaded for SQLite)
         return _postgres_engine(parsed)
     if parsed.get_backend_name() != "sqlite":
         return sqlalchemy_engine(parsed, pool_pre_ping=True)

@@ -14,9 +14,11 @@ from alembic import context
 from sqlalchemy import Connection
 
 from foretell.store.engine import IMMEDIATE, create_engine, lock_for_migration
-from foretell.store.tables import metadata
+from foretell.store.tables import with_postgresql
 
 config = context.config
+# The schema as PostgreSQL sees it too (its partial indexes' WHERE), whichever database this is.
+metadata = with_postgresql()
 
 
 def _url() -> str:
