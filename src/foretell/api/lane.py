@@ -24,7 +24,6 @@ import logging
 from typing import cast
 
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import (
@@ -36,8 +35,8 @@ from uvicorn.protocols.http.httptools_impl import (
 from foretell.api.encoding import codings, decode, decoded_headers, refusal
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.api.hotpath import HotPaths, HotRoute
-from foretell.api.limits import BodyBudget
-from foretell.errors import ForetellError, PayloadTooLarge
+from foretell.api.limits import BodyBudget, admit, hold
+from foretell.errors import ForetellError
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +86,10 @@ class Lane:
         for name, value in raw:
             if name == b"content-length":
                 declared = value
-        if declared is not None and declared.isdigit():  # as limits.BodyLimit refuses it
-            try:
-                if int(declared) > self.limit:
-                    raise PayloadTooLarge(int(declared), self.limit)
-                self.budget.check(int(declared))
-            except ForetellError as refused:
-                return error_response(refused, dialect_of_path(scope["path"]))
+        try:  # as limits.BodyLimit refuses it
+            admit(declared, self.limit, self.budget)
+        except ForetellError as refused:
+            return error_response(refused, dialect_of_path(scope["path"]))
         applied = codings(raw)
         if applied:  # as encoding.ContentDecoding hands it on
             headers = Headers(raw=decoded_headers(raw))
@@ -122,11 +118,7 @@ class _Body:
             if cycle.body:
                 chunk = bytes(cycle.body)
                 cycle.body = bytearray()
-                total = self.held + len(chunk)
-                if total > lane.limit:  # as limits.BodyLimit raises it
-                    raise HTTPException(413, PayloadTooLarge(total, lane.limit).message)
-                lane.budget.take(len(chunk), total)
-                self.held = total
+                self.held = hold(lane.budget, lane.limit, self.held, len(chunk))
                 chunks.append(chunk)
             if not cycle.more_body:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)

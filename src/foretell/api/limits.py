@@ -38,6 +38,28 @@ class BodyBudget:
         self.held -= size
 
 
+def admit(declared: bytes | None, limit: int, budget: BodyBudget) -> None:
+    """Refuse a request by its Content-Length, before any of its body is read: PayloadTooLarge
+    over `limit`, BodiesInFlightFull if it does not fit in what `budget` has free now (nothing
+    is held for it: a client that declares a size and sends nothing holds nothing)."""
+    if declared is not None and declared.isdigit():
+        size = int(declared)
+        if size > limit:
+            raise PayloadTooLarge(size, limit)
+        budget.check(size)
+
+
+def hold(budget: BodyBudget, limit: int, held: int, size: int) -> int:
+    """Hold `size` more bytes of a body of which `held` are held; returns how many are now.
+    Past `limit`, a 413 (FastAPI turns any other error raised while reading a body into a bare
+    400); past what `budget` has free, BodiesInFlightFull."""
+    total = held + size
+    if total > limit:
+        raise HTTPException(413, PayloadTooLarge(total, limit).message)
+    budget.take(size, total)
+    return total
+
+
 class BodyLimit:
     """ASGI middleware: 413 on a Content-Length over the limit, or a stream that grows past it;
     503 + Retry-After on one that would take the bodies in flight past `in_flight` bytes.
@@ -55,15 +77,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit():
-            try:
-                if int(declared) > self.limit:
-                    raise PayloadTooLarge(int(declared), self.limit)
-                self.budget.check(int(declared))
-            except ForetellError as refused:
-                await _refuse(scope, receive, send, refused)
-                return
+        try:
+            admit(dict(scope["headers"]).get(b"content-length"), self.limit, self.budget)
+        except ForetellError as refused:
+            await _refuse(scope, receive, send, refused)
+            return
         held = 0
 
         async def counted() -> Message:
@@ -71,11 +89,7 @@ class BodyLimit:
             message = await receive()
             size = len(message.get("body", b""))
             if size:
-                if held + size > self.limit:
-                    # FastAPI turns any other error raised while reading the body into a bare 400.
-                    raise HTTPException(413, PayloadTooLarge(held + size, self.limit).message)
-                self.budget.take(size, held + size)  # raised to the route reading the body
-                held += size
+                held = hold(self.budget, self.limit, held, size)  # raised to the route reading it
             return message
 
         try:
