@@ -126,6 +126,42 @@ class Settings(BaseSettings):
     webhook_max_retry_delay_s: float = Field(600.0, gt=0, description="longest delay between tries")
     webhook_concurrency: int = Field(64, ge=1, description="deliveries in flight at once")
     webhook_per_host: int = Field(8, ge=1, description="deliveries in flight to one host")
+    # Files in and out (foretell.files): uploads, inputs by URL or data URI, models' outputs.
+    files: str | None = Field(
+        None,
+        description="where stored files live: a directory, or s3://bucket/prefix for an "
+        "S3-compatible object store (FORETELL_S3_ENDPOINT_URL and the usual AWS_* variables); "
+        "default data_dir/files",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="endpoint of the S3-compatible store (MinIO, moto); default AWS's"
+    )
+    public_url: str | None = Field(
+        None,
+        description="the base URL callers reach this server at, for stored files' URLs in "
+        "records and webhooks; default http://host:port",
+    )
+    max_file_bytes: int = Field(
+        100 * 1024 * 1024, ge=1, description="size of one file: uploaded, fetched or made (413)"
+    )
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024,
+        ge=1024,
+        description="size of one upload or multipart request body, streamed to disk, not held "
+        "in memory (413); a JSON body stays under max_body_bytes",
+    )
+    max_files_bytes: int = Field(
+        10 * 1024**3, ge=1, description="size of all stored files together (507 past it)"
+    )
+    file_retention_s: float = Field(
+        86400.0, gt=0, description="how long a stored file is kept; then its bytes are deleted"
+    )
+    fetch_timeout_s: float = Field(
+        30.0, gt=0, description="time to fetch one input file from its URL, the body included"
+    )
+    fetch_allow_private: bool = Field(
+        False, description="let input URLs point at private and loopback addresses"
+    )
     ray_address: str | None = Field(
         None,
         description="host:port of the Ray cluster's head (its GCS) that replicas placed on Ray "

@@ -21,7 +21,10 @@ ForetellError                    code
 │   ├── DeploymentNotFound       deployment_not_found
 │   ├── EnvironmentNotFound      environment_not_found
 │   ├── PredictionNotFound       prediction_not_found
-│   └── KeyNotFound              key_not_found
+│   ├── KeyNotFound              key_not_found
+│   └── FileNotFound             file_not_found
+├── FileGone                     file_gone            (a stored file removed by retention)
+├── StorageFull                  storage_full         (stored files at their disk quota)
 ├── PredictionFinished           prediction_finished  (cancel of a terminal prediction)
 ├── NoWebhookEvent               no_webhook_event     (redeliver with nothing to send)
 ├── ModelNotReady                model_not_ready      (still deploying; try again)
@@ -292,6 +295,41 @@ class KeyNotFound(NotFound):
     def __init__(self, key: str) -> None:
         super().__init__(f"no API key with id or prefix '{echo(key)}'")
         self.key = key
+
+
+class FileNotFound(NotFound):
+    code = "file_not_found"
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__(f"file '{echo(file_id)}' not found")
+        self.file_id = file_id
+
+
+class FileGone(ForetellError):
+    """A stored file whose bytes were removed (its retention passed, or it was deleted)."""
+
+    code = "file_gone"
+
+    def __init__(self, file_id: str, removed_at: str, reason: str) -> None:
+        super().__init__(f"file '{echo(file_id)}' was removed at {removed_at}: {reason}")
+        self.file_id = file_id
+        self.removed_at = removed_at
+
+
+class StorageFull(ForetellError):
+    """Storing a file would pass the quota of all stored files: nothing of it was kept."""
+
+    code = "storage_full"
+
+    def __init__(self, size: int, used: int, limit: int, retry_after_s: int = 60) -> None:
+        super().__init__(
+            f"storing {size} bytes would pass the stored files' quota: {used} of {limit} bytes "
+            f"are in use (max_files_bytes); retry once older files expire or are deleted"
+        )
+        self.size = size
+        self.used = used
+        self.limit = limit
+        self.retry_after_s = retry_after_s
 
 
 class PredictionFinished(ForetellError):

@@ -39,6 +39,8 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.ConnectionsFull: 503,
     errors.ModelLoadFailed: 503,
     errors.StoreUnavailable: 503,
+    errors.FileGone: 410,
+    errors.StorageFull: 507,
     errors.ForetellError: 500,
 }
 
@@ -64,7 +66,8 @@ def headers_for(exc: errors.ForetellError) -> dict[str, str]:
         | errors.TooManyUnfinished
         | errors.BodiesInFlightFull
         | errors.ConnectionsFull
-        | errors.StoreUnavailable,
+        | errors.StoreUnavailable
+        | errors.StorageFull,
     ):
         return {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, errors.HeadTooLarge | errors.ReadTimedOut):

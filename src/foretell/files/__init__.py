@@ -1,0 +1,1 @@
+"""Caller files in (uploads, URLs through the address guard, data URIs) and model files out."""
