@@ -1,53 +1,41 @@
-"""Where a webhook may point: http(s) only, never at a cloud metadata or link-local address, and
-at non-public addresses only when the server allows it.
+"""Where a webhook may point: the outbound guard's rule (`foretell.outbound.addresses`), with
+private addresses allowed by FORETELL_WEBHOOK_ALLOW_PRIVATE, in the webhook's own words.
 
 Checked when the prediction is created, so a caller learns at once (400) rather than from a
-delivery that never comes. A name can resolve differently later (DNS rebinding), so every
-delivery resolves it again, checks what it got, and connects to exactly that address."""
+delivery that never comes; every delivery checks again at connect time (`webhooks.transport`)."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from foretell.errors import InvalidRequest
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# A webhook URL's length limit: what browsers and most senders take, far below httpx's own
-# (65,536), past which every delivery would fail with InvalidURL.
-MAX_URL_CHARS = 2048
-# DNS's limits on a name (RFC 1035 2.3.4): 253 characters in text form (without a final dot),
-# 63 to a label; a longer name is never resolved, so every delivery to it would fail.
-MAX_DNS_NAME_CHARS = 253
-MAX_DNS_LABEL_CHARS = 63
-MAX_PORT = 65535
-
-# Always refused: instance metadata services (AWS, GCP, Azure, … at 169.254.169.254; AWS's IPv6
-# one at fd00:ec2::254; Alibaba's at 100.100.100.200) and the rest of link-local, where nothing
-# a caller owns can listen.
-_ALWAYS_REFUSED = (
-    ipaddress.ip_network("169.254.0.0/16"),
-    ipaddress.ip_network("fe80::/10"),
-    ipaddress.ip_network("fd00:ec2::254/128"),
-    ipaddress.ip_network("100.100.100.200/32"),
+from foretell.outbound.addresses import (
+    MAX_URL_CHARS,
+    AddressRefused,
+    Guard,
+    IpAddress,
+    reached_addresses,
+    resolve,
+    url_problem,
 )
-# IPv6 forms that carry an IPv4 address, where a packet to them ends up (besides IPv4-mapped
-# ::ffff:a.b.c.d, 6to4 2002::/16 and Teredo 2001::/32, which `ipaddress` decodes itself).
-_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
-_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT's IPv4-translated ::ffff:0:a.b.c.d
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # NAT64's well-known prefix
-# Local-use NAT64: its operator picks the prefix length (RFC 6052: /48, /56, /64 or /96 inside
-# it), and with it where the IPv4 address sits, so every place it could sit is checked.
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-_NAT64_LOCAL_LENGTHS = (48, 56, 64, 96)
 
-# Lookups get threads of their own: on the loop's default executor a slow DNS server would
-# hold up everything else that uses it.
-_RESOLVER = ThreadPoolExecutor(8, thread_name_prefix="foretell-dns")
+__all__ = [
+    "MAX_URL_CHARS",
+    "SETTING",
+    "check_address",
+    "check_target",
+    "guard",
+    "reached_addresses",
+    "resolve",
+    "url_problem",
+]
+
+SETTING = "FORETELL_WEBHOOK_ALLOW_PRIVATE"
+
+
+def guard(allow_private: bool) -> Guard:
+    """The outbound guard webhooks go through."""
+    return Guard(allow_private=allow_private, setting=SETTING)
 
 
 async def check_target(url: str, *, allow_private: bool) -> None:
@@ -66,99 +54,21 @@ async def check_target(url: str, *, allow_private: bool) -> None:
         check_address(url, host, address, allow_private)
 
 
-def url_problem(url: str) -> str | None:
-    """Why no webhook could be delivered to `url` (too long, a host name DNS never resolves, a
-    port no receiver listens on, or a URL httpx refuses), or None."""
-    if len(url) > MAX_URL_CHARS:
-        return f"the URL has {len(url)} characters, more than the limit of {MAX_URL_CHARS}"
-    # Lazy: httpx (~55 ms to import) loads with the first webhook, not at every server start.
-    import httpx
-
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return f"the URL cannot be sent to: {exc}"
-    host, port = parsed.host, parsed.port
-    if port is not None and not 1 <= port <= MAX_PORT:
-        return f"the URL's port is {port}; a receiver listens on a port from 1 to {MAX_PORT}"
-    if ":" not in host:  # a name (not an IPv6 address): it must be one DNS can be asked for
-        try:
-            encoded = host.encode("idna")
-        except UnicodeError:
-            return (
-                f"the host name '{host}' cannot be looked up: a label of it is empty or over "
-                f"{MAX_DNS_LABEL_CHARS} characters"
-            )
-        # The idna codec checks each label's length but not the whole name's (RFC 1035).
-        length = len(encoded.rstrip(b"."))
-        if length > MAX_DNS_NAME_CHARS:
-            return (
-                f"the host name '{host[:40]}...' has {length} characters, more than DNS's "
-                f"limit of {MAX_DNS_NAME_CHARS}"
-            )
-    return None
-
-
 def check_address(url: str, host: str, address: IpAddress, allow_private: bool) -> None:
     """Raise InvalidRequest if `host` (of `url`), resolved to `address`, is off limits."""
-    where = host if host == str(address) else f"{host} ({address})"
-    reached = reached_addresses(address)
-    if reached != (address,):
-        where += f", which reaches {' or '.join(str(a) for a in reached)}"
-    if any(a in network for a in reached for network in _ALWAYS_REFUSED):
-        raise InvalidRequest(
-            f"webhook: '{url}' points at {where}, a link-local or cloud metadata address; "
-            "webhooks are never sent there"
-        )
-    if not allow_private and any(not a.is_global or a.is_multicast for a in reached):
-        raise InvalidRequest(
-            f"webhook: '{url}' points at {where}, a private or loopback address; the server "
-            "sends webhooks there only when started with FORETELL_WEBHOOK_ALLOW_PRIVATE=true"
-        )
-
-
-def reached_addresses(address: IpAddress) -> tuple[IpAddress, ...]:
-    """Where a packet to `address` ends up: the IPv4 address an IPv6 form embeds (mapped,
-    compatible, translated, 6to4, NAT64; Teredo's server and client both), else `address`.
-    Every one of them must pass for the address to."""
-    if isinstance(address, ipaddress.IPv4Address):
-        return (address,)
-    if address.ipv4_mapped is not None:
-        return (address.ipv4_mapped,)
-    if address.sixtofour is not None:
-        return (address.sixtofour,)
-    if address.teredo is not None:  # (server: bits 32-63, client: the last 32 bits inverted)
-        return address.teredo
-    if address in _NAT64 or address in _TRANSLATED or (address in _COMPATIBLE and int(address) > 1):
-        # (:: and ::1 are IPv6's own unspecified and loopback addresses, not IPv4-compatible)
-        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
-    if address in _NAT64_LOCAL:
-        return tuple(dict.fromkeys(_rfc6052(address, n) for n in _NAT64_LOCAL_LENGTHS))
-    return (address,)
-
-
-def _rfc6052(address: ipaddress.IPv6Address, prefix: int) -> ipaddress.IPv4Address:
-    """The IPv4 address behind a translation prefix of `prefix` bits (RFC 6052, section 2.2)."""
-    value = int(address)
-    if prefix == 96:
-        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
-    # Bits 64-71 are reserved (zero); the 120 bits around them hold the IPv4 address right
-    # after the prefix.
-    squeezed = (value >> 64) << 56 | (value & ((1 << 56) - 1))
-    return ipaddress.IPv4Address((squeezed >> (120 - prefix - 32)) & 0xFFFFFFFF)
-
-
-async def resolve(host: str, port: int) -> list[IpAddress]:
-    """The addresses `host` stands for (itself if it is one); empty if it does not resolve."""
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass  # a name: resolve it
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.run_in_executor(
-            _RESOLVER, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM
+        guard(allow_private).check(url, host, address)
+    except AddressRefused as refused:
+        raise InvalidRequest(f"webhook: {_in_webhook_words(refused)}") from None
+
+
+def _in_webhook_words(refused: AddressRefused) -> str:
+    if refused.always:
+        return (
+            f"'{refused.url}' points at {refused.where}, a link-local or cloud metadata "
+            "address; webhooks are never sent there"
         )
-    except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode (url_problem)
-        return []
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return (
+        f"'{refused.url}' points at {refused.where}, a private or loopback address; the server "
+        f"sends webhooks there only when started with {SETTING}=true"
+    )
