@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from foretell.manifest import ModelVersion, Signature
@@ -17,8 +18,17 @@ class LoadedModel(Protocol):
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One JSON-serializable output per input, in order. Raising fails the whole batch
         (the worker then runs it input by input); an InvalidInput in an input's place refuses
-        just that input, as the caller's error."""
+        just that input, as the caller's error; a WithFiles carries an output holding files."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class WithFiles:
+    """An output holding files a model wrote (`foretell.domain.files.FileData` where it returned
+    their paths), in an input's place in `predict`'s answer. The replica marks its outcome, so
+    the server stores the files and swaps in their URLs, and never walks an output without one."""
+
+    output: Any
 
 
 class Runtime(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import mimetypes
 import re
 import sys
 import traceback
@@ -31,10 +32,12 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from foretell.domain.files import FileData
 from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.manifest import MANIFEST_FILE
 from foretell.manifest.schema import field_error
+from foretell.runtimes.base import WithFiles
 
 _PREDICTOR = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<cls>[A-Za-z_]\w*)$")
 # typing's special forms subscripted with values known only at run time.
@@ -94,7 +97,7 @@ class PythonModel:
         self._params = params
         self._output = output
         self._signature = Signature(
-            inputs.model_json_schema(), output.json_schema(mode="serialization")
+            inputs.model_json_schema(), _file_uris(output.json_schema(mode="serialization"))
         )
 
     @property
@@ -102,7 +105,8 @@ class PythonModel:
         return self._signature
 
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """The JSON-ready output of `predict(**item)` for each item, in order."""
+        """The JSON-ready output of `predict(**item)` for each item, in order; one holding files
+        the model wrote (paths it returned, read into FileData) comes as WithFiles."""
         return [self._one(item) for item in batch]
 
     def _one(self, item: Mapping[str, Any]) -> Any:
@@ -114,7 +118,8 @@ class PythonModel:
             errors = exc.errors(include_url=False)
             raise InvalidInput([field_error(e, ("input",)) for e in errors]) from None
         kwargs = {param: getattr(validated, field) for field, param in self._params.items()}
-        result = _plain(self._predict(**kwargs))
+        files: dict[str, FileData] = {}
+        result = _plain(self._predict(**kwargs), files)
         try:
             value = self._output.validate_python(result)
         except ValidationError as exc:
@@ -122,7 +127,8 @@ class PythonModel:
                 f"predict() returned a {type(result).__name__} that does not match its return "
                 f"annotation: {exc.errors(include_url=False)[0]['msg']}"
             ) from None
-        return self._output.dump_python(value, mode="json")
+        output = self._output.dump_python(value, mode="json")
+        return WithFiles(_with_files(output, files)) if files else output
 
 
 def _predictor_ref(version: ModelVersion) -> tuple[Path, str]:
@@ -260,14 +266,56 @@ def _output_adapter(ref: str, where: str, hints: dict[str, Any]) -> TypeAdapter[
     return adapter
 
 
-def _plain(value: Any) -> Any:
-    """numpy values as Python ones, so outputs serialize whatever the annotation says."""
+def _file_uris(schema: Any) -> Any:
+    """A returned file shows as a URI (Cog's shape): the caller gets its URL, not a path."""
+    if isinstance(schema, dict):
+        if schema.get("format") == "path" and schema.get("type") == "string":
+            return {**schema, "format": "uri"}
+        return {k: _file_uris(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_file_uris(v) for v in schema]
+    return schema
+
+
+def _plain(value: Any, files: dict[str, FileData]) -> Any:
+    """numpy values as Python ones, so outputs serialize whatever the annotation says; each
+    Path is read into `files` (by its text, which is how the output's dump writes it) and left
+    in place, so the return annotation still checks it."""
     if isinstance(value, np.ndarray | np.generic):
         return value.tolist()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v, files) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, files) for v in value]
+    if isinstance(value, Path) and str(value) not in files:
+        files[str(value)] = _read(value)
+    return value
+
+
+def _read(path: Path) -> FileData:
+    """The file a model returned; a path that is not a readable regular file is its error."""
+    try:
+        if not path.is_file():
+            what = "nothing" if not path.exists() else "not a regular file"
+            raise ValueError(f"predict() returned the path '{path}', but it is {what}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(
+            f"predict() returned the path '{path}', which cannot be read: {exc.strerror or exc}"
+        ) from None
+    # A guess by name; the server sniffs the bytes when it stores them.
+    kind = mimetypes.guess_type(path.name, strict=False)[0] or "application/octet-stream"
+    return FileData(path.name, kind, data)
+
+
+def _with_files(value: Any, files: dict[str, FileData]) -> Any:
+    """The dumped output with each returned path's text replaced by its file's data."""
+    if isinstance(value, str):
+        return files.get(value, value)
+    if isinstance(value, dict):
+        return {k: _with_files(v, files) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_files(v, files) for v in value]
     return value
 
 

@@ -15,7 +15,7 @@ import orjson
 
 from foretell.errors import ForetellError, InvalidInput, ModelLoadFailed
 from foretell.manifest import ModelVersion
-from foretell.runtimes.base import LoadedModel
+from foretell.runtimes.base import LoadedModel, WithFiles
 from foretell.runtimes.registry import get_runtime
 from foretell.workers.lifeline import die_with_parent, watch_parent
 from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, SetupFailed, Shutdown
@@ -163,9 +163,16 @@ def _attempt(
     # What a model prints while running a batch belongs to no single prediction, and batches mix
     # callers: attaching it to each would leak one caller's data into another's record.
     return [
-        _refused(o, elapsed) if isinstance(o, InvalidInput) else Outcome(o, execution_time=elapsed)
+        _refused(o, elapsed) if isinstance(o, InvalidInput) else _outcome(o, elapsed)
         for o in outputs
     ]
+
+
+def _outcome(output: Any, elapsed: float, logs: str = "") -> Outcome:
+    """A successful output's outcome, marked when it holds files (see Outcome.files)."""
+    if type(output) is WithFiles:
+        return Outcome(output.output, logs=logs, execution_time=elapsed, files=True)
+    return Outcome(output, logs=logs, execution_time=elapsed)
 
 
 def _refused(exc: InvalidInput, elapsed: float, logs: str = "") -> Outcome:
@@ -191,6 +198,4 @@ def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> 
         )
     if isinstance(output, InvalidInput):
         return _refused(output, time.perf_counter() - started, logs.getvalue())
-    return Outcome(
-        output=output, logs=logs.getvalue(), execution_time=time.perf_counter() - started
-    )
+    return _outcome(output, time.perf_counter() - started, logs.getvalue())

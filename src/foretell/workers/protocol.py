@@ -46,19 +46,30 @@ class Outcome:
 
     `refused` holds the errors (pydantic's shape) when the model raised InvalidInput: it judged
     the input itself wrong, e.g. a fill-mask text whose mask a long text's cut removes, which
-    is the caller's error rather than the model's."""
+    is the caller's error rather than the model's.
+
+    `files` is True when `output` holds files the model wrote (`FileData`, plain bytes), for the
+    server to store and replace by URLs: set by the replica, so no other output is walked."""
 
     output: Any = None
     error: str | None = None
     refused: list[dict[str, Any]] | None = None
     logs: str = ""
     execution_time: float = 0.0
+    files: bool = False
 
     def __reduce__(self) -> tuple[type[Outcome], tuple[Any, ...]]:
         # One constructor call to unpickle, where a frozen slots dataclass's own state hooks
         # set each field through Python: 2.5x faster each way, a batch of 64 digits outcomes
         # crossing a replica process 1.1 ms -> 0.4 ms on 2 busy cores.
-        return Outcome, (self.output, self.error, self.refused, self.logs, self.execution_time)
+        return Outcome, (
+            self.output,
+            self.error,
+            self.refused,
+            self.logs,
+            self.execution_time,
+            self.files,
+        )
 
 
 @dataclass(frozen=True, slots=True)
