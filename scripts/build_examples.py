@@ -40,6 +40,7 @@ def main() -> None:
     build_iris_1()
     build_iris_2()
     build_digits_1()
+    build_digits_image_1()
     build_diabetes_1()
     build_text_stats_1()
     build_sentiment_1()
@@ -92,6 +93,73 @@ def build_digits_1() -> None:
         description="Handwritten digit 0-9 from an 8x8 image: 64 pixel intensities 0-16, row "
         "by row. A 64-256-256-10 multilayer perceptron, heavy enough to measure batching.",
     )
+
+
+def build_digits_image_1() -> None:
+    """Seed 003's image example on a real classifier: sklearn's 8x8 digits as images (pixels
+    0-1, light ink on dark), a small MLP whose graph takes `image` [N, 1, 8, 8] (a Reshape to
+    the 64 features it was fitted on) and gives `probabilities` [N, 10]; a python model in front
+    of it takes the seed's nested array or an image file (PNG, JPEG, …)."""
+    x, y = load_digits(return_X_y=True)
+    pixels = (x / 16).astype(np.float32)  # the dataset counts 0-16 ink pixels per cell
+    mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=0).fit(pixels, y)
+    graph: ModelProto = convert_sklearn(
+        mlp,
+        initial_types=[("pixels", FloatTensorType([None, 64]))],
+        final_types=[
+            ("label", Int64TensorType([None])),
+            ("probabilities", FloatTensorType([None, 10])),
+        ],
+        options={id(mlp): {"zipmap": False}},
+        target_opset=OPSET,
+    )
+    graph = image_input(graph, "pixels", "image", [1, 8, 8], keep=["probabilities"])
+    graph.graph.name = "demo-digits-image-1"
+    onnx.checker.check_model(graph)
+    folder = ROOT / "digits-image" / "1"
+    write_bytes(folder / "model.onnx", graph.SerializeToString(deterministic=True))
+    write_bytes(folder / "predict.py", DIGITS_IMAGE.encode())
+    write_manifest(
+        folder,
+        {
+            "runtime": "python",
+            "predictor": "predict.py:DigitsImage",
+            "artifact": "model.onnx",
+            "description": "Handwritten digit 0-9 in an image (seed 003's image example): "
+            "`image` is either one 8x8 image as [1, 1, 8, 8] pixel values 0-1, light ink on "
+            "dark as in sklearn's digits dataset, or an image file (PNG, JPEG, …) by URL, data "
+            "URI or upload, read as grayscale, resized to 8x8 and scaled to 0-1; a picture "
+            "brighter than mid-grey on average (dark ink on white paper) is inverted first. "
+            "`probabilities` of the ten digits come back. A 64-64-10 multilayer perceptron.",
+        },
+    )
+
+
+def image_input(
+    graph: ModelProto, features: str, name: str, dims: list[int], keep: list[str]
+) -> ModelProto:
+    """`graph` taking `name` [N, *dims] float, reshaped to its flat input `features`, and
+    giving only the outputs `keep` (the nodes that feed none of them removed)."""
+    (old,) = graph.graph.input
+    if old.name != features:
+        sys.exit(f"{name}: unexpected input {old.name}")
+    graph.graph.input.remove(old)
+    graph.graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", *dims]))
+    shape = numpy_helper.from_array(np.array([-1, np.prod(dims)], np.int64), f"{name}_flat")
+    graph.graph.initializer.append(shape)
+    nodes = [helper.make_node("Reshape", [name, shape.name], [features]), *graph.graph.node]
+    for output in [o for o in graph.graph.output if o.name not in keep]:
+        graph.graph.output.remove(output)
+    needed, kept = set(keep), []
+    for node in reversed(nodes):
+        if needed.intersection(node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.graph.node[:]
+    graph.graph.node.extend(reversed(kept))
+    for initializer in [i for i in graph.graph.initializer if i.name not in needed]:
+        graph.graph.initializer.remove(initializer)
+    return graph
 
 
 def build_diabetes_1() -> None:
@@ -552,6 +620,103 @@ SENTIMENT_TEXT = textwrap.dedent(
             (logits,) = self.session.run(["logits"], feeds)
             exp = np.exp(logits[0] - logits[0].max())
             return Sentiment(sentiment=(exp / exp.sum()).tolist())
+    '''
+)
+
+DIGITS_IMAGE = textwrap.dedent(
+    '''\
+    """Seed 003's image example: which digit 0-9 an 8x8 image shows, by the small multilayer
+    perceptron in model.onnx (scripts/build_examples.py writes both, from sklearn's digits).
+
+    `image` is either the seed's nested array, one image as [1, 1, 8, 8] pixel values from 0
+    (dark) to 1 (light), light ink on dark as in sklearn's digits dataset (its 0-16 counts
+    divided by 16); or an image file (PNG, JPEG, …), read as grayscale, resized to 8x8 by
+    averaging and scaled to 0-1. A picture brighter than mid-grey on average is taken for dark
+    ink on white paper and inverted first: no digit of the dataset averages above 0.43."""
+
+    from pathlib import Path
+    from typing import Annotated, Any
+
+    import numpy as np
+    import onnxruntime
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    from pydantic import AfterValidator, BaseModel
+
+    from foretell.sdk import Input, Predictor
+
+    SIDE = 8
+    SHAPE = [1, 1, SIDE, SIDE]  # one image, one channel, 8x8 pixels
+    MAX_PIXELS = 4096 * 4096  # a larger picture is refused before it is decoded
+
+
+    class Probabilities(BaseModel):
+        probabilities: list[float]  # of the digits 0, 1, …, 9
+
+
+    def one_image(value: Any) -> Any:
+        """An array as the float32 pixels of one image, or why it is not one; a file passes."""
+        if isinstance(value, Path):
+            return value
+        try:
+            pixels = np.asarray(value, dtype=np.float32)
+        except ValueError:
+            raise ValueError(f"an image array has shape {SHAPE}; its rows differ in size") from None
+        if list(pixels.shape) != SHAPE:
+            raise ValueError(
+                f"an image array has shape {SHAPE} (one image, one channel, 8x8 pixels); "
+                f"this one has {list(pixels.shape)}"
+            )
+        if pixels.min() < 0 or pixels.max() > 1:
+            raise ValueError(
+                f"pixel values are 0 (dark) to 1 (light), as sklearn's digits divided by 16; "
+                f"these go from {pixels.min():g} to {pixels.max():g}"
+            )
+        return pixels
+
+
+    def read(path: Path) -> np.ndarray:
+        """An image file as one image's pixels, light ink on dark."""
+        try:
+            with Image.open(path) as picture:
+                if picture.width * picture.height > MAX_PIXELS:
+                    raise ValueError(
+                        f"the image is {picture.width}x{picture.height} pixels; at most "
+                        f"{MAX_PIXELS:,} are read"
+                    )
+                gray = ImageOps.exif_transpose(picture).convert("L")
+        except UnidentifiedImageError:
+            raise ValueError("the file is not an image Pillow can read (PNG, JPEG, …)") from None
+        small = gray.resize((SIDE, SIDE), Image.Resampling.BOX)
+        pixels = np.asarray(small, dtype=np.float32) / 255
+        if pixels.mean() > 0.5:  # dark ink on light paper
+            pixels = 1 - pixels
+        return pixels.reshape(SHAPE)
+
+
+    # The seed's nested array or a file; `one_image` checks the array's shape and pixels.
+    ImageInput = Annotated[list[list[list[list[float]]]] | Path, AfterValidator(one_image)]
+
+
+    class DigitsImage(Predictor):
+        def setup(self) -> None:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1  # one 8x8 image: threads would only wait
+            self.session = onnxruntime.InferenceSession(
+                str(Path(__file__).with_name("model.onnx")),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+
+        def predict(
+            self,
+            image: ImageInput = Input(
+                description="one 8x8 image as [1, 1, 8, 8] pixels 0-1, light ink on dark; or an "
+                "image file (URL, data URI or upload)",
+            ),
+        ) -> Probabilities:
+            pixels = read(image) if isinstance(image, Path) else image
+            (probabilities,) = self.session.run(["probabilities"], {"image": pixels})
+            return Probabilities(probabilities=probabilities[0].tolist())
     '''
 )
 

@@ -1,0 +1,72 @@
+"""demo/digits-image, seed 003's image example: the seed's nested-array body through GPUX's
+`POST /predict` gives the digit the dataset says, and so does the same digit as a PNG file
+through the native API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+pytestmark = pytest.mark.anyio
+
+MODELS = ("demo/digits-image", "demo/sentiment")
+# Two default models, as `make run` has several: the body's `image` picks this one.
+SETTINGS = {"default_model": ["demo/sentiment", "demo/digits-image"]}
+
+DIGITS = load_digits()
+# A few of the dataset's own images, one of each of these labels.
+SAMPLES = [int(np.flatnonzero(DIGITS.target == label)[0]) for label in (0, 3, 7, 8)]
+
+
+def seed_body(index: int) -> dict[str, Any]:
+    """Seed 003's `{"image": [[[[0.5, 0.3, ...]]]]}`, in full: one image, one channel, 8x8
+    pixels 0-1 (the dataset's 0-16 divided by 16)."""
+    pixels = DIGITS.images[index] / 16
+    return {"image": [[pixels.tolist()]]}
+
+
+@pytest.mark.parametrize("index", SAMPLES)
+async def test_the_seeds_image_body_gives_the_datasets_label(api: Any, index: int) -> None:
+    response = await api.http.post("/predict", json=seed_body(index))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert list(body) == ["probabilities"]
+    probabilities = body["probabilities"]  # flat, as the seed shows it: one image in
+    assert len(probabilities) == 10
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert int(np.argmax(probabilities)) == DIGITS.target[index]
+
+
+async def test_info_describes_the_image_model(api: Any) -> None:
+    response = await api.http.get("/info")
+
+    assert response.status_code == 200, response.text
+    (described,) = [m for m in response.json()["models"] if m["name"] == "demo/digits-image"]
+    assert described["runtime"] == "python"
+    assert [i["name"] for i in described["inputs"]] == ["image"]
+    assert [o["name"] for o in described["outputs"]] == ["probabilities"]
+    model = await api.http.get("/v1/models/demo/digits-image")
+    (version,) = model.json()["versions"]
+    assert list(version["input_schema"]["properties"]) == ["image"]
+    assert list(version["output_schema"]["properties"]) == ["probabilities"]
+
+
+@pytest.mark.parametrize(
+    ("image", "said"),
+    [
+        ([[[[0.5] * 8] * 7]], "an image array has shape [1, 1, 8, 8] (one image, one channel, "),
+        ([[[[0.5] * 8] * 8]] * 2, "this one has [2, 1, 8, 8]"),
+        ([[[[16.0] * 8] * 8]], "pixel values are 0 (dark) to 1 (light)"),
+    ],
+)
+async def test_an_array_that_is_not_one_8x8_image_is_the_seeds_400(
+    api: Any, image: Any, said: str
+) -> None:
+    response = await api.http.post("/predict", json={"image": image})
+
+    assert response.status_code == 400, response.text
+    assert said in response.json()["detail"]
