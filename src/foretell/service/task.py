@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from foretell.errors import (
 )
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
+from foretell.service.outputs import FileKeeper, NotKept, keep_files
 from foretell.service.recording import Recording
 from foretell.service.reservation import Reservation
 from foretell.service.sweeper import Sweeper
@@ -55,6 +56,7 @@ class TaskContext:
     # Called once the terminal record is committed or could not be (not while it is stalled
     # on an unavailable store): the service forgets the task.
     on_settled: Callable[[PredictionTask], None]
+    files: FileKeeper | None = None  # where a model's output files are kept
 
 
 class PredictionTask:
@@ -90,6 +92,7 @@ class PredictionTask:
         self._job: Job | None = None
         self._task: asyncio.Task[None] | None = None  # only while its model loads
         self._retry: asyncio.Task[None] | None = None  # only while its terminal write is retried
+        self._keeping: asyncio.Task[None] | None = None  # only while its output files are stored
         self._abandoned = False
         # True once another process took the record over (this one's lease had lapsed): its
         # outcome here was dropped, and the stored record is the one to show.
@@ -389,6 +392,8 @@ class PredictionTask:
         self._reservation.release()
         if self._task is not None:
             self._task.cancel()
+        if self._keeping is not None:
+            self._keeping.cancel()
 
     async def _run(self) -> None:
         """A prediction whose model was not ready when it was created."""
@@ -424,8 +429,30 @@ class PredictionTask:
             self.finish(failed, outcome=result, error=error, at=at)
         elif result.error is not None:
             self.finish(failed, outcome=result, error=_model_error(result), at=at)
+        elif result.files:
+            self._keeping = asyncio.create_task(
+                self._keep_files(result), name=f"storing prediction {self.prediction.id}'s files"
+            )
         else:
             self.finish(PredictionStatus.SUCCEEDED, outcome=result, at=at)
+
+    async def _keep_files(self, outcome: Outcome) -> None:
+        """Store the files in a successful output, then record it with their URLs in their
+        place: the record, each dialect's answer and each webhook carry URLs, never bytes.
+        It ends once they are stored (its end time says so); a cancel meanwhile wins."""
+        p, files = self.prediction, self._context.files
+        try:
+            if files is None:
+                raise RuntimeError("this server keeps no files for a model's output")
+            output = await keep_files(files, outcome.output, p.created_by or "", p.id)
+        except NotKept as refused:
+            self.finish(PredictionStatus.FAILED, outcome=outcome, error=refused.error)
+        except Exception as exc:
+            self._conclude(exc)
+        else:
+            self.finish(PredictionStatus.SUCCEEDED, outcome=replace(outcome, output=output))
+        finally:
+            self._keeping = None
 
     async def _execute(self) -> Outcome:
         deployment, p = self._deployment, self.prediction
