@@ -4,7 +4,9 @@ ForetellError                    code
 ├── InvalidRequest               invalid_request      (a malformed header, body or parameter)
 │   ├── InvalidPreference        invalid_preference   (the Prefer header)
 │   ├── PayloadTooLarge          payload_too_large    (a body over the configured limit)
-│   │   └── DecodedTooLarge      payload_too_large    (… once decompressed: a zip bomb)
+│   │   ├── DecodedTooLarge      payload_too_large    (… once decompressed: a zip bomb)
+│   │   └── FileTooLarge         file_too_large       (one file over max_file_bytes)
+│   ├── FileKindMismatch         file_kind_mismatch   (a declared image, audio, PDF it is not)
 │   ├── UnsupportedEncoding      unsupported_encoding (a Content-Encoding foretell cannot decode)
 │   ├── NestingTooDeep           nesting_too_deep     (a JSON body nested past the limit)
 │   ├── HeaderTooLong            header_too_long      (a header value past what foretell parses)
@@ -95,6 +97,32 @@ class DecodedTooLarge(PayloadTooLarge):
         self.size = limit + 1  # as far as it was decompressed
         self.limit = limit
         self.encoding = encoding
+
+
+class FileTooLarge(PayloadTooLarge):
+    """One file (uploaded, fetched or made) over max_file_bytes; nothing of it was kept."""
+
+    code = "file_too_large"
+
+    def __init__(self, name: str, size: int, limit: int, setting: str = "max_file_bytes") -> None:
+        InvalidRequest.__init__(
+            self,
+            f"file '{echo(name)}' of {size} bytes or more exceeds the limit of {limit} bytes "
+            f"({setting})",
+        )
+        self.size = size
+        self.limit = limit
+        self.name = name
+
+
+class FileKindMismatch(InvalidRequest):
+    """A file whose declared type (an image, audio, video or PDF) its bytes are not."""
+
+    code = "file_kind_mismatch"
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"file '{echo(name)}': {problem}")
+        self.name = name
 
 
 class UnsupportedEncoding(InvalidRequest):

@@ -25,6 +25,7 @@ from foretell.auth import Authenticator, KeyManager
 from foretell.auth.keys import ADMIN_KEY_FILE
 from foretell.config import Settings
 from foretell.domain.access import ANONYMOUS
+from foretell.files import FileService
 from foretell.manifest import scan_repository
 from foretell.service import PredictionService
 from foretell.store import PredictionStore
@@ -51,7 +52,10 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
             # Before recovery, whose records' events must not be read back and sent twice.
             stack.push_async_callback(outbox.close)
             await outbox.start()
-            service = PredictionService.for_repository(repository, store, outbox, settings)
+            files = FileService.for_settings(store.files, settings)
+            stack.push_async_callback(files.close)  # after the service: outputs are stored
+            await files.start()
+            service = PredictionService.for_repository(repository, store, outbox, settings, files)
             app.state.service = service
             await service.start()
             service.deploy(concurrency=os.cpu_count() or 2)

@@ -30,6 +30,7 @@ from foretell.errors import (
     PredictionNotFound,
     ServerStopping,
 )
+from foretell.files import FileService
 from foretell.manifest import Repository
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
@@ -83,8 +84,11 @@ class PredictionService:
         store: PredictionStore,
         outbox: Outbox,
         settings: Settings,
+        files: FileService | None = None,
     ) -> None:
         self._deployments = deployments
+        # Stored files: uploads, inputs that name them, models' outputs (foretell.files).
+        self.files = files or FileService.for_settings(store.files, settings)
         self._environments = Environments(deployments, store.environments)
         # What the API may know of the models: views, never a deployment.
         self.catalog = Catalog(deployments, self._environments)
@@ -112,10 +116,16 @@ class PredictionService:
 
     @classmethod
     def for_repository(
-        cls, repository: Repository, store: PredictionStore, outbox: Outbox, settings: Settings
+        cls,
+        repository: Repository,
+        store: PredictionStore,
+        outbox: Outbox,
+        settings: Settings,
+        files: FileService | None = None,
     ) -> PredictionService:
         """A service over a deployment of each version in `repository`, none started yet."""
-        return cls(Deployments(repository, ServerPlacement.of(settings)), store, outbox, settings)
+        placement = ServerPlacement.of(settings)
+        return cls(Deployments(repository, placement), store, outbox, settings, files)
 
     def deploy(self, concurrency: int) -> None:
         """Start every deployment in the background, `concurrency` at a time."""

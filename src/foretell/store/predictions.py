@@ -28,6 +28,7 @@ from foretell.errors import InvalidRequest
 from foretell.store import cursor as cursors
 from foretell.store.engine import create_engine, migrate
 from foretell.store.environments import EnvironmentStore
+from foretell.store.files import FileStore
 from foretell.store.keys import KeyStore
 from foretell.store.leases import Lease, Leases, PredictionGuard, claim_columns, new_instance
 from foretell.store.notify import Listener, listener_for, publish
@@ -37,6 +38,7 @@ from foretell.store.rows import from_row, to_row
 from foretell.store.tables import (
     api_keys,
     environments,
+    files,
     predictions,
     webhook_attempts,
     webhook_events,
@@ -77,6 +79,7 @@ class PredictionStore:
         self.outbox = OutboxStore(self._reader, writer, lease)
         self.keys = KeyStore(self._reader, writer)
         self.environments = EnvironmentStore(self._reader, writer)
+        self.files = FileStore(self._reader, writer)
         self.leases = Leases(writer, lease)
         self.notices: Listener = listener_for(engine, self._reader, writer.transact)
 
@@ -91,7 +94,7 @@ class PredictionStore:
             engine.dispose()
             raise
         lease = Lease(new_instance(), lease_s)
-        tables = (predictions, webhook_events, webhook_attempts, api_keys, environments)
+        tables = (predictions, webhook_events, webhook_attempts, api_keys, environments, files)
         guards = (PredictionGuard(lease), EventGuard(lease))
         return cls(engine, GroupWriter(engine, tables, guards=guards), lease)
 

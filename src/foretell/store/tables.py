@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -231,6 +232,26 @@ environments = Table(
     Column("environment", String(32), nullable=False),
     Column("version_number", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Stored files (foretell.files): uploads and models' outputs. The bytes live in a blob store
+# under the id; `deleted_at` is set when retention or the owner removed them (the record stays,
+# so a later GET can say when and why).
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("name", PlainText, nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("prediction_id", String(128), nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Index("ix_files_owner_created_at", "owner", "created_at"),
+    Index("ix_files_expires_at", "expires_at"),
 )
 
 # The partial indexes' WHERE on PostgreSQL, attached by `with_postgresql` rather than declared
