@@ -80,6 +80,8 @@ class Prediction:
     logs: str = ""
     attempts: int = 0
     created_by: str | None = None  # the owner of the API key that created it
+    # True once retention (or its owner) removed its output files: their URLs then answer 410.
+    data_removed: bool = False
     queue: QueueStatus | None = None  # filled in while it waits in a queue; not stored
     webhook_status: WebhookStatus | None = None  # filled in when read; not stored here
     # Stored fields the store would not serve back (field -> why), shown as a note instead;

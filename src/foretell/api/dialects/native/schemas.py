@@ -164,6 +164,11 @@ class PredictionBody(BaseModel):
         "(being retried), pending (not sent yet), delivered; none without a webhook",
     )
     deployment_id: str | None = None
+    data_removed: bool = Field(
+        False,
+        description="true once its output files were removed (their retention passed): "
+        "their URLs then answer 410",
+    )
     urls: dict[str, str] = {}
 
 
