@@ -12,7 +12,10 @@ pytestmark = pytest.mark.anyio
 
 MODEL = "fixtures/reads-file"
 MODELS = (MODEL,)
-REFUSED = "file inputs are not accepted yet: a path on the server cannot be named"
+REFUSED = (
+    "a file input is an http(s) URL, a data: URI or an uploaded file's id or URL; "
+    "a path on the server cannot be named"
+)
 
 
 async def ids(api: Any) -> set[str]:
@@ -23,8 +26,10 @@ async def ids(api: Any) -> set[str]:
     ("input", "loc"),
     [
         pytest.param({"path": "/etc/hostname"}, ["path"], id="path"),
-        pytest.param({"path": "x", "maybe": "/etc/hostname"}, ["path"], id="optional"),
+        pytest.param({"path": "data:,x", "maybe": "/etc/hostname"}, ["maybe"], id="optional"),
         pytest.param({"path": "../../../etc/hostname"}, ["path"], id="relative"),
+        pytest.param({"path": "etc/hostname"}, ["path"], id="relative-no-dots"),
+        pytest.param({"path": "file:///etc/passwd"}, ["path"], id="file-url"),
     ],
 )
 @pytest.mark.parametrize("prefer", [None, "wait=10"], ids=["async", "wait"])
@@ -38,13 +43,13 @@ async def test_a_path_input_is_refused_with_422_and_nothing_recorded(
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
     assert errors[0]["loc"] == ["body", "input", *loc]
-    assert (errors[0]["type"], errors[0]["msg"]) == ("path_not_accepted", REFUSED)
+    assert (errors[0]["type"], errors[0]["msg"]) == ("file_reference_invalid", REFUSED)
     assert await ids(api) == before
 
 
 async def test_each_path_in_a_list_is_named(api: Any) -> None:
     response = await api.post(
-        MODEL, {"path": "a", "more": ["/etc/hostname", "/etc/passwd"]}, prefer="wait=10"
+        MODEL, {"path": "./a", "more": ["/etc/hostname", "/etc/passwd"]}, prefer="wait=10"
     )
 
     assert response.status_code == 422, response.text

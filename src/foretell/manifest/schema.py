@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from annotated_types import Ge, Gt, Le, Len, Lt, MultipleOf
 from pydantic import (
+    AfterValidator,
     AllowInfNan,
     BaseModel,
     ConfigDict,
@@ -24,9 +25,16 @@ from pydantic import (
     create_model,
     model_serializer,
 )
-from pydantic_core import PydanticCustomError, SchemaError, SchemaValidator, core_schema
+from pydantic_core import SchemaError, SchemaValidator, core_schema
 
 from foretell.errors import InvalidInput
+from foretell.manifest.file_fields import (
+    DIRECTORY_FORMAT,
+    FILE_FORMATS,
+    check_reference,
+    file_fields,
+    refuse_directory,
+)
 
 # typing's special forms subscripted with values computed at run time; `Any` keeps mypy out of it.
 _ANNOTATED: Any = Annotated
@@ -41,9 +49,6 @@ _NUMBER_BOUNDS = [
     ("exclusiveMaximum", Lt),
     ("multipleOf", MultipleOf),
 ]
-# What pydantic emits for `Path`, `FilePath`, `DirectoryPath` and `NewPath`: a value a model
-# would open on the server's own disk.
-_PATH_FORMATS = frozenset({"path", "file-path", "directory-path"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,11 @@ class InputValidator:
         # attributes are the answer: copying them skips a dump that costs more than validation.
         fields = self._model.model_fields.items()
         self._plain = [(n, f.alias or n) for n, f in fields] if compiler.plain else None
-        # A field naming a file on the server is refused whatever its value: see _refuse_path.
-        self.takes_paths = compiler.takes_paths
+        # File fields take a URL, data: URI or stored file (never a server path); the service
+        # resolves them to bytes, and finds them through `files` (None when there are none, so
+        # inputs of other models are never walked).
+        self.takes_files = compiler.takes_files
+        self.files = file_fields(self._schema) if compiler.takes_files else None
 
     @property
     def json_schema(self) -> dict[str, Any]:
@@ -159,7 +167,7 @@ class _Compiler:
         self._models: list[type[BaseModel]] = []
         self._python_re = False  # set once a pattern needs Python's re rather than Rust's
         self.plain = True  # whether validated values are all JSON-native, as parsed JSON is
-        self.takes_paths = False  # set once a field is typed as a path on the server
+        self.takes_files = False  # set once a field is typed as a file
         self._builders: dict[str, Callable[[dict[str, Any], str], Any]] = {
             "string": self._string,
             "integer": lambda node, _: _number(int, node),
@@ -190,9 +198,11 @@ class _Compiler:
             return self._literal([node["const"]])
         if "enum" in node:
             return self._literal(node["enum"])
-        if node.get("format") in _PATH_FORMATS:
-            self.takes_paths = True
-            return _PATH
+        if node.get("format") in FILE_FORMATS:
+            self.takes_files = True
+            return _FILE
+        if node.get("format") == DIRECTORY_FORMAT:
+            return _DIRECTORY
         # oneOf's "exactly one" is not enforced; pydantic emits it only for tagged unions.
         for key in ("anyOf", "oneOf"):
             if key in node:
@@ -329,16 +339,9 @@ def _rust_compiles(pattern: str, where: str) -> bool:
     return False
 
 
-def _refuse_path(value: Any) -> Any:
-    # Until file inputs (upload, URL, data URI) exist, a caller's string here would be opened
-    # by the model as a file of the server's own: refused whatever it says.
-    raise PydanticCustomError(
-        "path_not_accepted",
-        "file inputs are not accepted yet: a path on the server cannot be named",
-    )
-
-
-_PATH = _ANNOTATED[str, PlainValidator(_refuse_path)]
+# A file: a string that may name one (file_fields.check_reference); a folder never.
+_FILE = _ANNOTATED[str, AfterValidator(check_reference)]
+_DIRECTORY = _ANNOTATED[str, PlainValidator(refuse_directory)]
 
 
 def _number(base: type, node: dict[str, Any]) -> Any:

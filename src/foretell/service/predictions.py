@@ -150,10 +150,10 @@ class PredictionService:
             allow_private = self._settings.webhook_allow_private
             await check_target(request.webhook["url"], allow_private=allow_private)
         validated_input = None
-        # A model taking a path has every input checked first, so the path it refuses is
+        # A model taking files has every input checked first, so a server path it refuses is
         # answered 422 and never even recorded (a model still loading checks in its task).
-        takes_paths = deployment.validator is not None and deployment.validator.takes_paths
-        if request.validate_input or takes_paths:
+        takes_files = deployment.validator is not None and deployment.validator.takes_files
+        if request.validate_input or takes_files:
             validated_input = await self._validate(deployment, request)
         prediction = _new_record(request, deployment)
         if deployment.status is DeploymentStatus.FAILED:
