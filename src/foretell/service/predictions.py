@@ -23,6 +23,7 @@ from foretell.domain import (
     WebhookEventName,
 )
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal
+from foretell.domain.files import StoredFile
 from foretell.errors import (
     ModelNotReady,
     NotFound,
@@ -89,6 +90,8 @@ class PredictionService:
         self._deployments = deployments
         # Stored files: uploads, inputs that name them, models' outputs (foretell.files).
         self.files = files or FileService.for_settings(store.files, settings)
+        # Retention's removal of a model's output files is said on its record (data_removed).
+        self.files.on_removed = self._outputs_removed
         self._environments = Environments(deployments, store.environments)
         # What the API may know of the models: views, never a deployment.
         self.catalog = Catalog(deployments, self._environments)
@@ -100,7 +103,7 @@ class PredictionService:
         self._unfinished = Unfinished(settings.max_unfinished_per_owner)
         # One timer for every prediction's deadline and every waiting caller's wait.
         self._sweeper = Sweeper()
-        self._tasks = TaskContext(store, outbox, self._sweeper, self._forget)
+        self._tasks = TaskContext(store, outbox, self._sweeper, self._forget, self.files)
         self._stopping: asyncio.Future[None] | None = None  # see `close`
         # Other API processes share the store: claims on what runs here (and the webhook events
         # it delivers) are renewed, expired ones taken over, and predictions running elsewhere
@@ -305,6 +308,11 @@ class PredictionService:
         task.cancel()
         await task.durable()
         return task.prediction
+
+    async def _outputs_removed(self, files: Sequence[StoredFile]) -> None:
+        made = [f.prediction_id for f in files if f.prediction_id is not None]
+        if made:
+            await self._store.mark_data_removed(made)
 
     async def start(self) -> int:
         """Load the environments' assignments, hear the other API processes, and take over

@@ -18,6 +18,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    update,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -168,6 +169,16 @@ class PredictionStore:
     async def publish(self, channel: str, prediction_id: str) -> None:
         """Tell every process (this one too) `prediction_id` on `channel` (store.notify)."""
         await self._writer.transact(lambda conn: publish(conn, channel, [prediction_id]))
+
+    async def mark_data_removed(self, prediction_ids: Sequence[str]) -> None:
+        """Say on these records that their output files were removed (`data_removed`)."""
+        ids = sorted(set(prediction_ids))  # one order for every process: no deadlock
+        column = predictions.c.id
+        await self._writer.transact(
+            lambda conn: conn.execute(
+                update(predictions).where(column.in_(ids)).values(data_removed=True)
+            )
+        )
 
     async def flush(self) -> None:
         """Wait until every write queued so far is committed; raises the first that failed."""

@@ -29,7 +29,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Dialect, Float, Integer, Table
+from sqlalchemy import Boolean, Connection, Dialect, Float, Integer, Table
 from sqlalchemy.exc import DBAPIError
 
 from foretell.store.tables import JSON_OPTIONS, JsonText, PlainText, UTCDateTime
@@ -79,6 +79,10 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _flag(value: Any) -> int | None:
+    return None if value is None else int(bool(value))  # SQLite has no booleans: 1 or 0
+
+
 def converter(column_type: Any, dialect: str) -> Convert | None:
     """How a value of `column_type` is handed to the driver of `dialect` (None: as it is)."""
     if isinstance(column_type, UTCDateTime):
@@ -89,6 +93,8 @@ def converter(column_type: Any, dialect: str) -> Convert | None:
         return _plain
     if isinstance(column_type, Float) and dialect == "sqlite":
         return _float
+    if isinstance(column_type, Boolean) and dialect == "sqlite":
+        return _flag
     return None
 
 
@@ -101,6 +107,8 @@ def _array_type(column_type: Any) -> str:
         return "float8[]"
     if isinstance(column_type, Integer):
         return "int8[]"
+    if isinstance(column_type, Boolean):
+        return "bool[]"
     return "text[]"
 
 

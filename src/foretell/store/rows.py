@@ -99,6 +99,7 @@ def from_row(row: Mapping[Any, Any]) -> Prediction:
         logs=row["logs"],
         attempts=row["attempts"],
         created_by=row["created_by"],
+        data_removed=bool(row["data_removed"]),
         unreadable=unreadable,
     )
 

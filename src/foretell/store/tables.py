@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -129,6 +131,9 @@ predictions = Table(
     Column("logs", PlainText, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("created_by", String(64), nullable=True),  # the owner of the key that created it
+    # True once retention removed its output files (store.predictions.mark_data_removed);
+    # never in a record's own writes, so they cannot set it back.
+    Column("data_removed", Boolean, nullable=False, server_default=false()),
     # Which API process runs it, until when (the database's clock): see store.leases. Both
     # NULL once it ended, or when a stop handed it back.
     Column("claimed_by", String(32), nullable=True),

@@ -51,6 +51,7 @@ values_by_kind: dict[str, st.SearchStrategy[Any]] = {
     "Float": st.none() | st.floats() | st.integers(-(10**6), 10**6),
     "String": st.none() | st.text(),
     "Integer": st.none() | st.integers(-(2**63), 2**63 - 1),
+    "Boolean": st.none() | st.booleans(),
 }
 
 
