@@ -22,10 +22,12 @@ Resolver = Callable[[str, int], Awaitable[list[IpAddress]]]
 
 
 class _PinnedBackend(AsyncNetworkBackend):
-    def __init__(self, guard: Guard, resolver: Resolver) -> None:
+    def __init__(
+        self, guard: Guard, resolver: Resolver, backend: AsyncNetworkBackend | None
+    ) -> None:
         self._guard = guard
         self._resolve = resolver
-        self._backend = AnyIOBackend()
+        self._backend = backend or AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -61,14 +63,22 @@ class _PinnedBackend(AsyncNetworkBackend):
 
 
 class PinnedTransport(httpx.AsyncHTTPTransport):
-    """Connects to the address it resolved and `guard` passed; raises AddressRefused else."""
+    """Connects to the address it resolved and `guard` passed; raises AddressRefused else.
+    `resolver` and `backend` (what connects) are for tests to count what was asked of them."""
 
-    def __init__(self, guard: Guard, *, max_connections: int, resolver: Resolver = resolve) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        max_connections: int,
+        resolver: Resolver = resolve,
+        backend: AsyncNetworkBackend | None = None,
+    ) -> None:
         super().__init__(trust_env=False)
         # httpx takes no network backend, so the pool it built is replaced by the same one
         # with ours; what it otherwise does with the pool (request mapping, errors) is kept.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=max_connections,
-            network_backend=_PinnedBackend(guard, resolver),
+            network_backend=_PinnedBackend(guard, resolver, backend),
         )

@@ -1,0 +1,164 @@
+"""An input file fetched from its http(s) URL by the server: through the outbound guard
+(FORETELL_FETCH_ALLOW_PRIVATE for private addresses), connected to the address it checked,
+redirects followed by hand with every hop checked again, its size and whole time capped."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urljoin, urlsplit
+
+from foretell.config import Settings
+from foretell.errors import echo
+from foretell.outbound.addresses import AddressRefused, Guard, url_problem
+
+if TYPE_CHECKING:
+    import httpx
+
+SETTING = "FORETELL_FETCH_ALLOW_PRIVATE"
+MAX_REDIRECTS = 5
+MAX_CONNECTIONS = 32
+USER_AGENT = "foretell-fetch"
+DEFAULT_NAME = "input"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class FetchFailed(Exception):
+    """Why a URL gave no file; `kind` and `msg` as the input error's type and message."""
+
+    def __init__(self, kind: str, msg: str) -> None:
+        super().__init__(msg)
+        self.kind, self.msg = kind, msg
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    name: str  # the last segment of the final URL's path, else DEFAULT_NAME
+    content_type: str | None  # as the answer declared it, without parameters
+    data: bytes
+
+
+class Fetcher:
+    """Fetches URLs for one server's settings; its HTTP client opens on the first fetch."""
+
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._guard = Guard(allow_private=settings.fetch_allow_private, setting=SETTING)
+        self._limit = settings.max_file_bytes
+        self._timeout_s = settings.fetch_timeout_s
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    async def fetch(self, url: str) -> Fetched:
+        """The file at `url`; FetchFailed naming why not."""
+        import httpx  # lazy: a server that fetches nothing never loads it (cold start)
+
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._follow(url)
+        except (TimeoutError, httpx.TimeoutException):
+            raise FetchFailed(
+                "file_fetch_timeout",
+                f"the URL gave no whole answer within {self._timeout_s:g} s (fetch_timeout_s)",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise FetchFailed("file_fetch_failed", f"the URL could not be fetched: {exc}") from None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _follow(self, url: str) -> Fetched:
+        client = self._http()
+        for hop in range(MAX_REDIRECTS + 1):
+            _check(url, hop)
+            try:
+                async with client.stream("GET", url) as response:
+                    location = response.headers.get("location")
+                    if response.status_code in _REDIRECTS and location:
+                        url = urljoin(url, location)
+                        continue
+                    if not 200 <= response.status_code < 300:
+                        raise FetchFailed(
+                            "file_fetch_failed",
+                            f"{_where(url, hop)}answered {response.status_code} "
+                            f"{response.reason_phrase}".rstrip(),
+                        )
+                    return await self._body(url, response)
+            except AddressRefused as refused:  # at connect time: nothing was sent there
+                again = AddressRefused(
+                    echo(url), refused.where, always=refused.always, setting=refused.setting
+                )
+                lead = "" if hop == 0 else "a redirect led to "
+                raise FetchFailed("file_url_refused", lead + again.message) from None
+        raise FetchFailed(
+            "file_fetch_failed", f"more than {MAX_REDIRECTS} redirects; the last to '{echo(url)}'"
+        )
+
+    async def _body(self, url: str, response: httpx.Response) -> Fetched:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._limit:
+            raise _too_large(int(declared), self._limit, more=False)
+        data = bytearray()
+        async for chunk in response.aiter_bytes():  # decoded: a compressed body counts whole
+            data += chunk
+            if len(data) > self._limit:
+                raise _too_large(len(data), self._limit, more=True)
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or None
+        return Fetched(name_from_url(url), kind, bytes(data))
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            from foretell.outbound.transport import PinnedTransport
+
+            transport = self._transport or PinnedTransport(
+                self._guard, max_connections=MAX_CONNECTIONS
+            )
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                follow_redirects=False,  # each hop is checked here first
+                timeout=self._timeout_s,
+                headers={"user-agent": USER_AGENT},
+                trust_env=False,
+            )
+        return self._client
+
+
+def name_from_url(url: str) -> str:
+    """The file name a URL's path ends in, else DEFAULT_NAME."""
+    last = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    if not last or last in (".", "..") or "\\" in last or "/" in last:
+        return DEFAULT_NAME
+    return last
+
+
+def _check(url: str, hop: int) -> None:
+    """Refuse a URL (the caller's, or a redirect's) no fetch may use."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise FetchFailed("file_url_refused", f"{_where(url, hop)}is no URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FetchFailed("file_url_refused", f"{_where(url, hop)}is not an http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise FetchFailed("file_url_refused", f"{_where(url, hop)}carries a user name or password")
+    problem = url_problem(url)
+    if problem is not None:
+        raise FetchFailed("file_url_refused", f"{_where(url, hop)}cannot be fetched: {problem}")
+
+
+def _where(url: str, hop: int) -> str:
+    return "the URL " if hop == 0 else f"a redirect to '{echo(url)}' "
+
+
+def _too_large(size: int, limit: int, *, more: bool) -> FetchFailed:
+    return FetchFailed(
+        "file_too_large",
+        f"the file is {size:,} bytes{' or more' if more else ''}, more than the limit of "
+        f"{limit:,} bytes (max_file_bytes)",
+    )

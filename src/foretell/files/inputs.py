@@ -1,0 +1,159 @@
+"""A validated input's file references resolved to their bytes (`FileData`): a `data:` URI
+decoded, a stored file of the caller's read, an http(s) URL fetched by the server through the
+outbound guard. Every failure is the caller's error (InvalidInput, 422) naming the field and the
+cause; nothing else is ever opened (a path on the server is refused by the schema and here)."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from foretell.config import Settings
+from foretell.domain.access import Principal
+from foretell.domain.files import FileData
+from foretell.errors import FileGone, FileNotFound, InvalidInput, echo
+from foretell.files.datauri import BadDataUri, decode_data_uri
+from foretell.files.fetch import Fetcher, FetchFailed
+from foretell.files.kinds import HEAD_BYTES, KindMismatch, content_type
+from foretell.files.service import FileService
+from foretell.manifest.file_fields import INVALID, INVALID_MSG, FileFields, Loc
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_NAME = "input"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """An input with FileData where its file references were, and one log line per file."""
+
+    input: dict[str, Any]
+    logs: list[str]
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str, msg: str) -> None:
+        super().__init__(msg)
+        self.kind, self.msg = kind, msg
+
+
+class InputFiles:
+    """Resolves file references for one server: its file service, size cap, fetch settings."""
+
+    def __init__(
+        self,
+        files: FileService,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._files = files
+        self._limit = settings.max_file_bytes
+        self._fetcher = Fetcher(settings, transport=transport)
+        self._clock = clock
+
+    def check(self, fields: FileFields, data: dict[str, Any]) -> None:
+        """Raise InvalidInput unless every file reference in `data` is one that could resolve:
+        an http(s) URL, a data: URI or a stored file's id (no I/O: before anything is recorded)."""
+        errors = [
+            _error(loc, value, INVALID, INVALID_MSG)
+            for loc, value in fields.find(data)
+            if not _could_resolve(value, self._files)
+        ]
+        if errors:
+            raise InvalidInput(errors)
+
+    async def resolve(
+        self, fields: FileFields, data: dict[str, Any], caller: Principal
+    ) -> Resolved:
+        """`data` with each file reference replaced by its FileData; InvalidInput naming every
+        field that failed and why."""
+        found = fields.find(data)
+        results = await asyncio.gather(
+            *(self._one(value, caller) for _, value in found), return_exceptions=True
+        )
+        errors: list[dict[str, Any]] = []
+        resolved: dict[Loc, FileData] = {}
+        logs: list[str] = []
+        for (loc, value), result in zip(found, results, strict=True):
+            if isinstance(result, _Refused):
+                errors.append(_error(loc, value, result.kind, result.msg))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                file, how = result
+                resolved[loc] = file
+                logs.append(
+                    f"[foretell] input {_label(loc)}: {how} ({len(file.data):,} bytes, "
+                    f"{file.content_type})"
+                )
+        if errors:
+            raise InvalidInput(errors)
+        return Resolved(fields.visit(data, lambda loc, value: resolved[loc]), logs)
+
+    async def close(self) -> None:
+        await self._fetcher.close()
+
+    async def _one(self, value: str, caller: Principal) -> tuple[FileData, str]:
+        started = self._clock()
+        if value[:5].lower() == "data:":
+            return self._decoded(value), "decoded a data: URI"
+        file_id = self._files.reference(value)
+        if file_id is not None:
+            return await self._stored(file_id, caller), f"read uploaded file {file_id}"
+        if not value.lower().startswith(("http://", "https://")):
+            raise _Refused(INVALID, INVALID_MSG)
+        try:
+            fetched = await self._fetcher.fetch(value)
+        except FetchFailed as failed:
+            raise _Refused(failed.kind, failed.msg) from None
+        file = self._typed(fetched.name, fetched.content_type, fetched.data)
+        ms = (self._clock() - started) * 1000
+        return file, f"fetched {echo(value)} in {ms:,.0f} ms"
+
+    def _decoded(self, value: str) -> FileData:
+        try:
+            declared, data = decode_data_uri(value, self._limit)
+        except BadDataUri as bad:
+            raise _Refused(bad.kind, bad.msg) from None
+        return self._typed(DEFAULT_NAME, declared, data)
+
+    async def _stored(self, file_id: str, caller: Principal) -> FileData:
+        try:
+            stored = await self._files.get(file_id, caller)
+            data = await self._files.read(stored)
+        except FileNotFound as missing:  # missing or another owner's: told alike
+            raise _Refused(missing.code, missing.message) from None
+        except FileGone as gone:
+            raise _Refused(gone.code, gone.message) from None
+        return FileData(stored.name, stored.content_type, data)
+
+    def _typed(self, name: str, declared: str | None, data: bytes) -> FileData:
+        try:
+            kind = content_type(data[:HEAD_BYTES], declared, name)
+        except KindMismatch as mismatch:
+            raise _Refused("file_kind_mismatch", str(mismatch)) from None
+        if "." not in name:  # a library that goes by extension reads it right
+            name += mimetypes.guess_extension(kind, strict=False) or ""
+        return FileData(name, kind, data)
+
+
+def _could_resolve(value: str, files: FileService) -> bool:
+    lowered = value[:8].lower()
+    if lowered.startswith(("data:", "http://", "https://")):
+        return True
+    return files.reference(value) is not None
+
+
+def _error(loc: Loc, value: str, kind: str, msg: str) -> dict[str, Any]:
+    return {"type": kind, "loc": ["input", *loc], "msg": msg, "input": echo(value)}
+
+
+def _label(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
