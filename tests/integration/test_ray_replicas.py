@@ -132,6 +132,21 @@ def test_the_models_own_errors_come_back_as_data(cluster: RayCluster, driver: An
     assert "boom: cannot predict" in (outcome.error or "")
 
 
+async def draws(address: str) -> Outcome:
+    async with on_ray(address, "draws-image") as replica:
+        [outcome] = await replica.predict([{"size": 3, "colour": "navy"}])
+        return outcome
+
+
+def test_a_file_the_model_wrote_comes_back_as_its_bytes(cluster: RayCluster, driver: Any) -> None:
+    outcome = drive(driver, draws, cluster.address)
+
+    assert outcome.error is None, outcome
+    assert outcome.files
+    assert (outcome.output.name, outcome.output.content_type) == ("navy-3.png", "image/png")
+    assert outcome.output.data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
 async def load_failure(address: str, name: str, options: RayOptions | None = None) -> Any:
     """ModelLoadFailed's reason and traceback (the exception itself does not unpickle)."""
     try:
