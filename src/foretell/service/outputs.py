@@ -6,7 +6,13 @@ from typing import Any, Protocol
 
 from foretell.domain import ErrorSource, PredictionError
 from foretell.domain.files import FileData, StoredFile
-from foretell.errors import ForetellError, InvalidRequest, PayloadTooLarge, StorageFull
+from foretell.errors import (
+    FileTooLarge,
+    ForetellError,
+    InvalidRequest,
+    PayloadTooLarge,
+    StorageFull,
+)
 
 
 class FileKeeper(Protocol):
@@ -60,6 +66,8 @@ def _refused(file: FileData, cause: ForetellError) -> PredictionError:
     if isinstance(cause, StorageFull):
         detail = {"retry_after_s": cause.retry_after_s}
         return PredictionError(ErrorSource.INTERNAL, f"{where}: {cause.message}", detail)
+    if isinstance(cause, FileTooLarge):
+        return PredictionError(ErrorSource.MODEL, f"{where}: {cause.message}")
     if isinstance(cause, PayloadTooLarge):
         # Its own message speaks of a request body: this is a model's file.
         why = (

@@ -9,7 +9,13 @@ import pytest
 
 from foretell.domain import ErrorSource
 from foretell.domain.files import FileData, StoredFile
-from foretell.errors import ForetellError, InvalidRequest, PayloadTooLarge, StorageFull
+from foretell.errors import (
+    FileTooLarge,
+    ForetellError,
+    InvalidRequest,
+    PayloadTooLarge,
+    StorageFull,
+)
 from foretell.service.outputs import NotKept, keep_files
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +84,11 @@ async def test_each_file_is_stored_as_the_owners_and_replaced_by_its_url() -> No
             PayloadTooLarge(2048, 1024),
             ErrorSource.MODEL,
             "it is 2048 bytes, over the limit of 1024 bytes for a stored file (max_file_bytes)",
+        ),
+        (
+            FileTooLarge("b.png", 4096, 1024),
+            ErrorSource.MODEL,
+            "file 'b.png' of 4096 bytes or more exceeds the limit of 1024 bytes (max_file_bytes)",
         ),
         (
             InvalidRequest("declared image/png, but the bytes are not an image"),
