@@ -21,6 +21,12 @@ and the module it names::
 Every parameter of `predict` needs a type annotation: the input schema is derived from them, and
 inputs are validated against it before `predict` is called. The return annotation gives the output
 schema; leave it out (or use `Any`) for an output that is not described.
+
+A model that makes a file (an image, a recording) writes it anywhere it may, e.g. a temporary
+folder, and returns its `pathlib.Path`, alone or inside a dict or list (`-> Path`,
+`-> dict[str, list[Path]]`). The server stores each file as the prediction owner's and the
+caller gets its URL (`GET /v1/files/{id}`) in place of the path; the output schema shows it as
+`{"type": "string", "format": "uri"}`. A path that is not a readable file fails the prediction.
 """
 
 from __future__ import annotations
