@@ -87,11 +87,11 @@ class InputFiles:
             elif isinstance(result, BaseException):
                 raise result
             else:
-                file, how = result
+                file, how, took = result
                 resolved[loc] = file
                 logs.append(
                     f"[foretell] input {_label(loc)}: {how} ({len(file.data):,} bytes, "
-                    f"{file.content_type})"
+                    f"{file.content_type}){took}"
                 )
         if errors:
             raise InvalidInput(errors)
@@ -100,13 +100,14 @@ class InputFiles:
     async def close(self) -> None:
         await self._fetcher.close()
 
-    async def _one(self, value: str, caller: Principal) -> tuple[FileData, str]:
+    async def _one(self, value: str, caller: Principal) -> tuple[FileData, str, str]:
+        """The file, how it was had, and (for a fetch) how long that took."""
         started = self._clock()
         if value[:5].lower() == "data:":
-            return self._decoded(value), "decoded a data: URI"
+            return self._decoded(value), "decoded a data: URI", ""
         file_id = self._files.reference(value)
         if file_id is not None:
-            return await self._stored(file_id, caller), f"read uploaded file {file_id}"
+            return await self._stored(file_id, caller), f"read uploaded file {file_id}", ""
         if not value.lower().startswith(("http://", "https://")):
             raise _Refused(INVALID, INVALID_MSG)
         try:
@@ -115,7 +116,7 @@ class InputFiles:
             raise _Refused(failed.kind, failed.msg) from None
         file = self._typed(fetched.name, fetched.content_type, fetched.data)
         ms = (self._clock() - started) * 1000
-        return file, f"fetched {echo(value)} in {ms:,.0f} ms"
+        return file, f"fetched {echo(value)}", f" in {ms:,.0f} ms"
 
     def _decoded(self, value: str) -> FileData:
         try:

@@ -32,6 +32,7 @@ from foretell.errors import (
     ServerStopping,
 )
 from foretell.files import FileService
+from foretell.files.inputs import InputFiles, Resolved
 from foretell.manifest import Repository
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
@@ -103,7 +104,11 @@ class PredictionService:
         self._unfinished = Unfinished(settings.max_unfinished_per_owner)
         # One timer for every prediction's deadline and every waiting caller's wait.
         self._sweeper = Sweeper()
-        self._tasks = TaskContext(store, outbox, self._sweeper, self._forget, self.files)
+        # File inputs (URLs, data: URIs, stored files) resolved to their bytes.
+        self.inputs = InputFiles(self.files, settings)
+        self._tasks = TaskContext(
+            store, outbox, self._sweeper, self._forget, self.files, self.inputs
+        )
         self._stopping: asyncio.Future[None] | None = None  # see `close`
         # Other API processes share the store: claims on what runs here (and the webhook events
         # it delivers) are renewed, expired ones taken over, and predictions running elsewhere
@@ -153,12 +158,20 @@ class PredictionService:
             allow_private = self._settings.webhook_allow_private
             await check_target(request.webhook["url"], allow_private=allow_private)
         validated_input = None
+        fetched: Resolved | None = None
         # A model taking files has every input checked first, so a server path it refuses is
         # answered 422 and never even recorded (a model still loading checks in its task).
-        takes_files = deployment.validator is not None and deployment.validator.takes_files
-        if request.validate_input or takes_files:
+        files = deployment.validator.files if deployment.validator is not None else None
+        if request.validate_input or files is not None:
             validated_input = await self._validate(deployment, request)
+        if files is not None and validated_input is not None:
+            self.inputs.check(files, validated_input)
+            if request.validate_input:  # fetched now: a file that cannot be had is a 422
+                fetched = await self.inputs.resolve(files, validated_input, caller)
+                validated_input = fetched.input
         prediction = _new_record(request, deployment)
+        if fetched is not None:
+            prediction.logs += "".join(f"{line}\n" for line in fetched.logs)
         if deployment.status is DeploymentStatus.FAILED:
             # The model failed to load: say so at once rather than queueing doomed work.
             error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
@@ -180,7 +193,15 @@ class PredictionService:
                 reservation.release()
                 raise
         # From here the task holds the reservation, and releases it when the prediction ends.
-        task = self._track(prediction, deployment, reservation, validated_input, recording)
+        task = self._track(
+            prediction,
+            deployment,
+            reservation,
+            validated_input,
+            recording,
+            caller=caller,
+            files_resolved=fetched is not None,
+        )
         task.start()
         if request.wait_s:
             await _wait_for(task, request.wait_s)
@@ -203,9 +224,19 @@ class PredictionService:
         reservation: Reservation,
         validated_input: dict[str, Any] | None = None,
         recording: Recording = Recording.EACH_STATUS,
+        *,
+        caller: Principal | None = None,
+        files_resolved: bool = False,
     ) -> PredictionTask:
         task = PredictionTask(
-            prediction, deployment, self._tasks, reservation, validated_input, recording=recording
+            prediction,
+            deployment,
+            self._tasks,
+            reservation,
+            validated_input,
+            recording=recording,
+            caller=caller,
+            files_resolved=files_resolved,
         )
         self._live[prediction.id] = task
         return task
@@ -425,6 +456,7 @@ class PredictionService:
         )
         await self._store.flush()
         await self._keeper.close()  # renewed until now: nothing of it was taken while it ran
+        await self.inputs.close()
 
     async def _put_back(self, tasks: Sequence[PredictionTask]) -> None:
         """Stop `tasks` without an outcome, their records back to pending (the ones kept)."""

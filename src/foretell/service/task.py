@@ -18,6 +18,7 @@ from foretell.domain import (
     QueueStatus,
     WebhookEventName,
 )
+from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
 from foretell.errors import (
     InvalidInput,
     ModelLoadFailed,
@@ -26,6 +27,8 @@ from foretell.errors import (
     StoreUnavailable,
     WorkerCrashed,
 )
+from foretell.files.inputs import InputFiles
+from foretell.manifest.file_fields import FileFields
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
 from foretell.service.outputs import FileKeeper, NotKept, keep_files
@@ -57,6 +60,7 @@ class TaskContext:
     # on an unavailable store): the service forgets the task.
     on_settled: Callable[[PredictionTask], None]
     files: FileKeeper | None = None  # where a model's output files are kept
+    inputs: InputFiles | None = None  # resolves file inputs (URLs, data: URIs, stored files)
 
 
 class PredictionTask:
@@ -79,6 +83,8 @@ class PredictionTask:
         validated_input: dict[str, Any] | None = None,
         *,
         recording: Recording = Recording.EACH_STATUS,
+        caller: Principal | None = None,
+        files_resolved: bool = False,
     ) -> None:
         self.prediction = prediction
         self.recording = recording
@@ -86,6 +92,10 @@ class PredictionTask:
         # its caller stops waiting); with EACH_STATUS, its creator inserted it.
         self.stored = recording is Recording.EACH_STATUS
         self._validated_input = validated_input
+        # Whose stored files its input may name (after a restart, its creator's); and whether
+        # `validated_input` holds its files' bytes already (Validate-Input fetched them).
+        self._caller = caller or _creator(prediction)
+        self._files_resolved = files_resolved
         self._deployment = deployment
         self._context = context
         self._reservation = reservation
@@ -125,15 +135,19 @@ class PredictionTask:
             delay = max((deadline_at - datetime.now(UTC)).total_seconds(), 0.0)
             self._deadline_tick = self._context.sweeper.add(self, PredictionTask._expire, delay)
         deployment = self._deployment
-        if deployment.status is not DeploymentStatus.READY or deployment.validator is None:
+        validator = deployment.validator
+        if (
+            deployment.status is not DeploymentStatus.READY
+            or validator is None
+            # Its files are fetched as the first step of running: on a task of its own.
+            or (validator.takes_files and not self._files_resolved)
+        ):
             self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
             return
         # Queued now rather than on a later turn of the loop: its place in the queue shows in
         # the record its creator gets back.
         try:
-            model_input = self._validated_input or deployment.validator.validate(
-                self.prediction.input
-            )
+            model_input = self._validated_input or validator.validate(self.prediction.input)
         except InvalidInput as invalid:
             self._conclude(invalid)
             return
@@ -465,7 +479,20 @@ class PredictionTask:
         model_input = self._validated_input
         if model_input is None:
             model_input = deployment.validator.validate(p.input)
+        files = deployment.validator.files
+        if files is not None and not self._files_resolved:
+            model_input = await self._files_in(files, model_input)
         return await self._submit(model_input)
+
+    async def _files_in(self, files: FileFields, model_input: dict[str, Any]) -> dict[str, Any]:
+        """The input with its files' bytes in place, what was fetched said in the logs; a file
+        that cannot be had fails the prediction as the caller's error (InvalidInput)."""
+        inputs = self._context.inputs
+        if inputs is None:
+            raise RuntimeError("this server resolves no file inputs")
+        resolved = await inputs.resolve(files, model_input, self._caller)
+        self.prediction.logs += "".join(f"{line}\n" for line in resolved.logs)
+        return resolved.input
 
     def _submit(self, model_input: dict[str, Any]) -> asyncio.Future[Outcome]:
         scheduler = self._deployment.scheduler
@@ -525,6 +552,14 @@ class PredictionTask:
         self._was_stored = self.stored
         # The first try is queued now, so it shares the next commit with its neighbours.
         self.save(*self._events).add_done_callback(self._written)
+
+
+def _creator(p: Prediction) -> Principal:
+    """Whom a prediction taken over from the store acts for: the owner that created it (none:
+    made without auth, by the anonymous admin)."""
+    if p.created_by is None:
+        return ANONYMOUS_ADMIN
+    return Principal(owner=p.created_by, scope=Scope.PREDICT)
 
 
 def _time_up(waiter: asyncio.Future[None]) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +15,7 @@ import httpcore
 import pytest
 from PIL import Image
 
+from _site import Route, Site
 from foretell.config import Settings
 from foretell.domain.access import Principal, Scope
 from foretell.errors import InvalidInput
@@ -49,71 +48,6 @@ def png() -> bytes:
 
 
 PNG = png()
-Route = tuple[int, dict[str, str], bytes] | str  # an answer, or HANG
-
-
-class Site:
-    """A loopback HTTP server answering GETs by path; counts the connections it accepted."""
-
-    HANG = "hang"
-
-    def __init__(self, routes: dict[str, Route]) -> None:
-        self.routes = routes
-        self.accepted = 0
-        self.release = threading.Event()
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                route = site.routes.get(self.path, (404, {}, b"no such file"))
-                if route == Site.HANG:
-                    site.release.wait(30)
-                    return
-                assert not isinstance(route, str)
-                status, headers, body = route
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                if "x-no-length" not in headers:  # else HTTP/1.0's end: the connection closes
-                    self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def get_request(self) -> Any:
-                accepted = super().get_request()
-                site.accepted += 1
-                return accepted
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    @classmethod
-    def running(cls, routes: dict[str, Route]) -> Any:
-        import contextlib
-
-        @contextlib.contextmanager
-        def serve() -> Iterator[Site]:
-            site = cls(routes)
-            thread = threading.Thread(target=site._server.serve_forever, daemon=True)
-            thread.start()
-            try:
-                yield site
-            finally:
-                site.release.set()
-                site._server.shutdown()
-                site._server.server_close()
-                thread.join(10)
-
-        return serve()
 
 
 class Counting(httpcore.AnyIOBackend):
@@ -228,8 +162,10 @@ def test_a_url_on_loopback_is_fetched_where_the_server_allows_it(tmp_path: Path)
     image = out.input["image"]
     assert (image.name, image.content_type, image.data) == ("digit.png", "image/png", PNG)
     (log,) = out.logs
-    assert log.startswith(f"[foretell] input image: fetched {site.url('/digit.png')} in ")
-    assert log.endswith(f" ms ({len(PNG)} bytes, image/png)")
+    url = site.url("/digit.png")
+    said = f"[foretell] input image: fetched {url} ({len(PNG)} bytes, image/png) in "
+    assert log.startswith(said)
+    assert log.endswith(" ms")
 
 
 def test_loopback_is_refused_without_the_setting_and_never_connected_to(tmp_path: Path) -> None:
