@@ -35,9 +35,11 @@ from pydantic.fields import FieldInfo
 from foretell.domain.files import FileData
 from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
+from foretell.manifest.file_fields import FileFields, file_fields, invalid
 from foretell.manifest.manifest import MANIFEST_FILE
 from foretell.manifest.schema import field_error
 from foretell.runtimes.base import WithFiles
+from foretell.runtimes.tempfiles import file_uris, local_files
 
 _PREDICTOR = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<cls>[A-Za-z_]\w*)$")
 # typing's special forms subscripted with values known only at run time.
@@ -96,9 +98,12 @@ class PythonModel:
         self._inputs = inputs
         self._params = params
         self._output = output
+        input_schema = file_uris(inputs.model_json_schema())
         self._signature = Signature(
-            inputs.model_json_schema(), _file_uris(output.json_schema(mode="serialization"))
+            input_schema, _file_uris(output.json_schema(mode="serialization"))
         )
+        # Inputs with files get them as local temporary files; others are never walked.
+        self._files = file_fields(input_schema)
 
     @property
     def signature(self) -> Signature:
@@ -107,7 +112,19 @@ class PythonModel:
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
         """The JSON-ready output of `predict(**item)` for each item, in order; one holding files
         the model wrote (paths it returned, read into FileData) comes as WithFiles."""
+        if self._files is not None:
+            return [self._with_local_files(item, self._files) for item in batch]
         return [self._one(item) for item in batch]
+
+    def _with_local_files(self, item: Mapping[str, Any], files: FileFields) -> Any:
+        # The server sends each file's bytes; a string left in a file's place was never resolved
+        # and could name a server path: refused, never opened.
+        unresolved = files.find(dict(item))
+        if unresolved:
+            raise InvalidInput([invalid(loc, value) for loc, value in unresolved])
+        # The files are removed when this prediction ends, after its own output files were read.
+        with local_files(item) as local:
+            return self._one(local)
 
     def _one(self, item: Mapping[str, Any]) -> Any:
         try:
