@@ -7,6 +7,7 @@ ForetellError                    code
 │   │   ├── DecodedTooLarge      payload_too_large    (… once decompressed: a zip bomb)
 │   │   └── FileTooLarge         file_too_large       (one file over max_file_bytes)
 │   ├── FileKindMismatch         file_kind_mismatch   (a declared image, audio, PDF it is not)
+│   ├── RangeNotSatisfiable      range_not_satisfiable (a Range past a file's end)
 │   ├── UnsupportedEncoding      unsupported_encoding (a Content-Encoding foretell cannot decode)
 │   ├── NestingTooDeep           nesting_too_deep     (a JSON body nested past the limit)
 │   ├── HeaderTooLong            header_too_long      (a header value past what foretell parses)
@@ -79,8 +80,9 @@ class InvalidPreference(InvalidRequest):
 class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
 
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"request body of {size} bytes exceeds the limit of {limit} bytes")
+    def __init__(self, size: int, limit: int, setting: str | None = None) -> None:
+        named = f" ({setting})" if setting else ""
+        super().__init__(f"request body of {size} bytes exceeds the limit of {limit} bytes{named}")
         self.size = size
         self.limit = limit
 
@@ -125,15 +127,29 @@ class FileKindMismatch(InvalidRequest):
         self.name = name
 
 
+class RangeNotSatisfiable(InvalidRequest):
+    """A download's Range that starts past the file's end (or asks for none of it)."""
+
+    code = "range_not_satisfiable"
+
+    def __init__(self, header: str, size: int) -> None:
+        super().__init__(
+            f"Range '{echo(header)}' asks for none of the file's {size} bytes; "
+            f"ask for bytes=0-{max(size - 1, 0)} or less"
+        )
+        self.size = size
+
+
 class UnsupportedEncoding(InvalidRequest):
     """A request body in a Content-Encoding foretell does not decode."""
 
     code = "unsupported_encoding"
 
     def __init__(self, encoding: str, supported: Sequence[str]) -> None:
+        also = " or as " + " or ".join(supported) if supported else " (an upload is stored as sent)"
         super().__init__(
-            f"Content-Encoding '{echo(encoding)}' is not supported; send the body uncompressed "
-            "or as " + " or ".join(supported)
+            f"Content-Encoding '{echo(encoding)}' is not supported; send the body uncompressed"
+            + also
         )
         self.encoding = encoding
         self.supported = tuple(supported)

@@ -197,6 +197,13 @@ async def _revoke(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     return f"/v1/keys/{made.json()['id']}", {}
 
 
+async def _file(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    who = "acme:predict" if mine else "globex:predict"
+    made = await w.as_(who, "POST", "/v1/files?filename=a.txt", content=b"hello")
+    assert made.status_code == 201, made.text
+    return f"/v1/files/{made.json()['id']}", {}
+
+
 def _v2_model(suffix: str, **kwargs: Any) -> Call:
     """An OIP v2 route on acme's echo model (or globex's, which acme may not see)."""
 
@@ -265,6 +272,11 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     ("POST", "/v1/keys"): (A, plain("/v1/keys", **NEW_KEY), 201, False),
     ("GET", "/v1/keys"): (A, plain("/v1/keys"), 200, False),
     ("DELETE", "/v1/keys/{key_id}"): (A, _revoke, 200, False),
+    # stored files
+    ("POST", "/v1/files"): (P, plain("/v1/files?filename=a.txt", content=b"hello"), 201, False),
+    ("GET", "/v1/files"): (R, plain("/v1/files"), 200, False),
+    ("GET", "/v1/files/{file_id}"): (R, _file, 200, True),
+    ("DELETE", "/v1/files/{file_id}"): (P, _file, 204, True),
     # GPUX (seed 003); acme/echo is the server's default model
     ("POST", "/predict"): (P, plain("/predict", json={"text": "x"}), 200, False),
     ("POST", "/models/{owner}/{name}/predict"): (P, _gpux, 200, True),

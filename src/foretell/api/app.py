@@ -86,6 +86,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     # /v1/models/{name}/predict for a model called "predict".
     app.include_router(spice.router)
     app.include_router(native.webhooks_router)
+    app.include_router(native.files_router)
     app.include_router(keys.router)
     app.include_router(oip_v2.router)
     app.include_router(gpux.router)
@@ -146,6 +147,9 @@ def front(app: FastAPI) -> Front:
     hot = HotPaths(app, hot_routes(app))
     decoded = ContentDecoding(hot, limit=settings.max_body_bytes)
     limited = BodyLimit(
-        decoded, limit=settings.max_body_bytes, in_flight=settings.body_bytes_in_flight
+        decoded,
+        limit=settings.max_body_bytes,
+        in_flight=settings.body_bytes_in_flight,
+        upload_limit=settings.max_upload_bytes,
     )
     return Front(limited, Lane(hot, limit=settings.max_body_bytes, budget=limited.budget))

@@ -85,6 +85,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         # httptools keeps in memory until their line ends, as it does a header's.
         self._held = 0
         self._head_high = 0
+        self._body_got = 0  # bytes of the current request's body so far
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -136,6 +137,7 @@ class LimitedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading = BODY
+        self._body_got = 0
         refusal: ForetellError | None = None
         # Counted only when the reads it came in could hold more than the cap.
         if self._head_high + self._chunk > self.max_head_bytes:
@@ -162,7 +164,8 @@ class LimitedHttpTools(HttpToolsProtocol):
         # Where uvicorn starts a request's app, now or once the pipelined ones before it end.
         lane = self.lane
         if lane is not None and not isinstance(app, _Refusal):
-            matched = lane.match(cycle.scope["method"], cycle.scope["path"])
+            scope = cycle.scope
+            matched = lane.match(scope["method"], scope["path"], scope["headers"])
             if matched is not None:
                 task = self.loop.create_task(lane.serve(cycle, matched))
                 task.add_done_callback(self.tasks.discard)
@@ -172,7 +175,25 @@ class LimitedHttpTools(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_in_read = True
+        self._body_got += len(body)
         _Base.on_body(self, body)
+
+    def eof_received(self) -> None:
+        # The client closed its side mid-body: its request can never be whole. Say so (it may
+        # still read) rather than only close; the app reads a disconnect and keeps nothing.
+        if self._reading is not BODY or self.cycle is None:
+            return
+        declared = dict(self.headers).get(b"content-length", b"")
+        if declared.isdigit():
+            sent = f"{self._body_got} of the {int(declared)} bytes its Content-Length declared"
+        else:
+            sent = f"{self._body_got} bytes, before its last chunk"
+        self._abort(
+            InvalidRequest(
+                f"the request's body ended after {sent}: the client closed its side of the "
+                "connection"
+            )
+        )
 
     def on_message_complete(self) -> None:
         _Base.on_message_complete(self)
@@ -183,6 +204,19 @@ class LimitedHttpTools(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         # The parser refused what arrived (uvicorn says only that); uvicorn would answer in text.
+        cycle = self.cycle
+        if self._reading is not BODY and cycle is not None and not cycle.response_started:
+            # Bytes after a body, while its request is still unanswered: most likely more body
+            # than its Content-Length said. That request's answer would be the wrong one (an
+            # upload cut short would be stored), so this one takes its place.
+            self._abort(
+                InvalidRequest(
+                    "the bytes after the request's body are not a valid request: was the body "
+                    "longer than its Content-Length said?"
+                ),
+                unanswered=True,
+            )
+            return
         self._abort(
             InvalidRequest(
                 "the request is not valid HTTP/1.1 (a malformed request line or header, an "
@@ -214,11 +248,12 @@ class LimitedHttpTools(HttpToolsProtocol):
         setting = "body_timeout_s" if reading is BODY else "header_timeout_s"
         self._abort(ReadTimedOut(reading, timeout_s, setting))
 
-    def _abort(self, exc: ForetellError) -> None:
-        """Answer `exc` and close the connection; only close it if an answer is under way."""
+    def _abort(self, exc: ForetellError, *, unanswered: bool = False) -> None:
+        """Answer `exc` and close the connection; only close it if an answer is under way.
+        With `unanswered`, `exc` is the answer to the request before, if it has none yet."""
         log.info("%s: %s", _peer(self.client), exc.message)
         cycle = self.cycle
-        if self._reading is BODY:  # the cycle is this request's
+        if self._reading is BODY or unanswered:  # the cycle is this request's
             writable = not cycle.response_started
         else:  # no cycle yet; the previous request's must be answered
             writable = cycle is None or cycle.response_complete

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from foretell.api.errors import headers_for, status_for
+from foretell.api.errors import dialect_of_path, error_response, headers_for, status_for
+from foretell.api.limits import is_upload
 from foretell.errors import DecodedTooLarge, ForetellError, InvalidRequest, UnsupportedEncoding
 
 # Content-Encoding → zlib's wbits: gzip's header and trailer, or zlib's (HTTP's "deflate").
@@ -34,6 +35,12 @@ class ContentDecoding:
         applied = codings(scope["headers"]) if scope["type"] == "http" else []
         if not applied:
             await self.app(scope, receive, send)
+            return
+        if is_upload(scope["method"], scope["path"], scope["headers"]):
+            # Decoding happens in memory, and an upload is streamed to disk: a file is sent as
+            # it is (compressed if it is a compressed file).
+            refused = UnsupportedEncoding(applied[0], ())
+            await error_response(refused, dialect_of_path(scope["path"]))(scope, receive, send)
             return
         decoded = False
 

@@ -22,6 +22,7 @@ STATUS: dict[type[errors.ForetellError], int] = {
     errors.InvalidRequest: 400,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedEncoding: 415,
+    errors.RangeNotSatisfiable: 416,
     errors.HeadTooLarge: 431,
     errors.ReadTimedOut: 408,
     errors.InvalidInput: 422,
@@ -75,6 +76,8 @@ def headers_for(exc: errors.ForetellError) -> dict[str, str]:
         return {"Connection": "close"}
     if isinstance(exc, errors.Unauthenticated):
         return {"WWW-Authenticate": WWW_AUTHENTICATE}
+    if isinstance(exc, errors.RangeNotSatisfiable):  # RFC 9110: what the range could have been
+        return {"Content-Range": f"bytes */{exc.size}"}
     if isinstance(exc, errors.UnsupportedEncoding):  # RFC 7694: the codings it would take
         return {"Accept-Encoding": ", ".join(exc.supported)}
     return {}

@@ -36,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from foretell.api.auth import Authorized, authorize
 from foretell.api.errors import dialect_of_tags, error_response
+from foretell.api.limits import is_upload
 from foretell.config import Settings
 from foretell.domain import access
 from foretell.service import PredictionService
@@ -194,6 +195,8 @@ class HotPaths:
         matched = None
         if scope["type"] == "http":
             matched = self.match(scope["method"], scope["path"])
+            if matched is not None and is_upload(scope["method"], scope["path"], scope["headers"]):
+                matched = None  # streamed by FastAPI's route, never read whole (limits.is_upload)
         if matched is None:
             await self.app(scope, receive, send)
             return

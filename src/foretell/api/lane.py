@@ -21,6 +21,7 @@ RSGI doing the same work matched the lane (64), but serves no ASGI app beside it
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import cast
 
 from starlette.datastructures import Headers
@@ -35,7 +36,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from foretell.api.encoding import codings, decode, decoded_headers, refusal
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.api.hotpath import HotPaths, HotRoute
-from foretell.api.limits import BodyBudget, admit, hold
+from foretell.api.limits import BodyBudget, admit, hold, is_upload
 from foretell.errors import ForetellError
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,15 @@ class Lane:
         self.limit = limit  # a body's bytes, as sent and as decoded
         self.budget = budget  # the bytes unfinished requests hold, the ASGI stack's too
 
-    def match(self, method: str, path: str) -> Matched | None:
-        return self.hot.match(method, path)
+    def match(
+        self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> Matched | None:
+        """The hot route for a request; None for FastAPI's, and for an upload (streamed to disk
+        by its route, where this lane would read the body whole: limits.is_upload)."""
+        matched = self.hot.match(method, path)
+        if matched is not None and is_upload(method, path, headers):
+            return None
+        return matched
 
     async def serve(self, cycle: RequestResponseCycle, matched: Matched) -> None:
         """Answer the request of `cycle`, as uvicorn's `run_asgi` would run an app on it."""

@@ -4,15 +4,23 @@ body that would take the bytes held by unfinished requests past the server's cap
 A body is held for what has arrived, not for what its Content-Length promises: eight uploads
 that each declared 10 MB and then sent one byte used to hold the whole cap, and every other
 request got 503 for as long as they stalled. (A body that stalls is cut off by the connection's
-`body_timeout_s`, api.connection.)"""
+`body_timeout_s`, api.connection.)
+
+Uploads (`is_upload`: files, multipart predictions) are streamed to disk, not read into memory:
+they have their own cap, max_upload_bytes, and hold nothing of the in-memory budget."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.errors import BodiesInFlightFull, ForetellError, PayloadTooLarge
+
+UPLOADS = "/v1/files"  # POST: a file, streamed to disk
 
 
 class BodyBudget:
@@ -38,26 +46,44 @@ class BodyBudget:
         self.held -= size
 
 
-def admit(declared: bytes | None, limit: int, budget: BodyBudget) -> None:
+def admit(
+    declared: bytes | None, limit: int, budget: BodyBudget, setting: str | None = None
+) -> None:
     """Refuse a request by its Content-Length, before any of its body is read: PayloadTooLarge
     over `limit`, BodiesInFlightFull if it does not fit in what `budget` has free now (nothing
     is held for it: a client that declares a size and sends nothing holds nothing)."""
     if declared is not None and declared.isdigit():
         size = int(declared)
         if size > limit:
-            raise PayloadTooLarge(size, limit)
+            raise PayloadTooLarge(size, limit, setting)
         budget.check(size)
 
 
-def hold(budget: BodyBudget, limit: int, held: int, size: int) -> int:
+def hold(budget: BodyBudget, limit: int, held: int, size: int, setting: str | None = None) -> int:
     """Hold `size` more bytes of a body of which `held` are held; returns how many are now.
     Past `limit`, a 413 (FastAPI turns any other error raised while reading a body into a bare
     400); past what `budget` has free, BodiesInFlightFull."""
     total = held + size
     if total > limit:
-        raise HTTPException(413, PayloadTooLarge(total, limit).message)
+        raise HTTPException(413, PayloadTooLarge(total, limit, setting).message)
     budget.take(size, total)
     return total
+
+
+def is_upload(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's body is an upload: POST /v1/files, or a multipart POST
+    /v1/predictions. Such a body is streamed to disk (FileService.upload), never held whole:
+    it has its own cap (max_upload_bytes), holds nothing of the in-memory budget, and goes to
+    FastAPI's route, not the fast lane (which reads a body whole)."""
+    if method != "POST":
+        return False
+    if path == UPLOADS:
+        return True
+    if path == "/v1/predictions":
+        for name, value in headers:  # ASGI's names are lower case
+            if name == b"content-type":
+                return value[:19].lower() == b"multipart/form-data"
+    return False
 
 
 class BodyLimit:
@@ -68,17 +94,26 @@ class BodyLimit:
     Content-Length that does not fit in what is free now is refused at once (nothing is held
     for it: a client that declares a size and sends nothing holds nothing)."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, in_flight: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, in_flight: int, upload_limit: int | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
         self.budget = BodyBudget(in_flight)
+        # Uploads (is_upload) go to disk as they arrive: their own cap, and a budget of their
+        # own that never refuses (it counts what they hold in flight, nothing more).
+        self.upload_limit = upload_limit or limit
+        self.uploads = BodyBudget(sys.maxsize)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, budget, setting = self.limit, self.budget, None
+        if is_upload(scope["method"], scope["path"], scope["headers"]):
+            limit, budget, setting = self.upload_limit, self.uploads, "max_upload_bytes"
         try:
-            admit(dict(scope["headers"]).get(b"content-length"), self.limit, self.budget)
+            admit(dict(scope["headers"]).get(b"content-length"), limit, budget, setting)
         except ForetellError as refused:
             await _refuse(scope, receive, send, refused)
             return
@@ -88,14 +123,14 @@ class BodyLimit:
             nonlocal held
             message = await receive()
             size = len(message.get("body", b""))
-            if size:
-                held = hold(self.budget, self.limit, held, size)  # raised to the route reading it
+            if size:  # a refusal is raised to the route reading it
+                held = hold(budget, limit, held, size, setting)
             return message
 
         try:
             await self.app(scope, counted, send)
         finally:  # answered, failed or disconnected: its body is no longer held here
-            self.budget.release(held)
+            budget.release(held)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: ForetellError) -> None:

@@ -20,13 +20,17 @@ _WHY: dict[int, str] = {
     404: "No such model, version, deployment, prediction or key (or not visible to this key)",
     405: "The method is not allowed on this path",
     409: "The prediction is already finished, or has nothing to redeliver",
+    410: "The file's bytes were removed (its retention passed, or it was deleted): when and why",
     413: "The request body is over the size limit",
     415: "The body's Content-Encoding is not one the server decodes",
+    416: "The Range starts past the end of the file (Content-Range gives its size)",
     422: "A parameter or the body does not match the schema: each problem names its field",
     429: "Over a rate or queue limit: retry after the Retry-After header's seconds",
     500: "The model failed (in dialects whose seed answers a model's failure with 500)",
     503: "Not ready (the model is still loading), or the server is at a limit: retry after "
     "the Retry-After header's seconds",
+    507: "Stored files are at their quota (max_files_bytes): retry after the Retry-After "
+    "header's seconds, when older files expire",
 }
 
 _GUARDED = (401, 403, 429)

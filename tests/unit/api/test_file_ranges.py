@@ -1,0 +1,37 @@
+"""requested_range: the one span of a file a Range header asks for, or the whole file."""
+
+from __future__ import annotations
+
+import pytest
+
+from foretell.api.ranges import requested_range
+from foretell.errors import RangeNotSatisfiable
+
+
+@pytest.mark.parametrize(
+    ("header", "span"),
+    [
+        ("bytes=0-0", (0, 1)),
+        ("bytes=10-19", (10, 20)),
+        ("bytes = 10 - ", (10, 100)),
+        ("bytes=90-1000", (90, 100)),
+        ("bytes=-10", (90, 100)),
+        ("bytes=-1000", (0, 100)),
+        # Ignored, so the whole file: malformed, several ranges, last before first, no unit.
+        ("bytes=5-1", None),
+        ("bytes=0-1,5-6", None),
+        ("items=0-1", None),
+        ("bytes=-", None),
+        ("bytes=a-b", None),
+    ],
+)
+def test_the_span_asked_for(header: str, span: tuple[int, int] | None) -> None:
+    assert requested_range(header, 100) == span
+
+
+@pytest.mark.parametrize(
+    ("header", "size"), [("bytes=100-", 100), ("bytes=-0", 100), ("bytes=-5", 0), ("bytes=0-", 0)]
+)
+def test_none_of_the_file_is_416(header: str, size: int) -> None:
+    with pytest.raises(RangeNotSatisfiable, match=f"none of the file's {size} bytes"):
+        requested_range(header, size)
