@@ -136,12 +136,7 @@ class PredictionTask:
             self._deadline_tick = self._context.sweeper.add(self, PredictionTask._expire, delay)
         deployment = self._deployment
         validator = deployment.validator
-        if (
-            deployment.status is not DeploymentStatus.READY
-            or validator is None
-            # Its files are fetched as the first step of running: on a task of its own.
-            or (validator.takes_files and not self._files_resolved)
-        ):
+        if deployment.status is not DeploymentStatus.READY or validator is None:
             self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
             return
         # Queued now rather than on a later turn of the loop: its place in the queue shows in
@@ -150,6 +145,12 @@ class PredictionTask:
             model_input = self._validated_input or validator.validate(self.prediction.input)
         except InvalidInput as invalid:
             self._conclude(invalid)
+            return
+        files = validator.files
+        if files is not None and not self._files_resolved and files.find(model_input):
+            # Its files are fetched as the first step of running: on a task of its own.
+            self._validated_input = model_input
+            self._task = asyncio.create_task(self._run(), name=f"prediction {self.prediction.id}")
             return
         self._submit(model_input).add_done_callback(self._on_result)
 
