@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.anyio
 
 MODEL = "fixtures/file-info"
 MODELS = (MODEL,)
-SETTINGS = {"fetch_allow_private": True}  # the URLs here are on loopback
+# The URLs here are on loopback; files past 1 KB are refused, multipart bodies past 4 KB.
+SETTINGS = {"fetch_allow_private": True, "max_file_bytes": 1024, "max_upload_bytes": 4096}
 
 
 def png() -> bytes:
@@ -140,3 +142,62 @@ async def test_loopback_is_not_fetched_unless_the_server_allows_it(serve: Any) -
     (error,) = response.json()["detail"]
     assert error["type"] == "file_url_refused"
     assert "FORETELL_FETCH_ALLOW_PRIVATE=true" in error["msg"]
+
+
+async def post_form(api: Any, body: dict[str, Any], **files: tuple[str, bytes]) -> Any:
+    return await api.http.post(
+        "/v1/predictions",
+        data={"json": json.dumps(body)},
+        files={name: (filename, data) for name, (filename, data) in files.items()},
+        headers={"Prefer": "wait=30"},
+    )
+
+
+async def test_a_multipart_create_uploads_its_file_parts_as_inputs(api: Any) -> None:
+    response = await post_form(
+        api, {"model": MODEL, "input": {"fail": False}}, file=("digit.png", PNG)
+    )
+
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert record["status"] == "succeeded", record
+    assert record["output"]["size"] == len(PNG)
+    url = record["input"]["file"]
+    assert record["input"] == {"fail": False, "file": url}
+    assert "/v1/files/file_" in url
+    stored = await api.http.get(url)
+    assert (stored.status_code, stored.content) == (200, PNG)
+
+
+async def test_a_multipart_file_part_over_the_file_limit_is_413_and_nothing_recorded(
+    api: Any,
+) -> None:
+    before = await ids(api)
+
+    response = await post_form(api, {"model": MODEL, "input": {}}, file=("big.bin", b"x" * 2000))
+
+    assert response.status_code == 413, response.text
+    assert "1024 bytes" in response.text
+    assert "max_file_bytes" in response.text
+    assert await ids(api) == before
+
+
+async def test_a_multipart_body_over_the_upload_limit_is_413_and_nothing_recorded(
+    api: Any,
+) -> None:
+    before = await ids(api)
+
+    response = await post_form(api, {"model": MODEL, "input": {}}, file=("big.bin", b"x" * 5000))
+
+    assert response.status_code == 413, response.text
+    assert "limit of 4096 bytes (max_upload_bytes)" in response.text
+    assert await ids(api) == before
+
+
+async def test_an_input_given_in_the_json_part_and_as_a_file_is_400(api: Any) -> None:
+    response = await post_form(
+        api, {"model": MODEL, "input": {"file": DATA_URI}}, file=("digit.png", PNG)
+    )
+
+    assert response.status_code == 400, response.text
+    assert "input 'file' is given both in the 'json' part and as a file part" in response.text

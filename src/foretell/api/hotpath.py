@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
@@ -54,11 +54,23 @@ class Call:
     body: bytes
     caller: access.Principal
     params: Mapping[str, str] = field(default_factory=dict)  # the path's parameters
+    # An upload's body (limits.is_upload: a multipart create), streamed instead of `body`.
+    stream: AsyncIterator[bytes] | None = None
 
     @classmethod
     async def from_request(cls, request: Request, caller: access.Principal) -> Call:
         """The FastAPI lane's way in, once its dependencies authorized `caller`."""
         state = request.app.state
+        if is_upload(request.method, request.scope["path"], request.scope["headers"]):
+            return cls(
+                state.service,
+                state.settings,
+                request.headers,
+                b"",
+                caller,
+                request.path_params,
+                request.stream(),
+            )
         body = await request.body()
         return cls(
             state.service, state.settings, request.headers, body, caller, request.path_params

@@ -11,6 +11,7 @@ from foretell.api import state
 from foretell.api.auth import Predictor, Reader
 from foretell.api.body import documented, loads
 from foretell.api.dialects.native import render
+from foretell.api.dialects.native.forms import read_form
 from foretell.api.dialects.native.schemas import (
     PredictionBody,
     PredictionPage,
@@ -47,8 +48,13 @@ def _flag(name: str, value: str | None) -> bool:
 
 async def create(call: Call) -> Response:
     """POST /v1/predictions, for both lanes (see api.hotpath); declared below."""
-    body = read_request(loads(call.body, max_depth=call.settings.max_json_depth))
     headers = call.headers
+    if call.stream is None:
+        data = loads(call.body, max_depth=call.settings.max_json_depth)
+    else:  # multipart: a `json` part and file parts (forms)
+        files, content_type = call.service.files, headers.get("content-type", "")
+        data = await read_form(content_type, call.stream, call.caller, files, call.settings)
+    body = read_request(data)
     preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
     cancel_after = headers.get("cancel-after")
     prediction = await call.service.create(
