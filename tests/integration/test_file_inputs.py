@@ -107,12 +107,25 @@ async def test_with_validate_input_a_404_is_422_and_nothing_is_recorded(api: Any
     assert await ids(api) == before
 
 
-async def test_a_server_path_is_422_even_without_validate_input(api: Any) -> None:
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("/etc/hostname", "file_reference_invalid"),
+        ("file:///etc/passwd", "file_reference_invalid"),
+        ("http://169.254.169.254/", "file_url_refused"),
+        ("http://[::ffff:169.254.169.254]/latest", "file_url_refused"),
+    ],
+)
+async def test_a_server_file_or_metadata_is_422_even_without_validate_input(
+    api: Any, value: str, kind: str
+) -> None:
     before = await ids(api)
 
-    response = await api.post(MODEL, {"file": "/etc/hostname"})
+    response = await api.post(MODEL, {"file": value})
 
     assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "input", "file"], kind)
     assert await ids(api) == before
 
 

@@ -5,6 +5,7 @@ redirects followed by hand with every hop checked again, its size and whole time
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
@@ -45,7 +46,7 @@ class Fetcher:
     def __init__(
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self._guard = Guard(allow_private=settings.fetch_allow_private, setting=SETTING)
+        self.guard = Guard(allow_private=settings.fetch_allow_private, setting=SETTING)
         self._limit = settings.max_file_bytes
         self._timeout_s = settings.fetch_timeout_s
         self._transport = transport
@@ -117,7 +118,7 @@ class Fetcher:
             from foretell.outbound.transport import PinnedTransport
 
             transport = self._transport or PinnedTransport(
-                self._guard, max_connections=MAX_CONNECTIONS
+                self.guard, max_connections=MAX_CONNECTIONS
             )
             self._client = httpx.AsyncClient(
                 transport=transport,
@@ -127,6 +128,24 @@ class Fetcher:
                 trust_env=False,
             )
         return self._client
+
+
+def precheck(url: str, guard: Guard) -> FetchFailed | None:
+    """Why `url` can never be fetched, known without a lookup (its form; an address it names
+    itself that the guard refuses), or None: a name is resolved and checked when fetched."""
+    try:
+        _check(url, 0)
+        host = urlsplit(url).hostname or ""
+        address = ipaddress.ip_address(host)
+    except FetchFailed as failed:
+        return failed
+    except ValueError:  # a name, not an address
+        return None
+    try:
+        guard.check(echo(url), host, address)
+    except AddressRefused as refused:
+        return FetchFailed("file_url_refused", refused.message)
+    return None
 
 
 def name_from_url(url: str) -> str:

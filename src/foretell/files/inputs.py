@@ -17,7 +17,7 @@ from foretell.domain.access import Principal
 from foretell.domain.files import FileData
 from foretell.errors import FileGone, FileNotFound, InvalidInput, echo
 from foretell.files.datauri import BadDataUri, decode_data_uri
-from foretell.files.fetch import Fetcher, FetchFailed
+from foretell.files.fetch import Fetcher, FetchFailed, precheck
 from foretell.files.kinds import HEAD_BYTES, KindMismatch, content_type
 from foretell.files.service import FileService
 from foretell.manifest.file_fields import INVALID, INVALID_MSG, FileFields, Loc
@@ -60,14 +60,24 @@ class InputFiles:
 
     def check(self, fields: FileFields, data: dict[str, Any]) -> None:
         """Raise InvalidInput unless every file reference in `data` is one that could resolve:
-        an http(s) URL, a data: URI or a stored file's id (no I/O: before anything is recorded)."""
-        errors = [
-            _error(loc, value, INVALID, INVALID_MSG)
-            for loc, value in fields.find(data)
-            if not _could_resolve(value, self._files)
-        ]
+        a data: URI, a stored file's id or URL, or an http(s) URL the fetch may use as far as
+        can be told without a lookup (no I/O: before anything is recorded)."""
+        errors = []
+        for loc, value in fields.find(data):
+            problem = self._problem(value)
+            if problem is not None:
+                errors.append(_error(loc, value, *problem))
         if errors:
             raise InvalidInput(errors)
+
+    def _problem(self, value: str) -> tuple[str, str] | None:
+        lowered = value[:8].lower()
+        if lowered.startswith("data:") or self._files.reference(value) is not None:
+            return None
+        if not lowered.startswith(("http://", "https://")):
+            return INVALID, INVALID_MSG
+        refused = precheck(value, self._fetcher.guard)
+        return None if refused is None else (refused.kind, refused.msg)
 
     async def resolve(
         self, fields: FileFields, data: dict[str, Any], caller: Principal
@@ -143,13 +153,6 @@ class InputFiles:
         if "." not in name:  # a library that goes by extension reads it right
             name += mimetypes.guess_extension(kind, strict=False) or ""
         return FileData(name, kind, data)
-
-
-def _could_resolve(value: str, files: FileService) -> bool:
-    lowered = value[:8].lower()
-    if lowered.startswith(("data:", "http://", "https://")):
-        return True
-    return files.reference(value) is not None
 
 
 def _error(loc: Loc, value: str, kind: str, msg: str) -> dict[str, Any]:

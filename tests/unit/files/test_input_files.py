@@ -220,6 +220,29 @@ def test_check_refuses_what_could_never_resolve_before_anything_happens(tmp_path
     ]
 
 
+def test_check_refuses_an_address_the_guard_refuses_without_a_lookup(tmp_path: Path) -> None:
+    async def scenario(inputs: InputFiles, _: FileService) -> list[dict[str, Any]]:
+        inputs.check(FIELDS, {"image": "https://no-such-host.invalid/a.png"})  # resolved later
+        with pytest.raises(InvalidInput) as caught:
+            inputs.check(
+                FIELDS,
+                {
+                    "image": "http://169.254.169.254/",
+                    "more": ["http://127.0.0.1:9/x", "http://a:0/"],
+                },
+            )
+        return caught.value.errors
+
+    metadata, loopback, port = run(tmp_path, scenario)
+    assert (metadata["type"], loopback["type"]) == ("file_url_refused", "file_url_refused")
+    assert "link-local or cloud metadata address" in metadata["msg"]
+    assert "FORETELL_FETCH_ALLOW_PRIVATE=true" in loopback["msg"]
+    assert port["msg"] == (
+        "the URL cannot be fetched: the URL's port is 0; a receiver listens on a port from 1 to "
+        "65535"
+    )
+
+
 def test_a_redirect_to_a_refused_address_is_refused_before_connecting(tmp_path: Path) -> None:
     backend = Counting()
     routes: dict[str, Route] = {
