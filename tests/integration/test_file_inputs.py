@@ -64,6 +64,22 @@ async def test_a_data_uri_and_a_url_give_the_same_answer_and_the_file_is_gone_af
     )
 
 
+async def test_with_validate_input_the_file_is_had_before_and_said_in_the_logs(api: Any) -> None:
+    routes: dict[str, Route] = {"/digit.png": (200, {"content-type": "image/png"}, PNG)}
+    with Site.running(routes) as site:
+        record = await api.create(
+            MODEL,
+            {"file": site.url("/digit.png")},
+            prefer="wait=30",
+            headers={"Validate-Input": "true"},
+        )
+        assert site.accepted == 1
+    assert record["status"] == "succeeded", record
+    assert record["output"]["size"] == len(PNG)
+    said = f"[foretell] input file: fetched {site.url('/digit.png')} ({len(PNG)} bytes, image/png)"
+    assert record["logs"].startswith(said), record["logs"]
+
+
 async def test_the_file_is_removed_when_the_model_fails_too(api: Any) -> None:
     record = await api.create(MODEL, {"file": DATA_URI, "fail": True}, prefer="wait=30")
 
