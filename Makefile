@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,postgres,cluster,grpc,s3]'
 	touch $(STAMP)
 
-# GPUX's POST /predict runs demo/sentiment on tokens (input_ids, attention_mask) and
-# demo/sentiment-text on {"text": …}, whichever a request sends; public models answer without a
+# GPUX's POST /predict runs demo/sentiment on tokens (input_ids, attention_mask),
+# demo/sentiment-text on {"text": …} and demo/digits-image on {"image": …}, whichever a request
+# sends; public models answer without a
 # key (a GPUX client has no place for one), so seed 003's examples run as written. On 127.0.0.1.
 # OIP v2 over gRPC (tritonclient.grpc) on GRPC_PORT, Triton's 8001.
 GRPC_PORT ?= 8001
 run: $(STAMP)
-	$(BIN)/foretell serve $(REPO) --port $(PORT) --grpc-port $(GRPC_PORT) --default-model demo/sentiment --default-model demo/sentiment-text --anonymous-public
+	$(BIN)/foretell serve $(REPO) --port $(PORT) --grpc-port $(GRPC_PORT) --default-model demo/sentiment --default-model demo/sentiment-text --default-model demo/digits-image --anonymous-public
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench

@@ -1,6 +1,7 @@
 """Seed 003's own client snippets, run as the seed prints them against a real `foretell serve`
-started as `make run` starts it (demo/sentiment and demo/sentiment-text as GPUX's default models,
-anonymous access on), with only the base URL substituted: a GPUX client has no place for a key."""
+started as `make run` starts it (demo/sentiment, demo/sentiment-text and demo/digits-image as
+GPUX's default models, anonymous access on), with only the base URL substituted: a GPUX client has
+no place for a key. The image example's elided pixels are filled in with a digit of the dataset."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _server import DEMO_MODELS, ROOT, Server, running_server
+from sklearn.datasets import load_digits
 
 SEED = Path("/work/shared/seeds/003_49719b4f03a8186c.txt")
 if not SEED.exists():  # the seeds sit beside the repository wherever it is checked out
@@ -39,7 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     flags = make_run_flags()
     assert "--anonymous-public" in flags
     default_models = [flags[i + 1] for i, flag in enumerate(flags) if flag == "--default-model"]
-    assert default_models == ["demo/sentiment", "demo/sentiment-text"]
+    assert default_models == ["demo/sentiment", "demo/sentiment-text", "demo/digits-image"]
     base = tmp_path_factory.mktemp("seed003")
     repo = base / "repo"
     (repo / "demo").mkdir(parents=True)
@@ -70,6 +73,22 @@ def test_the_seeds_curl_sentiment_example_answers_logits(server: Server) -> None
 
     negative, positive = answer["logits"]
     assert positive > negative  # "i love this"
+
+
+@pytest.mark.slow
+def test_the_seeds_curl_image_example_answers_the_digits_probabilities(server: Server) -> None:
+    image = next(b for b in blocks("bash") if '"image"' in b)
+    digits = load_digits()
+    seven = int(np.flatnonzero(digits.target == 7)[0])
+    # The seed elides the pixels ("[[[[0.5, 0.3, ...]]]]"): one 8x8 image of the dataset's.
+    full = json.dumps([[(digits.images[seven] / 16).tolist()]])
+    assert "[[[[0.5, 0.3, ...]]]]" in image
+
+    answer = json.loads(run(["bash", "-c"], image.replace("[[[[0.5, 0.3, ...]]]]", full), server))
+
+    assert list(answer) == ["probabilities"]
+    assert len(answer["probabilities"]) == 10
+    assert int(np.argmax(answer["probabilities"])) == 7
 
 
 # The seed's client examples send {"text": …} and read "sentiment" from the same /predict as the
