@@ -24,6 +24,7 @@ from foretell.domain import ModelRef
 from foretell.domain.access import Scope
 from foretell.errors import ForetellError, InvalidInput
 from foretell.manifest import Signature
+from foretell.manifest.file_fields import FILE_FORMATS
 from foretell.service import VersionView
 
 TAG = "gpux"
@@ -111,13 +112,26 @@ hot_route(
 
 def _tensors(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {
-            "name": name,
-            "type": prop.get("x-dtype") or prop.get("type"),
-            "shape": prop.get("x-shape"),
-        }
+        {"name": name, "type": _type(prop), "shape": prop.get("x-shape")}
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _type(prop: Any) -> str | None:
+    """A tensor's dtype, else the JSON type; `file` for a file input; a union's choices
+    joined ("array | file": demo/digits-image takes either)."""
+    if not isinstance(prop, dict):
+        return None
+    if prop.get("format") in FILE_FORMATS:
+        return "file"
+    declared = prop.get("x-dtype") or prop.get("type")
+    if isinstance(declared, str):
+        return declared
+    choices = prop.get("anyOf") or prop.get("oneOf") or declared
+    if not isinstance(choices, list):
+        return None
+    named = [_type({"type": c} if isinstance(c, str) else c) for c in choices]
+    return " | ".join(n for n in named if n) or None
 
 
 def _described(version: VersionView) -> dict[str, Any]:
