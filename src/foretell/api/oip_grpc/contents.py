@@ -48,8 +48,11 @@ def check_shape(name: str, shape: Sequence[int], max_dims: int) -> list[int]:
     return dims
 
 
-def from_raw(name: str, datatype: str, shape: Sequence[int], chunk: bytes) -> list[Any]:
-    """The elements of `raw_input_contents` entry `chunk` for input `name`."""
+def from_raw(
+    name: str, datatype: str, shape: Sequence[int], chunk: bytes, files: bool = False
+) -> list[Any]:
+    """The elements of `raw_input_contents` entry `chunk` for input `name`; with `files` (an
+    input that takes files), BYTES elements as the bytes they are, else as UTF-8 text."""
     known = DATATYPES.get(datatype)
     if known is None:
         raise InvalidRequest(f"input '{name}': {unknown(datatype)}")
@@ -62,11 +65,14 @@ def from_raw(name: str, datatype: str, shape: Sequence[int], chunk: bytes) -> li
                 f"{count * width} bytes ({count} of {width} bytes), but its "
                 f"raw_input_contents entry has {len(chunk)}"
             )
-    return binary.decode(name, datatype, chunk)
+    return binary.decode(name, datatype, chunk, files)
 
 
-def from_contents(name: str, datatype: str, fields: dict[str, Sequence[Any]]) -> list[Any]:
-    """The elements of an input's typed `contents`, given as its non-empty fields by name."""
+def from_contents(
+    name: str, datatype: str, fields: dict[str, Sequence[Any]], files: bool = False
+) -> list[Any]:
+    """The elements of an input's typed `contents`, given as its non-empty fields by name; with
+    `files`, BYTES elements as the bytes they are, else as UTF-8 text."""
     if datatype not in DATATYPES:
         raise InvalidRequest(f"input '{name}': {unknown(datatype)}")
     field = FIELDS.get(datatype)
@@ -82,7 +88,7 @@ def from_contents(name: str, datatype: str, fields: dict[str, Sequence[Any]]) ->
             f"but contents.{others[0]} is set"
         )
     values = list(fields.get(field, ()))
-    if datatype != "BYTES":
+    if datatype != "BYTES" or files:
         return values
     try:
         return [value.decode() for value in values]

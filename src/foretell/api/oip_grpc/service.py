@@ -12,11 +12,11 @@ record under /v1/predictions, and its `id` echoes the request's (or is that reco
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 from foretell.api.auth import authorize
-from foretell.api.dialects.oip_v2 import dataplane
+from foretell.api.dialects.oip_v2 import dataplane, specs
 from foretell.api.dialects.oip_v2.schemas import RequestInput
 from foretell.api.oip_grpc import contents
 from foretell.api.oip_grpc.proto import grpc_predict_v2_pb2 as pb
@@ -97,7 +97,8 @@ class InferenceService:
     async def ModelInfer(self, request: pb.ModelInferRequest, metadata: Metadata) -> Any:
         caller = await self._caller(metadata, Scope.PREDICT, "ModelInfer", anonymous=True)
         found = self._model(request.model_name, request.model_version, caller)
-        inputs, decoded = _inputs(request, self._settings.max_json_depth)
+        files = _file_inputs(request, found)
+        inputs, decoded = _inputs(request, self._settings.max_json_depth, files)
         wanted = [o.name for o in request.outputs] or None  # none named: every output
         prediction, outputs = await dataplane.infer(
             self._service, self._settings, caller, found, inputs, decoded, wanted
@@ -116,10 +117,19 @@ class InferenceService:
         return response
 
 
+def _file_inputs(request: pb.ModelInferRequest, version: VersionView) -> Container[str]:
+    """The inputs whose BYTES elements are files' bytes, kept as such (looked up only when a
+    BYTES tensor is sent to a model that can answer)."""
+    if version.signature is None or all(t.datatype != "BYTES" for t in request.inputs):
+        return ()
+    return specs.file_inputs(version.signature.input_schema)
+
+
 def _inputs(
-    request: pb.ModelInferRequest, max_dims: int
+    request: pb.ModelInferRequest, max_dims: int, files: Container[str] = ()
 ) -> tuple[list[RequestInput], dict[str, list[Any]]]:
-    """The request's tensors as OIP's translation takes them, and each one's flat elements."""
+    """The request's tensors as OIP's translation takes them, and each one's flat elements
+    (BYTES of the inputs named in `files` as bytes)."""
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):
         raise InvalidRequest(
@@ -137,9 +147,12 @@ def _inputs(
                     f"input '{tensor.name}' has contents, but the request sends "
                     "raw_input_contents: send every input one way or the other"
                 )
-            flat = contents.from_raw(tensor.name, tensor.datatype, shape, raw[index])
+            chunk, takes_files = raw[index], tensor.name in files
+            flat = contents.from_raw(tensor.name, tensor.datatype, shape, chunk, takes_files)
         elif fields or not math.prod(shape):
-            flat = contents.from_contents(tensor.name, tensor.datatype, fields)
+            flat = contents.from_contents(
+                tensor.name, tensor.datatype, fields, tensor.name in files
+            )
         else:
             field = contents.FIELDS.get(tensor.datatype, "raw_input_contents")
             raise InvalidRequest(

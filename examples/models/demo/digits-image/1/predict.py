@@ -26,10 +26,11 @@ class Probabilities(BaseModel):
     probabilities: list[float]  # of the digits 0, 1, …, 9
 
 
-def one_image(value: Any) -> Any:
-    """An array as the float32 pixels of one image, or why it is not one; a file passes."""
+def one_image(value: Any) -> np.ndarray:
+    """The float32 pixels of one image, from the array or the file sent, or why it is not
+    one (a validator's ValueError: the caller's error, not the model's)."""
     if isinstance(value, Path):
-        return value
+        return read(value)
     try:
         pixels = np.asarray(value, dtype=np.float32)
     except ValueError:
@@ -66,7 +67,7 @@ def read(path: Path) -> np.ndarray:
     return pixels.reshape(SHAPE)
 
 
-# The seed's nested array or a file; `one_image` checks the array's shape and pixels.
+# The seed's nested array or a file; `one_image` makes either one image's pixels.
 ImageInput = Annotated[list[list[list[list[float]]]] | Path, AfterValidator(one_image)]
 
 
@@ -87,6 +88,5 @@ class DigitsImage(Predictor):
             "image file (URL, data URI or upload)",
         ),
     ) -> Probabilities:
-        pixels = read(image) if isinstance(image, Path) else image
-        (probabilities,) = self.session.run(["probabilities"], {"image": pixels})
+        (probabilities,) = self.session.run(["probabilities"], {"image": image})
         return Probabilities(probabilities=probabilities[0].tolist())

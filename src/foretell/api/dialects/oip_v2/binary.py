@@ -3,11 +3,13 @@ how tritonclient sends inputs by default (`set_data_from_numpy(..., binary_data=
 
 The request's `Inference-Header-Content-Length` header is the JSON's length; each input whose
 `parameters.binary_data_size` is set takes that many bytes of what follows, in input order:
-elements little-endian, a BYTES element as a 4-byte length and then its bytes (UTF-8 here,
-since foretell's models take strings)."""
+elements little-endian, a BYTES element as a 4-byte length and then its bytes: UTF-8 text,
+since foretell's models take strings, except for an input that takes files, whose elements are
+the files' bytes as sent."""
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 import numpy as np
@@ -34,8 +36,11 @@ def split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def tensors(inputs: list[RequestInput], blob: bytes) -> dict[str, list[Any]]:
-    """The flat elements of each input sent as binary data, by name."""
+def tensors(
+    inputs: list[RequestInput], blob: bytes, files: Container[str] = ()
+) -> dict[str, list[Any]]:
+    """The flat elements of each input sent as binary data, by name; BYTES elements of the
+    inputs named in `files` as bytes, others as text."""
     found: dict[str, list[Any]] = {}
     offset = 0
     for tensor in inputs:
@@ -55,7 +60,7 @@ def tensors(inputs: list[RequestInput], blob: bytes) -> dict[str, list[Any]]:
                 "the length of the JSON before them"
             )
         offset += size
-        found[tensor.name] = decode(tensor.name, tensor.datatype, chunk)
+        found[tensor.name] = decode(tensor.name, tensor.datatype, chunk, tensor.name in files)
     if offset != len(blob):
         raise InvalidRequest(
             f"the body has {len(blob) - offset} bytes of binary data beyond its inputs' "
@@ -64,13 +69,14 @@ def tensors(inputs: list[RequestInput], blob: bytes) -> dict[str, list[Any]]:
     return found
 
 
-def decode(name: str, datatype: str, chunk: bytes) -> list[Any]:
-    """The flat elements of one tensor laid out as binary data (its datatype's layout)."""
+def decode(name: str, datatype: str, chunk: bytes, files: bool = False) -> list[Any]:
+    """The flat elements of one tensor laid out as binary data (its datatype's layout); with
+    `files`, BYTES elements as the bytes they are, else as UTF-8 text."""
     known = DATATYPES.get(datatype)
     if known is None:
         raise InvalidRequest(f"input '{name}': {unknown(datatype)}")
     if known.kind == "bytes":
-        return _strings(name, chunk)
+        return _strings(name, chunk, files)
     width = np.dtype(known.numpy).itemsize
     if len(chunk) % width:
         raise InvalidRequest(
@@ -81,7 +87,7 @@ def decode(name: str, datatype: str, chunk: bytes) -> list[Any]:
     return values
 
 
-def _strings(name: str, chunk: bytes) -> list[Any]:
+def _strings(name: str, chunk: bytes, files: bool) -> list[Any]:
     values: list[Any] = []
     offset = 0
     while offset < len(chunk):
@@ -90,11 +96,14 @@ def _strings(name: str, chunk: bytes) -> list[Any]:
         raw = chunk[start : start + size]
         if start > len(chunk) or len(raw) < size:
             raise InvalidRequest(f"input '{name}': BYTES element {len(values)} is cut short")
+        offset = start + size
+        if files:
+            values.append(raw)
+            continue
         try:
             values.append(raw.decode())
         except UnicodeDecodeError:
             raise InvalidRequest(
                 f"input '{name}': BYTES element {len(values)} is not UTF-8 text"
             ) from None
-        offset = start + size
     return values

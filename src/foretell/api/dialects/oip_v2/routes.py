@@ -12,8 +12,9 @@ Inference runs through the one prediction path and waits up to the server's max 
 is recorded, and the response's `parameters.prediction_id` names its record under
 /v1/predictions (its `id` echoes the request's, or is that same record id when it had none).
 Tensors are translated as `tensors` describes; inputs may also come as binary data (see
-`binary`); responses are always JSON, whatever `binary_data` an output asks for (tritonclient
-reads either). Request-level parameters are ignored.
+`binary`; a file input's BYTES so sent are the file's bytes); responses are always JSON,
+whatever `binary_data` an output asks for (tritonclient reads either). Request-level parameters
+are ignored.
 
 Health: a 200 means yes and a 400 no, as the protocol says (and Triton does). The server is
 ready when every model has a version ready; a model is ready when the version that would answer
@@ -32,7 +33,7 @@ from foretell.api import state
 from foretell.api.auth import Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
-from foretell.api.dialects.oip_v2 import binary, dataplane
+from foretell.api.dialects.oip_v2 import binary, dataplane, specs
 from foretell.api.dialects.oip_v2.schemas import InferenceRequest
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, hot_route
@@ -126,17 +127,18 @@ async def infer(call: Call) -> Response:
     version = _version(
         call.service, params["owner"], params["name"], params.get("version"), call.caller
     )
-    sync.answering(version)  # a model that cannot answer says so before its body is read
+    found = sync.answering(version)  # a model that cannot answer says so before its body is read
     head, blob = binary.split(call.body, call.headers.get(binary.HEADER))
     body = parse_body(head, InferenceRequest, max_depth=call.settings.max_json_depth)
     wanted = [o.name for o in body.outputs or ()] or None  # none named: every output
+    files = specs.file_inputs(found.input_schema) if blob else ()
     prediction, outputs = await dataplane.infer(
         call.service,
         call.settings,
         call.caller,
         version,
         body.inputs,
-        binary.tensors(body.inputs, blob),
+        binary.tensors(body.inputs, blob, files),
         wanted,
     )
     response: dict[str, Any] = {

@@ -4,11 +4,16 @@ An input tensor becomes the property of its name: its data (flat or nested; only
 elements matters) reshaped to its `shape` as nested lists, or the one element itself where the
 model takes one value. An output becomes one tensor per property (one named `output` when it is
 not an object), flattened row-major with its shape: nested lists as deep as they are regular,
-a lone value shape [1]; elements that are not scalars go as JSON texts in a BYTES tensor."""
+a lone value shape [1]; elements that are not scalars go as JSON texts in a BYTES tensor.
+A file input's BYTES elements sent as binary data (the bytes of a PNG, say) become `data:` URIs,
+so the record holds them and the prediction path resolves them as any file input; its text
+elements are references to files (a URL, a data: URI, an uploaded file's id) as they are. A
+file output, its URL, is a BYTES element like any string."""
 
 from __future__ import annotations
 
 import math
+from base64 import b64encode
 from collections.abc import Sequence
 from itertools import chain
 from typing import Any
@@ -22,6 +27,8 @@ from foretell.api.dialects.oip_v2.specs import TensorSpec
 from foretell.errors import InvalidRequest
 
 _LIST = {list}
+# A file's bytes as an input's value; the prediction path tells its type from the bytes.
+_DATA_URI = "data:application/octet-stream;base64,"
 
 
 def model_input(
@@ -58,8 +65,10 @@ def _value(model: str, tensor: RequestInput, spec: TensorSpec, flat: list[Any]) 
     datatype = DATATYPES.get(tensor.datatype)
     if datatype is None:
         raise InvalidRequest(f"input '{name}': {unknown(tensor.datatype)}")
+    union, spec = spec, spec.taking(datatype.name)
     if spec.accepts and datatype.name not in spec.accepts:
-        wanted = spec.datatype if len(spec.accepts) == 1 else f"one of {_sorted(spec.accepts)}"
+        accepts = frozenset().union(*(c.accepts for c in (union, *union.others)))
+        wanted = spec.datatype if len(accepts) == 1 else f"one of {_sorted(accepts)}"
         raise InvalidRequest(
             f"input '{name}' has datatype {datatype.name}; model '{model}' expects {wanted}"
         )
@@ -70,6 +79,8 @@ def _value(model: str, tensor: RequestInput, spec: TensorSpec, flat: list[Any]) 
             f"{len(flat)}"
         )
     _check_shape(model, name, shape, spec)
+    if spec.file:
+        flat = [_DATA_URI + b64encode(v).decode() if isinstance(v, bytes) else v for v in flat]
     problem = datatype.problem(flat)
     if problem is not None:
         raise InvalidRequest(f"input '{name}' has datatype {datatype.name} but its {problem}")
