@@ -41,6 +41,7 @@ def main() -> None:
     build_iris_2()
     build_digits_1()
     build_digits_image_1()
+    build_draw_digit_1()
     build_diabetes_1()
     build_text_stats_1()
     build_sentiment_1()
@@ -131,6 +132,27 @@ def build_digits_image_1() -> None:
             "URI or upload, read as grayscale, resized to 8x8 and scaled to 0-1; a picture "
             "brighter than mid-grey on average (dark ink on white paper) is inverted first. "
             "`probabilities` of the ten digits come back. A 64-64-10 multilayer perceptron.",
+        },
+    )
+
+
+def build_draw_digit_1() -> None:
+    """A model that makes a file: one of sklearn's digits drawn as a PNG, which the server
+    stores and answers with its URL; that URL, sent back to demo/digits-image, reads as the
+    same digit."""
+    x, y = load_digits(return_X_y=True)
+    first = [x[int(np.flatnonzero(y == digit)[0])].astype(int).tolist() for digit in range(10)]
+    folder = ROOT / "draw-digit" / "1"
+    write_bytes(folder / "digits.json", json.dumps(first, separators=(",", ":")).encode())
+    write_bytes(folder / "predict.py", DRAW_DIGIT.encode())
+    write_manifest(
+        folder,
+        {
+            "runtime": "python",
+            "predictor": "predict.py:DrawDigit",
+            "description": "A handwritten digit 0-9 drawn as a PNG (the first of its kind in "
+            "sklearn's 8x8 digits, light ink on dark, scaled up to `size` pixels): the output "
+            "is a file, answered as its URL; demo/digits-image reads it back as the same digit.",
         },
     )
 
@@ -717,6 +739,42 @@ DIGITS_IMAGE = textwrap.dedent(
         ) -> Probabilities:
             (probabilities,) = self.session.run(["probabilities"], {"image": image})
             return Probabilities(probabilities=probabilities[0].tolist())
+    '''
+)
+
+DRAW_DIGIT = textwrap.dedent(
+    '''\
+    """A handwritten digit drawn as a PNG: the first image of each digit in sklearn's 8x8
+    digits (digits.json beside this file, pixel counts 0-16 row by row; written by
+    scripts/build_examples.py), light ink on dark, scaled up without smoothing. The model returns
+    the file's Path; the server stores it and the caller gets its URL."""
+
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from foretell.sdk import Input, Predictor
+
+
+    class DrawDigit(Predictor):
+        def setup(self) -> None:
+            self.images = json.loads(Path(__file__).with_name("digits.json").read_text())
+            # One file per digit and size, drawn again each time: the folder stays small.
+            self.folder = Path(tempfile.mkdtemp(prefix="draw-digit-"))
+
+        def predict(
+            self,
+            digit: int = Input(ge=0, le=9, description="which digit to draw"),
+            size: int = Input(default=64, ge=8, le=512, description="width and height in pixels"),
+        ) -> Path:
+            pixels = np.array(self.images[digit], dtype=np.float32).reshape(8, 8) / 16 * 255
+            small = Image.fromarray(pixels.round().astype(np.uint8), "L")
+            path = self.folder / f"digit-{digit}-{size}.png"
+            small.resize((size, size), Image.Resampling.NEAREST).save(path, format="PNG")
+            return path
     '''
 )
 

@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 
 pytestmark = pytest.mark.anyio
 
-MODELS = ("demo/digits-image", "demo/sentiment")
+MODELS = ("demo/digits-image", "demo/sentiment", "demo/draw-digit")
 # Two default models, as `make run` has several: the body's `image` picks this one.
 SETTINGS = {"default_model": ["demo/sentiment", "demo/digits-image"]}
 
@@ -69,6 +69,22 @@ async def test_a_png_through_the_native_api_gives_the_same_label(api: Any, inver
         # The PNG's pixels are the array's within 1/510 (rounded to 8 bits): the same answer.
         expected = gpux.json()["probabilities"]
         assert record["output"]["probabilities"] == pytest.approx(expected, abs=0.02)
+
+
+async def test_a_drawn_digits_url_reads_back_as_that_digit(api: Any) -> None:
+    drawn = await api.create("demo/draw-digit", {"digit": 4, "size": 32}, prefer="wait=30")
+    assert drawn["status"] == "succeeded", drawn
+    url = drawn["output"]  # the file the model made, stored: its URL in the record
+    assert "/v1/files/" in url
+    download = await api.http.get(url)
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(download.content)).size == (32, 32)
+
+    read = await api.create("demo/digits-image", {"image": url}, prefer="wait=30")
+
+    assert read["status"] == "succeeded", read
+    assert int(np.argmax(read["output"]["probabilities"])) == 4
 
 
 async def test_info_describes_the_image_model(api: Any) -> None:
