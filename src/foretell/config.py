@@ -187,6 +187,19 @@ class Settings(BaseSettings):
             names += [n.strip() for n in item.split(",")] if isinstance(item, str) else [item]
         return list(dict.fromkeys(n for n in names if n != ""))
 
+    @field_validator("files")
+    @classmethod
+    def _files_place(cls, value: str | None) -> str | None:
+        if value is None or "://" not in value:
+            return value  # a directory
+        scheme, _, rest = value.partition("://")
+        if scheme != "s3" or not rest.split("/", 1)[0]:
+            raise ValueError(
+                f"files '{value}' is neither a directory nor s3://bucket/prefix (an "
+                "S3-compatible store; its endpoint in s3_endpoint_url)"
+            )
+        return value
+
     @field_validator("ray_address")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:

@@ -105,6 +105,23 @@ def serve(
             help="where replicas of models whose manifest has no 'placement' run",
         ),
     ] = Placement.local,
+    files: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORETELL_FILES",
+            help="where uploads and models' output files are kept: a directory, or "
+            "s3://bucket/prefix (FORETELL_S3_ENDPOINT_URL and the usual AWS_* variables); "
+            "default DATA_DIR/files",
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORETELL_PUBLIC_URL",
+            help="the base URL callers reach this server at, for stored files' URLs; default "
+            "http://HOST:PORT",
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -137,6 +154,8 @@ def serve(
             ray_address=ray_address,
             placement=placement.value,
             workers=workers,
+            files=files,
+            public_url=public_url,
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):

@@ -15,11 +15,17 @@ CHUNK_BYTES = 256 * 1024  # what one read of a download hands on
 
 
 class Blobs(Protocol):
-    """A stored file's bytes by key. Ranges are [start, end), end None for the rest."""
+    """A stored file's bytes by key. Ranges are [start, end), end None for the rest. Bytes
+    that are not there are FileNotFoundError; a store that cannot be used, StoreUnavailable."""
 
     @property
     def staging(self) -> Path:
         """The directory uploads are written to before `put`."""
+        ...
+
+    @property
+    def where(self) -> str:
+        """The store, as an error names it (a directory, s3://bucket/prefix)."""
         ...
 
     async def put(self, key: str, source: Path) -> None:
@@ -51,6 +57,10 @@ class LocalBlobs:
     @property
     def staging(self) -> Path:
         return self._staging
+
+    @property
+    def where(self) -> str:
+        return str(self.root)
 
     def path(self, key: str) -> Path:
         return self.root / key[-2:] / key

@@ -14,13 +14,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from foretell.config import Settings
+from foretell.errors import StoreUnavailable
 from foretell.files.blobs import CHUNK_BYTES
 from foretell.files.intake import discard
 
 THREADS = 8
+RETRY_AFTER_S = 5
 T = TypeVar("T")
 
 
@@ -34,7 +38,12 @@ class S3Blobs:
         self.prefix = prefix.strip("/")
         self._staging = staging
         staging.mkdir(parents=True, exist_ok=True)
-        config = Config(max_pool_connections=THREADS, retries={"mode": "standard"})
+        config = Config(
+            max_pool_connections=THREADS,
+            retries={"mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        )
         self._client: Any = boto3.client("s3", endpoint_url=endpoint_url, config=config)
         self._threads = ThreadPoolExecutor(THREADS, thread_name_prefix="foretell-s3")
 
@@ -50,6 +59,10 @@ class S3Blobs:
     @property
     def staging(self) -> Path:
         return self._staging
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
 
     def key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -89,8 +102,19 @@ class S3Blobs:
         extra = {}
         if start or end is not None:
             extra["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        return self._client.get_object(Bucket=self.bucket, Key=self.key(key), **extra)["Body"]
+        name = self.key(key)
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=name, **extra)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                # As the local store says it: bytes a record names but the store lacks.
+                raise FileNotFoundError(f"s3://{self.bucket}/{name}") from exc
+            raise
 
     async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, lambda: call(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._threads, lambda: call(*args, **kwargs))
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            # Unreachable, refusing, or no such bucket: the caller's request kept nothing.
+            raise StoreUnavailable(self.where, str(exc), RETRY_AFTER_S) from exc

@@ -6,7 +6,8 @@ import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from foretell.errors import (
     FileNotFound,
     FileTooLarge,
     StorageFull,
+    StoreUnavailable,
 )
 from foretell.files.blobs import Blobs, LocalBlobs
 from foretell.files.intake import discard, stage
@@ -38,6 +40,7 @@ MAX_NAME_CHARS = 255
 SWEEP_BATCH = 500
 # Retry-After of a full store: when the next file expires, within these bounds.
 RETRY_MIN_S, RETRY_MAX_S = 1, 3600
+RETRY_AFTER_S = 5  # of a blob store that failed
 
 
 def _now() -> datetime:
@@ -126,7 +129,8 @@ class FileService:
                 raise _OverQuota(size)
 
         try:
-            staged = await stage(chunks, self.blobs.staging, check)
+            with self._disk():
+                staged = await stage(chunks, self.blobs.staging, check)
         except _OverQuota as over:
             raise await self._full(over.size, used) from None
         try:
@@ -179,13 +183,16 @@ class FileService:
 
     async def read(self, file: StoredFile) -> bytes:
         """The whole file's bytes."""
-        return await self.blobs.read(file.id)
+        with self._disk():
+            return await self.blobs.read(file.id)
 
-    def stream(
+    async def stream(
         self, file: StoredFile, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the file, in chunks as they are read."""
-        return self.blobs.stream(file.id, start, end)
+        with self._disk():
+            async for chunk in self.blobs.stream(file.id, start, end):
+                yield chunk
 
     async def page(
         self, caller: Principal, limit: int, before: tuple[datetime, str] | None = None
@@ -193,19 +200,22 @@ class FileService:
         """The caller's files (every owner's for an admin), newest first, removed ones too."""
         return await self._store.page(None if caller.admin else caller.owner, limit, before)
 
-    async def delete(self, file_id: str, caller: Principal) -> StoredFile:
-        """Remove the caller's file's bytes now; the record stays, marked deleted."""
+    async def delete(
+        self, file_id: str, caller: Principal, *, why: str | None = None
+    ) -> StoredFile:
+        """Remove the caller's file's bytes now; the record stays, marked deleted. `why` is
+        logged (default: deleted by the caller)."""
         file = await self.get(file_id, caller)
         now = self._clock()
         if not await self._store.mark_deleted([file.id], now):
             raise FileGone(file.id, now.isoformat(), "it was deleted")  # by another request
-        await self.blobs.delete(file.id)
+        await self._discard(file.id)
         log.info(
-            "deleted file %s of %s (%d bytes): deleted by %s",
+            "deleted file %s of %s (%d bytes): %s",
             file.id,
             file.owner,
             file.size,
-            caller.owner or "an admin",
+            why or f"deleted by {caller.owner or 'an admin'}",
         )
         return replace(file, deleted_at=now)
 
@@ -218,7 +228,7 @@ class FileService:
             marked = set(await self._store.mark_deleted([f.id for f in batch], now))
             for file in batch:
                 if file.id in marked:
-                    await self.blobs.delete(file.id)
+                    await self._discard(file.id)
                     log.info(
                         "deleted file %s of %s (%d bytes): its retention ended at %s",
                         file.id,
@@ -265,14 +275,37 @@ class FileService:
             expires_at=now + retention,
             prediction_id=prediction_id,
         )
-        await self.blobs.put(file.id, source)
+        with self._disk():
+            await self.blobs.put(file.id, source)
         try:
             await self._store.insert(file)
         except BaseException:
-            await self.blobs.delete(file.id)  # no bytes without a record
+            await self._discard(file.id)  # no bytes without a record
             raise
         log.info("stored file %s of %s (%d bytes, %s)", file.id, owner, size, kind)
         return file
+
+    async def _discard(self, file_id: str) -> None:
+        """Delete a file's bytes; one that fails is logged, and its bytes stay unnamed by any
+        record (the record says they are gone either way)."""
+        try:
+            await self.blobs.delete(file_id)
+        except Exception as exc:  # a delete must not undo what its caller already decided
+            log.warning(
+                "could not delete the bytes of file %s from %s: %s", file_id, self.blobs.where, exc
+            )
+
+    @contextmanager
+    def _disk(self) -> Iterator[None]:
+        """A local disk's failure (full, read-only, gone) as the S3 store's: StoreUnavailable.
+        Bytes that are not there stay FileNotFoundError."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            cause = exc.strerror or str(exc)
+            raise StoreUnavailable(self.blobs.where, cause, RETRY_AFTER_S) from exc
 
     async def _full(self, size: int, used: int) -> StorageFull:
         """StorageFull, retried when the next file expires."""

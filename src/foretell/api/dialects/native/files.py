@@ -115,6 +115,11 @@ async def upload(
             declared = None
         chunks = _whole(request, request.stream())
         stored = await files.upload(caller.owner, name or "file", declared, chunks)
+    if await request.is_disconnected():
+        # Cut off while it was stored (more body than its Content-Length, arriving late):
+        # nobody will learn its id, and what was kept may not be what was meant.
+        await files.delete(stored.id, caller, why="its request was cut off before the answer")
+        raise ClientDisconnect()
     url = files.url(stored.id)
     return Json(file_json(stored, files), status_code=201, headers={"Location": url})
 
