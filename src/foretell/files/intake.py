@@ -69,3 +69,16 @@ def discard(path: Path) -> None:
     must happen even while a cancelled task unwinds)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def clear_stale(directory: Path, older_than_s: float, now: float) -> list[Path]:
+    """Remove staged files untouched for `older_than_s` (by the wall clock `now`): left by a
+    process that crashed mid-upload. One being written is touched at every write, and a body
+    that stops coming is cut off long before (body_timeout_s). The files removed."""
+    removed = []
+    for path in directory.glob(".upload-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - path.stat().st_mtime > older_than_s:
+                discard(path)
+                removed.append(path)
+    return removed

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from foretell.errors import (
     StoreUnavailable,
 )
 from foretell.files.blobs import Blobs, LocalBlobs
-from foretell.files.intake import discard, stage
+from foretell.files.intake import clear_stale, discard, stage
 from foretell.files.kinds import KindMismatch, content_type
 from foretell.files.retention import Schedule, interval_for
 from foretell.store.files import FileStore
@@ -41,6 +43,7 @@ SWEEP_BATCH = 500
 # Retry-After of a full store: when the next file expires, within these bounds.
 RETRY_MIN_S, RETRY_MAX_S = 1, 3600
 RETRY_AFTER_S = 5  # of a blob store that failed
+STALE_STAGED_S = 3600.0  # a staged upload untouched this long was left by a crash
 
 
 def _now() -> datetime:
@@ -241,6 +244,11 @@ class FileService:
                 break
         if removed and self.on_removed is not None:
             await self.on_removed(removed)
+        stale = await asyncio.to_thread(
+            clear_stale, self.blobs.staging, STALE_STAGED_S, time.time()
+        )
+        for path in stale:
+            log.warning("removed %s: a staged upload left by a process that stopped", path)
         return removed
 
     async def start(self) -> None:

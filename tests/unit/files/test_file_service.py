@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -224,3 +226,18 @@ def test_the_sweep_removes_expired_files_and_says_so(db_url: str, tmp_path: Path
     assert "its retention of 60 s (file_retention_s) passed" in str(gone)
     assert data == b"new"
     assert kept(tmp_path) == [tmp_path / "blobs" / new.id[-2:] / new.id]
+
+
+def test_the_sweep_clears_uploads_a_crash_left_staged(db_url: str, tmp_path: Path) -> None:
+    staging = tmp_path / "blobs" / ".staging"
+
+    async def scenario(files: FileService, _: Clock) -> list[str]:
+        old, fresh = staging / ".upload-old", staging / ".upload-fresh"
+        old.write_bytes(b"left by a crash")
+        fresh.write_bytes(b"being written")
+        two_hours_ago = time.time() - 7200
+        os.utime(old, (two_hours_ago, two_hours_ago))
+        await files.sweep()
+        return sorted(p.name for p in staging.iterdir())
+
+    assert run(db_url, tmp_path, scenario) == [".upload-fresh"]
