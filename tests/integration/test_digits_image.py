@@ -71,6 +71,18 @@ async def test_a_png_through_the_native_api_gives_the_same_label(api: Any, inver
         assert record["output"]["probabilities"] == pytest.approx(expected, abs=0.02)
 
 
+async def test_gpux_takes_the_image_as_a_file_too(api: Any) -> None:
+    index = SAMPLES[1]
+
+    response = await api.http.post("/predict", json={"image": data_uri(png(index))})
+
+    assert response.status_code == 200, response.text
+    assert int(np.argmax(response.json()["probabilities"])) == DIGITS.target[index]
+    refused = await api.http.post("/predict", json={"image": "/etc/hostname"})
+    assert refused.status_code == 400, refused.text
+    assert "a path on the server cannot be named" in refused.json()["detail"]
+
+
 async def test_a_drawn_digits_url_reads_back_as_that_digit(api: Any) -> None:
     drawn = await api.create("demo/draw-digit", {"digit": 4, "size": 32}, prefer="wait=30")
     assert drawn["status"] == "succeeded", drawn
