@@ -56,6 +56,14 @@ def test_bytes_contents_that_are_not_utf8_name_the_element() -> None:
     assert caught.value.message == "input 'text': BYTES element 1 is not UTF-8 text"
 
 
+def test_a_file_inputs_bytes_stay_bytes_whichever_way_they_come() -> None:
+    png = b"\x89PNG\r\n\x1a\n"  # not UTF-8: as text it would be refused
+    chunk = len(png).to_bytes(4, "little") + png
+
+    assert contents.from_raw("image", "BYTES", [1], chunk, files=True) == [png]
+    assert contents.from_contents("image", "BYTES", {"bytes_contents": [png]}, files=True) == [png]
+
+
 def test_a_shape_is_refused_past_the_dimension_limit_or_below_zero() -> None:
     with pytest.raises(InvalidRequest, match="65 dimensions; at most 64"):
         contents.check_shape("x", [1] * 65, 64)
