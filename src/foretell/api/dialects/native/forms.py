@@ -5,7 +5,7 @@ capped by max_upload_bytes (limits.is_upload), each file by max_file_bytes (the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from foretell.api.body import loads
@@ -24,9 +24,32 @@ async def read_form(
     caller: Principal,
     files: FileService,
     settings: Settings,
-) -> Any:
+) -> tuple[Any, list[str]]:
     """The create body a multipart request stands for: its `json` part parsed, with each file
-    part's URL put in `input` under the part's name."""
+    part's URL put in `input` under the part's name; and the ids of the files stored for it.
+    A body refused part way leaves none of its files stored: nobody would learn their ids."""
+    stored: list[str] = []
+    try:
+        return await _read(content_type, stream, caller, files, settings, stored), stored
+    except Exception:
+        await discard(files, caller, stored)
+        raise
+
+
+async def discard(files: FileService, caller: Principal, stored: Sequence[str]) -> None:
+    """Delete the files a create request stored, once the request was refused."""
+    for file_id in stored:
+        await files.delete(file_id, caller, why="the create request that sent it was refused")
+
+
+async def _read(
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    caller: Principal,
+    files: FileService,
+    settings: Settings,
+    stored: list[str],
+) -> Any:
     body: Any = None
     uploaded: dict[str, str] = {}
     async for part in parts(content_type, stream):
@@ -44,8 +67,9 @@ async def read_form(
             continue
         if part.name in uploaded:
             raise InvalidRequest(f"multipart body: more than one file part '{echo(part.name)}'")
-        stored = await files.upload(caller.owner, part.filename, part.content_type, part.chunks)
-        uploaded[part.name] = files.url(stored.id)
+        file = await files.upload(caller.owner, part.filename, part.content_type, part.chunks)
+        stored.append(file.id)
+        uploaded[part.name] = files.url(file.id)
     if body is None:
         raise InvalidRequest(
             f"multipart body: no '{JSON_PART}' part; send the request body as "

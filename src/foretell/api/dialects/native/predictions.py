@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from foretell.api import state
 from foretell.api.auth import Predictor, Reader
 from foretell.api.body import documented, loads
 from foretell.api.dialects.native import render
-from foretell.api.dialects.native.forms import read_form
+from foretell.api.dialects.native.forms import discard, read_form
 from foretell.api.dialects.native.schemas import (
     PredictionBody,
     PredictionPage,
@@ -27,12 +29,30 @@ from foretell.api.responses import Json
 from foretell.domain import ModelRef, PredictionStatus
 from foretell.domain.access import Scope
 from foretell.domain.model import NAME_PATTERN
-from foretell.errors import InvalidRequest, echo
+from foretell.errors import (
+    InvalidInput,
+    InvalidRequest,
+    ModelNotReady,
+    NotFound,
+    Overloaded,
+    TooManyUnfinished,
+    echo,
+)
 from foretell.service import NewPrediction
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+# What a create is refused with before its record exists (afterwards the record may name files).
+_NOT_CREATED = (
+    RequestValidationError,  # the body, as PredictionRequest reads it
+    InvalidRequest,
+    InvalidInput,
+    NotFound,
+    ModelNotReady,
+    Overloaded,
+    TooManyUnfinished,
+)
 
 
 def _flag(name: str, value: str | None) -> bool:
@@ -49,25 +69,31 @@ def _flag(name: str, value: str | None) -> bool:
 async def create(call: Call) -> Response:
     """POST /v1/predictions, for both lanes (see api.hotpath); declared below."""
     headers = call.headers
+    stored: Sequence[str] = ()  # files a multipart body's parts stored
     if call.stream is None:
         data = loads(call.body, max_depth=call.settings.max_json_depth)
     else:  # multipart: a `json` part and file parts (forms)
         files, content_type = call.service.files, headers.get("content-type", "")
-        data = await read_form(content_type, call.stream, call.caller, files, call.settings)
-    body = read_request(data)
-    preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
-    cancel_after = headers.get("cancel-after")
-    prediction = await call.service.create(
-        NewPrediction(
-            model=body.model,
-            input=body.input,
-            webhook=body.webhook,
-            validate_input=_flag("Validate-Input", headers.get("validate-input")),
-            wait_s=preferences.wait,
-            cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
-            caller=call.caller,
+        data, stored = await read_form(content_type, call.stream, call.caller, files, call.settings)
+    try:
+        body = read_request(data)
+        preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
+        cancel_after = headers.get("cancel-after")
+        prediction = await call.service.create(
+            NewPrediction(
+                model=body.model,
+                input=body.input,
+                webhook=body.webhook,
+                validate_input=_flag("Validate-Input", headers.get("validate-input")),
+                wait_s=preferences.wait,
+                cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
+                caller=call.caller,
+            )
         )
-    )
+    except _NOT_CREATED:
+        if stored:  # refused before any record could name them
+            await discard(call.service.files, call.caller, stored)
+        raise
     location = {"Location": f"/v1/predictions/{prediction.id}"}
     if preferences.wait:
         location["Preference-Applied"] = f"wait={preferences.wait}"
