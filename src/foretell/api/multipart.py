@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 
 from foretell.errors import InvalidRequest, echo
 
@@ -40,6 +40,12 @@ def boundary(content_type: str) -> bytes | None:
     found = options.get(b"boundary")
     if not found:
         raise InvalidRequest("Content-Type multipart/form-data names no boundary")
+    if len(found) > MAX_BOUNDARY_LENGTH:
+        # The parser refuses one this long with an error of its own kind (a 500 if let out).
+        raise InvalidRequest(
+            f"Content-Type multipart/form-data: its boundary of {len(found)} characters is over "
+            f"the limit of {MAX_BOUNDARY_LENGTH} (RFC 2046 allows 70)"
+        )
     return found
 
 

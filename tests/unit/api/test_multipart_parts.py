@@ -71,3 +71,18 @@ def test_a_malformed_body_and_a_type_without_boundary_are_refused() -> None:
 
     with pytest.raises(InvalidRequest, match="names no boundary"):
         asyncio.run(no_boundary())
+
+
+def test_a_boundary_too_long_for_the_parser_is_the_callers_error() -> None:
+    # python-multipart refuses a boundary over 256 characters with a FormParserError: a 500.
+    long = "b" * 5000
+    body = f'--{long}\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--{long}--\r\n'
+
+    async def go() -> None:
+        async for _ in parts(f"multipart/form-data; boundary={long}", chunked(body.encode(), 64)):
+            pass
+
+    with pytest.raises(
+        InvalidRequest, match="boundary of 5000 characters is over the limit of 256"
+    ):
+        asyncio.run(go())
