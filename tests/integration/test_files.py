@@ -243,6 +243,21 @@ def test_a_declared_image_that_is_text_is_refused(
     assert stored_blobs(server) == before
 
 
+def test_a_file_part_with_no_filename_is_told_apart(
+    server: Server, http: httpx.Client, acme: dict[str, str]
+) -> None:
+    # curl -F 'file=<path' sends the file's bytes as a plain field: the part is named right,
+    # and the answer must say what it lacks rather than "expected 'file', got 'file'".
+    before = stored_blobs(server)
+    answer = http.post("/v1/files", files={"file": (None, b"bytes")}, headers=acme)
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == (
+        "multipart body: part 'file' has no filename: it is a plain field, not a file "
+        "(curl -F file=@path, not file=<path)"
+    )
+    assert stored_blobs(server) == before
+
+
 def test_a_compressed_upload_is_refused(http: httpx.Client, acme: dict[str, str]) -> None:
     answer = http.post(
         "/v1/files?filename=a", content=b"\x1f\x8b", headers={**acme, "Content-Encoding": "gzip"}

@@ -196,6 +196,11 @@ async def _from_form(
 ) -> StoredFile:
     form = parts(content_type, request.stream())
     part = await anext(form, None)
+    if part is not None and part.name == FIELD and part.filename is None:
+        raise InvalidRequest(
+            f"multipart body: part '{FIELD}' has no filename: it is a plain field, not a file "
+            f"(curl -F {FIELD}=@path, not {FIELD}=<path)"
+        )
     if part is None or part.name != FIELD or part.filename is None:
         got = "no part" if part is None else f"part '{echo(part.name)}'"
         raise InvalidRequest(
