@@ -188,9 +188,14 @@ class FileService:
         return file
 
     async def read(self, file: StoredFile) -> bytes:
-        """The whole file's bytes."""
-        with self._disk():
-            return await self.blobs.read(file.id)
+        """The whole file's bytes; FileGone if they went since `file` was looked up (deleted,
+        or swept, in between: the caller's input error, not the server's)."""
+        try:
+            with self._disk():
+                return await self.blobs.read(file.id)
+        except FileNotFoundError:
+            removed = self._clock().isoformat()
+            raise FileGone(file.id, removed, "it was removed while it was being read") from None
 
     async def stream(
         self, file: StoredFile, start: int = 0, end: int | None = None

@@ -327,3 +327,20 @@ def test_a_404_is_named(tmp_path: Path) -> None:
         )
     assert error["loc"] == ["input", "more", 0]
     assert (error["type"], error["msg"]) == ("file_fetch_failed", "the URL answered 404 Not Found")
+
+
+def test_a_stored_file_removed_between_its_look_up_and_its_read_is_gone(tmp_path: Path) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield PNG
+
+    async def scenario(inputs: InputFiles, files: FileService) -> list[dict[str, Any]]:
+        stored = await files.upload("acme", "digit.png", "image/png", chunks())
+        await files.blobs.delete(stored.id)  # as a delete or the sweep does, after the look-up
+        with pytest.raises(InvalidInput) as caught:
+            await inputs.resolve(FIELDS, VALIDATOR.validate({"image": stored.id}), ACME)
+        return caught.value.errors
+
+    (error,) = run(tmp_path, scenario)
+    assert error["type"] == "file_gone"
+    assert error["loc"] == ["input", "image"]
+    assert "was removed" in error["msg"]
