@@ -291,6 +291,20 @@ class FileService:
             expires_at=now + retention,
             prediction_id=prediction_id,
         )
+        step = asyncio.ensure_future(self._put_and_record(file, source))
+        try:
+            await asyncio.shield(step)
+        except asyncio.CancelledError:
+            # Never stopped half way: the put's thread and the shielded insert go on regardless,
+            # and bytes without a record are never swept. Whole, the file expires as any does.
+            await asyncio.wait([step])
+            if not step.cancelled():
+                step.exception()  # retrieved: a cancelled caller has nobody to tell
+            raise
+        log.info("stored file %s of %s (%d bytes, %s)", file.id, owner, size, kind)
+        return file
+
+    async def _put_and_record(self, file: StoredFile, source: Path) -> None:
         with self._disk():
             await self.blobs.put(file.id, source)
         try:
@@ -298,8 +312,6 @@ class FileService:
         except BaseException:
             await self._discard(file.id)  # no bytes without a record
             raise
-        log.info("stored file %s of %s (%d bytes, %s)", file.id, owner, size, kind)
-        return file
 
     async def _discard(self, file_id: str) -> None:
         """Delete a file's bytes; one that fails is logged, and its bytes stay unnamed by any
