@@ -158,6 +158,27 @@ def test_byte_ranges(http: httpx.Client, acme: dict[str, str]) -> None:
     assert "asks for none of the file's 1024 bytes" in past.json()["detail"]
 
 
+def test_head_answers_gets_headers_without_the_bytes(
+    server: Server, http: httpx.Client, acme: dict[str, str]
+) -> None:
+    image = png()
+    file_id = http.post("/v1/files?filename=h.png", content=image, headers=acme).json()["id"]
+    whole = http.head(f"/v1/files/{file_id}", headers=acme)
+    assert whole.status_code == 200
+    assert whole.content == b""
+    assert whole.headers["content-type"] == "image/png"
+    assert whole.headers["content-length"] == str(len(image))
+    assert whole.headers["etag"] == http.get(f"/v1/files/{file_id}", headers=acme).headers["etag"]
+    part = http.head(f"/v1/files/{file_id}", headers={**acme, "Range": "bytes=0-3"})
+    assert (part.status_code, part.headers["content-length"]) == (206, "4")
+    assert part.headers["content-range"] == f"bytes 0-3/{len(image)}"
+    missing = http.head("/v1/files/file_00000000000000000000000000000000", headers=acme)
+    assert missing.status_code == 404
+    # curl -I reads the head alone: the connection stays usable for the next request.
+    status, _ = curl(server, acme, "-I", f"{server.url}/v1/files/{file_id}")
+    assert status == 200
+
+
 def test_another_owners_key_gets_404_as_for_a_missing_file(
     http: httpx.Client, acme: dict[str, str]
 ) -> None:

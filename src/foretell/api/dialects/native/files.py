@@ -175,6 +175,8 @@ async def download(file_id: str, request: Request, caller: Reader) -> Response:
         status, (start, end) = 206, span
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
     headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=file.content_type)
     chunks = files.stream(file, start, end)
     # The first read before the answer starts: bytes that cannot be read fail the request
     # (a 500 in the error shape), not a response cut off after its head.
@@ -182,6 +184,12 @@ async def download(file_id: str, request: Request, caller: Reader) -> Response:
     return StreamingResponse(
         _prepend(first, chunks), status_code=status, headers=headers, media_type=file.content_type
     )
+
+
+@router.head("/{file_id}", include_in_schema=False)
+async def download_head(file_id: str, request: Request, caller: Reader) -> Response:
+    """GET's answer without its bytes (curl -I): RFC 9110 asks HEAD of every GET."""
+    return await download(file_id, request, caller)
 
 
 @router.delete("/{file_id}", status_code=204, responses=errors(404, 410))
