@@ -23,6 +23,7 @@ INVALID_MSG = (
     "a path on the server cannot be named"
 )
 CREDENTIALS_MSG = "a file input's URL cannot carry a user name or password"
+DATA_MSG = "a data: URI has a comma before its data: data:[<type>][;base64],<data>"
 DIRECTORY = "directory_not_accepted"
 DIRECTORY_MSG = "a folder cannot be sent as an input: a path on the server cannot be named"
 
@@ -44,8 +45,10 @@ def check_reference(value: str) -> str:
             return value
         raise PydanticCustomError(INVALID, INVALID_MSG)
     scheme = match.group(1).lower()
-    if scheme == "data" and "," in value:
-        return value
+    if scheme == "data":
+        if "," in value:
+            return value
+        raise PydanticCustomError(INVALID, DATA_MSG)
     if scheme in ("http", "https"):
         try:
             parts = urlsplit(value)

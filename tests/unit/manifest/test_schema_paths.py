@@ -97,6 +97,18 @@ def test_a_url_with_credentials_is_refused(validator: InputValidator) -> None:
     )
 
 
+@pytest.mark.parametrize("value", ["data:image/png;base64", "data:", "DATA:text/plain"])
+def test_a_data_uri_without_its_comma_is_told_so(validator: InputValidator, value: str) -> None:
+    # Not "a path on the server cannot be named": the caller meant a data: URI.
+    with pytest.raises(InvalidInput) as caught:
+        validator.validate({"plain": value})
+    (error,) = caught.value.errors
+    assert (error["type"], error["msg"]) == (
+        "file_reference_invalid",
+        "a data: URI has a comma before its data: data:[<type>][;base64],<data>",
+    )
+
+
 @pytest.mark.parametrize(
     "value",
     [
