@@ -76,7 +76,7 @@ class FileService:
         clock: Clock = _now,
     ) -> None:
         self.blobs = blobs
-        self.on_removed = on_removed  # told of the files the retention sweep removed
+        self.on_removed = on_removed  # told of the files a delete or the sweep removed
         self._store = store
         self._settings = settings
         self._clock = clock
@@ -228,7 +228,10 @@ class FileService:
             file.size,
             why or f"deleted by {caller.owner or 'an admin'}",
         )
-        return replace(file, deleted_at=now)
+        removed = replace(file, deleted_at=now)
+        if self.on_removed is not None:  # a model's output: its record says data_removed
+            await self.on_removed([removed])
+        return removed
 
     async def sweep(self) -> list[StoredFile]:
         """Remove the bytes of every file whose retention passed; those this call removed

@@ -241,3 +241,23 @@ def test_the_sweep_clears_uploads_a_crash_left_staged(db_url: str, tmp_path: Pat
         return sorted(p.name for p in staging.iterdir())
 
     assert run(db_url, tmp_path, scenario) == [".upload-fresh"]
+
+
+def test_deleting_a_models_output_file_is_told_as_the_sweep_tells_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    told: list[list[tuple[str, str | None]]] = []
+
+    async def on_removed(removed: list[StoredFile]) -> None:
+        told.append([(f.id, f.prediction_id) for f in removed])
+
+    async def scenario(files: FileService, _: Clock) -> str:
+        files.on_removed = on_removed
+        made = await files.save(
+            "acme", FileData("out.txt", "text/plain", b"made"), prediction_id="p1"
+        )
+        await files.delete(made.id, ACME)
+        return made.id
+
+    made = run(db_url, tmp_path, scenario)
+    assert told == [[(made, "p1")]], "its prediction's record then says data_removed"
