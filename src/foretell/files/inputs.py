@@ -42,8 +42,26 @@ class _Refused(Exception):
         self.kind, self.msg = kind, msg
 
 
+class _Total:
+    """The bytes of one input's files so far, against the cap on one request's files."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+
+    def take(self, size: int) -> None:
+        self.size += size
+        if self.size > self.limit:
+            raise _Refused(
+                "files_too_large",
+                f"with this file the input's files come to {self.size:,} bytes or more, more "
+                f"than the limit of {self.limit:,} bytes for one request's files "
+                "(max_upload_bytes)",
+            )
+
+
 class InputFiles:
-    """Resolves file references for one server: its file service, size cap, fetch settings."""
+    """Resolves file references for one server: its file service, size caps, fetch settings."""
 
     def __init__(
         self,
@@ -55,6 +73,9 @@ class InputFiles:
     ) -> None:
         self._files = files
         self._limit = settings.max_file_bytes
+        # One request's files together, as a multipart body's are: a list naming one stored
+        # file a thousand times must not read it into memory a thousand times.
+        self._total_limit = settings.max_upload_bytes
         self._fetcher = Fetcher(settings, transport=transport)
         self._clock = clock
 
@@ -85,8 +106,9 @@ class InputFiles:
         """`data` with each file reference replaced by its FileData; InvalidInput naming every
         field that failed and why."""
         found = fields.find(data)
+        total = _Total(self._total_limit)
         results = await asyncio.gather(
-            *(self._one(value, caller) for _, value in found), return_exceptions=True
+            *(self._one(value, caller, total) for _, value in found), return_exceptions=True
         )
         errors: list[dict[str, Any]] = []
         resolved: dict[Loc, FileData] = {}
@@ -110,20 +132,24 @@ class InputFiles:
     async def close(self) -> None:
         await self._fetcher.close()
 
-    async def _one(self, value: str, caller: Principal) -> tuple[FileData, str, str]:
+    async def _one(self, value: str, caller: Principal, total: _Total) -> tuple[FileData, str, str]:
         """The file, how it was had, and (for a fetch) how long that took."""
         started = self._clock()
         if value[:5].lower() == "data:":
-            return self._decoded(value), "decoded a data: URI", ""
+            decoded = self._decoded(value)
+            total.take(len(decoded.data))
+            return decoded, "decoded a data: URI", ""
         file_id = self._files.reference(value)
         if file_id is not None:
-            return await self._stored(file_id, caller), f"read uploaded file {file_id}", ""
+            stored = await self._stored(file_id, caller, total)
+            return stored, f"read uploaded file {file_id}", ""
         if not value.lower().startswith(("http://", "https://")):
             raise _Refused(INVALID, INVALID_MSG)
         try:
             fetched = await self._fetcher.fetch(value)
         except FetchFailed as failed:
             raise _Refused(failed.kind, failed.msg) from None
+        total.take(len(fetched.data))
         file = self._typed(fetched.name, fetched.content_type, fetched.data)
         ms = (self._clock() - started) * 1000
         return file, f"fetched {echo(value)}", f" in {ms:,.0f} ms"
@@ -135,9 +161,10 @@ class InputFiles:
             raise _Refused(bad.kind, bad.msg) from None
         return self._typed(DEFAULT_NAME, declared, data)
 
-    async def _stored(self, file_id: str, caller: Principal) -> FileData:
+    async def _stored(self, file_id: str, caller: Principal, total: _Total) -> FileData:
         try:
             stored = await self._files.get(file_id, caller)
+            total.take(stored.size)  # before its bytes are read
             data = await self._files.read(stored)
         except FileNotFound as missing:  # missing or another owner's: told alike
             raise _Refused(missing.code, missing.message) from None

@@ -344,3 +344,21 @@ def test_a_stored_file_removed_between_its_look_up_and_its_read_is_gone(tmp_path
     assert error["type"] == "file_gone"
     assert error["loc"] == ["input", "image"]
     assert "was removed" in error["msg"]
+
+
+def test_one_inputs_files_together_are_capped_before_they_are_read(tmp_path: Path) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"x" * 700
+
+    async def scenario(inputs: InputFiles, files: FileService) -> list[dict[str, Any]]:
+        stored = await files.upload("acme", "a.bin", None, chunks())
+        data = VALIDATOR.validate({"more": [stored.id, files.url(stored.id)]})
+        with pytest.raises(InvalidInput) as caught:
+            await inputs.resolve(FIELDS, data, ACME)
+        return caught.value.errors
+
+    (error,) = run(tmp_path, scenario, max_upload_bytes=1024)
+    assert error["type"] == "files_too_large"
+    assert error["loc"] in (["input", "more", 0], ["input", "more", 1])
+    assert "1,400 bytes or more" in error["msg"]
+    assert "limit of 1,024 bytes for one request's files (max_upload_bytes)" in error["msg"]
