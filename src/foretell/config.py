@@ -148,7 +148,8 @@ class Settings(BaseSettings):
         200 * 1024 * 1024,
         ge=1024,
         description="size of one upload or multipart request body, streamed to disk, not held "
-        "in memory (413); a JSON body stays under max_body_bytes",
+        "in memory (413); a JSON body stays under max_body_bytes; also one input's files "
+        "together (URLs, data: URIs, stored files: 422)",
     )
     max_files_bytes: int = Field(
         10 * 1024**3, ge=1, description="size of all stored files together (507 past it)"
