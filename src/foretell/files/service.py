@@ -81,7 +81,8 @@ class FileService:
         self._settings = settings
         self._clock = clock
         self._base = (settings.public_url or _local_url(settings.host, settings.port)).rstrip("/")
-        self._reserved = 0  # bytes of files being stored now, not yet in the store's sum
+        self._reserved = 0  # bytes of files being staged or stored now, not in the store's sum
+        self._stored = 0  # bytes this service stored since it started (in the store's sum)
         self._sweeps = Schedule(self.sweep, interval_for(settings.file_retention_s))
 
     @classmethod
@@ -123,37 +124,49 @@ class FileService:
         kept either way), FileKindMismatch for a declared image/audio/video/PDF it is not."""
         name = clean_name(name)
         limit, quota = self._settings.max_file_bytes, self._settings.max_files_bytes
-        used = await self._store.used_bytes() + self._reserved
+        base, stored = await self._store.used_bytes(), self._stored
+        held = 0  # of this file's bytes, those counted in self._reserved
+
+        def others() -> int:  # in use but this file's: stored, staged or being stored
+            return base + self._stored - stored + self._reserved - held
 
         def check(size: int) -> None:
+            nonlocal held
             if size > limit:
                 raise FileTooLarge(name, size, limit)
-            if used + size > quota:
+            # Counted as they arrive: uploads staged side by side, each checked alone against
+            # what was stored, would fill the disk past the quota before any is refused.
+            if others() + size > quota:
+                self._reserved -= held  # at once: uploads alongside may use the room now
+                held = 0
                 raise _OverQuota(size)
+            self._reserved += size - held
+            held = size
 
         try:
-            with self._disk():
-                staged = await stage(chunks, self.blobs.staging, check)
-        except _OverQuota as over:
-            raise await self._full(over.size, used) from None
-        try:
             try:
-                kind = content_type(staged.head, declared_type, name)
-            except KindMismatch as mismatch:
-                raise FileKindMismatch(name, str(mismatch)) from None
-            # Again with what others stored meanwhile, this file's bytes held while it is put.
-            used = await self._store.used_bytes() + self._reserved
-            if used + staged.size > quota:
-                raise await self._full(staged.size, used)
-            self._reserved += staged.size
+                with self._disk():
+                    staged = await stage(chunks, self.blobs.staging, check)
+            except _OverQuota as over:
+                raise await self._full(over.size, others()) from None
             try:
-                return await self._keep(
+                try:
+                    kind = content_type(staged.head, declared_type, name)
+                except KindMismatch as mismatch:
+                    raise FileKindMismatch(name, str(mismatch)) from None
+                # Again with what other processes stored meanwhile.
+                base, stored = await self._store.used_bytes(), self._stored
+                if others() + staged.size > quota:
+                    raise await self._full(staged.size, others())
+                kept = await self._keep(
                     owner, name, kind, staged.size, staged.sha256, staged.path, prediction_id
                 )
+                self._stored += staged.size
+                return kept
             finally:
-                self._reserved -= staged.size
+                discard(staged.path)  # put moved it, unless something failed first
         finally:
-            discard(staged.path)  # put moved it, unless something failed first
+            self._reserved -= held
 
     async def save(
         self, owner: str, file: FileData, *, prediction_id: str | None = None

@@ -21,6 +21,7 @@ from foretell.domain.files import FileData, StoredFile
 from foretell.errors import FileGone, FileKindMismatch, FileNotFound, FileTooLarge, StorageFull
 from foretell.files import FileService
 from foretell.files.blobs import LocalBlobs
+from foretell.files.intake import WRITE_BYTES
 from foretell.store import PredictionStore
 
 T = TypeVar("T")
@@ -135,6 +136,34 @@ def test_past_the_quota_nothing_is_kept_and_retry_waits_for_an_expiry(
     error = run(db_url, tmp_path, scenario, max_files_bytes=1000, file_retention_s=100)
     assert (error.used, error.limit, error.retry_after_s) == (700, 1000, 61)
     assert len(kept(tmp_path)) == 1  # the first file only: nothing staged is left
+
+
+def test_uploads_side_by_side_never_hold_more_than_the_quota_on_disk(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Ten uploads of two 1 MB chunks in step (each chunk is written as it comes) under a 3 MB
+    # quota: checked each against what was stored alone, all ten staged their first megabyte
+    # (10 MB on disk) before any was refused.
+    size = WRITE_BYTES
+    peak = 0
+
+    async def in_step(i: int) -> AsyncIterator[bytes]:
+        nonlocal peak
+        for _ in range(2):
+            peak = max(peak, sum(p.stat().st_size for p in kept(tmp_path)))
+            yield bytes([i]) * size
+            await asyncio.sleep(0.01)  # the others take their turn
+
+    async def scenario(files: FileService, _: Clock) -> list[object]:
+        uploads = (files.upload("acme", f"{i}.bin", None, in_step(i)) for i in range(10))
+        return await asyncio.gather(*uploads, return_exceptions=True)
+
+    outcomes = run(db_url, tmp_path, scenario, max_files_bytes=3 * size)
+    stored = [o for o in outcomes if isinstance(o, StoredFile)]
+    assert len(stored) == 1
+    assert all(isinstance(o, StorageFull) for o in outcomes if o not in stored)
+    assert peak <= 3 * size
+    assert kept(tmp_path) == [tmp_path / "blobs" / stored[0].id[-2:] / stored[0].id]
 
 
 def test_a_declared_image_that_is_text_is_refused(db_url: str, tmp_path: Path) -> None:
