@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 
 import filetype
 
@@ -13,6 +14,8 @@ OCTET_STREAM = "application/octet-stream"
 # caller gets the error, not the model. (Text-like types have no magic number to check.)
 _CHECKED = ("image/", "audio/", "video/", "application/pdf")
 _NOUN = {"image": "an image", "audio": "audio", "video": "a video", "application": "a PDF"}
+# RFC 6838 4.2's type and subtype names, lower case (127 characters each at most).
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 class KindMismatch(ValueError):
@@ -39,11 +42,14 @@ def content_type(head: bytes, declared: str | None, name: str) -> str:
 
 
 def _bare(declared: str | None) -> str | None:
-    """`image/PNG; charset=x` → image/png; nothing or application/octet-stream → None."""
+    """`image/PNG; charset=x` → image/png; nothing, application/octet-stream or what is no
+    media type → None."""
     if declared is None:
         return None
     bare = declared.split(";", 1)[0].strip().lower()
-    return None if bare in ("", OCTET_STREAM) or "/" not in bare else bare
+    # What is kept is served back as Content-Type and stored in a column of 255 characters,
+    # where PostgreSQL refuses anything longer: a caller's type is RFC 6838's form or nothing.
+    return None if bare == OCTET_STREAM or not _MEDIA_TYPE.fullmatch(bare) else bare
 
 
 def _checked(kind: str) -> bool:

@@ -65,3 +65,9 @@ def test_declared_kinds_the_bytes_are_pass() -> None:
     assert content_type(PDF, "application/pdf", "x") == "application/pdf"
     assert content_type(WAV, "audio/wav", "x") == "audio/x-wav"
     assert content_type(b"\n<svg xmlns='x'/>", "image/svg+xml", "x") == "image/svg+xml"
+
+
+@pytest.mark.parametrize("declared", ["text/" + "x" * 300, "text plain", "text/plain\r\nX: y"])
+def test_a_declared_type_that_is_no_media_type_declares_nothing(declared: str) -> None:
+    # Kept, it would be served back as Content-Type, and PostgreSQL refuses it past 255 chars.
+    assert content_type(b"hello", declared, "a.txt") == "text/plain"
