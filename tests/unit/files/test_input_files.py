@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import io
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -362,3 +364,38 @@ def test_one_inputs_files_together_are_capped_before_they_are_read(tmp_path: Pat
     assert error["loc"] in (["input", "more", 0], ["input", "more", 1])
     assert "1,400 bytes or more" in error["msg"]
     assert "limit of 1,024 bytes for one request's files (max_upload_bytes)" in error["msg"]
+
+
+def test_a_compressed_answer_is_decoded_up_to_the_cap_and_no_further(tmp_path: Path) -> None:
+    # 50 MB of zeros in 50 KB of gzip: httpx inflated each chunk it read whole, so one
+    # chunk of a bomb took many times the cap in memory before the cap was checked.
+    bomb = gzip.compress(b"\0" * 50_000_000)
+    routes: dict[str, Route] = {
+        "/small.png": (200, {"content-encoding": "gzip"}, gzip.compress(PNG)),
+        "/deflated.png": (200, {"content-encoding": "deflate"}, zlib.compress(PNG)),
+        "/bomb": (200, {"content-encoding": "gzip"}, bomb),
+        "/broken": (200, {"content-encoding": "gzip"}, b"not gzip at all"),
+        "/other": (200, {"content-encoding": "compress"}, b"\x1f\x9d"),
+    }
+    with Site.running(routes) as site:
+        good = resolve(
+            tmp_path,
+            {"image": site.url("/small.png"), "more": [site.url("/deflated.png")]},
+            fetch_allow_private=True,
+        )
+        bomb_error, broken, other = refused(
+            tmp_path,
+            {"more": [site.url(p) for p in ("/bomb", "/broken", "/other")]},
+            fetch_allow_private=True,
+            max_file_bytes=100_000,  # over the bomb's 50 KB: it is refused as it is inflated
+        )
+    assert (good.input["image"].data, good.input["more"][0].data) == (PNG, PNG)
+    assert (bomb_error["type"], bomb_error["msg"]) == (
+        "file_too_large",
+        "the file is 100,001 bytes or more, more than the limit of 100,000 bytes (max_file_bytes)",
+    )
+    assert (broken["type"], other["type"]) == ("file_fetch_failed", "file_fetch_failed")
+    assert broken["msg"].startswith("the URL's gzip body cannot be decoded: ")
+    assert other["msg"] == (
+        "the URL answered in Content-Encoding 'compress'; only gzip and deflate are decoded"
+    )
