@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         "in memory (413); a JSON body stays under max_body_bytes; also one input's files "
         "together (URLs, data: URIs, stored files: 422)",
     )
+    max_input_files_bytes_held: int = Field(
+        1024**3,
+        ge=1024,
+        description="bytes of input files fetched for predictions not yet ended, held in memory "
+        "together; past it, further fetches wait for predictions to end",
+    )
     max_files_bytes: int = Field(
         10 * 1024**3, ge=1, description="size of all stored files together (507 past it)"
     )

@@ -34,6 +34,7 @@ class Resolved:
 
     input: dict[str, Any]
     logs: list[str]
+    size: int = 0  # the files' bytes, together
 
 
 class _Refused(Exception):
@@ -127,7 +128,8 @@ class InputFiles:
                 )
         if errors:
             raise InvalidInput(errors)
-        return Resolved(fields.visit(data, lambda loc, value: resolved[loc]), logs)
+        size = sum(len(file.data) for file in resolved.values())
+        return Resolved(fields.visit(data, lambda loc, value: resolved[loc]), logs, size)
 
     async def close(self) -> None:
         await self._fetcher.close()

@@ -34,9 +34,11 @@ from foretell.errors import (
 from foretell.files import FileService
 from foretell.files.inputs import InputFiles, Resolved
 from foretell.manifest import Repository
+from foretell.manifest.file_fields import FileFields
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
 from foretell.service.environments import Environments
+from foretell.service.held import HeldInputFiles
 from foretell.service.ids import new_id
 from foretell.service.keeper import LeaseKeeper
 from foretell.service.recording import Recording
@@ -106,8 +108,9 @@ class PredictionService:
         self._sweeper = Sweeper()
         # File inputs (URLs, data: URIs, stored files) resolved to their bytes.
         self.inputs = InputFiles(self.files, settings)
+        self._held = HeldInputFiles(settings.max_input_files_bytes_held)
         self._tasks = TaskContext(
-            store, outbox, self._sweeper, self._forget, self.files, self.inputs
+            store, outbox, self._sweeper, self._forget, self.files, self.inputs, self._held
         )
         self._stopping: asyncio.Future[None] | None = None  # see `close`
         # Other API processes share the store: claims on what runs here (and the webhook events
@@ -166,12 +169,7 @@ class PredictionService:
             validated_input = await self._validate(deployment, request)
         if files is not None and validated_input is not None:
             self.inputs.check(files, validated_input)
-            if request.validate_input:  # fetched now: a file that cannot be had is a 422
-                fetched = await self.inputs.resolve(files, validated_input, caller)
-                validated_input = fetched.input
         prediction = _new_record(request, deployment)
-        if fetched is not None:
-            prediction.logs += "".join(f"{line}\n" for line in fetched.logs)
         if deployment.status is DeploymentStatus.FAILED:
             # The model failed to load: say so at once rather than queueing doomed work.
             error = PredictionError(ErrorSource.INTERNAL, deployment.load_error().message)
@@ -186,12 +184,20 @@ class PredictionService:
         # counts against its owner's limit: a waiting caller holds its own connection.
         owner = None if request.wait_s else prediction.created_by
         reservation = Reservation.take(deployment.admission, self._unfinished, owner)
-        if recording is Recording.EACH_STATUS:
-            try:
+        try:
+            if files is not None and validated_input is not None and request.validate_input:
+                # Fetched now, once admitted (a full queue is told so before any fetch): a
+                # file that cannot be had is a 422, and nothing is recorded.
+                fetched = await self._fetch_now(files, validated_input, caller)
+                validated_input = fetched.input
+                prediction.logs += "".join(f"{line}\n" for line in fetched.logs)
+            if recording is Recording.EACH_STATUS:
                 await self._store.insert(prediction)
-            except BaseException:
-                reservation.release()
-                raise
+        except BaseException:
+            reservation.release()
+            if fetched is not None:
+                self._held.release(fetched.size)
+            raise
         # From here the task holds the reservation, and releases it when the prediction ends.
         task = self._track(
             prediction,
@@ -201,11 +207,20 @@ class PredictionService:
             recording,
             caller=caller,
             files_resolved=fetched is not None,
+            held_bytes=fetched.size if fetched is not None else 0,
         )
         task.start()
         if request.wait_s:
             await _wait_for(task, request.wait_s)
         return _showing_queue(task)
+
+    async def _fetch_now(
+        self, files: FileFields, validated_input: dict[str, Any], caller: Principal
+    ) -> Resolved:
+        """The input with its files' bytes, held against the server's cap until it ends."""
+        return await self._held.resolve(
+            lambda: self.inputs.resolve(files, validated_input, caller), _held_size
+        )
 
     async def _validate(self, deployment: Deployment, request: NewPrediction) -> dict[str, Any]:
         """The input as the model's schema reads it. The schema is known once a replica has
@@ -227,6 +242,7 @@ class PredictionService:
         *,
         caller: Principal | None = None,
         files_resolved: bool = False,
+        held_bytes: int = 0,
     ) -> PredictionTask:
         task = PredictionTask(
             prediction,
@@ -237,6 +253,7 @@ class PredictionService:
             recording=recording,
             caller=caller,
             files_resolved=files_resolved,
+            held_bytes=held_bytes,
         )
         self._live[prediction.id] = task
         return task
@@ -521,3 +538,7 @@ def _deadline(
     manifest = deployment.version.manifest if deployment.version else None
     seconds = cancel_after_s or (manifest.timeouts.deadline_s if manifest else None)
     return None if seconds is None else now + timedelta(seconds=seconds)
+
+
+def _held_size(resolved: Resolved) -> int:
+    return resolved.size

@@ -27,10 +27,11 @@ from foretell.errors import (
     StoreUnavailable,
     WorkerCrashed,
 )
-from foretell.files.inputs import InputFiles
+from foretell.files.inputs import InputFiles, Resolved
 from foretell.manifest.file_fields import FileFields
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
+from foretell.service.held import HeldInputFiles
 from foretell.service.outputs import FileKeeper, NotKept, keep_files
 from foretell.service.recording import Recording
 from foretell.service.reservation import Reservation
@@ -61,6 +62,7 @@ class TaskContext:
     on_settled: Callable[[PredictionTask], None]
     files: FileKeeper | None = None  # where a model's output files are kept
     inputs: InputFiles | None = None  # resolves file inputs (URLs, data: URIs, stored files)
+    held: HeldInputFiles | None = None  # caps the input files' bytes unfinished tasks hold
 
 
 class PredictionTask:
@@ -85,6 +87,7 @@ class PredictionTask:
         recording: Recording = Recording.EACH_STATUS,
         caller: Principal | None = None,
         files_resolved: bool = False,
+        held_bytes: int = 0,
     ) -> None:
         self.prediction = prediction
         self.recording = recording
@@ -96,6 +99,7 @@ class PredictionTask:
         # `validated_input` holds its files' bytes already (Validate-Input fetched them).
         self._caller = caller or _creator(prediction)
         self._files_resolved = files_resolved
+        self._held_bytes = held_bytes  # of its input files' bytes, given back when it ends
         self._deployment = deployment
         self._context = context
         self._reservation = reservation
@@ -405,10 +409,18 @@ class PredictionTask:
         self._withdraw()
         self._job = None
         self._reservation.release()
+        self._give_back_files()
         if self._task is not None:
             self._task.cancel()
         if self._keeping is not None:
             self._keeping.cancel()
+
+    def _give_back_files(self) -> None:
+        """Its input files' bytes are no longer held against the server's cap."""
+        held, n = self._context.held, self._held_bytes
+        if n and held is not None:
+            self._held_bytes = 0
+            held.release(n)
 
     async def _run(self) -> None:
         """A prediction whose model was not ready when it was created."""
@@ -491,7 +503,14 @@ class PredictionTask:
         inputs = self._context.inputs
         if inputs is None:
             raise RuntimeError("this server resolves no file inputs")
-        resolved = await inputs.resolve(files, model_input, self._caller)
+        caller, held = self._caller, self._context.held
+        if held is None:
+            resolved = await inputs.resolve(files, model_input, caller)
+        else:
+            resolved = await held.resolve(
+                lambda: inputs.resolve(files, model_input, caller), _resolved_size
+            )
+            self._held_bytes = resolved.size
         self.prediction.logs += "".join(f"{line}\n" for line in resolved.logs)
         return resolved.input
 
@@ -537,6 +556,7 @@ class PredictionTask:
         self._job = None  # nothing to withdraw now; and the job's callbacks refer to this task
         self._forget_deadline()
         self._reservation.release()
+        self._give_back_files()
         deployment = self._deployment
         deployment.metrics.finished(p.status.value, p.error.source.value if p.error else None)
         if outcome is not None:
@@ -561,6 +581,10 @@ def _creator(p: Prediction) -> Principal:
     if p.created_by is None:
         return ANONYMOUS_ADMIN
     return Principal(owner=p.created_by, scope=Scope.PREDICT)
+
+
+def _resolved_size(resolved: Resolved) -> int:
+    return resolved.size
 
 
 def _time_up(waiter: asyncio.Future[None]) -> None:
