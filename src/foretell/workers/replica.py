@@ -7,8 +7,10 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -46,6 +48,7 @@ class ProcessReplica:
         self.setup_time = 0.0
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._tmpdir: str | None = None
         self._inbox: asyncio.Queue[ToParent | None] = asyncio.Queue()
         self._busy = False
         self._batch_id = 0
@@ -72,7 +75,10 @@ class ProcessReplica:
         # Spawned on the event loop's thread, not a pool's: the replica's parent-death signal
         # fires when the thread that spawned it exits (see lifeline.py), and this one lives as
         # long as the server. Popen returns once the child has exec'd: measured 0.3 ms.
-        process = _spawn(args, fd)
+        # The process's own TMPDIR, for its inputs' local copies and the model's own temporary
+        # files: a process killed mid-prediction never removes them itself, so stop() does.
+        self._tmpdir = tempfile.mkdtemp(prefix="foretell-replica-")
+        process = _spawn(args, fd, self._tmpdir)
         child_end.close()
         self._process, self._conn = process, parent
         asyncio.get_running_loop().add_reader(parent.fileno(), self._on_readable)
@@ -153,6 +159,7 @@ class ProcessReplica:
         at shutdown is killed at once: the service has already re-queued its work."""
         process, conn = self._process, self._conn
         if process is None or conn is None or conn.closed:
+            await self._remove_tmpdir()  # a spawn that failed, or already stopped
             return
         if self._busy:
             grace_s = 0.0
@@ -164,6 +171,14 @@ class ProcessReplica:
             process.kill()
             await asyncio.to_thread(_wait, process, 5.0)
         conn.close()
+        await self._remove_tmpdir()
+
+    async def _remove_tmpdir(self) -> None:
+        # Called once the process is gone: whether stopped, timed out, killed or found dead
+        # (the dispatcher replaces a dead replica at once, and start() stops the old process).
+        directory, self._tmpdir = self._tmpdir, None
+        if directory is not None:  # off the loop: a model may leave many or large files
+            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
 
     def _on_readable(self) -> None:
         assert self._conn is not None
@@ -200,8 +215,9 @@ def _readable(conn: Connection) -> bool:
         return True
 
 
-def _spawn(args: list[str], fd: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, pass_fds=(fd,), stdin=subprocess.DEVNULL)
+def _spawn(args: list[str], fd: int, tmpdir: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TMPDIR": tmpdir}  # tempfile's first choice, and most tools'
+    return subprocess.Popen(args, pass_fds=(fd,), stdin=subprocess.DEVNULL, env=env)
 
 
 def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> None:
