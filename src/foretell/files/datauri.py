@@ -6,29 +6,15 @@ import base64
 import binascii
 from urllib.parse import unquote, unquote_to_bytes
 
-
-class BadDataUri(Exception):
-    """A data: URI that cannot be decoded or is too large; `kind` and `msg` as an error's."""
-
-    def __init__(self, kind: str, msg: str) -> None:
-        super().__init__(msg)
-        self.kind, self.msg = kind, msg
-
-
-def too_large(size: int, limit: int, more: bool = False) -> BadDataUri:
-    """The error of a file of `size` bytes (or more) over `limit`."""
-    return BadDataUri(
-        "file_too_large",
-        f"the file is {size:,} bytes{' or more' if more else ''}, more than the limit of "
-        f"{limit:,} bytes (max_file_bytes)",
-    )
+from foretell.files.refusal import Refused, too_large
 
 
 def decode_data_uri(value: str, limit: int) -> tuple[str | None, bytes]:
-    """(the declared media type or None, the bytes) of `data:[<type>][;base64],<data>`."""
+    """(the declared media type or None, the bytes) of `data:[<type>][;base64],<data>`;
+    Refused when it cannot be decoded or is over `limit`."""
     head, comma, payload = value[5:].partition(",")
     if not comma:
-        raise BadDataUri("data_uri_invalid", "a data: URI needs a comma before its data")
+        raise Refused("data_uri_invalid", "a data: URI needs a comma before its data")
     params = [p.strip() for p in head.split(";")]
     media = params[0] if "/" in params[0] else None
     if params[-1].lower() == "base64":
@@ -40,7 +26,7 @@ def decode_data_uri(value: str, limit: int) -> tuple[str | None, bytes]:
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise BadDataUri(
+            raise Refused(
                 "data_uri_invalid", f"the data: URI's base64 data cannot be decoded: {exc}"
             ) from None
     else:
@@ -48,5 +34,5 @@ def decode_data_uri(value: str, limit: int) -> tuple[str | None, bytes]:
             raise too_large(len(payload) // 3, limit, more=True)
         data = unquote_to_bytes(payload)
     if len(data) > limit:
-        raise too_large(len(data), limit)
+        raise too_large(len(data), limit, more=False)
     return media, data

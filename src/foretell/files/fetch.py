@@ -13,6 +13,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from foretell.config import Settings
 from foretell.errors import echo
+from foretell.files.refusal import Refused, too_large
 from foretell.outbound.addresses import AddressRefused, Guard, url_problem
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # The Content-Encodings decoded here, by zlib's window bits; decoded by hand to the size cap,
 # since httpx inflates each chunk whole (64 KB of a gzip bomb is 64 MB in memory).
 _ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
-
-
-class FetchFailed(Exception):
-    """Why a URL gave no file; `kind` and `msg` as the input error's type and message."""
-
-    def __init__(self, kind: str, msg: str) -> None:
-        super().__init__(msg)
-        self.kind, self.msg = kind, msg
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +50,19 @@ class Fetcher:
         self._client: httpx.AsyncClient | None = None
 
     async def fetch(self, url: str) -> Fetched:
-        """The file at `url`; FetchFailed naming why not."""
+        """The file at `url`; Refused naming why not."""
         import httpx  # lazy: a server that fetches nothing never loads it (cold start)
 
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self._follow(url)
         except (TimeoutError, httpx.TimeoutException):
-            raise FetchFailed(
+            raise Refused(
                 "file_fetch_timeout",
                 f"the URL gave no whole answer within {self._timeout_s:g} s (fetch_timeout_s)",
             ) from None
         except httpx.HTTPError as exc:
-            raise FetchFailed("file_fetch_failed", f"the URL could not be fetched: {exc}") from None
+            raise Refused("file_fetch_failed", f"the URL could not be fetched: {exc}") from None
 
     async def close(self) -> None:
         if self._client is not None:
@@ -87,7 +80,7 @@ class Fetcher:
                         url = urljoin(url, location)
                         continue
                     if not 200 <= response.status_code < 300:
-                        raise FetchFailed(
+                        raise Refused(
                             "file_fetch_failed",
                             f"{_where(url, hop)}answered {response.status_code} "
                             f"{response.reason_phrase}".rstrip(),
@@ -98,18 +91,18 @@ class Fetcher:
                     echo(url), refused.where, always=refused.always, setting=refused.setting
                 )
                 lead = "" if hop == 0 else "a redirect led to "
-                raise FetchFailed("file_url_refused", lead + again.message) from None
-        raise FetchFailed(
+                raise Refused("file_url_refused", lead + again.message) from None
+        raise Refused(
             "file_fetch_failed", f"more than {MAX_REDIRECTS} redirects; the last to '{echo(url)}'"
         )
 
     async def _body(self, url: str, response: httpx.Response) -> Fetched:
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._limit:
-            raise _too_large(int(declared), self._limit, more=False)
+            raise too_large(int(declared), self._limit, more=False)
         encoding = response.headers.get("content-encoding", "").strip().lower()
         if encoding not in ("", "identity", *_ENCODINGS):
-            raise FetchFailed(
+            raise Refused(
                 "file_fetch_failed",
                 f"the URL answered in Content-Encoding '{echo(encoding)}'; only gzip and "
                 "deflate are decoded",
@@ -122,13 +115,13 @@ class Fetcher:
                     chunk = inflate.decompress(chunk, self._limit + 1 - len(data))
                 data += chunk
                 if len(data) > self._limit:
-                    raise _too_large(len(data), self._limit, more=True)
+                    raise too_large(len(data), self._limit, more=True)
             if inflate is not None:  # all input was taken (else the cap was passed): no more
                 data += inflate.flush()
                 if len(data) > self._limit:
-                    raise _too_large(len(data), self._limit, more=True)
+                    raise too_large(len(data), self._limit, more=True)
         except zlib.error as exc:
-            raise FetchFailed(
+            raise Refused(
                 "file_fetch_failed", f"the URL's {encoding} body cannot be decoded: {exc}"
             ) from None
         kind = response.headers.get("content-type", "").split(";")[0].strip() or None
@@ -153,21 +146,21 @@ class Fetcher:
         return self._client
 
 
-def precheck(url: str, guard: Guard) -> FetchFailed | None:
+def precheck(url: str, guard: Guard) -> Refused | None:
     """Why `url` can never be fetched, known without a lookup (its form; an address it names
     itself that the guard refuses), or None: a name is resolved and checked when fetched."""
     try:
         _check(url, 0)
         host = urlsplit(url).hostname or ""
         address = ipaddress.ip_address(host)
-    except FetchFailed as failed:
+    except Refused as failed:
         return failed
     except ValueError:  # a name, not an address
         return None
     try:
         guard.check(echo(url), host, address)
     except AddressRefused as refused:
-        return FetchFailed("file_url_refused", refused.message)
+        return Refused("file_url_refused", refused.message)
     return None
 
 
@@ -184,23 +177,15 @@ def _check(url: str, hop: int) -> None:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise FetchFailed("file_url_refused", f"{_where(url, hop)}is no URL: {exc}") from None
+        raise Refused("file_url_refused", f"{_where(url, hop)}is no URL: {exc}") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise FetchFailed("file_url_refused", f"{_where(url, hop)}is not an http(s) URL")
+        raise Refused("file_url_refused", f"{_where(url, hop)}is not an http(s) URL")
     if parts.username is not None or parts.password is not None:
-        raise FetchFailed("file_url_refused", f"{_where(url, hop)}carries a user name or password")
+        raise Refused("file_url_refused", f"{_where(url, hop)}carries a user name or password")
     problem = url_problem(url)
     if problem is not None:
-        raise FetchFailed("file_url_refused", f"{_where(url, hop)}cannot be fetched: {problem}")
+        raise Refused("file_url_refused", f"{_where(url, hop)}cannot be fetched: {problem}")
 
 
 def _where(url: str, hop: int) -> str:
     return "the URL " if hop == 0 else f"a redirect to '{echo(url)}' "
-
-
-def _too_large(size: int, limit: int, *, more: bool) -> FetchFailed:
-    return FetchFailed(
-        "file_too_large",
-        f"the file is {size:,} bytes{' or more' if more else ''}, more than the limit of "
-        f"{limit:,} bytes (max_file_bytes)",
-    )

@@ -16,16 +16,15 @@ from foretell.config import Settings
 from foretell.domain.access import Principal
 from foretell.domain.files import FileData
 from foretell.errors import FileGone, FileNotFound, InvalidInput, echo
-from foretell.files.datauri import BadDataUri, decode_data_uri
-from foretell.files.fetch import Fetcher, FetchFailed, precheck
+from foretell.files.datauri import decode_data_uri
+from foretell.files.fetch import DEFAULT_NAME, Fetcher, precheck
 from foretell.files.kinds import HEAD_BYTES, KindMismatch, content_type
+from foretell.files.refusal import Refused
 from foretell.files.service import FileService
-from foretell.manifest.file_fields import INVALID, INVALID_MSG, FileFields, Loc
+from foretell.manifest.file_fields import INVALID, INVALID_MSG, FileFields, Loc, invalid
 
 if TYPE_CHECKING:
     import httpx
-
-DEFAULT_NAME = "input"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +34,6 @@ class Resolved:
     input: dict[str, Any]
     logs: list[str]
     size: int = 0  # the files' bytes, together
-
-
-class _Refused(Exception):
-    def __init__(self, kind: str, msg: str) -> None:
-        super().__init__(msg)
-        self.kind, self.msg = kind, msg
 
 
 class _Total:
@@ -53,7 +46,7 @@ class _Total:
     def take(self, size: int) -> None:
         self.size += size
         if self.size > self.limit:
-            raise _Refused(
+            raise Refused(
                 "files_too_large",
                 f"with this file the input's files come to {self.size:,} bytes or more, more "
                 f"than the limit of {self.limit:,} bytes for one request's files "
@@ -115,7 +108,7 @@ class InputFiles:
         resolved: dict[Loc, FileData] = {}
         logs: list[str] = []
         for (loc, value), result in zip(found, results, strict=True):
-            if isinstance(result, _Refused):
+            if isinstance(result, Refused):
                 errors.append(_error(loc, value, result.kind, result.msg))
             elif isinstance(result, BaseException):
                 raise result
@@ -146,21 +139,15 @@ class InputFiles:
             stored = await self._stored(file_id, caller, total)
             return stored, f"read uploaded file {file_id}", ""
         if not value.lower().startswith(("http://", "https://")):
-            raise _Refused(INVALID, INVALID_MSG)
-        try:
-            fetched = await self._fetcher.fetch(value)
-        except FetchFailed as failed:
-            raise _Refused(failed.kind, failed.msg) from None
+            raise Refused(INVALID, INVALID_MSG)
+        fetched = await self._fetcher.fetch(value)
         total.take(len(fetched.data))
         file = self._typed(fetched.name, fetched.content_type, fetched.data)
         ms = (self._clock() - started) * 1000
         return file, f"fetched {echo(value)}", f" in {ms:,.0f} ms"
 
     def _decoded(self, value: str) -> FileData:
-        try:
-            declared, data = decode_data_uri(value, self._limit)
-        except BadDataUri as bad:
-            raise _Refused(bad.kind, bad.msg) from None
+        declared, data = decode_data_uri(value, self._limit)
         return self._typed(DEFAULT_NAME, declared, data)
 
     async def _stored(self, file_id: str, caller: Principal, total: _Total) -> FileData:
@@ -169,23 +156,23 @@ class InputFiles:
             total.take(stored.size)  # before its bytes are read
             data = await self._files.read(stored)
         except FileNotFound as missing:  # missing or another owner's: told alike
-            raise _Refused(missing.code, missing.message) from None
+            raise Refused(missing.code, missing.message) from None
         except FileGone as gone:
-            raise _Refused(gone.code, gone.message) from None
+            raise Refused(gone.code, gone.message) from None
         return FileData(stored.name, stored.content_type, data)
 
     def _typed(self, name: str, declared: str | None, data: bytes) -> FileData:
         try:
             kind = content_type(data[:HEAD_BYTES], declared, name)
         except KindMismatch as mismatch:
-            raise _Refused("file_kind_mismatch", str(mismatch)) from None
+            raise Refused("file_kind_mismatch", str(mismatch)) from None
         if "." not in name:  # a library that goes by extension reads it right
             name += mimetypes.guess_extension(kind, strict=False) or ""
         return FileData(name, kind, data)
 
 
 def _error(loc: Loc, value: str, kind: str, msg: str) -> dict[str, Any]:
-    return {"type": kind, "loc": ["input", *loc], "msg": msg, "input": echo(value)}
+    return invalid(loc, echo(value), msg, kind)
 
 
 def _label(loc: Loc) -> str:
