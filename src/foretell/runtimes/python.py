@@ -42,6 +42,8 @@ from foretell.runtimes.base import WithFiles
 from foretell.runtimes.tempfiles import file_uris, local_files
 
 _PREDICTOR = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<cls>[A-Za-z_]\w*)$")
+# A returned Path's format: the caller gets its URL, so the output schema says "uri".
+_RETURNED_FILE = frozenset({"path"})
 # typing's special forms subscripted with values known only at run time.
 _ANNOTATED: Any = Annotated
 _LITERAL: Any = Literal
@@ -100,7 +102,7 @@ class PythonModel:
         self._output = output
         input_schema = file_uris(inputs.model_json_schema())
         self._signature = Signature(
-            input_schema, _file_uris(output.json_schema(mode="serialization"))
+            input_schema, file_uris(output.json_schema(mode="serialization"), _RETURNED_FILE)
         )
         # Inputs with files get them as local temporary files; others are never walked.
         self._files = file_fields(input_schema)
@@ -281,17 +283,6 @@ def _output_adapter(ref: str, where: str, hints: dict[str, Any]) -> TypeAdapter[
             ref, f"{where}: return annotation cannot be described as JSON: {exc}"
         ) from exc
     return adapter
-
-
-def _file_uris(schema: Any) -> Any:
-    """A returned file shows as a URI (Cog's shape): the caller gets its URL, not a path."""
-    if isinstance(schema, dict):
-        if schema.get("format") == "path" and schema.get("type") == "string":
-            return {**schema, "format": "uri"}
-        return {k: _file_uris(v) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [_file_uris(v) for v in schema]
-    return schema
 
 
 _SCALARS = frozenset({float, int, str, bool, type(None)})

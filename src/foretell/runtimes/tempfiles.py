@@ -7,17 +7,17 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from foretell.domain.files import FileData
+from foretell.manifest.file_fields import FILE_FORMATS
 
 # A suffix kept from the caller's file name ("digit.png" -> ".png"), so a model or library that
 # goes by extension reads it right; anything stranger is dropped, never put into a path.
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,16}$")
-_PATH_FORMATS = frozenset({"path", "file-path"})
 
 
 @contextmanager
@@ -52,16 +52,17 @@ def _write(file: FileData, directory: Path) -> Path:
     return Path(name)
 
 
-def file_uris(schema: Any) -> Any:
-    """An input schema with each path shown as a URI, Cog's shape for a file: what a caller
-    sends is a URL, a data: URI or an uploaded file, never a path (`bytes`' `binary` format
-    is dropped: such a parameter takes a string, as it always did)."""
+def file_uris(schema: Any, formats: Set[str] = FILE_FORMATS) -> Any:
+    """A schema with each string of one of `formats` shown as a URI, Cog's shape for a file:
+    what a caller sends, or gets back, is a URL (or a data: URI or an uploaded file), never a
+    path (`bytes`' `binary` format is dropped: such a parameter takes a string, as it always
+    did)."""
     if isinstance(schema, dict):
-        if schema.get("type") == "string" and schema.get("format") in _PATH_FORMATS:
+        if schema.get("type") == "string" and schema.get("format") in formats:
+            if schema["format"] == "binary":
+                return {k: v for k, v in schema.items() if k != "format"}
             return {**schema, "format": "uri"}
-        if schema.get("type") == "string" and schema.get("format") == "binary":
-            return {k: v for k, v in schema.items() if k != "format"}
-        return {k: file_uris(v) for k, v in schema.items()}
+        return {k: file_uris(v, formats) for k, v in schema.items()}
     if isinstance(schema, list):
-        return [file_uris(v) for v in schema]
+        return [file_uris(v, formats) for v in schema]
     return schema
