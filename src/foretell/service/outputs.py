@@ -6,13 +6,7 @@ from typing import Any, Protocol
 
 from foretell.domain import ErrorSource, PredictionError
 from foretell.domain.files import FileData, StoredFile
-from foretell.errors import (
-    FileTooLarge,
-    ForetellError,
-    InvalidRequest,
-    PayloadTooLarge,
-    StorageFull,
-)
+from foretell.errors import FileTooLarge, ForetellError, InvalidRequest, StorageFull
 
 
 class FileKeeper(Protocol):
@@ -68,12 +62,5 @@ def _refused(file: FileData, cause: ForetellError) -> PredictionError:
         return PredictionError(ErrorSource.INTERNAL, f"{where}: {cause.message}", detail)
     if isinstance(cause, FileTooLarge):
         return PredictionError(ErrorSource.MODEL, f"{where}: {cause.message}")
-    if isinstance(cause, PayloadTooLarge):
-        # Its own message speaks of a request body: this is a model's file.
-        why = (
-            f"it is {cause.size} bytes, over the limit of {cause.limit} bytes for a stored file "
-            "(max_file_bytes)"
-        )
-        return PredictionError(ErrorSource.MODEL, f"{where}: {why}")
     source = ErrorSource.MODEL if isinstance(cause, InvalidRequest) else ErrorSource.INTERNAL
     return PredictionError(source, f"{where}: {cause.message}")

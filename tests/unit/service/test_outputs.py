@@ -9,13 +9,7 @@ import pytest
 
 from foretell.domain import ErrorSource
 from foretell.domain.files import FileData, StoredFile
-from foretell.errors import (
-    FileTooLarge,
-    ForetellError,
-    InvalidRequest,
-    PayloadTooLarge,
-    StorageFull,
-)
+from foretell.errors import FileTooLarge, ForetellError, InvalidRequest, StorageFull
 from foretell.service.outputs import NotKept, keep_files
 
 pytestmark = pytest.mark.anyio
@@ -79,11 +73,6 @@ async def test_each_file_is_stored_as_the_owners_and_replaced_by_its_url() -> No
             ErrorSource.INTERNAL,
             "storing 10 bytes would pass the stored files' quota: 95 of 100 bytes are in use "
             "(max_files_bytes)",
-        ),
-        (
-            PayloadTooLarge(2048, 1024),
-            ErrorSource.MODEL,
-            "it is 2048 bytes, over the limit of 1024 bytes for a stored file (max_file_bytes)",
         ),
         (
             FileTooLarge("b.png", 4096, 1024),
