@@ -9,6 +9,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 import orjson
@@ -18,7 +19,18 @@ from foretell.manifest import ModelVersion
 from foretell.runtimes.base import LoadedModel, WithFiles
 from foretell.runtimes.registry import get_runtime
 from foretell.workers.lifeline import die_with_parent, watch_parent
-from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, SetupFailed, Shutdown
+from foretell.workers.protocol import (
+    LARGE_MESSAGE_BYTES,
+    Done,
+    Large,
+    Outcome,
+    Predict,
+    Ready,
+    Setup,
+    SetupFailed,
+    Shutdown,
+    ToParent,
+)
 
 # Loads a version in the replica: the runtime's (load_model), or a test's double of a model.
 Loader = Callable[[ModelVersion], LoadedModel]
@@ -49,7 +61,7 @@ def serve(conn: Connection, load: Loader) -> None:
         return
     assert isinstance(message, Setup)
     model, reply = setup(message, load)
-    conn.send(reply)
+    send(conn, reply)
     if model is None:
         return
     while True:
@@ -60,7 +72,16 @@ def serve(conn: Connection, load: Loader) -> None:
         if isinstance(message, Shutdown):
             return
         if isinstance(message, Predict):
-            conn.send(Done(message.batch_id, _interruptible(model, message.inputs)))
+            send(conn, Done(message.batch_id, _interruptible(model, message.inputs)))
+
+
+def send(conn: Connection, message: ToParent) -> None:
+    """Send `message` as Connection.send does, a large one announced first by Large: the parent
+    then reads it on a thread rather than on its event loop."""
+    data = ForkingPickler.dumps(message)
+    if len(data) >= LARGE_MESSAGE_BYTES:
+        conn.send(Large(len(data)))
+    conn.send_bytes(data)
 
 
 # The parent sends this signal to stop a batch whose predictions were all canceled (cog's way);

@@ -78,5 +78,20 @@ class Done:
     outcomes: list[Outcome]
 
 
+@dataclass(frozen=True, slots=True)
+class Large:
+    """Sent by a replica process before a message of `nbytes` pickled bytes (LARGE_MESSAGE_BYTES
+    or more, e.g. a Done holding a model's files): the parent reads that one off its event loop."""
+
+    nbytes: int
+
+
+# A message this large is sent, and read by the parent, on a thread: on the event loop, a 50 MB
+# file stalled every other request on the server for 90-120 ms each way; now 25-30 ms (pickling
+# a batch stays on the loop, and a reply's unpickled copy holds the GIL: bench/large_messages.py).
+# Smaller ones, nearly all of them, are sent and read on the loop as before: a hop to a thread
+# and back costs more than sending one.
+LARGE_MESSAGE_BYTES = 1 << 20
+
 ToChild = Setup | Predict | Shutdown
-ToParent = Ready | SetupFailed | Done
+ToParent = Ready | SetupFailed | Done | Large

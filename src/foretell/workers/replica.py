@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import multiprocessing
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from foretell.errors import ModelLoadFailed, WorkerCrashed
 from foretell.manifest import ModelVersion, Signature
 from foretell.workers import child
 from foretell.workers.protocol import (
+    LARGE_MESSAGE_BYTES,
     Done,
+    Large,
     Outcome,
     Predict,
     Ready,
@@ -50,6 +55,10 @@ class ProcessReplica:
         self._conn: Connection | None = None
         self._tmpdir: str | None = None
         self._inbox: asyncio.Queue[ToParent | None] = asyncio.Queue()
+        # Large messages being sent or read on threads (see LARGE_MESSAGE_BYTES), and the
+        # connection whose reader is off while one is read.
+        self._transfers: set[asyncio.Future[Any]] = set()
+        self._paused: Connection | None = None
         self._busy = False
         self._batch_id = 0
         self.on_exit: Callable[[], None] = lambda: None
@@ -113,8 +122,12 @@ class ProcessReplica:
             await self.stop()
             raise WorkerCrashed(str(self.version.ref), self._exitcode())
         batch_id = self._batch_id = next(_batch_ids)
+        conn = self._conn
+        data = ForkingPickler.dumps(Predict(batch_id, list(inputs)))  # as conn.send would
+        large = len(data) >= LARGE_MESSAGE_BYTES
         try:
-            self._conn.send(Predict(batch_id, list(inputs)))
+            if not large:
+                conn.send_bytes(data)
         except OSError:  # the process died since the check above
             await self.stop()
             raise WorkerCrashed(str(self.version.ref), self._exitcode()) from None
@@ -122,6 +135,8 @@ class ProcessReplica:
         self._busy = True
         try:
             async with asyncio.timeout(timeout):
+                if large:
+                    await self._send_large(conn, data)
                 message = await self._inbox.get()
         except TimeoutError:
             # A model stuck past its timeout cannot be interrupted safely: replace the process.
@@ -131,6 +146,9 @@ class ProcessReplica:
                 "(timeouts.predict_s); its replica was restarted"
             )
             raise WorkerCrashed(str(self.version.ref), None, reason) from None
+        except OSError:  # the process died while a large batch was being sent
+            await self.stop()
+            raise WorkerCrashed(str(self.version.ref), self._exitcode()) from None
         # Cleared only on a reply: canceled while waiting (shutdown) means it is still busy.
         self._busy = False
         if isinstance(message, Done) and message.batch_id == batch_id:
@@ -164,12 +182,14 @@ class ProcessReplica:
         if self._busy:
             grace_s = 0.0
         self._detach()
-        with contextlib.suppress(BrokenPipeError, OSError):
-            conn.send(Shutdown())
+        if not self._transfers:  # else a batch may be half-sent: a Shutdown would land inside it
+            with contextlib.suppress(BrokenPipeError, OSError):
+                conn.send(Shutdown())
         await asyncio.to_thread(_wait, process, grace_s)
         if process.poll() is None:
             process.kill()
             await asyncio.to_thread(_wait, process, 5.0)
+        await self._end_transfers(conn)
         conn.close()
         await self._remove_tmpdir()
 
@@ -181,19 +201,76 @@ class ProcessReplica:
             await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
 
     def _on_readable(self) -> None:
-        assert self._conn is not None
+        conn = self._conn
+        assert conn is not None
         try:
-            message = self._conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
-            self._detach()
-            self._inbox.put_nowait(None)
-            if self._process is not None:
-                self._process.poll()  # reap it now: no zombie waits for the next batch
-            self.on_exit()
+            self._lost()
+            return
+        if type(message) is Large:
+            self._receive_large(conn, message.nbytes)
             return
         self._inbox.put_nowait(message)
 
+    def _lost(self) -> None:
+        self._detach()
+        self._inbox.put_nowait(None)
+        if self._process is not None:
+            self._process.poll()  # reap it now: no zombie waits for the next batch
+        self.on_exit()
+
+    async def _send_large(self, conn: Connection, data: memoryview) -> None:
+        """Send pickled `data` on a thread; the loop serves other requests meanwhile."""
+        sending = asyncio.get_running_loop().run_in_executor(None, conn.send_bytes, data)
+        self._track(sending)
+        # Shielded: a canceled predict leaves the thread writing, and stop() waits for it.
+        await asyncio.shield(sending)
+
+    def _receive_large(self, conn: Connection, nbytes: int) -> None:
+        # The payload follows the marker: read and unpickled on a thread, the loop's reader off
+        # meanwhile (it would fire for the payload's bytes), back on once it is in the inbox.
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(conn.fileno())
+        self._paused = conn
+        receiving = loop.run_in_executor(None, _receive, conn, nbytes)
+        self._track(receiving)
+        receiving.add_done_callback(functools.partial(self._received, conn))
+
+    def _received(self, conn: Connection, receiving: asyncio.Future[Any]) -> None:
+        paused = self._paused is conn  # else stop() or start() took the connection meanwhile
+        if paused:
+            self._paused = None
+        if receiving.cancelled() or receiving.exception() is not None:
+            if paused:
+                self._lost()  # the process died mid-message (EOF) or sent garbage
+            elif conn is self._conn:
+                self._inbox.put_nowait(None)  # stopped meanwhile: predict must not wait on
+            return
+        if conn is not self._conn:
+            return  # a replacement's inbox is not this process's
+        self._inbox.put_nowait(receiving.result())
+        if paused and not conn.closed:
+            asyncio.get_running_loop().add_reader(conn.fileno(), self._on_readable)
+            os.set_blocking(conn.fileno(), True)  # uvloop's add_reader unset it (see start)
+
+    def _track(self, transfer: asyncio.Future[Any]) -> None:
+        self._transfers.add(transfer)
+        transfer.add_done_callback(self._transfers.discard)
+
+    async def _end_transfers(self, conn: Connection) -> None:
+        """Wait for the threads sending or reading on `conn`, its process gone: closing it
+        under them could close another file that reused its number. Shut down first, in case
+        a process the model started still holds the other end open."""
+        if not self._transfers:
+            return
+        family, kind = socket.AF_UNIX, socket.SOCK_STREAM
+        with contextlib.suppress(OSError), socket.fromfd(conn.fileno(), family, kind) as end:
+            end.shutdown(socket.SHUT_RDWR)
+        await asyncio.wait(set(self._transfers))
+
     def _detach(self) -> None:
+        self._paused = None
         if self._conn is not None and not self._conn.closed:
             asyncio.get_running_loop().remove_reader(self._conn.fileno())
 
@@ -213,6 +290,11 @@ def _readable(conn: Connection) -> bool:
         return conn.poll(0)
     except OSError:
         return True
+
+
+def _receive(conn: Connection, nbytes: int) -> Any:
+    """One message of `nbytes` pickled bytes, read and unpickled (on a thread)."""
+    return ForkingPickler.loads(conn.recv_bytes(nbytes))
 
 
 def _spawn(args: list[str], fd: int, tmpdir: str) -> subprocess.Popen[bytes]:

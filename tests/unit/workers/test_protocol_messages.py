@@ -15,6 +15,7 @@ from worker_doubles import SIGNATURE, version
 from foretell.workers import protocol
 from foretell.workers.protocol import (
     Done,
+    Large,
     Outcome,
     Predict,
     Ready,
@@ -31,6 +32,7 @@ MESSAGES = [
     Shutdown(),
     Ready(SIGNATURE, 0.25),
     SetupFailed("RuntimeError: no GPU", "Traceback ...\n"),
+    Large(5 << 20),
     Done(
         41,
         [
@@ -44,7 +46,7 @@ MESSAGES = [
 
 def test_the_message_set_is_closed_each_way() -> None:
     assert set(typing.get_args(ToChild)) == {Setup, Predict, Shutdown}
-    assert set(typing.get_args(ToParent)) == {Ready, SetupFailed, Done}
+    assert set(typing.get_args(ToParent)) == {Ready, SetupFailed, Done, Large}
     sent = {type(m) for m in MESSAGES}
     assert sent == set(typing.get_args(ToChild)) | set(typing.get_args(ToParent))
     # Anything else the module defines is a part of a message, not a message of its own.

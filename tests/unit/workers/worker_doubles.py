@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from foretell.domain.files import FileData
 from foretell.errors import InvalidInput, ModelLoadFailed
 from foretell.manifest import Manifest, ModelVersion, Signature, Timeouts
 
@@ -90,6 +91,20 @@ class ExitsInPredict(Echo):
         os._exit(3)
 
 
+class Measures(Echo):
+    """Answers each input {"file": FileData} with its size: a large batch, a small reply."""
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [{"size": len(item["file"].data)} for item in batch]
+
+
+class Makes(Echo):
+    """Answers each input {"size": n} with a file of n zero bytes: a small batch, a large reply."""
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [FileData("zeros.bin", "application/octet-stream", bytes(i["size"])) for i in batch]
+
+
 MODELS = {
     "echo": Echo,
     "raises-on-bad": RaisesOnBad,
@@ -97,6 +112,8 @@ MODELS = {
     "refuses": Refuses,
     "sleeps": Sleeps,
     "exits-in-predict": ExitsInPredict,
+    "measures": Measures,
+    "makes": Makes,
 }
 
 
