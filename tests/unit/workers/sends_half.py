@@ -1,5 +1,6 @@
 """A replica process that announces a large Done, sends half of it and then waits to be killed:
-a crash in the middle of a large message, for ProcessReplica's tests."""
+a crash in the middle of a large message, for ProcessReplica's tests. Named acme/reads-nothing,
+it waits to be killed before reading a batch: a batch that cannot be sent whole."""
 
 import os
 import signal
@@ -23,6 +24,8 @@ if __name__ == "__main__":
     conn = Connection(fd)
     conn.recv()  # Setup
     conn.send(Ready(SIGNATURE, 0.0))
+    if sys.argv[3] == "acme/reads-nothing:1":
+        signal.pause()
     conn.recv()  # Predict
     conn.send(Large(SIZE))
     # Connection's framing (a 4-byte length, then the bytes), cut off halfway through.

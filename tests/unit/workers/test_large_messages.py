@@ -123,3 +123,17 @@ async def test_a_replica_stopped_mid_message_stops_and_its_batch_fails() -> None
             await asyncio.wait_for(task, WITHIN_S)
     finally:
         await replica.stop()
+
+
+async def test_a_large_batch_the_process_never_reads_times_out_and_kills_it() -> None:
+    replica = ProcessReplica(version("reads-nothing", predict_s=0.5), SENDS_HALF)
+    try:
+        assert await replica.start() == SIGNATURE
+        batch = [{"file": FileData("big.bin", "application/octet-stream", bytes(SIZE))}]
+        with pytest.raises(WorkerCrashed, match=r"\(timeouts\.predict_s\)"):
+            await asyncio.wait_for(replica.predict(batch), WITHIN_S)
+        assert not replica._transfers
+        assert replica._process is not None
+        assert replica._process.returncode == -9
+    finally:
+        await replica.stop()
