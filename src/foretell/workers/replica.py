@@ -256,7 +256,15 @@ class ProcessReplica:
 
     def _track(self, transfer: asyncio.Future[Any]) -> None:
         self._transfers.add(transfer)
-        transfer.add_done_callback(self._transfers.discard)
+        transfer.add_done_callback(self._untrack)
+
+    def _untrack(self, transfer: asyncio.Future[Any]) -> None:
+        self._transfers.discard(transfer)
+        # Retrieved here: a send that a timeout or a stop left behind fails with its process
+        # (BrokenPipeError), the crash already reported; unretrieved, the loop would report it
+        # again whenever the future is collected, inside whatever runs then.
+        if not transfer.cancelled():
+            transfer.exception()
 
     async def _end_transfers(self, conn: Connection) -> None:
         """Wait for the threads sending or reading on `conn`, its process gone: closing it

@@ -5,6 +5,7 @@ stopped in the middle of one fails its batch as a crash, never a hang."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from collections.abc import Awaitable
@@ -137,3 +138,28 @@ async def test_a_large_batch_the_process_never_reads_times_out_and_kills_it() ->
         assert replica._process.returncode == -9
     finally:
         await replica.stop()
+
+
+async def test_a_send_its_process_broke_leaves_no_unretrieved_error_behind() -> None:
+    """The thread sending a batch the process never read fails with it (BrokenPipeError): that
+    error is the crash already reported, so it must not surface later as an unretrieved future's
+    (which the loop reports whenever the future is collected, in whatever runs then)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        replica = ProcessReplica(version("reads-nothing", predict_s=0.5), SENDS_HALF)
+        try:
+            await replica.start()
+            batch = [{"file": FileData("big.bin", "application/octet-stream", bytes(SIZE))}]
+            with pytest.raises(WorkerCrashed):
+                await asyncio.wait_for(replica.predict(batch), WITHIN_S)
+        finally:
+            await replica.stop()
+        del replica
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c.get("message") for c in reported] == []
