@@ -77,6 +77,7 @@ class ModelMetrics:
     def __init__(self, model: str) -> None:
         self.queue_seconds = QUEUE_SECONDS.labels(model)
         self.execution_seconds = EXECUTION_SECONDS.labels(model)
+        self.statistics = Statistics()  # the same, counted for Triton's statistics extension
         self._model = model
         self._finished: dict[str, Counter] = {}
         self._errors: dict[str, Counter] = {}
@@ -106,3 +107,30 @@ WEBHOOK_BACKLOG = Gauge(
     "Webhook events stored and not yet delivered or given up.",
     registry=REGISTRY,
 )
+
+
+class Tally:
+    """How many of something happened and their total time, in nanoseconds."""
+
+    __slots__ = ("count", "ns")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ns = 0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.ns += max(0, round(seconds * 1e9))
+
+
+class Statistics:
+    """One deployment's inference statistics in Triton's terms, counted by this process since
+    it started serving the version (other processes sharing the store keep their own)."""
+
+    def __init__(self) -> None:
+        self.success = Tally()  # predictions that succeeded, creation to end
+        self.fail = Tally()  # predictions that failed, creation to end
+        self.queue = Tally()  # creation to start on a replica
+        self.compute_infer = Tally()  # each prediction's batch on its replica
+        self.executions = 0  # batches run on a replica
+        self.last_inference_ms = 0  # when the last prediction ended, ms since the epoch

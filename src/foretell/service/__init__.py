@@ -2,7 +2,7 @@
 
 from foretell.service.catalog import Catalog
 from foretell.service.predictions import NewPrediction, PredictionService
-from foretell.service.views import ModelView, Readiness, VersionView
+from foretell.service.views import ModelView, Readiness, StatisticsView, Tallied, VersionView
 
 __all__ = [
     "Catalog",
@@ -10,5 +10,7 @@ __all__ = [
     "NewPrediction",
     "PredictionService",
     "Readiness",
+    "StatisticsView",
+    "Tallied",
     "VersionView",
 ]

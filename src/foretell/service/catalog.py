@@ -13,9 +13,16 @@ from types import MappingProxyType
 
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
+from foretell.metrics import Tally
 from foretell.service.deployments import Deployment, Deployments, model_id_of
 from foretell.service.environments import Environments
-from foretell.service.views import ModelView, Readiness, VersionView
+from foretell.service.views import (
+    ModelView,
+    Readiness,
+    StatisticsView,
+    Tallied,
+    VersionView,
+)
 
 # A regex per model per request otherwise (GPUX's /predict lists the models on each one).
 _model_id = cache(model_id_of)
@@ -92,6 +99,29 @@ class Catalog:
             found = [d for d in self._deployments.all() if viewer is None or d.visible_to(viewer)]
         return Readiness(tuple(self._view(d) for d in found))
 
+    def statistics(
+        self, viewer: Principal, refs: Sequence[ModelRef] | None = None
+    ) -> list[StatisticsView]:
+        """The inference statistics of the versions `refs` resolve to, else of every version
+        `viewer` may see, as this process counted them since it began serving each."""
+        if refs is not None:
+            found = [self._deployments.resolve(ref, viewer) for ref in refs]
+        else:
+            found = [d for d in self._deployments.all() if d.visible_to(viewer)]
+        return [self._statistics(d) for d in found]
+
+    def _statistics(self, deployment: Deployment) -> StatisticsView:
+        counted = deployment.metrics.statistics
+        return StatisticsView(
+            version=self._view(deployment),
+            success=_tallied(counted.success),
+            fail=_tallied(counted.fail),
+            queue=_tallied(counted.queue),
+            compute_infer=_tallied(counted.compute_infer),
+            executions=counted.executions,
+            last_inference_ms=counted.last_inference_ms,
+        )
+
     def _model(self, owner: str, name: str, versions: Iterable[Deployment]) -> ModelView:
         shown = tuple(self._view(d) for d in versions)
         return ModelView(owner, name, _model_id(owner, name), shown)
@@ -103,6 +133,10 @@ class Catalog:
                 deployment, tuple(self._environments.of(deployment))
             )
         return view
+
+
+def _tallied(tally: Tally) -> Tallied:
+    return Tallied(tally.count, tally.ns)
 
 
 def _view_of(d: Deployment, environments: tuple[str, ...]) -> VersionView:

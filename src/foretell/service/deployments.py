@@ -100,7 +100,7 @@ class Deployment:
             self.version.manifest.batching,
             restart=self.pool.restart,
             on_unavailable=self._unavailable,
-            on_batch=self.admission.observe,
+            on_batch=self._batch_ran,
         )
         results = await asyncio.gather(
             *(self._start_replica(r) for r in self.pool.replicas), return_exceptions=True
@@ -117,6 +117,10 @@ class Deployment:
                 log.error("starting %s failed unexpectedly", self.ref, exc_info=first)
                 reason = f"starting a replica failed: {type(first).__name__}: {first}"
             self._settle(DeploymentStatus.FAILED, reason)
+
+    def _batch_ran(self, seconds: float) -> None:
+        self.admission.observe(seconds)
+        self.metrics.statistics.executions += 1
 
     def _unavailable(self, reason: str) -> None:
         self._settle(DeploymentStatus.FAILED, reason)

@@ -29,6 +29,7 @@ from foretell.errors import (
 )
 from foretell.files.inputs import InputFiles, Resolved
 from foretell.manifest.file_fields import FileFields
+from foretell.metrics import Statistics
 from foretell.scheduler import Job
 from foretell.service.deployments import Deployment
 from foretell.service.held import HeldInputFiles
@@ -529,9 +530,9 @@ class PredictionTask:
         job = self._job
         p.started_at = p.updated_at = (job and job.started_at) or datetime.now(UTC)
         p.setup_time = timedelta(seconds=setup_s)
-        self._deployment.metrics.queue_seconds.observe(
-            (p.started_at - p.created_at).total_seconds()
-        )
+        queued = (p.started_at - p.created_at).total_seconds()
+        self._deployment.metrics.queue_seconds.observe(queued)
+        self._deployment.metrics.statistics.queue.add(queued)
         p.attempts += 1
         if p.webhook is not None:
             self.save("start")  # its webhook event is written in the same transaction
@@ -559,6 +560,7 @@ class PredictionTask:
         self._give_back_files()
         deployment = self._deployment
         deployment.metrics.finished(p.status.value, p.error.source.value if p.error else None)
+        _count(deployment.metrics.statistics, p, outcome)
         if outcome is not None:
             deployment.metrics.execution_seconds.observe(outcome.execution_time)
             p.output = outcome.output if error is None else None
@@ -573,6 +575,18 @@ class PredictionTask:
         self._was_stored = self.stored
         # The first try is queued now, so it shares the next commit with its neighbours.
         self.save(*self._events).add_done_callback(self._written)
+
+
+def _count(stats: Statistics, p: Prediction, outcome: Outcome | None) -> None:
+    """Count a prediction that just ended in Triton's statistics (a canceled one is neither a
+    success nor a failure there)."""
+    if p.completed_at is None or p.status is PredictionStatus.CANCELED:
+        return
+    took = (p.completed_at - p.created_at).total_seconds()
+    (stats.success if p.status is PredictionStatus.SUCCEEDED else stats.fail).add(took)
+    if outcome is not None:
+        stats.compute_infer.add(outcome.execution_time)
+    stats.last_inference_ms = int(p.completed_at.timestamp() * 1000)
 
 
 def _creator(p: Prediction) -> Principal:

@@ -126,3 +126,24 @@ class Readiness:
     def statuses(self) -> dict[str, str]:
         """Each version's status, by `owner/name:number`."""
         return {str(v.ref): v.status.value for v in self.versions}
+
+
+@dataclass(frozen=True, slots=True)
+class Tallied:
+    """How many of something happened and their total time."""
+
+    count: int
+    ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticsView:
+    """A version's inference statistics as this process counted them, at one moment."""
+
+    version: VersionView
+    success: Tallied  # predictions that succeeded, creation to end
+    fail: Tallied  # predictions that failed, creation to end
+    queue: Tallied  # creation to start on a replica
+    compute_infer: Tallied  # each prediction's batch on its replica
+    executions: int  # batches run on a replica
+    last_inference_ms: int  # when the last prediction ended, ms since the epoch; 0: none yet
