@@ -297,6 +297,22 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
         200,
         True,
     ),
+    ("GET", "/v2/models/{owner}/{name}/config"): (R, _v2_model("/config"), 200, True),
+    ("GET", "/v2/models/{owner}/{name}/versions/{version}/config"): (
+        R,
+        _v2_model("/versions/1/config"),
+        200,
+        True,
+    ),
+    ("GET", "/v2/models/stats"): (R, plain("/v2/models/stats"), 200, False),
+    ("GET", "/v2/models/{owner}/{name}/stats"): (R, _v2_model("/stats"), 200, True),
+    ("GET", "/v2/models/{owner}/{name}/versions/{version}/stats"): (
+        R,
+        _v2_model("/versions/1/stats"),
+        200,
+        True,
+    ),
+    ("POST", "/v2/repository/index"): (R, plain("/v2/repository/index"), 200, False),
     ("POST", "/v2/models/{owner}/{name}/infer"): (P, _v2_model("/infer", **V2_INFER), 200, True),
     ("POST", "/v2/models/{owner}/{name}/versions/{version}/infer"): (
         P,

@@ -47,8 +47,18 @@ def labels(response: httpx.Response) -> list[Any]:
     [
         ("GET", "/v2/nope", 404, "no route GET /v2/nope"),
         ("GET", "/v2/models/iris", 404, "no route GET /v2/models/iris"),  # one-segment name
-        ("GET", "/v2/models/demo/iris/config", 404, "no route GET /v2/models/demo/iris/config"),
-        ("POST", "/v2/repository/index", 404, "no route POST /v2/repository/index"),
+        (
+            "GET",
+            "/v2/models/demo/iris/trace/setting",
+            404,
+            "no route GET /v2/models/demo/iris/trace/setting",
+        ),
+        (
+            "POST",
+            "/v2/repository/models/demo/iris/load",
+            404,
+            "no route POST /v2/repository/models/demo/iris/load",
+        ),
         ("DELETE", "/v2/models/demo/iris", 405, "Method Not Allowed"),
     ],
 )
@@ -234,7 +244,7 @@ def test_tritonclient_reads_the_errors_and_sends_compressed_bodies(tmp_path: Pat
             with pytest.raises(InferenceServerException) as missing:
                 client.infer("demo/nope", [rows], headers={**key})
             with pytest.raises(InferenceServerException) as no_route:
-                client.get_model_repository_index(headers={**key})
+                client.load_model("demo/iris", headers={**key})
         finally:
             client.close()
 
@@ -250,5 +260,5 @@ def test_tritonclient_reads_the_errors_and_sends_compressed_bodies(tmp_path: Pat
     )
     assert (no_route.value.status(), no_route.value.message()) == (
         "404",
-        "no route POST /v2/repository/index",
+        "no route POST /v2/repository/models/demo/iris/load",
     )

@@ -33,8 +33,8 @@ from foretell.api import state
 from foretell.api.auth import Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
-from foretell.api.dialects.oip_v2 import binary, dataplane, specs
-from foretell.api.dialects.oip_v2.schemas import InferenceRequest
+from foretell.api.dialects.oip_v2 import binary, dataplane, repository, specs
+from foretell.api.dialects.oip_v2.schemas import InferenceRequest, RepositoryIndexRequest
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
@@ -49,6 +49,7 @@ _INFER = errors(404, 429, 500, 503)
 
 MODEL = "/models/{owner}/{name}"
 VERSION = "/versions/{version}"
+_INDEX = documented(RepositoryIndexRequest)
 
 
 def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
@@ -103,6 +104,56 @@ async def version_ready(
     owner: str, name: str, version: str, request: Request, caller: Reader
 ) -> Response:
     return _ready(_version(state.service(request), owner, name, version, caller))
+
+
+# Triton's configuration, statistics and repository index (read only; see `repository`).
+@router.get(MODEL + "/config", responses=errors(400, 404, 503))
+async def model_config(owner: str, name: str, request: Request, caller: Reader) -> Response:
+    found = _version(state.service(request), owner, name, None, caller)
+    return Json(repository.config(found))
+
+
+@router.get(MODEL + VERSION + "/config", responses=errors(400, 404, 503))
+async def version_config(
+    owner: str, name: str, version: str, request: Request, caller: Reader
+) -> Response:
+    found = _version(state.service(request), owner, name, version, caller)
+    return Json(repository.config(found))
+
+
+@router.get("/models/stats")
+async def all_stats(request: Request, caller: Reader) -> Response:
+    return Json(repository.statistics(state.service(request), caller))
+
+
+@router.get(MODEL + "/stats", responses=errors(404))
+async def model_stats(owner: str, name: str, request: Request, caller: Reader) -> Response:
+    return Json(repository.statistics(state.service(request), caller, owner, name))
+
+
+@router.get(MODEL + VERSION + "/stats", responses=errors(400, 404))
+async def version_stats(
+    owner: str, name: str, version: str, request: Request, caller: Reader
+) -> Response:
+    service = state.service(request)
+    return Json(repository.statistics(service, caller, owner, name, version))
+
+
+@router.post(
+    "/repository/index",
+    responses=errors(400),
+    # tritonclient sends no body; Triton's `{"ready": true}` lists only the ready versions.
+    openapi_extra={"requestBody": {**_INDEX["requestBody"], "required": False}},
+)
+async def repository_index(request: Request, caller: Reader) -> Response:
+    raw = await request.body()
+    settings = state.settings(request)
+    asked = (
+        parse_body(raw, RepositoryIndexRequest, max_depth=settings.max_json_depth)
+        if raw.strip()
+        else RepositoryIndexRequest()
+    )
+    return Json(repository.index(state.service(request), caller, asked.ready))
 
 
 def _version(

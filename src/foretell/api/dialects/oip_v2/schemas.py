@@ -33,3 +33,9 @@ class InferenceRequest(BaseModel):
     outputs: list[RequestOutput] | None = Field(
         None, description="the outputs to return, by name; all of them when absent"
     )
+
+
+class RepositoryIndexRequest(BaseModel):
+    """Triton's repository index request; tritonclient sends an empty body."""
+
+    ready: bool = Field(False, description="only the versions ready to infer")

@@ -1,0 +1,128 @@
+"""Triton's model configuration, statistics and repository index, read from the catalog.
+
+Read only: no load or unload. The configuration is derived from the manifest and the same
+tensor specs model metadata advertises. Statistics are those this process counted since it
+began serving each version (another process sharing the store counts its own); foretell does
+not time a batch's input and output conversion apart from its run, so compute_input and
+compute_output are zero, its whole batch time is compute_infer, there is no response cache
+(cache_hit and cache_miss zero), and batch_stats is empty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from foretell.api.dialects.oip_v2 import dataplane, specs
+from foretell.domain import DeploymentStatus, ModelRef
+from foretell.domain.access import Principal
+from foretell.service import PredictionService, StatisticsView, Tallied, VersionView
+
+# Triton's backend for each runtime it has one for; any other runtime is named as itself.
+_BACKENDS = {"onnx": ("onnxruntime_onnx", "onnxruntime"), "python": ("", "python")}
+_LOADING = (DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING)
+_NONE = {"count": 0, "ns": 0}
+
+
+def config(version: VersionView) -> dict[str, Any]:
+    """Triton's model configuration of `version`; ModelNotReady until it has loaded."""
+    found = dataplane.signature(version)
+    runtime = version.runtime or "unknown"
+    platform, backend = _BACKENDS.get(runtime, ("", runtime))
+    batching = version.batching
+    # A version that takes one prediction at a time does not batch: Triton's 0.
+    max_batch = batching.max_batch_size if batching and batching.max_batch_size > 1 else 0
+    outputs = specs.outputs(found.output_schema) or {}
+    body: dict[str, Any] = {
+        "name": version.slug,
+        "platform": platform,
+        "backend": backend,
+        "version_policy": {"specific": {"versions": [version.number]}},
+        "max_batch_size": max_batch,
+        "input": [_tensor(s, max_batch) for s in specs.inputs(found.input_schema).values()],
+        "output": [_tensor(s, max_batch) for s in outputs.values()],
+        "instance_group": [
+            {"name": version.slug, "kind": _kind(version), "count": version.replicas}
+        ],
+    }
+    if batching and max_batch:
+        body["dynamic_batching"] = {
+            "max_queue_delay_microseconds": round(batching.max_delay_ms * 1000),
+            "default_queue_policy": {"max_queue_size": batching.max_queue_size},
+        }
+    return body
+
+
+def _tensor(spec: specs.TensorSpec, max_batch: int) -> dict[str, Any]:
+    dims = list(spec.shape)
+    if max_batch and len(dims) > 1:
+        dims = dims[1:]  # Triton leaves the batch dimension out of a batching model's dims
+    datatype = "STRING" if spec.datatype == "BYTES" else spec.datatype  # Triton's word for it
+    return {"name": spec.name, "data_type": f"TYPE_{datatype}", "dims": dims}
+
+
+def _kind(version: VersionView) -> str:
+    device = str(version.options.get("device", "cpu")).lower()
+    return "KIND_GPU" if device.startswith(("cuda", "gpu")) else "KIND_CPU"
+
+
+def statistics(
+    service: PredictionService,
+    caller: Principal,
+    owner: str | None = None,
+    name: str | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
+    """Triton's statistics response: of one version (`version`), every version of one model
+    (`owner/name`), or every version `caller` may see (no model named)."""
+    catalog = service.catalog
+    refs: list[ModelRef] | None = None
+    if owner is not None and name is not None:
+        if version is not None:
+            refs = [dataplane.version(service, owner, name, version, caller).ref]
+        else:
+            refs = [v.ref for v in catalog.model(owner, name, caller).versions]
+    return {"model_stats": [_stats(s) for s in catalog.statistics(caller, refs)]}
+
+
+def _stats(found: StatisticsView) -> dict[str, Any]:
+    return {
+        "name": found.version.slug,
+        "version": str(found.version.number),
+        "last_inference": found.last_inference_ms,
+        "inference_count": found.success.count,
+        "execution_count": found.executions,
+        "inference_stats": {
+            "success": _tally(found.success),
+            "fail": _tally(found.fail),
+            "queue": _tally(found.queue),
+            "compute_input": _NONE,
+            "compute_infer": _tally(found.compute_infer),
+            "compute_output": _NONE,
+            "cache_hit": _NONE,
+            "cache_miss": _NONE,
+        },
+        "batch_stats": [],
+    }
+
+
+def _tally(tally: Tallied) -> dict[str, int]:
+    return {"count": tally.count, "ns": tally.ns}
+
+
+def index(service: PredictionService, caller: Principal, ready_only: bool) -> list[dict[str, str]]:
+    """Every version `caller` may see (only those ready, if asked), with its state."""
+    return [
+        _entry(v)
+        for model in service.catalog.models(caller)
+        for v in model.versions
+        if v.ready or not ready_only
+    ]
+
+
+def _entry(version: VersionView) -> dict[str, str]:
+    if version.ready:
+        state, reason = "READY", ""
+    elif version.status in _LOADING:
+        state, reason = "LOADING", ""
+    else:
+        state, reason = "UNAVAILABLE", version.error or version.status.value
+    return {"name": version.slug, "version": str(version.number), "state": state, "reason": reason}

@@ -1,0 +1,127 @@
+"""Triton's model configuration, statistics and repository index under /v2: through
+tritonclient against a real `foretell serve` of demo/digits and a model whose setup fails, and
+their errors on the in-process app."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from _server import build_repository, running_server
+from tritonclient.utils import InferenceServerException
+
+# The models `api` serves this module's in-process tests (conftest.py): only these start.
+MODELS = ("demo/digits",)
+
+
+@pytest.mark.slow
+def test_tritonclient_reads_config_statistics_and_the_repository_index(tmp_path: Path) -> None:
+    repo = build_repository(tmp_path, demo=["digits"], fixtures=["raises-in-setup"])
+    with running_server(repo, tmp_path / "data") as server:
+        headers = {"Authorization": f"Bearer {server.admin_key}"}
+        client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+        try:
+            config = client.get_model_config("demo/digits", headers=headers)
+            versioned = client.get_model_config("demo/digits", "1", headers=headers)
+            before = client.get_inference_statistics("demo/digits", headers=headers)
+            started_ms = time.time() * 1000
+            pixels = triton.InferInput("features", [1, 64], "FP32")
+            pixels.set_data_from_numpy(np.zeros((1, 64), dtype=np.float32))
+            for _ in range(2):
+                client.infer("demo/digits", [pixels], headers=headers)
+            stats = client.get_inference_statistics("demo/digits", headers=headers)
+            everything = client.get_inference_statistics(headers=headers)
+            index = client.get_model_repository_index(headers=headers)
+            with pytest.raises(InferenceServerException) as unknown:
+                client.get_model_config("demo/nope", headers=headers)
+            with pytest.raises(InferenceServerException) as not_loaded:
+                client.get_model_config("fixtures/raises-in-setup", headers=headers)
+        finally:
+            client.close()
+        anonymous = httpx.get(f"{server.url}/v2/models/demo/digits/stats")
+        ready_only = httpx.post(
+            f"{server.url}/v2/repository/index",
+            json={"ready": True},
+            headers={"Authorization": f"Bearer {server.admin_key}"},  # tritonclient adds to its own
+        )
+
+    assert config == versioned
+    assert config["name"] == "demo/digits"
+    assert config["platform"] == "onnxruntime_onnx"
+    assert config["max_batch_size"] == 32
+    assert config["input"] == [{"name": "features", "data_type": "TYPE_FP32", "dims": [64]}]
+    assert [o["data_type"] for o in config["output"]] == ["TYPE_INT64", "TYPE_FP32"]
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == 0
+    assert config["instance_group"] == [{"name": "demo/digits", "kind": "KIND_CPU", "count": 1}]
+
+    assert before["model_stats"][0]["inference_count"] == 0
+    [digits] = stats["model_stats"]
+    assert (digits["name"], digits["version"]) == ("demo/digits", "1")
+    assert digits["inference_count"] == 2
+    assert digits["execution_count"] == 2
+    assert digits["last_inference"] >= started_ms - 1000
+    inference = digits["inference_stats"]
+    for counted in ("success", "queue", "compute_infer"):
+        assert inference[counted]["count"] == 2, counted
+        assert inference[counted]["ns"] > 0, counted
+    assert inference["fail"] == {"count": 0, "ns": 0}
+    assert inference["success"]["ns"] >= inference["compute_infer"]["ns"]
+    assert digits in everything["model_stats"]
+
+    assert {(e["name"], e["version"], e["state"]) for e in index} == {
+        ("demo/digits", "1", "READY"),
+        ("fixtures/raises-in-setup", "1", "UNAVAILABLE"),
+    }
+    [failed] = [e for e in index if e["state"] == "UNAVAILABLE"]
+    assert failed["reason"]  # why its setup failed
+    assert ready_only.json() == [
+        {"name": "demo/digits", "version": "1", "state": "READY", "reason": ""}
+    ]
+
+    assert unknown.value.status() == "404"
+    assert unknown.value.message() == "model 'demo/nope' not found"
+    assert not_loaded.value.message().startswith("model 'fixtures/raises-in-setup:1'")
+    assert anonymous.status_code == 401, anonymous.text
+    assert "error" in anonymous.json()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("GET", "/v2/models/demo/nope/stats", None, 404, "model 'demo/nope' not found"),
+        (
+            "GET",
+            "/v2/models/demo/digits/versions/x/config",
+            None,
+            400,
+            "model version 'x' is not a version number; versions are 1, 2, …",
+        ),
+        (
+            "GET",
+            "/v2/models/demo/digits/versions/9/stats",
+            None,
+            404,
+            "model 'demo/digits' has no version 9; versions that exist: 1",
+        ),
+    ],
+)
+async def test_errors_are_in_the_protocols_shape(
+    api, method: str, path: str, body: object, status: int, message: str
+) -> None:
+    response = await api.http.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json() == {"error": message}
+
+
+@pytest.mark.anyio
+async def test_a_repository_index_body_that_is_not_triton_s_is_refused(api) -> None:
+    response = await api.http.post("/v2/repository/index", json={"ready": "maybe"})
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "body.ready: Input should be a valid boolean, unable to interpret input"
+    }
