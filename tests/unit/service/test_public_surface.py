@@ -12,6 +12,8 @@ def test_service_exports_the_prediction_path_and_the_catalog_only() -> None:
         "NewPrediction",
         "PredictionService",
         "Readiness",
+        "StatisticsView",  # the catalog's frozen snapshot of a version's inference statistics
+        "Tallied",  # one count and its time, inside a StatisticsView
         "VersionView",
     ]
 
