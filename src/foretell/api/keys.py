@@ -53,8 +53,9 @@ class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     owner: str = Field(description="whose models it runs and whose predictions it sees")
-    scope: Literal["read", "predict", "admin"] = Field(
+    scope: Literal["read", "predict", "deploy", "admin"] = Field(
         description="read: models and its owner's predictions; predict: also create and cancel; "
+        "deploy: also push, load, unload and scale its owner's models; "
         "admin: everything, every owner, and keys"
     )
     name: str = Field("", max_length=128, description="what it is for, e.g. ci")

@@ -116,7 +116,7 @@ def _as_dict(key: ApiKey) -> dict[str, Any]:
 @app.command()
 def create(
     owner: Annotated[str, typer.Option(help="whose models it runs and predictions it sees")],
-    scope: Annotated[Scope, typer.Option(help="read | predict | admin")] = Scope.PREDICT,
+    scope: Annotated[Scope, typer.Option(help="read | predict | deploy | admin")] = Scope.PREDICT,
     name: Annotated[str, typer.Option(help="what it is for, e.g. ci")] = "",
     expires: Annotated[
         str | None, typer.Option(help="lifetime such as 30d or 12h; default: never expires")

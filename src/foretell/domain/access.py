@@ -12,13 +12,14 @@ class Scope(StrEnum):
 
     READ = "read"  # models, and the predictions its owner made
     PREDICT = "predict"  # create and cancel predictions too
+    DEPLOY = "deploy"  # push its owner's models, load, unload and scale them too
     ADMIN = "admin"  # everything, every owner's, and the keys themselves
 
     def includes(self, other: Scope) -> bool:
         return _RANK[self] >= _RANK[other]
 
 
-_RANK = {Scope.READ: 0, Scope.PREDICT: 1, Scope.ADMIN: 2}
+_RANK = {Scope.READ: 0, Scope.PREDICT: 1, Scope.DEPLOY: 2, Scope.ADMIN: 3}
 
 
 @dataclass(frozen=True, slots=True)

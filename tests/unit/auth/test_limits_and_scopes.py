@@ -31,7 +31,8 @@ def test_a_bucket_refills_no_further_than_its_burst() -> None:
     [
         (Scope.READ, {Scope.READ}),
         (Scope.PREDICT, {Scope.READ, Scope.PREDICT}),
-        (Scope.ADMIN, {Scope.READ, Scope.PREDICT, Scope.ADMIN}),
+        (Scope.DEPLOY, {Scope.READ, Scope.PREDICT, Scope.DEPLOY}),
+        (Scope.ADMIN, {Scope.READ, Scope.PREDICT, Scope.DEPLOY, Scope.ADMIN}),
     ],
 )
 def test_each_scope_includes_the_ones_before_it(scope: Scope, may: set[Scope]) -> None:
