@@ -1,9 +1,10 @@
 """Every route's one way to learn who is calling and whether it may: `Authorized(scope)`.
 
-FastAPI routes declare it as a dependency (`Reader`, `Predictor`, `Admin`, `PublicPredictor`);
-the fast lane calls `authorize` with its route's scope. Both end in the same checks, so a route
-answers the same whichever lane served it, and the test that walks the app's routes can find
-each one's scope. Open routes that show a key more than anyone (readiness) call `identify`."""
+FastAPI routes declare it as a dependency (`Reader`, `Predictor`, `Deployer`, `Admin`,
+`PublicPredictor`); the fast lane calls `authorize` with its route's scope. Both end in the same
+checks, so a route answers the same whichever lane served it, and the test that walks the app's
+routes can find each one's scope. Open routes that show a key more than anyone (readiness) call
+`identify`."""
 
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ class Authorized:
 
 Reader = Annotated[Principal, Depends(Authorized(Scope.READ))]
 Predictor = Annotated[Principal, Depends(Authorized(Scope.PREDICT))]
+# Push, load, unload, scale and rescan: the caller's own models (the service checks the owner).
+Deployer = Annotated[Principal, Depends(Authorized(Scope.DEPLOY))]
 Admin = Annotated[Principal, Depends(Authorized(Scope.ADMIN))]
 # The dialects' synchronous prediction routes: the caller gets the answer and keeps nothing it
 # could read back later, so with anonymous access on, one without a key may run public models.
