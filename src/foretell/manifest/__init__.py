@@ -5,6 +5,7 @@ from foretell.manifest.manifest import (
     Manifest,
     Placement,
     RayOptions,
+    ReplicaRange,
     Timeouts,
     load_manifest,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "ModelVersion",
     "Placement",
     "RayOptions",
+    "ReplicaRange",
     "Repository",
     "Signature",
     "Timeouts",

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from foretell.errors import ManifestError
@@ -43,6 +51,47 @@ class Timeouts(BaseModel):
     deadline_s: float | None = Field(
         None, gt=0, le=24 * 3600, description="default Cancel-After for this model's predictions"
     )
+
+
+MAX_REPLICAS = 64
+
+
+class ReplicaRange(BaseModel):
+    """How many replicas may run: at least `min` (0: none while idle), at most `max`; one more
+    starts when the oldest queued prediction has waited `target_wait_s`, and one idle for
+    `idle_s` stops. `replicas: N` in a manifest is exactly N (min = max = N)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int = Field(1, ge=0, le=MAX_REPLICAS, description="replicas kept running; 0 when idle")
+    max: int = Field(1, ge=1, le=MAX_REPLICAS, description="replicas running at most")
+    idle_s: float = Field(
+        300.0, gt=0, le=7 * 24 * 3600, description="a replica idle this long stops, down to min"
+    )
+    target_wait_s: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="another replica starts when the oldest queued prediction waited this long",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicaRange:
+        if self.min > self.max:
+            raise PydanticCustomError(
+                "replica_range",
+                "min ({min}) is above max ({max}): min must be at most max",
+                {"min": self.min, "max": self.max},
+            )
+        return self
+
+    @classmethod
+    def exactly(cls, n: int) -> ReplicaRange:
+        return cls(min=n, max=n)
+
+    @property
+    def fixed(self) -> bool:
+        return self.min == self.max
 
 
 # Ray's own resource names, set by num_cpus and num_gpus (Ray refuses them in `resources`) or
@@ -138,7 +187,11 @@ class Manifest(BaseModel):
     # private: only keys of the model's owner (and admin keys) can see and run it.
     visibility: Literal["public", "private"] = "private"
     batching: Batching = Batching()
-    replicas: int = Field(1, ge=1, le=64)
+    replicas: ReplicaRange = Field(
+        ReplicaRange(),
+        description="N (exactly N), or {min, max, idle_s, target_wait_s}: between min (0 = "
+        "none while idle) and max, following the queue",
+    )
     isolation: Isolation = "auto"
     timeouts: Timeouts = Timeouts()
     # None: wherever the server's --placement puts models that do not say.
@@ -148,6 +201,21 @@ class Manifest(BaseModel):
         "replicas as actors on the server's Ray cluster; 'local': on this machine",
     )
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _replicas_count(cls, value: Any) -> Any:
+        """`replicas: N`, short for {min: N, max: N}; at least 1 (a range may have min 0)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 1 <= value <= MAX_REPLICAS:
+                raise PydanticCustomError(
+                    "replicas",
+                    "{value} replicas: a count must be 1 to {limit}; for none while idle, "
+                    "give a range, e.g. replicas: {min: 0, max: 1}",
+                    {"value": value, "limit": MAX_REPLICAS},
+                )
+            return {"min": value, "max": value}
+        return value
 
     @field_validator("placement", mode="before")
     @classmethod

@@ -263,7 +263,8 @@ class TransformersRuntime:
 
         make: Any = pipeline  # its overloads take a literal task; ours is checked above
 
-        torch.set_num_threads(options.get("threads") or _fair_threads(version.manifest.replicas))
+        threads = options.get("threads") or _fair_threads(version.manifest.replicas.max)
+        torch.set_num_threads(threads)
         device = options.get("device", "auto")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -112,6 +112,11 @@ class Scheduler:
     def depth(self) -> int:
         return len(self._batcher)
 
+    @property
+    def replicas(self) -> int:
+        """Replicas attached and not yet retired."""
+        return len(self._slots)
+
     def attach(self, replica: ReplicaHandle) -> None:
         """Start feeding a ready replica."""
         self._slots.append(_Slot(replica))

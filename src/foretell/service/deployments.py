@@ -19,7 +19,7 @@ from foretell.errors import (
     ModelNotFound,
     VersionNotFound,
 )
-from foretell.manifest import Batching, ModelVersion, Repository, Signature
+from foretell.manifest import Batching, ModelVersion, ReplicaRange, Repository, Signature
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
 from foretell.metrics import ModelMetrics
@@ -64,15 +64,20 @@ class Deployment:
         self.label = str(self.ref)  # metrics label
         self.metrics = ModelMetrics(self.label)
         manifest = self.version.manifest if self.version else None
+        # The range it runs in now: the manifest's, until a load or scale sets another.
+        self.replicas = manifest.replicas if manifest else ReplicaRange()
         self.admission = Admission(
-            str(self.ref),
-            manifest.batching if manifest else Batching(),
-            manifest.replicas if manifest else 1,
+            str(self.ref), manifest.batching if manifest else Batching(), self.replicas.max
         )
 
     @property
     def ref(self) -> ModelRef:
         return ModelRef(self.owner, self.name, self.number)
+
+    @property
+    def running(self) -> int:
+        """Replicas started and serving now."""
+        return self.scheduler.replicas if self.scheduler is not None else 0
 
     @property
     def public(self) -> bool:

@@ -37,7 +37,9 @@ class VersionView:
     error: str | None = None  # why it failed, when it has
     signature: Signature | None = None  # known once a replica has loaded
     runtime: str | None = None  # None: its folder could not be read
-    replicas: int = 0
+    replicas_min: int = 0  # its manifest's range (`replicas: N` is N and N)
+    replicas_max: int = 0
+    replicas_running: int = 0  # started and serving now
     isolation: str | None = None
     batching: Batching | None = None
     # Its runtime's own settings (e.g. a forecaster's lookback).

@@ -89,7 +89,7 @@ class Pool:
         server: ServerPlacement = LOCAL,
     ) -> Pool:
         """`replicas` copies of `version`, as its manifest asks, where it places them."""
-        replicas = [new_replica(version, server) for _ in range(version.manifest.replicas)]
+        replicas = [new_replica(version, server) for _ in range(version.manifest.replicas.max)]
         return cls(replicas, on_setup_failed)
 
     async def restart(self, replica: ReplicaHandle) -> bool:

@@ -108,7 +108,7 @@ def test_a_version_view_shows_the_version_and_its_deployment(catalog: Catalog) -
     assert version.runtime == "python"
     assert version.visibility == "private"
     assert not version.public
-    assert version.replicas == 1
+    assert (version.replicas_min, version.replicas_max) == (1, 1)
     assert version.batching is not None
     assert version.load_error().message == (
         "model 'acme/churn:3' failed to load: it has not finished loading"

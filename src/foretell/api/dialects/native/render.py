@@ -132,7 +132,11 @@ def version(v: VersionView, *, schemas: bool = True) -> dict[str, Any]:
             "environments": environments,
             "status": v.status.value,
             "error": v.error,
-            "replicas": v.replicas,
+            "replicas": {
+                "min": v.replicas_min,
+                "max": v.replicas_max,
+                "running": v.replicas_running,
+            },
             "isolation": v.isolation,
             "batching": v.batching.model_dump() if v.batching else None,
             "created_at": timestamp(v.created_at),

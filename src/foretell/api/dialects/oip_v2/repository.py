@@ -40,7 +40,7 @@ def config(version: VersionView) -> dict[str, Any]:
         "input": [_tensor(s, max_batch) for s in specs.inputs(found.input_schema).values()],
         "output": [_tensor(s, max_batch) for s in outputs.values()],
         "instance_group": [
-            {"name": version.slug, "kind": _kind(version), "count": version.replicas}
+            {"name": version.slug, "kind": _kind(version), "count": version.replicas_max}
         ],
     }
     if batching and max_batch:
