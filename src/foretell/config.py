@@ -151,6 +151,21 @@ class Settings(BaseSettings):
         "in memory (413); a JSON body stays under max_body_bytes; also one input's files "
         "together (URLs, data: URIs, stored files: 422)",
     )
+    max_push_bytes: int = Field(
+        2 * 1024**3,
+        ge=1024,
+        description="size of one pushed model archive (POST /v1/models/{owner}/{name}/versions),"
+        " streamed to disk as it arrives (413)",
+    )
+    max_push_unpacked_bytes: int = Field(
+        8 * 1024**3,
+        ge=1024,
+        description="size of a pushed archive's files together once unpacked, checked on its "
+        "members' headers before anything is written (413)",
+    )
+    max_push_members: int = Field(
+        10_000, ge=1, description="files and folders in one pushed archive (422)"
+    )
     max_input_files_bytes_held: int = Field(
         1024**3,
         ge=1024,
@@ -176,6 +191,16 @@ class Settings(BaseSettings):
     )
     placement: Literal["local", "ray"] = Field(
         "local", description="where the replicas of models whose manifest has no placement run"
+    )
+    # A version with a requirements.txt gets its own venv (foretell.builds), cached here by
+    # the hash of its requirements; several API processes may share the folder.
+    environments_dir: Path | None = Field(
+        None,
+        description="where the environments of models with a requirements.txt are built; "
+        "default data_dir/environments",
+    )
+    build_timeout_s: float = Field(
+        900.0, gt=0, description="time one model environment's build (pip) may take"
     )
 
     @field_validator("default_model", mode="before")
@@ -242,6 +267,11 @@ class Settings(BaseSettings):
     def body_bytes_in_flight(self) -> int:
         """The cap on request body bytes that unfinished requests hold at once."""
         return self.max_body_bytes_in_flight or 8 * self.max_body_bytes
+
+    @property
+    def environments(self) -> Path:
+        """Where model environments are built: environments_dir, else data_dir/environments."""
+        return self.environments_dir or self.data_dir / "environments"
 
     @property
     def database_url(self) -> str:

@@ -1,0 +1,192 @@
+"""Builder against real venvs and the real pip, offline: wheels written by hand (tests/_wheels.py)
+and pip told to use no index. The "server" is a venv layered on the test's own, with
+foretell-probe-pkg 1.0.0 installed, so a model pinning 2.0.1 must win over what the server has."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from _site import Site
+from _wheels import offline_pip, write_wheel
+from foretell.builds import Builder
+from foretell.errors import ModelLoadFailed
+from foretell.manifest import ModelVersion, load_manifest
+
+pytestmark = pytest.mark.anyio
+
+PROBE = "foretell-probe-pkg"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("wheels")
+    for version in ("1.0.0", "2.0.1"):
+        write_wheel(folder, PROBE, version)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, wheels: Path) -> Path:
+    """The python of a stand-in server: a venv seeing the test's packages (foretell, pip)
+    after its own, with foretell-probe-pkg 1.0.0 installed."""
+    where = tmp_path_factory.mktemp("server") / "venv"
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", where], check=True)
+    (site_packages,) = (where / "lib").glob("python*/site-packages")
+    ours = sysconfig.get_path("purelib")
+    (site_packages / "ours.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    python = where / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", python, "install", f"{PROBE}==1.0.0"]
+    subprocess.run(install, check=True, env=offline_pip(wheels), capture_output=True)
+    return python
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, wheels: Path) -> Path:
+    """pip installs only from `wheels` (a copy per test, free to change)."""
+    for name, value in offline_pip(wheels).items():
+        monkeypatch.setenv(name, value)
+    return wheels
+
+
+def version(root: Path, requirements: str, name: str = "probe") -> ModelVersion:
+    folder = root / "models" / name
+    folder.mkdir(parents=True)
+    (folder / "predict.py").write_text("")
+    (folder / "foretell.yaml").write_text("runtime: python\npredictor: predict.py:Model\n")
+    (folder / "requirements.txt").write_text(requirements)
+    return ModelVersion("acme", name, 1, folder, load_manifest(folder))
+
+
+def _run(python: Path, code: str) -> str:
+    return subprocess.run([python, "-c", code], check=True, capture_output=True, text=True).stdout
+
+
+def probe_version(python: Path) -> str:
+    imports = "import foretell_probe_pkg, foretell.workers"  # foretell is there too
+    return _run(python, f"{imports}; print(foretell_probe_pkg.__version__)")
+
+
+def freeze(python: Path) -> str:
+    command = [python, "-m", "pip", "freeze", "--all"]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+async def test_a_model_gets_its_pinned_version_and_the_server_keeps_its_own(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    before = freeze(server)
+    collected: list[str] = []
+    builder = Builder(tmp_path / "environments", python=server)
+    model = version(tmp_path, f"{PROBE}==2.0.1\n")
+    assert builder.needs_build(model)
+
+    python = await builder.build(model, collected.append)
+
+    assert probe_version(python).strip() == "2.0.1"
+    assert probe_version(server).strip() == "1.0.0"
+    assert freeze(server) == before
+    assert any("Successfully installed foretell-probe-pkg-2.0.1" in line for line in collected)
+
+
+async def test_a_version_without_requirements_needs_no_build(tmp_path: Path) -> None:
+    model = version(tmp_path, "")
+    (model.path / "requirements.txt").unlink()
+    assert not Builder(tmp_path / "environments").needs_build(model)
+
+
+async def test_the_same_requirements_reuse_the_built_environment_without_pip(
+    tmp_path: Path, server: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = Builder(tmp_path / "environments", python=server)
+    first = await builder.build(version(tmp_path, f"{PROBE}==2.0.1\n", "one"), lambda line: None)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-wheels-here"))  # pip would fail
+    again: list[str] = []
+    other = Builder(tmp_path / "environments", python=server)  # as another API process would
+    second = await other.build(version(tmp_path, f"{PROBE}==2.0.1\n", "two"), again.append)
+    assert second == first
+    assert probe_version(second).strip() == "2.0.1"
+    assert not any("Installing" in line for line in again), again
+
+
+async def test_two_builds_of_the_same_requirements_at_once_share_one(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    builder = Builder(tmp_path / "environments", python=server)
+    logs: tuple[list[str], list[str]] = ([], [])
+    built = await asyncio.gather(
+        builder.build(version(tmp_path, f"{PROBE}==2.0.1\n", "one"), logs[0].append),
+        builder.build(version(tmp_path, f"{PROBE}==2.0.1\n", "two"), logs[1].append),
+    )
+    assert built[0] == built[1]
+    installed = [log for log in logs if any("Successfully installed" in x for x in log)]
+    assert len(installed) == 1, logs
+
+
+async def test_a_failed_build_names_the_package_keeps_the_log_and_is_not_cached(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    builder = Builder(tmp_path / "environments", python=server)
+    model = version(tmp_path, "nosuchpkg==9\n")
+    lines: list[str] = []
+    with pytest.raises(ModelLoadFailed) as failed:
+        await builder.build(model, lines.append)
+    assert failed.value.reason == (
+        "its environment could not be built: No matching distribution found for nosuchpkg==9"
+    )
+    assert failed.value.model == "acme/probe:1"
+    assert failed.value.traceback == "\n".join(lines)
+    assert "Could not find a version that satisfies the requirement nosuchpkg==9" in lines[-2]
+    # Nothing kept: once the package can be had, the same requirements build.
+    assert [p.name for p in (tmp_path / "environments").iterdir() if p.is_dir()] == []
+    write_wheel(offline, "nosuchpkg", "9")
+    python = await builder.build(model, lambda line: None)
+    assert _run(python, "import nosuchpkg; print(nosuchpkg.__version__)") == "9\n"
+
+
+async def test_a_build_past_its_timeout_is_stopped_and_says_which_limit(
+    tmp_path: Path, server: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = Builder(tmp_path / "environments", python=server, timeout_s=3)
+    with Site.running({"/": Site.HANG}) as site:
+        # pip waits on a links page that never comes (loopback: nothing leaves the machine).
+        monkeypatch.setenv("PIP_FIND_LINKS", site.url("/"))
+        with pytest.raises(ModelLoadFailed) as failed:
+            await builder.build(version(tmp_path, f"{PROBE}==2.0.1\n"), lambda line: None)
+        assert site.accepted >= 1
+    assert failed.value.reason == (
+        "its environment could not be built: pip ran longer than build_timeout_s (3 s) and "
+        "was stopped"
+    )
+    assert not _pips_running(tmp_path)
+    assert [p.name for p in (tmp_path / "environments").iterdir() if p.is_dir()] == []
+
+
+def _pips_running(tmp_path: Path) -> list[int]:
+    """Processes still running pip for a venv under tmp_path."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "pip" in cmdline and str(tmp_path) in cmdline and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    for pid in found:  # leave nothing behind, whatever the assertion says
+        os.kill(pid, signal.SIGKILL)
+    return found
