@@ -5,7 +5,9 @@ ForetellError                    code
 │   ├── InvalidPreference        invalid_preference   (the Prefer header)
 │   ├── PayloadTooLarge          payload_too_large    (a body over the configured limit)
 │   │   ├── DecodedTooLarge      payload_too_large    (… once decompressed: a zip bomb)
-│   │   └── FileTooLarge         file_too_large       (one file over max_file_bytes)
+│   │   ├── FileTooLarge         file_too_large       (one file over max_file_bytes)
+│   │   └── UnpackedTooLarge     payload_too_large    (a pushed archive unpacks past its cap)
+│   ├── UnsupportedMediaType     unsupported_media_type (a body of a type the route does not take)
 │   ├── FileKindMismatch         file_kind_mismatch   (a declared image, audio, PDF it is not)
 │   ├── RangeNotSatisfiable      range_not_satisfiable (a Range past a file's end)
 │   ├── UnsupportedEncoding      unsupported_encoding (a Content-Encoding foretell cannot decode)
@@ -33,6 +35,7 @@ ForetellError                    code
 ├── ModelNotReady                model_not_ready      (still deploying; try again)
 ├── ServerStopping               server_stopping      (the server is stopping; try again)
 ├── ManifestError                manifest_invalid     (a model folder that cannot be served)
+├── ArchiveInvalid               archive_invalid      (a pushed archive's member foretell refuses)
 ├── ModelLoadFailed              model_load_failed    (setup raised or the artifact is unusable)
 ├── Overloaded                   overloaded           (queue full; retry later)
 ├── BodiesInFlightFull           bodies_in_flight_full (request bodies at their memory cap)
@@ -115,6 +118,36 @@ class FileTooLarge(PayloadTooLarge):
         self.size = size
         self.limit = limit
         self.name = name
+
+
+class UnpackedTooLarge(PayloadTooLarge):
+    """A pushed model archive whose members together pass the unpacked cap; nothing of it is
+    kept. `member` is the one that took it past the cap (None: the archive's own headers)."""
+
+    def __init__(self, member: str | None, size: int, limit: int, setting: str) -> None:
+        where = f" at member '{echo(member)}'" if member is not None else ""
+        InvalidRequest.__init__(
+            self,
+            f"the archive unpacks to {size} bytes or more{where}, past the limit of {limit} "
+            f"bytes ({setting}); nothing was written",
+        )
+        self.size = size
+        self.limit = limit
+        self.member = member
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A body whose Content-Type the route does not take; `accepted` lists those it does."""
+
+    code = "unsupported_media_type"
+
+    def __init__(self, content_type: str, accepted: Sequence[str]) -> None:
+        super().__init__(
+            f"Content-Type '{echo(content_type)}' is not accepted here; send one of "
+            + ", ".join(accepted)
+        )
+        self.content_type = content_type
+        self.accepted = tuple(accepted)
 
 
 class FileKindMismatch(InvalidRequest):
@@ -446,6 +479,22 @@ class ManifestError(ForetellError):
         self.path = path
         self.field = field
         self.reason = reason
+
+
+class ArchiveInvalid(ForetellError):
+    """A pushed model archive refused before anything of it was written: names the member and
+    what is wrong with it (a link, a path out of the folder, too many members, …)."""
+
+    code = "archive_invalid"
+
+    def __init__(self, member: str | None, problem: str) -> None:
+        super().__init__(
+            f"archive member '{echo(member)}': {problem}"
+            if member is not None
+            else f"archive: {problem}"
+        )
+        self.member = member
+        self.problem = problem
 
 
 class ModelLoadFailed(ForetellError):
