@@ -2,7 +2,7 @@
 
 from foretell.scheduler.admission import Admission
 from foretell.scheduler.batcher import Batcher
-from foretell.scheduler.dispatcher import QueuePlace, Scheduler
+from foretell.scheduler.dispatcher import QueuePlace, Scaling, Scheduler
 from foretell.scheduler.job import Job
 
-__all__ = ["Admission", "Batcher", "Job", "QueuePlace", "Scheduler"]
+__all__ = ["Admission", "Batcher", "Job", "QueuePlace", "Scaling", "Scheduler"]

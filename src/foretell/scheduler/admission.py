@@ -13,18 +13,26 @@ _EWMA_WEIGHT = 0.2  # recent batches count most: service time drifts with load a
 
 class Admission:
     """Counts unfinished predictions of one deployment against what it may hold: the running
-    batches plus `max_queue_size` waiting. Refusals carry a Retry-After from observed batch time."""
+    batches plus `max_queue_size` waiting. Refusals carry a Retry-After from observed batch time.
+    `replicas` is how many may run (a range's max), not how many run now: a deployment scaled to
+    zero takes its queue's worth while its first replica starts."""
 
     def __init__(self, model: str, batching: Batching, replicas: int) -> None:
         self.model = model
+        self._batching = batching
+        self.unfinished = 0
+        self.resize(replicas)
+        self._batch_s: float | None = None
+        self._gauge = metrics.UNFINISHED.labels(model)
+        self._refusals = metrics.REFUSALS.labels(model)
+
+    def resize(self, replicas: int) -> None:
+        """Hold and time the queue for this many replicas from now on."""
+        batching = self._batching
         self.running_capacity = replicas * batching.max_batch_size
         self.limit = self.running_capacity + batching.max_queue_size
         self._batch_size = batching.max_batch_size
         self._replicas = replicas
-        self.unfinished = 0
-        self._batch_s: float | None = None
-        self._gauge = metrics.UNFINISHED.labels(model)
-        self._refusals = metrics.REFUSALS.labels(model)
 
     def admit(self) -> None:
         """Count one more prediction, or raise Overloaded if the queue is full."""

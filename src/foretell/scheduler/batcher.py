@@ -67,6 +67,10 @@ class Batcher(Generic[T]):
         self._waiting.clear()
         return jobs
 
+    def oldest(self) -> float | None:
+        """When the job that has waited longest arrived; None when nothing waits."""
+        return next(iter(self._waiting.values()), None)
+
     def wait_s(self, now: float) -> float:
         """Seconds until `take` returns a batch: 0 when one is due, inf when nothing waits."""
         if not self._waiting:

@@ -13,7 +13,8 @@ from typing import Any
 
 from foretell import metrics
 from foretell.errors import ForetellError, WorkerCrashed
-from foretell.manifest import Batching
+from foretell.manifest import Batching, ReplicaRange
+from foretell.scheduler.autoscale import NEVER, Seen, decide
 from foretell.scheduler.batcher import Batcher
 from foretell.scheduler.job import Job
 from foretell.workers import Outcome, ReplicaHandle
@@ -21,6 +22,9 @@ from foretell.workers import Outcome, ReplicaHandle
 log = logging.getLogger(__name__)
 
 Restart = Callable[[ReplicaHandle], Awaitable[bool]]
+# After a start that failed while others serve, the next waits this long: a model that cannot
+# load must not be spawned again and again while its queue waits.
+START_BACKOFF_S = 1.0
 
 
 async def _no_restart(replica: ReplicaHandle) -> bool:
@@ -35,10 +39,22 @@ class _Slot:
     running: list[Job] = field(default_factory=list)
     fresh: bool = True  # its next batch is its first since the model loaded
     restarting: bool = False
+    idle_since: float = 0.0  # clock time it last became free
 
     @property
     def free(self) -> bool:
         return not self.running and not self.restarting
+
+
+@dataclass(frozen=True, slots=True)
+class Scaling:
+    """How a scheduler adds and removes replicas as `autoscale.decide` says, within `replicas`.
+    `start` loads one replica and attaches it (raises ForetellError when it could not); `stop`
+    stops one the scheduler has already detached. Without it, the replicas attached are all."""
+
+    replicas: ReplicaRange
+    start: Callable[[], Awaitable[None]]
+    stop: Callable[[ReplicaHandle], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class Scheduler:
         on_unavailable: Callable[[str], None] = lambda reason: None,
         on_batch: Callable[[float], None] = lambda seconds: None,
         clock: Callable[[], float] = time.monotonic,
+        scaling: Scaling | None = None,
     ) -> None:
         self.model = model
         self._batcher: Batcher[Job] = Batcher(batching.max_batch_size, batching.max_delay_ms / 1000)
@@ -79,6 +96,9 @@ class Scheduler:
         self._batches: set[asyncio.Task[None]] = set()
         self._closing = False
         self._failure: ForetellError | None = None
+        self._scaling = scaling
+        self._range = scaling.replicas if scaling is not None else None
+        self._starting = 0  # replicas being started (see `starting`)
         self._batch_sizes = metrics.BATCH_SIZE.labels(model)
         self._restarts = metrics.RESTARTS.labels(model)
         self._depth = metrics.QUEUE_DEPTH.labels(model)
@@ -90,6 +110,7 @@ class Scheduler:
             return
         self._batcher.add(job, self._clock())
         self._depth.set(len(self._batcher))
+        self._ensure_loop()  # with none running, the loop starts one
         self._wake.set()
 
     def cancel(self, job: Job) -> None:
@@ -119,11 +140,32 @@ class Scheduler:
 
     def attach(self, replica: ReplicaHandle) -> None:
         """Start feeding a ready replica."""
-        self._slots.append(_Slot(replica))
+        self._slots.append(_Slot(replica, idle_since=self._clock()))
         replica.on_exit = self._wake.set  # a replica found dead while idle is replaced at once
-        if self._loop is None:
-            self._loop = asyncio.create_task(self._dispatch(), name=f"dispatch {self.model}")
+        self._ensure_loop()
         self._wake.set()
+
+    def rescale(self, replicas: ReplicaRange) -> None:
+        """Run between these bounds from now on: replicas start or stop as the rule says."""
+        if self._scaling is None:
+            raise ValueError(f"the scheduler of {self.model} was made without scaling")
+        self._range = replicas
+        self._ensure_loop()
+        self._wake.set()
+
+    async def starting(self, start: Awaitable[None]) -> None:
+        """Await a replica's start (which attaches it), counted as starting meanwhile so that
+        the rule starts no other in its place."""
+        self._starting += 1
+        try:
+            await start
+        finally:
+            self._starting -= 1
+            self._wake.set()
+
+    def _ensure_loop(self) -> None:
+        if self._loop is None and not self._closing:
+            self._loop = asyncio.create_task(self._dispatch(), name=f"dispatch {self.model}")
 
     async def close(self) -> None:
         self._closing = True
@@ -136,11 +178,13 @@ class Scheduler:
         while True:
             self._replace_dead()
             now = self._clock()
+            recheck = self._autoscale(now)
             wait = self._batcher.wait_s(now)
             slot = self._least_loaded()
             if slot is None or wait > 0:
                 self._wake.clear()
-                timeout = None if slot is None or wait == float("inf") else wait
+                soonest = min(recheck, NEVER if slot is None else wait)
+                timeout = None if soonest == NEVER else soonest
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
@@ -154,6 +198,48 @@ class Scheduler:
             if slot.free and not slot.replica.alive:
                 slot.restarting = True
                 self._spawn(self._replace(slot), "replace")
+
+    def _autoscale(self, now: float) -> float:
+        """Start or stop a replica if the rule says so; seconds until it should be asked again."""
+        if self._scaling is None or self._range is None or self._closing or self._failure:
+            return NEVER
+        seen = Seen(
+            idle_since=[s.idle_since if s.free else None for s in self._slots],
+            starting=self._starting,
+            queued=len(self._batcher),
+            oldest_queued_at=self._batcher.oldest(),
+        )
+        decision = decide(self._range, seen, now)
+        if decision.start:
+            self._starting += 1  # now, not when the task runs: the next pass must see it
+            self._spawn(self._grow(self._scaling), "start")
+        if decision.stop is not None:
+            slot = self._slots.pop(decision.stop)
+            slot.replica.on_exit = lambda: None  # its end is ours, not a crash to replace
+            self._spawn(self._retire(self._scaling, slot.replica), "stop")
+            return 0.0  # another may be due to stop too (the range was lowered)
+        return decision.recheck_s
+
+    async def _grow(self, scaling: Scaling) -> None:
+        try:
+            await scaling.start()
+        except Exception as exc:
+            error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
+            if not self._slots:
+                # What waited for it fails as data, as it would on a crashed replica; the next
+                # prediction tries again.
+                self._fail_waiting(error)
+            else:
+                await asyncio.sleep(START_BACKOFF_S)
+        finally:
+            self._starting -= 1
+            self._wake.set()
+
+    async def _retire(self, scaling: Scaling, replica: ReplicaHandle) -> None:
+        try:
+            await scaling.stop(replica)
+        except Exception:
+            log.exception("stopping an idle replica of %s failed", self.model)
 
     def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.create_task(work, name=f"{what} {self.model}")
@@ -197,6 +283,7 @@ class Scheduler:
             return
         self._on_batch(self._clock() - started)
         slot.running = []
+        slot.idle_since = self._clock()
         self._wake.set()
         ended = datetime.now(UTC)
         for job, outcome in zip(batch, outcomes, strict=True):
@@ -209,6 +296,7 @@ class Scheduler:
         self._restarts.inc()
         if await self._restart(slot.replica):
             slot.restarting, slot.fresh = False, True
+            slot.idle_since = self._clock()
             self._wake.set()
             return
         self._slots.remove(slot)
@@ -222,8 +310,13 @@ class Scheduler:
 
     def _fail_all(self, exc: ForetellError) -> None:
         self._failure = exc
+        self._fail_waiting(exc)
+
+    def _fail_waiting(self, exc: ForetellError) -> None:
+        ended = datetime.now(UTC)
         for job in self._batcher.take_all():
             if not job.result.done():
+                job.ended_at = ended
                 job.result.set_exception(exc)
         self._depth.set(0)
 

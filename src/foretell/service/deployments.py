@@ -23,7 +23,7 @@ from foretell.manifest import Batching, ModelVersion, ReplicaRange, Repository, 
 from foretell.manifest.repository import BrokenVersion
 from foretell.manifest.schema import InputValidator
 from foretell.metrics import ModelMetrics
-from foretell.scheduler import Admission, Scheduler
+from foretell.scheduler import Admission, Scaling, Scheduler
 from foretell.workers import LOCAL, Pool, ReplicaHandle, ServerPlacement, isolated
 
 log = logging.getLogger(__name__)
@@ -96,19 +96,27 @@ class Deployment:
         return ModelLoadFailed(str(self.ref), self.error or "it has not finished loading")
 
     async def start(self) -> None:
-        """Start every replica; ready as soon as one is, failed only if all of them fail."""
+        """Start `min` replicas, at least one to learn the model's signature; ready as soon as
+        one is, failed only if all of them fail. With `min` 0 that one stops once loaded: ready
+        with none running, and the first prediction starts one (see scheduler.autoscale)."""
         if self.version is None:
             return
-        self.pool = Pool.for_version(self.version, self._setup_failed, self.placement)
-        self.scheduler = Scheduler(
+        self.pool = pool = Pool.for_version(self.version, self._setup_failed, self.placement)
+        self.scheduler = scheduler = Scheduler(
             str(self.ref),
             self.version.manifest.batching,
-            restart=self.pool.restart,
+            restart=pool.restart,
             on_unavailable=self._unavailable,
             on_batch=self._batch_ran,
+            scaling=Scaling(self.replicas, self._grow, self._retire),
         )
+        keep = self.replicas.min > 0
         results = await asyncio.gather(
-            *(self._start_replica(r) for r in self.pool.replicas), return_exceptions=True
+            *(
+                scheduler.starting(self._start_replica(pool.add(), attach=keep))
+                for _ in range(max(self.replicas.min, 1))
+            ),
+            return_exceptions=True,
         )
         errors = [r for r in results if isinstance(r, Exception)]
         for error in errors:
@@ -136,20 +144,52 @@ class Deployment:
         self.logs = (self.logs + entry)[-MAX_LOGS:]
         self.on_change()
 
-    async def _start_replica(self, replica: ReplicaHandle) -> None:
-        signature = await replica.start()
+    async def scale(self, replicas: ReplicaRange) -> None:
+        """Run between these bounds from now on: replicas start or stop in the background as
+        the queue and the range say; the queue's bound and ETA count the new max at once."""
+        self.replicas = replicas
+        self.admission.resize(replicas.max)
+        if self.scheduler is not None:
+            self.scheduler.rescale(replicas)
+        self.on_change()
+
+    async def _grow(self) -> None:
+        """One more replica for the queue (the scheduler's rule asked for it)."""
+        assert self.pool is not None
+        await self._start_replica(self.pool.add())
+
+    async def _retire(self, replica: ReplicaHandle) -> None:
+        """Stop a replica the scheduler has let go (idle, or beyond the range's max)."""
+        if self.pool is not None:
+            self.pool.discard(replica)
+        self.on_change()  # the running count
+        await replica.stop()
+
+    async def _start_replica(self, replica: ReplicaHandle, *, attach: bool = True) -> None:
+        """Load `replica` and hand it to the scheduler; or with `attach` False only learn the
+        signature from it and stop it (a version that runs none while idle)."""
+        try:
+            signature = await replica.start()
+        except BaseException:
+            if self.pool is not None:
+                self.pool.discard(replica)
+            raise
         assert self.scheduler is not None
         if self.validator is None:
             try:
                 validator = InputValidator(signature.input_schema)
             except ValueError as exc:
-                await replica.stop()
+                await self._retire(replica)
                 reason = f"its input schema cannot be used to validate inputs: {exc}"
                 raise ModelLoadFailed(str(self.ref), reason) from exc
             self.signature, self.validator = signature, validator
             self.on_change()
-        self.scheduler.attach(replica)
-        if self.status is not DeploymentStatus.READY:
+        if attach:
+            self.scheduler.attach(replica)
+            self.on_change()  # the running count
+        else:
+            await self._retire(replica)
+        if self.status is DeploymentStatus.DEPLOYING:
             self._settle(DeploymentStatus.READY, None)
 
     def _settle(self, status: DeploymentStatus, error: str | None) -> None:

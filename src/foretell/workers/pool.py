@@ -64,9 +64,10 @@ def _on_ray(version: ModelVersion, options: RayOptions, address: str | None) -> 
 
 
 class Pool:
-    """Owns the replicas of one version. A replica that died is started again up to `attempts`
-    times, waiting longer after each failed setup; a setup that keeps failing gives up rather
-    than loop, and every failure reaches `on_setup_failed` with the model's traceback."""
+    """Owns the replicas of one version: `add` makes one more (not started), `discard` forgets
+    one that was stopped. A replica that died is started again up to `attempts` times, waiting
+    longer after each failed setup; a setup that keeps failing gives up rather than loop, and
+    every failure reaches `on_setup_failed` with the model's traceback."""
 
     def __init__(
         self,
@@ -75,8 +76,10 @@ class Pool:
         *,
         attempts: int = RESTART_ATTEMPTS,
         backoff_s: float = RESTART_BACKOFF_S,
+        make: Callable[[], ReplicaHandle] | None = None,
     ) -> None:
         self.replicas = replicas
+        self._make = make
         self._on_setup_failed = on_setup_failed
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -88,9 +91,21 @@ class Pool:
         on_setup_failed: Callable[[ModelLoadFailed], None],
         server: ServerPlacement = LOCAL,
     ) -> Pool:
-        """`replicas` copies of `version`, as its manifest asks, where it places them."""
-        replicas = [new_replica(version, server) for _ in range(version.manifest.replicas.max)]
-        return cls(replicas, on_setup_failed)
+        """An empty pool that makes replicas of `version` where its manifest places them."""
+        return cls([], on_setup_failed, make=lambda: new_replica(version, server))
+
+    def add(self) -> ReplicaHandle:
+        """One more replica, not yet started."""
+        if self._make is None:
+            raise ValueError("this pool was given its replicas and makes no more")
+        replica = self._make()
+        self.replicas.append(replica)
+        return replica
+
+    def discard(self, replica: ReplicaHandle) -> None:
+        """Forget a replica that was stopped (or never started)."""
+        if replica in self.replicas:
+            self.replicas.remove(replica)
 
     async def restart(self, replica: ReplicaHandle) -> bool:
         """Start `replica` again; False once every attempt failed."""

@@ -61,3 +61,15 @@ def test_batch_time_is_smoothed_not_replaced() -> None:
     gate.observe(10.0)
     gate.observe(0.0)
     assert gate.retry_after_s() == 8  # 10 + 0.2 * (0 - 10)
+
+
+def test_a_new_max_resizes_the_room_and_the_eta_at_once() -> None:
+    gate = admission(batch=1, queue=2, replicas=1)
+    gate.observe(2.0)
+    assert gate.eta_s(3) == 8.0  # four waves of one
+    gate.resize(4)
+    assert gate.eta_s(3) == 2.0  # one wave of four
+    for _ in range(4 + 2):
+        gate.admit()
+    with pytest.raises(Overloaded):
+        gate.admit()
