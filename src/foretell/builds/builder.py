@@ -26,11 +26,10 @@ from pathlib import Path
 
 from foretell.builds.commands import CommandFailed, run
 from foretell.errors import ModelLoadFailed
-from foretell.manifest import ModelVersion
+from foretell.manifest import REQUIREMENTS_FILE, ModelVersion
 
 log = logging.getLogger(__name__)
 
-REQUIREMENTS_FILE = "requirements.txt"
 COMPLETE = ".complete"  # written last: an environment without it is half-built, never used
 SERVER_PTH = "_foretell_server.pth"
 LOCK_POLL_S = 0.2  # how often a build waits its turn behind another process's build
@@ -61,7 +60,7 @@ class Builder:
     `root`: one build per distinct key, shared by every version and API process needing it."""
 
     def __init__(self, root: Path, *, python: Path | None = None, timeout_s: float = 900.0) -> None:
-        self.root = root
+        self.root = root.absolute()  # pip runs in the version's folder: no relative paths
         self._python = python or Path(sys.executable)
         self._timeout_s = timeout_s
         self._server: Server | None = None
@@ -69,7 +68,7 @@ class Builder:
 
     def needs_build(self, version: ModelVersion) -> bool:
         """Whether `version` asks for its own environment (its folder has requirements.txt)."""
-        return (version.path / REQUIREMENTS_FILE).is_file()
+        return version.requirements is not None
 
     async def build(self, version: ModelVersion, log: Callable[[str], None]) -> Path:
         """The python of `version`'s environment, built now unless already built; each line

@@ -1,6 +1,7 @@
 """A model is a folder: manifests, the repository scan, and input/output schemas."""
 
 from foretell.manifest.manifest import (
+    REQUIREMENTS_FILE,
     Batching,
     Manifest,
     Placement,
@@ -13,6 +14,7 @@ from foretell.manifest.repository import ModelVersion, Repository, scan_reposito
 from foretell.manifest.schema import Signature
 
 __all__ = [
+    "REQUIREMENTS_FILE",
     "Batching",
     "Manifest",
     "ModelVersion",

@@ -21,6 +21,8 @@ from pydantic_core import PydanticCustomError
 from foretell.errors import ManifestError
 
 MANIFEST_FILE = "foretell.yaml"
+# A version folder holding it gets its own Python environment (foretell.builds).
+REQUIREMENTS_FILE = "requirements.txt"
 RuntimeName = Literal["onnx", "python", "sklearn", "forecast", "transformers"]
 # process: each replica is a worker process (crash isolation; the default for user code).
 # thread: replicas run on threads of the server process, no IPC; for code that releases the GIL.
@@ -256,7 +258,31 @@ def load_manifest(folder: Path) -> Manifest:
         raise ManifestError(path, field, first["msg"]) from exc
     _check_runtime_fields(path, manifest)
     _check_placement(path, manifest)
+    _check_requirements(path, manifest)
     return manifest
+
+
+def _check_requirements(path: Path, manifest: Manifest) -> None:
+    """A requirements.txt means its own environment (foretell.builds), which only a replica
+    process running that environment's interpreter can have."""
+    if not (path.parent / REQUIREMENTS_FILE).is_file():
+        return
+    if manifest.isolation == "thread":
+        raise ManifestError(
+            path,
+            "isolation",
+            f"'thread' runs replicas in the server's own interpreter, but {REQUIREMENTS_FILE} "
+            "asks for the model's own environment, which needs a process: use 'process' or "
+            "'auto'",
+        )
+    if manifest.placement and manifest.placement.ray:
+        raise ManifestError(
+            path,
+            "placement",
+            f"its own environment ({REQUIREMENTS_FILE}) is not supported on Ray yet: place it "
+            "locally ('placement: local'), or install its packages on the Ray nodes and drop "
+            f"{REQUIREMENTS_FILE}",
+        )
 
 
 def _check_placement(path: Path, manifest: Manifest) -> None:

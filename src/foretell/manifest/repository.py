@@ -8,7 +8,7 @@ from pathlib import Path
 
 from foretell.domain.model import NAME_PATTERN, ModelRef
 from foretell.errors import ManifestError
-from foretell.manifest.manifest import Manifest, load_manifest
+from foretell.manifest.manifest import REQUIREMENTS_FILE, Manifest, load_manifest
 
 _NAME = re.compile(rf"^{NAME_PATTERN}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
@@ -27,6 +27,12 @@ class ModelVersion:
     @property
     def ref(self) -> ModelRef:
         return ModelRef(self.owner, self.name, self.number)
+
+    @property
+    def requirements(self) -> Path | None:
+        """Its requirements.txt, if it asks for its own Python environment."""
+        path = self.path / REQUIREMENTS_FILE
+        return path if path.is_file() else None
 
 
 @dataclass(frozen=True, slots=True)

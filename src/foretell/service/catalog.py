@@ -162,4 +162,5 @@ def _view_of(d: Deployment, environments: tuple[str, ...]) -> VersionView:
         options=MappingProxyType(manifest.options if manifest else {}),
         environments=environments,
         logs=d.logs,
+        build_log=d.build_log,
     )

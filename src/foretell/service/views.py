@@ -46,6 +46,7 @@ class VersionView:
     options: Mapping[str, Any] = field(default_factory=lambda: _NO_OPTIONS)
     environments: tuple[str, ...] = ()  # those serving this version now
     logs: str = ""  # what went wrong setting up its replicas
+    build_log: str = ""  # pip's output building its own environment (its requirements.txt)
 
     @property
     def ref(self) -> ModelRef:

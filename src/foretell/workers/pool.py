@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from foretell.errors import ModelLoadFailed
 from foretell.manifest import ModelVersion, RayOptions
@@ -13,7 +14,7 @@ from foretell.runtimes.registry import runs_in_process
 from foretell.workers.handle import ReplicaHandle
 from foretell.workers.inprocess import ThreadReplica
 from foretell.workers.placement import LOCAL, ServerPlacement, Unplaced, ray_options
-from foretell.workers.replica import ProcessReplica
+from foretell.workers.replica import WORKER_COMMAND, ProcessReplica
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,34 @@ RESTART_BACKOFF_S = 1.0
 
 def isolated(version: ModelVersion) -> bool:
     """Whether its replicas are processes, as the manifest's `isolation` asks (auto: the
-    runtime decides); else threads of the server."""
+    runtime decides, unless the version has its own environment, which needs a process);
+    else threads of the server."""
     isolation = version.manifest.isolation
     if isolation == "auto":
-        return not runs_in_process(version.manifest.runtime)
+        return version.requirements is not None or not runs_in_process(version.manifest.runtime)
     return isolation == "process"
 
 
-def new_replica(version: ModelVersion, server: ServerPlacement = LOCAL) -> ReplicaHandle:
+def new_replica(
+    version: ModelVersion, server: ServerPlacement = LOCAL, python: Path | None = None
+) -> ReplicaHandle:
     """A replica where the manifest's `placement` (else the server's default) puts it: a Ray
-    actor, or on this machine a process or a thread as its `isolation` asks."""
+    actor, or on this machine a process or a thread as its `isolation` asks. A process runs
+    `python` (the version's own environment), else the server's interpreter."""
     options = ray_options(version, server)
+    if options is not None and version.requirements is not None:
+        return Unplaced(
+            version,
+            "its own environment (requirements.txt) is not supported on Ray yet, and this "
+            "server places models on Ray: give its manifest 'placement: local'",
+        )
     if options is not None:
         return _on_ray(version, options, server.ray_address)
-    return ProcessReplica(version) if isolated(version) else ThreadReplica(version)
+    if not isolated(version):
+        return ThreadReplica(version)
+    if python is None:
+        return ProcessReplica(version)
+    return ProcessReplica(version, (str(python), *WORKER_COMMAND[1:]))
 
 
 def _on_ray(version: ModelVersion, options: RayOptions, address: str | None) -> ReplicaHandle:
@@ -90,9 +105,11 @@ class Pool:
         version: ModelVersion,
         on_setup_failed: Callable[[ModelLoadFailed], None],
         server: ServerPlacement = LOCAL,
+        python: Path | None = None,
     ) -> Pool:
-        """An empty pool that makes replicas of `version` where its manifest places them."""
-        return cls([], on_setup_failed, make=lambda: new_replica(version, server))
+        """An empty pool that makes replicas of `version` where its manifest places them;
+        processes run `python` (the version's own environment) if given."""
+        return cls([], on_setup_failed, make=lambda: new_replica(version, server, python))
 
     def add(self) -> ReplicaHandle:
         """One more replica, not yet started."""

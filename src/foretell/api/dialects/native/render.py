@@ -142,6 +142,7 @@ def version(v: VersionView, *, schemas: bool = True) -> dict[str, Any]:
             "created_at": timestamp(v.created_at),
             "updated_at": timestamp(v.updated_at),
             "logs": v.logs,
+            "build_log": v.build_log,
         },
     }
     if schemas:
