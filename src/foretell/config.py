@@ -13,6 +13,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORETELL_", frozen=True)
 
     repository: Path = Field(Path("examples/models"), description="root of owner/name/version/")
+    watch_repository: bool = Field(
+        True,
+        description="serve version folders added to the repository while running, and drain "
+        "and stop those removed (SIGHUP rereads it either way)",
+    )
     # NoDecode: FORETELL_DEFAULT_MODEL is a name or a comma-separated list of names, not JSON.
     default_model: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -29,6 +29,14 @@ from foretell.workers import LOCAL, Pool, ReplicaHandle, ServerPlacement, isolat
 log = logging.getLogger(__name__)
 
 MAX_LOGS = 64 * 1024  # a deployment's logs keep their newest characters
+# How often a drain looks again whether its deployment's last prediction has ended: Admission
+# counts unfinished predictions but tells no one when the count reaches zero.
+DRAIN_POLL_S = 0.05
+# Starts at once, until the service says how many (`Deployments.start`).
+DEFAULT_CONCURRENCY = 2
+
+_LOADING = frozenset({DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING})
+_NOT_READY = _LOADING | {DeploymentStatus.STOPPED}
 
 
 def deployment_id(owner: str, name: str, number: int) -> str:
@@ -51,8 +59,10 @@ class Deployment:
     scheduler: Scheduler | None = None
     pool: Pool | None = None
     logs: str = ""  # what went wrong setting up replicas, with the model's tracebacks
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # found or pushed
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # its status last
+    ready_at: datetime | None = None  # when it last became ready
+    stopped_at: datetime | None = None  # when it was last stopped (unloaded or removed)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     placement: ServerPlacement = LOCAL  # the server's Ray cluster and default placement
     # Called whenever what a view of it shows changes (status, error, schema, logs): the
@@ -78,6 +88,16 @@ class Deployment:
     def running(self) -> int:
         """Replicas started and serving now."""
         return self.scheduler.replicas if self.scheduler is not None else 0
+
+    @property
+    def loading(self) -> bool:
+        """Building its environment or starting its replicas: it will answer soon."""
+        return self.status in _LOADING
+
+    @property
+    def not_ready(self) -> bool:
+        """Loading or stopped: every dialect answers its "not ready" form."""
+        return self.status in _NOT_READY
 
     @property
     def public(self) -> bool:
@@ -195,6 +215,8 @@ class Deployment:
     def _settle(self, status: DeploymentStatus, error: str | None) -> None:
         self.status, self.error = status, error
         self.updated_at = datetime.now(UTC)
+        if status is DeploymentStatus.READY:
+            self.ready_at = self.updated_at
         self.settled.set()
         self.on_change()
         if error:
@@ -202,14 +224,39 @@ class Deployment:
         else:
             log.info("deployment %s (%s) is ready", self.id, self.ref)
 
-    async def stop(self) -> None:
-        if self.scheduler is not None:
-            await self.scheduler.close()
-        if self.pool is not None:
-            await self.pool.stop()
-        if self.status is DeploymentStatus.READY:
-            self.status = DeploymentStatus.STOPPED
+    async def stop(self, drain: bool = True) -> None:
+        """Stop serving: from now on a new prediction is told it is not ready; with `drain`
+        the queued and running ones finish first; then its replicas stop. Its status is
+        STOPPED, but a broken version's (no folder to run) stays FAILED. Whoever still waits
+        for a start that was canceled wakes and is told it is not ready."""
+        if self.version is not None and self.status is not DeploymentStatus.STOPPED:
+            self.status, self.error = DeploymentStatus.STOPPED, None
+            self.stopped_at = self.updated_at = datetime.now(UTC)
             self.on_change()
+        self.settled.set()
+        if drain:
+            await self.drained()
+        # Unset first: nothing may be queued on a scheduler being closed (see PredictionTask).
+        scheduler, pool, self.scheduler, self.pool = self.scheduler, self.pool, None, None
+        if scheduler is not None:
+            await scheduler.close()
+        if pool is not None:
+            await pool.stop()
+
+    async def drained(self) -> None:
+        """Wait until none of its predictions is unfinished: queued, running, or waiting for
+        it to load (each holds its place in `admission` until it ends)."""
+        while self.admission.unfinished:  # noqa: ASYNC110 - no event to wait on, see DRAIN_POLL_S
+            await asyncio.sleep(DRAIN_POLL_S)
+
+    def reopen(self) -> None:
+        """Make a stopped or failed deployment startable again: deploying, with a `settled`
+        event of its own (the old one stays set for whoever read it); `start` makes a fresh
+        scheduler and pool."""
+        self.status, self.error = DeploymentStatus.DEPLOYING, None
+        self.settled = asyncio.Event()
+        self.updated_at = datetime.now(UTC)
+        self.on_change()
 
 
 class Deployments:
@@ -218,17 +265,117 @@ class Deployments:
     def __init__(self, repository: Repository, placement: ServerPlacement = LOCAL) -> None:
         self._models: dict[tuple[str, str], dict[int, Deployment]] = {}
         self._on_change: Callable[[], None] = lambda: None
+        self._placement = placement
+        self.root = repository.root  # where versions are found (see Lifecycle)
         for v in repository.versions:
-            self._add(Deployment(v.owner, v.name, v.number, v, placement=placement))
+            self._add(self._new(v))
         for b in repository.broken:
             self._add(_broken(b))
         self._starting: asyncio.Task[None] | None = None
+        # Each start in progress, by deployment id: a stop cancels it first.
+        self._starts: dict[str, asyncio.Task[None]] = {}
+        # Removed (hidden from every lookup) and draining: stopped with the others at the end.
+        self._removing: set[Deployment] = set()
+        # Every start waits here, the first ones and those added later alike (see `start`).
+        self._gate = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+
+    def _new(self, version: ModelVersion) -> Deployment:
+        return Deployment(
+            version.owner,
+            version.name,
+            version.number,
+            version,
+            placement=self._placement,
+        )
 
     def _add(self, deployment: Deployment) -> None:
         deployment.on_change = self._on_change
         self._models.setdefault((deployment.owner, deployment.name), {})[deployment.number] = (
             deployment
         )
+
+    def get(self, owner: str, name: str, number: int) -> Deployment | None:
+        """The deployment of this version, whoever may see it; None if there is none."""
+        return self._models.get((owner, name), {}).get(number)
+
+    def add(self, version: ModelVersion | BrokenVersion) -> Deployment:
+        """The deployment of `version`: the one there already, else a new one, starting in
+        the background (a broken version's fails at once, as at startup)."""
+        found = self.get(version.owner, version.name, version.number)
+        if found is not None:
+            return found
+        deployment = _broken(version) if isinstance(version, BrokenVersion) else self._new(version)
+        self._add(deployment)
+        self._on_change()
+        if deployment.version is not None:
+            self.start_one(deployment)
+        return deployment
+
+    def start_one(self, deployment: Deployment) -> None:
+        """Start `deployment` in the background, behind the same gate as every other start
+        (at most `concurrency` at once); one already starting is left to finish."""
+        if deployment.id in self._starts:
+            return
+        task = asyncio.create_task(self._start_gated(deployment), name=f"deploy {deployment.ref}")
+        self._starts[deployment.id] = task
+        task.add_done_callback(lambda done: self._started_one(deployment.id, done))
+
+    def _started_one(self, deployment_id: str, task: asyncio.Task[None]) -> None:
+        if self._starts.get(deployment_id) is task:
+            del self._starts[deployment_id]
+
+    async def _start_gated(self, deployment: Deployment) -> None:
+        async with self._gate:
+            try:
+                await deployment.start()
+            except Exception as exc:  # it settles itself; nothing may leave its callers waiting
+                log.exception("starting %s failed unexpectedly", deployment.ref)
+                if not deployment.settled.is_set():
+                    deployment._settle(DeploymentStatus.FAILED, f"starting it failed: {exc!r}")
+
+    async def restart(self, deployment: Deployment) -> None:
+        """Start a stopped or failed deployment again: a failed one's replicas are stopped
+        first (its queued predictions have failed with it). One loading or ready is left as
+        it is, and so is a broken version's (it has nothing to run)."""
+        if deployment.version is None or deployment.loading:
+            return
+        if deployment.status is DeploymentStatus.READY:
+            return
+        await self._halt(deployment, drain=True)
+        deployment.reopen()
+        self.start_one(deployment)
+
+    async def unload(self, deployment: Deployment) -> None:
+        """Stop `deployment`, which stays listed as stopped: new predictions are told it is
+        not ready; the queued and running ones finish first; then its replicas stop."""
+        await self._halt(deployment, drain=True)
+
+    async def remove(self, owner: str, name: str, number: int) -> Deployment | None:
+        """Take the version away: hidden from every lookup at once (a new prediction gets
+        VersionNotFound, or ModelNotFound for its model's last version), then drained (its
+        queued and running predictions finish), then its replicas stopped. Returns the
+        deployment once it has stopped; None if there was none."""
+        versions = self._models.get((owner, name))
+        deployment = versions.pop(number, None) if versions is not None else None
+        if deployment is None:
+            return None
+        if not versions:
+            del self._models[owner, name]
+        self._removing.add(deployment)
+        self._on_change()
+        try:
+            await self._halt(deployment, drain=True)
+        finally:
+            self._removing.discard(deployment)
+        return deployment
+
+    async def _halt(self, deployment: Deployment, *, drain: bool) -> None:
+        """Cancel its start if one runs (whoever waits for it wakes, not ready), then stop."""
+        task = self._starts.pop(deployment.id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await deployment.stop(drain=drain)
 
     def watch(self, on_change: Callable[[], None]) -> None:
         """Call `on_change` whenever any deployment changes what a view of it shows."""
@@ -292,48 +439,54 @@ class Deployments:
         return self.resolve(ref, viewer)
 
     def resolve(self, ref: ModelRef, viewer: Principal | None = None) -> Deployment:
-        """The named version, or the latest ready one (else the latest still deploying),
-        among those `viewer` may see."""
+        """The named version, or the latest ready one (else the latest still building or
+        deploying, else the newest), among those `viewer` may see."""
         versions = self.versions(ref.owner, ref.name, viewer)
         if ref.version is not None:
             if ref.version not in versions:
                 raise VersionNotFound(ref.slug, ref.version, sorted(versions))
             return versions[ref.version]
         newest_first = [versions[n] for n in sorted(versions, reverse=True)]
-        for wanted in (DeploymentStatus.READY, DeploymentStatus.DEPLOYING):
-            for deployment in newest_first:
-                if deployment.status is wanted:
-                    return deployment
-        return newest_first[0]
+        ready = [d for d in newest_first if d.status is DeploymentStatus.READY]
+        loading = [d for d in newest_first if d.loading]
+        return (ready or loading or newest_first)[0]
 
     def start(self, concurrency: int) -> None:
-        """Load every deployment in the background, a few at a time."""
-        self._starting = asyncio.create_task(self._start_all(concurrency), name="deploy")
+        """Load every deployment in the background, `concurrency` at a time (those added
+        later too)."""
+        self._gate = asyncio.Semaphore(concurrency)
+        self._starting = asyncio.create_task(self._start_all(), name="deploy")
 
     async def started(self) -> None:
         """Wait until every deployment has settled (ready or failed)."""
         if self._starting is not None:
             await asyncio.shield(self._starting)
 
-    async def _start_all(self, concurrency: int) -> None:
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(deployment: Deployment) -> None:
-            async with gate:
-                await deployment.start()
-
+    async def _start_all(self) -> None:
         # Thread replicas first: they load in the server's process in milliseconds, while a
         # process replica spawns an interpreter and may import torch or numba for seconds; so
-        # the light models answer without waiting behind the heavy ones for a loading slot.
+        # the light models answer without waiting behind the heavy ones for a loading slot
+        # (the gate lets waiters in in the order they came).
         ordered = sorted(self.all(), key=lambda d: d.version is not None and isolated(d.version))
+        for deployment in ordered:
+            if deployment.version is not None:
+                self.start_one(deployment)
         # Each deployment settles itself, failed or ready; one cannot stop the others loading.
-        await asyncio.gather(*(one(d) for d in ordered), return_exceptions=True)
+        starts = [self._starts[d.id] for d in ordered if d.id in self._starts]
+        await asyncio.gather(*starts, return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop every deployment's replicas, without draining: the service has already put
+        back or finished its predictions."""
         if self._starting is not None:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)
-        await asyncio.gather(*(d.stop() for d in self.all()))
+        starts = list(self._starts.values())
+        for task in starts:
+            task.cancel()
+        await asyncio.gather(*starts, return_exceptions=True)
+        stopping = [*self.all(), *self._removing]
+        await asyncio.gather(*(d.stop(drain=False) for d in stopping))
 
 
 def model_id_of(owner: str, name: str) -> str:

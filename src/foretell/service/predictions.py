@@ -41,6 +41,7 @@ from foretell.service.environments import Environments
 from foretell.service.held import HeldInputFiles
 from foretell.service.ids import new_id
 from foretell.service.keeper import LeaseKeeper
+from foretell.service.lifecycle import Lifecycle
 from foretell.service.recording import Recording
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 from foretell.service.remote import Elsewhere
@@ -98,6 +99,8 @@ class PredictionService:
         self._environments = Environments(deployments, store.environments)
         # What the API may know of the models: views, never a deployment.
         self.catalog = Catalog(deployments, self._environments)
+        # Versions added, removed, started and stopped while the server runs.
+        self.lifecycle = Lifecycle(deployments, self.catalog, deployments.root)
         self._store = store
         self._outbox = outbox
         self._settings = settings
@@ -139,15 +142,19 @@ class PredictionService:
         return cls(Deployments(repository, placement), store, outbox, settings, files)
 
     def deploy(self, concurrency: int) -> None:
-        """Start every deployment in the background, `concurrency` at a time."""
+        """Start every deployment in the background, `concurrency` at a time; with
+        `watch_repository`, versions added to or removed from the repository follow."""
         self._deployments.start(concurrency)
+        if self._settings.watch_repository:
+            self.lifecycle.watch()
 
     async def deployed(self) -> None:
         """Wait until every deployment has settled (ready or failed)."""
         await self._deployments.started()
 
     async def undeploy(self) -> None:
-        """Stop every deployment's replicas."""
+        """Stop watching the repository, then every deployment's replicas."""
+        await self.lifecycle.close()
         await self._deployments.stop()
 
     async def create(self, request: NewPrediction) -> Prediction:
@@ -180,6 +187,10 @@ class PredictionService:
         recording = Recording.chosen(
             wait_s=request.wait_s, webhook=request.webhook, record=request.record
         )
+        if deployment.status is DeploymentStatus.STOPPED:
+            # Unloaded: it will not start by itself. Checked here, just before its admission
+            # with nothing awaited between: a drain waits for what was admitted before.
+            raise ModelNotReady(str(deployment.ref), deployment.status.value)
         # Before the insert: a refused prediction is never created. Only an asynchronous one
         # counts against its owner's limit: a waiting caller holds its own connection.
         owner = None if request.wait_s else prediction.created_by
@@ -227,7 +238,7 @@ class PredictionService:
         loaded: until then the caller is told so at once (ModelNotReady, with its Retry-After),
         as every dialect tells it, rather than held while the model loads."""
         if deployment.validator is None:
-            if deployment.status is DeploymentStatus.DEPLOYING:
+            if deployment.not_ready:
                 raise ModelNotReady(str(deployment.ref), deployment.status.value)
             raise deployment.load_error()
         return deployment.validator.validate(request.input)

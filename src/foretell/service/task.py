@@ -22,6 +22,7 @@ from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
 from foretell.errors import (
     InvalidInput,
     ModelLoadFailed,
+    ModelNotReady,
     PredictionFinished,
     RecordNotSaved,
     StoreUnavailable,
@@ -488,8 +489,9 @@ class PredictionTask:
             await deployment.settled.wait()
         if deployment.status is DeploymentStatus.FAILED:
             raise deployment.load_error()
-        assert deployment.validator is not None
-        assert deployment.scheduler is not None
+        if deployment.validator is None or deployment.scheduler is None:
+            # Stopped (unloaded or removed) before it had loaded, or before this was queued.
+            raise ModelNotReady(str(deployment.ref), deployment.status.value)
         model_input = self._validated_input
         if model_input is None:
             model_input = deployment.validator.validate(p.input)

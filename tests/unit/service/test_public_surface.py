@@ -8,10 +8,12 @@ import foretell.service
 def test_service_exports_the_prediction_path_and_the_catalog_only() -> None:
     assert sorted(foretell.service.__all__) == [
         "Catalog",
+        "Lifecycle",  # versions added, removed, loaded and unloaded while the server runs
         "ModelView",
         "NewPrediction",
         "PredictionService",
         "Readiness",
+        "Rescanned",  # what a Lifecycle.rescan added and removed
         "StatisticsView",  # the catalog's frozen snapshot of a version's inference statistics
         "Tallied",  # one count and its time, inside a StatisticsView
         "VersionView",
