@@ -9,7 +9,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
+from foretell.builds import Builder
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import (
@@ -65,6 +67,9 @@ class Deployment:
     stopped_at: datetime | None = None  # when it was last stopped (unloaded or removed)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     placement: ServerPlacement = LOCAL  # the server's Ray cluster and default placement
+    # Builds the version's own environment when it has a requirements.txt (None: never).
+    builder: Builder | None = None
+    build_log: str = ""  # pip's output building that environment, its newest characters
     # Called whenever what a view of it shows changes (status, error, schema, logs): the
     # catalog's cue to build its views again.
     on_change: Callable[[], None] = field(default=lambda: None, repr=False)
@@ -121,7 +126,21 @@ class Deployment:
         with none running, and the first prediction starts one (see scheduler.autoscale)."""
         if self.version is None:
             return
-        self.pool = pool = Pool.for_version(self.version, self._setup_failed, self.placement)
+        python = None
+        if self.builder is not None and self.builder.needs_build(self.version):
+            try:
+                python = await self._build(self.builder, self.version)
+            except ModelLoadFailed as exc:
+                self._settle(DeploymentStatus.FAILED, exc.reason)
+                return
+            except Exception as exc:  # a bug must not leave it `building` for good
+                log.error("building %s's environment failed unexpectedly", self.ref, exc_info=exc)
+                reason = f"building its environment failed: {type(exc).__name__}: {exc}"
+                self._settle(DeploymentStatus.FAILED, reason)
+                return
+        self.pool = pool = Pool.for_version(
+            self.version, self._setup_failed, self.placement, python=python
+        )
         self.scheduler = scheduler = Scheduler(
             str(self.ref),
             self.version.manifest.batching,
@@ -150,6 +169,24 @@ class Deployment:
                 log.error("starting %s failed unexpectedly", self.ref, exc_info=first)
                 reason = f"starting a replica failed: {type(first).__name__}: {first}"
             self._settle(DeploymentStatus.FAILED, reason)
+
+    async def _build(self, builder: Builder, version: ModelVersion) -> Path:
+        """Its own environment's python: BUILDING while pip runs, then DEPLOYING."""
+        self.build_log = ""
+        self._moved(DeploymentStatus.BUILDING)
+        python = await builder.build(version, self._build_logged)
+        self._moved(DeploymentStatus.DEPLOYING)
+        return python
+
+    def _build_logged(self, line: str) -> None:
+        self.build_log = (self.build_log + line + "\n")[-MAX_LOGS:]
+        self.on_change()
+
+    def _moved(self, status: DeploymentStatus) -> None:
+        """A step on the way to settling (building -> deploying): nothing waits on it."""
+        self.status, self.error = status, None
+        self.updated_at = datetime.now(UTC)
+        self.on_change()
 
     def _batch_ran(self, seconds: float) -> None:
         self.admission.observe(seconds)
@@ -262,10 +299,16 @@ class Deployment:
 class Deployments:
     """Every deployment of a repository, by model and version; resolves model references."""
 
-    def __init__(self, repository: Repository, placement: ServerPlacement = LOCAL) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        placement: ServerPlacement = LOCAL,
+        builder: Builder | None = None,
+    ) -> None:
         self._models: dict[tuple[str, str], dict[int, Deployment]] = {}
         self._on_change: Callable[[], None] = lambda: None
         self._placement = placement
+        self._builder = builder
         self.root = repository.root  # where versions are found (see Lifecycle)
         for v in repository.versions:
             self._add(self._new(v))
@@ -286,6 +329,7 @@ class Deployments:
             version.number,
             version,
             placement=self._placement,
+            builder=self._builder,
         )
 
     def _add(self, deployment: Deployment) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from foretell.builds import Builder
 from foretell.config import Settings
 from foretell.domain import (
     DeliveryAttempt,
@@ -139,7 +140,9 @@ class PredictionService:
     ) -> PredictionService:
         """A service over a deployment of each version in `repository`, none started yet."""
         placement = ServerPlacement.of(settings)
-        return cls(Deployments(repository, placement), store, outbox, settings, files)
+        builder = Builder(settings.environments, timeout_s=settings.build_timeout_s)
+        deployments = Deployments(repository, placement, builder)
+        return cls(deployments, store, outbox, settings, files)
 
     def deploy(self, concurrency: int) -> None:
         """Start every deployment in the background, `concurrency` at a time; with
