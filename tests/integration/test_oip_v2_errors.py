@@ -54,10 +54,10 @@ def labels(response: httpx.Response) -> list[Any]:
             "no route GET /v2/models/demo/iris/trace/setting",
         ),
         (
-            "POST",
-            "/v2/repository/models/demo/iris/load",
+            "GET",
+            "/v2/systemsharedmemory/status",
             404,
-            "no route POST /v2/repository/models/demo/iris/load",
+            "no route GET /v2/systemsharedmemory/status",
         ),
         ("DELETE", "/v2/models/demo/iris", 405, "Method Not Allowed"),
     ],
@@ -244,7 +244,7 @@ def test_tritonclient_reads_the_errors_and_sends_compressed_bodies(tmp_path: Pat
             with pytest.raises(InferenceServerException) as missing:
                 client.infer("demo/nope", [rows], headers={**key})
             with pytest.raises(InferenceServerException) as no_route:
-                client.load_model("demo/iris", headers={**key})
+                client.get_log_settings(headers={**key})
         finally:
             client.close()
 
@@ -260,5 +260,5 @@ def test_tritonclient_reads_the_errors_and_sends_compressed_bodies(tmp_path: Pat
     )
     assert (no_route.value.status(), no_route.value.message()) == (
         "404",
-        "no route POST /v2/repository/models/demo/iris/load",
+        "no route GET /v2/logging",
     )

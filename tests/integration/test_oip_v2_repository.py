@@ -1,6 +1,6 @@
-"""Triton's model configuration, statistics and repository index under /v2: through
-tritonclient against a real `foretell serve` of demo/digits and a model whose setup fails, and
-their errors on the in-process app."""
+"""Triton's model configuration, statistics and repository extension (index, load, unload)
+under /v2: through tritonclient against a real `foretell serve` of demo/digits and a model whose
+setup fails, and their errors on the in-process app."""
 
 from __future__ import annotations
 
@@ -89,6 +89,52 @@ def test_tritonclient_reads_config_statistics_and_the_repository_index(tmp_path:
     assert "error" in anonymous.json()
 
 
+@pytest.mark.slow
+def test_tritonclient_unloads_and_loads_a_model(tmp_path: Path) -> None:
+    repo = build_repository(tmp_path, demo=["digits"], fixtures=())
+    with running_server(repo, tmp_path / "data") as server:
+        headers = {"Authorization": f"Bearer {server.admin_key}"}
+        client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+        pixels = triton.InferInput("features", [1, 64], "FP32")
+        pixels.set_data_from_numpy(np.zeros((1, 64), dtype=np.float32))
+        try:
+            before = client.get_model_repository_index(headers=headers)
+            client.unload_model("demo/digits", headers=headers)
+            unloaded = client.get_model_repository_index(headers=headers)
+            ready_when_unloaded = client.is_model_ready("demo/digits", headers=headers)
+            with pytest.raises(InferenceServerException) as not_ready:
+                client.infer("demo/digits", [pixels], headers=headers)
+            client.unload_model("demo/digits", headers=headers)  # again: nothing to do
+            client.load_model("demo/digits", headers=headers)
+            loaded = client.get_model_repository_index(headers=headers)
+            result = client.infer("demo/digits", [pixels], headers=headers)
+            config = client.get_model_config("demo/digits", headers=headers)
+            stats = client.get_inference_statistics("demo/digits", headers=headers)
+            with pytest.raises(InferenceServerException) as overridden:
+                client.load_model("demo/digits", headers=headers, config='{"max_batch_size": 4}')
+        finally:
+            client.close()
+
+    ready = {"name": "demo/digits", "version": "1", "state": "READY", "reason": ""}
+    assert before == [ready]
+    assert unloaded == [{**ready, "state": "UNAVAILABLE", "reason": "unloaded"}]
+    assert ready_when_unloaded is False
+    assert not_ready.value.status() == "503"
+    assert not_ready.value.message() == (
+        "model 'demo/digits:1' is not ready: deployment is stopped"
+    )
+    assert loaded == [ready]
+    assert result.as_numpy("label").shape == (1,)
+    assert config["name"] == "demo/digits"
+    [digits] = stats["model_stats"]
+    assert digits["inference_stats"]["success"]["count"] >= 1
+    assert overridden.value.status() == "400"
+    assert overridden.value.message() == (
+        "unrecognized load parameter 'config': a model's configuration is its foretell.yaml, "
+        "and a load cannot override it"
+    )
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "message"),
@@ -107,6 +153,28 @@ def test_tritonclient_reads_config_statistics_and_the_repository_index(tmp_path:
             None,
             404,
             "model 'demo/digits' has no version 9; versions that exist: 1",
+        ),
+        ("POST", "/v2/repository/models/demo/nope/load", None, 404, "model 'demo/nope' not found"),
+        (
+            "POST",
+            "/v2/repository/models/demo/digits/load",
+            {"parameters": {"replicas": 2}},
+            400,
+            "unrecognized load parameter 'replicas': foretell's load takes no parameters",
+        ),
+        (
+            "POST",
+            "/v2/repository/models/demo/digits/unload",
+            {"parameters": {"unload_dependents": "yes"}},
+            400,
+            "unload parameter 'unload_dependents' must be a boolean, not str",
+        ),
+        (
+            "POST",
+            "/v2/repository/models/demo/digits/unload",
+            {"parameters": "all"},
+            400,
+            "body.parameters: Input should be a valid dictionary",
         ),
     ],
 )

@@ -1,19 +1,29 @@
-"""Triton's model configuration, statistics and repository index, read from the catalog.
+"""Triton's model configuration, statistics and repository extension (index, load, unload).
 
-Read only: no load or unload. The configuration is derived from the manifest and the same
-tensor specs model metadata advertises. Statistics are those this process counted since it
-began serving each version (another process sharing the store counts its own); foretell does
-not time a batch's input and output conversion apart from its run, so compute_input and
-compute_output are zero, its whole batch time is compute_infer, there is no response cache
-(cache_hit and cache_miss zero), and batch_stats is empty."""
+Load and unload act on every version of the model named (Triton's name is foretell's
+`owner/name`) through the service's lifecycle, and answer once each has settled: a load
+starts a stopped version (or retries a failed one) and waits until it is ready, an unload
+drains each version's work in flight and stops it. Triton's load parameters (`config`,
+`file:…`) override a model's configuration, which in foretell is its foretell.yaml: they are
+refused by name, as any other load parameter is; unload reads `unload_dependents` (a boolean;
+foretell has no ensembles, so no dependents) and ignores the rest, as Triton does.
+
+The configuration is derived from the manifest and the same tensor specs model metadata
+advertises. Statistics are those this process counted since it began serving each version
+(another process sharing the store counts its own); foretell does not time a batch's input and
+output conversion apart from its run, so compute_input and compute_output are zero, its whole
+batch time is compute_infer, there is no response cache (cache_hit and cache_miss zero), and
+batch_stats is empty."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from foretell.api.dialects.oip_v2 import dataplane, specs
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import Principal
+from foretell.errors import InvalidRequest, echo
 from foretell.service import PredictionService, StatisticsView, Tallied, VersionView
 
 # Triton's backend for each runtime it has one for; any other runtime is named as itself.
@@ -123,6 +133,47 @@ def _entry(version: VersionView) -> dict[str, str]:
         state, reason = "READY", ""
     elif version.status in _LOADING:
         state, reason = "LOADING", ""
+    elif version.status is DeploymentStatus.STOPPED:
+        state, reason = "UNAVAILABLE", "unloaded"  # Triton's reason for a model it unloaded
     else:
         state, reason = "UNAVAILABLE", version.error or version.status.value
     return {"name": version.slug, "version": str(version.number), "state": state, "reason": reason}
+
+
+def check_load_parameters(parameters: Mapping[str, Any]) -> None:
+    """Refuse what a load may not ask here: every parameter (see the module's docstring)."""
+    for key in parameters:
+        why = (
+            "a model's configuration is its foretell.yaml, and a load cannot override it"
+            if key == "config" or key.startswith("file:")
+            else "foretell's load takes no parameters"
+        )
+        raise InvalidRequest(f"unrecognized load parameter '{echo(key)}': {why}")
+
+
+def check_unload_parameters(parameters: Mapping[str, Any]) -> None:
+    """`unload_dependents` must be a boolean; Triton ignores any other parameter, and so do we."""
+    dependents = parameters.get("unload_dependents", False)
+    if not isinstance(dependents, bool):
+        raise InvalidRequest(
+            f"unload parameter 'unload_dependents' must be a boolean, not "
+            f"{type(dependents).__name__}"
+        )
+
+
+async def load(service: PredictionService, owner: str, name: str, caller: Principal) -> None:
+    """Start every version of `owner/name` that is not running, and wait for each to settle;
+    the first one that failed is the answer's error."""
+    lifecycle = service.lifecycle
+    versions = service.catalog.model(owner, name, caller).versions
+    for version in versions:
+        loaded = await lifecycle.load(version.ref, caller)
+        if loaded.status is DeploymentStatus.FAILED:
+            raise loaded.load_error()
+
+
+async def unload(service: PredictionService, owner: str, name: str, caller: Principal) -> None:
+    """Drain and stop every version of `owner/name`."""
+    lifecycle = service.lifecycle
+    for version in service.catalog.model(owner, name, caller).versions:
+        await lifecycle.unload(version.ref, caller)

@@ -30,11 +30,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from foretell.api import state
-from foretell.api.auth import Reader
+from foretell.api.auth import Deployer, Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
 from foretell.api.dialects.oip_v2 import binary, dataplane, repository, specs
-from foretell.api.dialects.oip_v2.schemas import InferenceRequest, RepositoryIndexRequest
+from foretell.api.dialects.oip_v2.schemas import (
+    InferenceRequest,
+    RepositoryIndexRequest,
+    RepositoryModelRequest,
+)
 from foretell.api.errors import dialect
 from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
@@ -106,7 +110,7 @@ async def version_ready(
     return _ready(_version(state.service(request), owner, name, version, caller))
 
 
-# Triton's configuration, statistics and repository index (read only; see `repository`).
+# Triton's configuration, statistics and repository extension (see `repository`).
 @router.get(MODEL + "/config", responses=errors(400, 404, 503))
 async def model_config(owner: str, name: str, request: Request, caller: Reader) -> Response:
     found = _version(state.service(request), owner, name, None, caller)
@@ -154,6 +158,47 @@ async def repository_index(request: Request, caller: Reader) -> Response:
         else RepositoryIndexRequest()
     )
     return Json(repository.index(state.service(request), caller, asked.ready))
+
+
+_REPOSITORY_MODEL = "/repository" + MODEL
+# Either body may be empty: tritonclient sends `{}` to load, `{"parameters": {...}}` to unload.
+_MODEL_REQUEST = {
+    "requestBody": {**documented(RepositoryModelRequest)["requestBody"], "required": False}
+}
+
+
+@router.post(
+    _REPOSITORY_MODEL + "/load",
+    responses=errors(400, 404, 503),
+    openapi_extra=_MODEL_REQUEST,
+)
+async def repository_load(owner: str, name: str, request: Request, caller: Deployer) -> Response:
+    """Start every version of the model that is not running; answers once each is ready."""
+    asked = await _model_request(request)
+    repository.check_load_parameters(asked.parameters or {})
+    await repository.load(state.service(request), owner, name, caller)
+    return Json({})
+
+
+@router.post(
+    _REPOSITORY_MODEL + "/unload",
+    responses=errors(400, 404),
+    openapi_extra=_MODEL_REQUEST,
+)
+async def repository_unload(owner: str, name: str, request: Request, caller: Deployer) -> Response:
+    """Drain and stop every version of the model; its infer answers "not ready" until a load."""
+    asked = await _model_request(request)
+    repository.check_unload_parameters(asked.parameters or {})
+    await repository.unload(state.service(request), owner, name, caller)
+    return Json({})
+
+
+async def _model_request(request: Request) -> RepositoryModelRequest:
+    raw = await request.body()
+    if not raw.strip():
+        return RepositoryModelRequest()
+    depth = state.settings(request).max_json_depth
+    return parse_body(raw, RepositoryModelRequest, max_depth=depth)
 
 
 def _version(

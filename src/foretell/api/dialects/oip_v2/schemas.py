@@ -39,3 +39,14 @@ class RepositoryIndexRequest(BaseModel):
     """Triton's repository index request; tritonclient sends an empty body."""
 
     ready: bool = Field(False, description="only the versions ready to infer")
+
+
+class RepositoryModelRequest(BaseModel):
+    """Triton's load and unload request: both optional, as its body is."""
+
+    parameters: dict[str, Any] | None = Field(
+        None,
+        description="load: none taken (Triton's config and file: overrides are refused: a "
+        "model's configuration is its foretell.yaml); unload: unload_dependents (a boolean), "
+        "others ignored",
+    )
