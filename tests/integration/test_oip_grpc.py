@@ -285,3 +285,33 @@ def test_a_grpc_port_in_use_stops_the_server_with_the_reason(tmp_path: Path) -> 
     assert done.returncode != 0
     output = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
     assert f"cannot serve gRPC on 127.0.0.1:{taken}" in output
+
+
+# --- Triton's repository extension --------------------------------------------------------------
+
+
+def test_the_repository_index_unload_and_load(client, key) -> None:
+    ready = {"name": DIGITS, "version": "1", "state": "READY"}  # JSON leaves "" reason out
+    before = client.get_model_repository_index(headers=key, as_json=True)
+    reader = refused(lambda: client.unload_model(DIGITS))  # no key: anonymous reads only
+    overridden = refused(lambda: client.load_model(DIGITS, config="{}", headers=key))
+    client.unload_model(DIGITS, headers=key, unload_dependents=True)
+    unloaded = client.get_model_repository_index(headers=key, as_json=True)
+    not_ready = refused(lambda: client.infer(DIGITS, [features(ROWS)], headers=key))
+    client.load_model(DIGITS, headers=key)
+    loaded = client.get_model_repository_index(headers=key, as_json=True)
+
+    assert before == {"models": [ready]}
+    assert reader.status() == "StatusCode.UNAUTHENTICATED"
+    assert (overridden.status(), overridden.message()) == (
+        "StatusCode.INVALID_ARGUMENT",
+        "unrecognized load parameter 'config': a model's configuration is its foretell.yaml, "
+        "and a load cannot override it",
+    )
+    assert unloaded == {"models": [{**ready, "state": "UNAVAILABLE", "reason": "unloaded"}]}
+    assert (not_ready.status(), not_ready.message()) == (
+        "StatusCode.UNAVAILABLE",
+        "model 'demo/digits:1' is not ready: deployment is stopped",
+    )
+    assert loaded == {"models": [ready]}
+    assert client.infer(DIGITS, [features(ROWS)], headers=key).as_numpy("label").shape == (2,)

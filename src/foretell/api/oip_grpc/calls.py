@@ -20,7 +20,17 @@ from typing import Any
 from foretell.api.oip_grpc import status
 from foretell.api.oip_grpc.service import InferenceService, Metadata
 
-RPCS = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer")
+RPCS = (
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelInfer",
+    "RepositoryIndex",
+    "RepositoryModelLoad",
+    "RepositoryModelUnload",
+)
 
 Rpc = Callable[[Any, Metadata], Coroutine[Any, Any, Any]]
 Handler = Callable[[Any, Any], Any]

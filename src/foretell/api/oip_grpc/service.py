@@ -3,7 +3,8 @@ as its HTTP route (oip_v2.dataplane), answering exactly what that route answers.
 
 Health (ServerLive, ServerReady) is open, as every probe is; metadata and model readiness need a
 key with the read scope; ModelInfer one with the predict scope, or none for a public model when
-anonymous access is on. The key comes in the call's metadata, as HTTP sends it in a header:
+anonymous access is on; the repository's index the read scope, its load and unload the deploy
+scope (see oip_v2.repository). The key comes in the call's metadata, as HTTP sends it in a header:
 `authorization: Bearer <key>` (or Token, Api-Key; or `x-api-key: <key>`).
 
 Inferences are recorded, as over HTTP: the response's `parameters["prediction_id"]` names the
@@ -16,7 +17,7 @@ from collections.abc import Container, Mapping
 from typing import Any
 
 from foretell.api.auth import authorize
-from foretell.api.dialects.oip_v2 import dataplane, specs
+from foretell.api.dialects.oip_v2 import dataplane, repository, specs
 from foretell.api.dialects.oip_v2.schemas import RequestInput
 from foretell.api.oip_grpc import contents
 from foretell.api.oip_grpc.proto import grpc_predict_v2_pb2 as pb
@@ -59,12 +60,7 @@ class InferenceService:
         )
 
     def _model(self, name: str, version: str, caller: Principal) -> VersionView:
-        owner, slash, model = name.partition("/")
-        if not slash or not owner or not model:
-            raise NotFound(
-                f"model '{echo(name)}' not found: foretell's models are named owner/name, as "
-                "in demo/iris"
-            )
+        owner, model = _owner_name(name)
         return dataplane.version(self._service, owner, model, version or None, caller)
 
     async def ServerLive(self, request: pb.ServerLiveRequest, metadata: Metadata) -> Any:
@@ -115,6 +111,48 @@ class InferenceService:
             )
             response.raw_output_contents.append(contents.raw(tensor["datatype"], tensor["data"]))
         return response
+
+    async def RepositoryIndex(self, request: pb.RepositoryIndexRequest, metadata: Metadata) -> Any:
+        caller = await self._caller(metadata, Scope.READ, "RepositoryIndex", anonymous=False)
+        entries = repository.index(self._service, caller, request.ready)
+        model = pb.RepositoryIndexResponse.ModelIndex
+        return pb.RepositoryIndexResponse(models=[model(**e) for e in entries])
+
+    async def RepositoryModelLoad(
+        self, request: pb.RepositoryModelLoadRequest, metadata: Metadata
+    ) -> Any:
+        caller = await self._caller(metadata, Scope.DEPLOY, "RepositoryModelLoad", anonymous=False)
+        repository.check_load_parameters(_parameters(request.parameters))
+        await repository.load(self._service, *_owner_name(request.model_name), caller)
+        return pb.RepositoryModelLoadResponse()
+
+    async def RepositoryModelUnload(
+        self, request: pb.RepositoryModelUnloadRequest, metadata: Metadata
+    ) -> Any:
+        caller = await self._caller(
+            metadata, Scope.DEPLOY, "RepositoryModelUnload", anonymous=False
+        )
+        repository.check_unload_parameters(_parameters(request.parameters))
+        await repository.unload(self._service, *_owner_name(request.model_name), caller)
+        return pb.RepositoryModelUnloadResponse()
+
+
+def _owner_name(name: str) -> tuple[str, str]:
+    owner, slash, model = name.partition("/")
+    if not slash or not owner or not model:
+        raise NotFound(
+            f"model '{echo(name)}' not found: foretell's models are named owner/name, as "
+            "in demo/iris"
+        )
+    return owner, model
+
+
+def _parameters(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Repository parameters as the HTTP route reads them from JSON: each one's set value."""
+    return {
+        key: getattr(p, p.WhichOneof("parameter_choice") or "bool_param")
+        for key, p in given.items()
+    }
 
 
 def _file_inputs(request: pb.ModelInferRequest, version: VersionView) -> Container[str]:
