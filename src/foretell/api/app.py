@@ -92,6 +92,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(gpux.router)
     app.include_router(slashml.router)
     app.include_router(baseten.router)
+    app.include_router(native.push_router)
     app.include_router(native.models_router)
     return app
 
@@ -151,5 +152,6 @@ def front(app: FastAPI) -> Front:
         limit=settings.max_body_bytes,
         in_flight=settings.body_bytes_in_flight,
         upload_limit=settings.max_upload_bytes,
+        push_limit=settings.max_push_bytes,
     )
     return Front(limited, Lane(hot, limit=settings.max_body_bytes, budget=limited.budget))

@@ -7,10 +7,12 @@ request got 503 for as long as they stalled. (A body that stalls is cut off by t
 `body_timeout_s`, api.connection.)
 
 Uploads (`is_upload`: files, multipart predictions) are streamed to disk, not read into memory:
-they have their own cap, max_upload_bytes, and hold nothing of the in-memory budget."""
+they have their own cap, max_upload_bytes, and hold nothing of the in-memory budget. A pushed
+model archive (`is_push`) is an upload with a cap of its own, max_push_bytes."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 
@@ -21,6 +23,8 @@ from foretell.api.errors import dialect_of_path, error_response
 from foretell.errors import BodiesInFlightFull, ForetellError, PayloadTooLarge
 
 UPLOADS = "/v1/files"  # POST: a file, streamed to disk
+# POST: a model folder's archive, streamed to disk (api.dialects.native.push)
+_PUSHES = re.compile(r"^/v1/models/[^/]+/[^/]+/versions$")
 
 
 class BodyBudget:
@@ -71,19 +75,26 @@ def hold(budget: BodyBudget, limit: int, held: int, size: int, setting: str | No
 
 
 def is_upload(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """Whether a request's body is an upload: POST /v1/files, or a multipart POST
-    /v1/predictions. Such a body is streamed to disk (FileService.upload), never held whole:
-    it has its own cap (max_upload_bytes), holds nothing of the in-memory budget, and goes to
-    FastAPI's route, not the fast lane (which reads a body whole)."""
+    """Whether a request's body is an upload: POST /v1/files, a multipart POST
+    /v1/predictions, or a push (`is_push`). Such a body is streamed to disk (FileService.upload,
+    the push route), never held whole: it has its own cap (max_upload_bytes; a push's
+    max_push_bytes), holds nothing of the in-memory budget, and goes to FastAPI's route, not the
+    fast lane (which reads a body whole)."""
     if method != "POST":
         return False
-    if path == UPLOADS:
+    if path == UPLOADS or is_push(method, path):
         return True
     if path == "/v1/predictions":
         for name, value in headers:  # ASGI's names are lower case
             if name == b"content-type":
                 return value[:19].lower() == b"multipart/form-data"
     return False
+
+
+def is_push(method: str, path: str) -> bool:
+    """Whether a request pushes a model version: its body, an archive, may be far larger than
+    other uploads (max_push_bytes)."""
+    return method == "POST" and _PUSHES.match(path) is not None
 
 
 class BodyLimit:
@@ -95,7 +106,13 @@ class BodyLimit:
     for it: a client that declares a size and sends nothing holds nothing)."""
 
     def __init__(
-        self, app: ASGIApp, *, limit: int, in_flight: int, upload_limit: int | None = None
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        in_flight: int,
+        upload_limit: int | None = None,
+        push_limit: int | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
@@ -103,6 +120,7 @@ class BodyLimit:
         # Uploads (is_upload) go to disk as they arrive: their own cap, and a budget of their
         # own that never refuses (it counts what they hold in flight, nothing more).
         self.upload_limit = upload_limit or limit
+        self.push_limit = push_limit or self.upload_limit
         self.uploads = BodyBudget(sys.maxsize)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,7 +128,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, budget, setting = self.limit, self.budget, None
-        if is_upload(scope["method"], scope["path"], scope["headers"]):
+        if is_push(scope["method"], scope["path"]):
+            limit, budget, setting = self.push_limit, self.uploads, "max_push_bytes"
+        elif is_upload(scope["method"], scope["path"], scope["headers"]):
             limit, budget, setting = self.upload_limit, self.uploads, "max_upload_bytes"
         try:
             admit(dict(scope["headers"]).get(b"content-length"), limit, budget, setting)

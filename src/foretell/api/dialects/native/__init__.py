@@ -3,6 +3,7 @@
 from foretell.api.dialects.native.files import router as files_router
 from foretell.api.dialects.native.models import router as models_router
 from foretell.api.dialects.native.predictions import router as predictions_router
+from foretell.api.dialects.native.push import router as push_router
 from foretell.api.dialects.native.render import prediction_json
 from foretell.api.dialects.native.webhooks import router as webhooks_router
 
@@ -11,5 +12,6 @@ __all__ = [
     "models_router",
     "prediction_json",
     "predictions_router",
+    "push_router",
     "webhooks_router",
 ]
