@@ -3,11 +3,15 @@ detail), no answer raises Unreachable; both are ForetellErrors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from foretell import errors
+
+_PUSH_CHUNK = 256 * 1024  # an archive is sent in pieces this large, each reported
 
 
 class ApiError(errors.ForetellError):
@@ -86,6 +90,34 @@ class Client:
     ) -> dict[str, Any]:
         path = f"/v1/models/{owner}/{name}/environments/{environment}"
         return self._call("PUT", path, json={"version_number": version})
+
+    def get_version(self, owner: str, name: str, version: int) -> dict[str, Any]:
+        return self._call("GET", f"/v1/models/{owner}/{name}/versions/{version}")
+
+    def push(
+        self,
+        owner: str,
+        name: str,
+        archive: Path,
+        *,
+        on_sent: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Send a model folder's tar (gzip or plain) at `archive` as the next version of
+        `owner/name`: its record, deploying. `on_sent(sent, total)` follows the upload."""
+        total = archive.stat().st_size
+
+        def chunks() -> Iterator[bytes]:
+            sent = 0
+            with archive.open("rb") as source:
+                while chunk := source.read(_PUSH_CHUNK):
+                    yield chunk
+                    sent += len(chunk)
+                    if on_sent is not None:
+                        on_sent(sent, total)
+
+        headers = {"Content-Type": "application/gzip", "Content-Length": str(total)}
+        path = f"/v1/models/{owner}/{name}/versions"
+        return self._call("POST", path, content=chunks(), headers=headers)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
