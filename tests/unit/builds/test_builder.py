@@ -17,6 +17,7 @@ import pytest
 from _site import Site
 from _wheels import offline_pip, write_wheel
 from foretell.builds import Builder
+from foretell.builds.builder import Server, _key
 from foretell.errors import ModelLoadFailed
 from foretell.manifest import ModelVersion, load_manifest
 
@@ -190,3 +191,33 @@ def _pips_running(tmp_path: Path) -> list[int]:
     for pid in found:  # leave nothing behind, whatever the assertion says
         os.kill(pid, signal.SIGKILL)
     return found
+
+
+async def test_a_build_waits_while_another_process_builds_the_same_requirements(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    root = tmp_path / "environments"
+    builder = Builder(root, python=server)
+    requirements = f"{PROBE}==2.0.1\n"
+    lock = root / f"{_key(requirements, Server.of(server))}.lock"
+    root.mkdir()
+    hold = "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+    hold += "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()"
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", hold, lock, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert other.stdin is not None
+    assert other.stdout is not None
+    try:
+        assert await other.stdout.readline() == b"held\n"
+        lines: list[str] = []
+        build = asyncio.create_task(builder.build(version(tmp_path, requirements), lines.append))
+        # Not finished while the other process holds the lock (however slow this machine is).
+        done, _ = await asyncio.wait({build}, timeout=1.0)
+        assert not done
+        assert lines == []
+    finally:
+        other.stdin.close()
+        await other.wait()
+    python = await build
+    assert probe_version(python).strip() == "2.0.1"
