@@ -84,6 +84,8 @@ class Deployment:
         self.admission = Admission(
             str(self.ref), manifest.batching if manifest else Batching(), self.replicas.max
         )
+        if self.builder is not None and self.version and self.builder.needs_build(self.version):
+            self.status = DeploymentStatus.BUILDING  # from the first view: its build comes first
 
     @property
     def ref(self) -> ModelRef:

@@ -46,7 +46,9 @@ class FakeBuilder(Builder):
         return Path(sys.executable)
 
 
-def deployment(tmp_path: Path, builder: Builder, statuses: list[DeploymentStatus]) -> Deployment:
+def deployment(
+    tmp_path: Path, builder: Builder | None, statuses: list[DeploymentStatus]
+) -> Deployment:
     folder = tmp_path / "echo"
     shutil.copytree(ECHO, folder, ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "requirements.txt").write_text("nosuchpkg==9\n")
@@ -60,6 +62,7 @@ async def test_it_builds_then_deploys_with_the_environments_python(tmp_path: Pat
     statuses: list[DeploymentStatus] = []
     builder = FakeBuilder(tmp_path / "environments")
     d = deployment(tmp_path, builder, statuses)
+    assert d.status is DeploymentStatus.BUILDING  # shown so before its start has begun
     try:
         await d.start()
         assert d.status is DeploymentStatus.READY
@@ -95,8 +98,8 @@ async def test_a_failed_build_fails_the_deployment_with_pips_reason(tmp_path: Pa
 
 async def test_without_a_builder_nothing_is_built(tmp_path: Path) -> None:
     statuses: list[DeploymentStatus] = []
-    d = deployment(tmp_path, FakeBuilder(tmp_path / "environments"), statuses)
-    d.builder = None
+    d = deployment(tmp_path, None, statuses)
+    assert d.status is DeploymentStatus.DEPLOYING
     try:
         await d.start()
         assert DeploymentStatus.BUILDING not in statuses
