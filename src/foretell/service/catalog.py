@@ -163,4 +163,6 @@ def _view_of(d: Deployment, environments: tuple[str, ...]) -> VersionView:
         environments=environments,
         logs=d.logs,
         build_log=d.build_log,
+        ready_at=d.ready_at,
+        stopped_at=d.stopped_at,
     )

@@ -99,8 +99,10 @@ class Lifecycle:
         `replicas` if given, and return its view once it has settled, ready or failed. A ready
         version is rescaled if `replicas` differ, else left as it is."""
         deployment = self._authorized(ref, caller, "loading")
-        if replicas is not None and deployment.version is not None:
-            await self._scale(deployment, replicas)
+        # A broken version has nothing to scale; the same range again changes nothing.
+        if replicas not in (None, deployment.replicas) and deployment.version is not None:
+            log.info("scaling %s to %s", deployment.ref, replicas)
+            await deployment.scale(replicas)
         if deployment.status in (DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
             log.info("loading %s (asked by %s)", deployment.ref, _who(caller))
             await self._deployments.restart(deployment)
@@ -126,13 +128,6 @@ class Lifecycle:
             action = f"{action} {deployment.owner}'s model '{ref.slug}'"
             raise Forbidden(caller.scope.value, Scope.ADMIN.value, action)
         return deployment
-
-    async def _scale(self, deployment: Deployment, replicas: ReplicaRange) -> None:
-        scale = getattr(deployment, "scale", None)  # SCALE's Deployment.scale, once it is in
-        if scale is not None:
-            await scale(replicas)
-        else:
-            deployment.replicas = replicas
 
     async def _found(self, version: ModelVersion | BrokenVersion) -> ModelRef | None:
         """Add `version` if it is new (or was broken and reads differently now); its ref if

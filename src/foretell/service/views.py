@@ -19,6 +19,8 @@ from foretell.manifest import Batching, Signature
 
 Visibility = Literal["public", "private"]
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+_LOADING = frozenset({DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING})
+_NOT_READY = _LOADING | {DeploymentStatus.STOPPED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +32,8 @@ class VersionView:
     number: int
     deployment_id: str
     status: DeploymentStatus
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime  # when this server found it (at startup, on disk later, or pushed)
+    updated_at: datetime  # when its status last changed
     visibility: Visibility = "private"
     description: str = ""
     error: str | None = None  # why it failed, when it has
@@ -47,6 +49,8 @@ class VersionView:
     environments: tuple[str, ...] = ()  # those serving this version now
     logs: str = ""  # what went wrong setting up its replicas
     build_log: str = ""  # pip's output building its own environment (its requirements.txt)
+    ready_at: datetime | None = None  # when it last became ready
+    stopped_at: datetime | None = None  # when it was last stopped (unloaded)
 
     @property
     def ref(self) -> ModelRef:
@@ -63,6 +67,16 @@ class VersionView:
     @property
     def ready(self) -> bool:
         return self.status is DeploymentStatus.READY
+
+    @property
+    def loading(self) -> bool:
+        """Building its environment or starting its replicas: it will answer soon."""
+        return self.status in _LOADING
+
+    @property
+    def not_ready(self) -> bool:
+        """Loading or stopped: every dialect answers its "not ready" form (ModelNotReady)."""
+        return self.status in _NOT_READY
 
     def load_error(self) -> ModelLoadFailed:
         """Why it cannot answer, once it has failed (or has not finished loading)."""
@@ -105,8 +119,8 @@ class Readiness:
 
     @property
     def loading(self) -> bool:
-        """Some version is still deploying."""
-        return any(v.status is DeploymentStatus.DEPLOYING for v in self.versions)
+        """Some version is still building or deploying."""
+        return any(v.loading for v in self.versions)
 
     @property
     def all_ready(self) -> bool:

@@ -11,7 +11,7 @@ from fastapi import Request
 from foretell.api import state
 from foretell.api.body import loads
 from foretell.config import Settings
-from foretell.domain import DeploymentStatus, ErrorSource, Prediction, PredictionStatus
+from foretell.domain import ErrorSource, Prediction, PredictionStatus
 from foretell.domain.access import Principal
 from foretell.errors import ForetellError, InvalidInput, InvalidRequest, ModelNotReady
 from foretell.manifest import Signature
@@ -38,8 +38,9 @@ def json_of(body: bytes, settings: Settings) -> Any:
 
 
 def answering(version: VersionView) -> Signature:
-    """The signature of a version that can take a prediction now, else why it cannot."""
-    if version.status is DeploymentStatus.DEPLOYING:
+    """The signature of a version that can take a prediction now, else why it cannot:
+    ModelNotReady while it builds, deploys or is stopped (even with its signature known)."""
+    if version.not_ready:
         raise ModelNotReady(str(version.ref), version.status.value)
     if version.signature is None:
         raise version.load_error()

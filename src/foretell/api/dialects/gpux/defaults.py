@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from foretell.config import Settings
-from foretell.domain import DeploymentStatus, ModelRef
+from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import InvalidRequest, ModelNotFound, ModelNotReady, NotFound
 from foretell.service import PredictionService, VersionView
@@ -74,7 +74,7 @@ def choose(candidates: list[VersionView], body: Any) -> VersionView:
             f"the inputs sent ({sent}) fit several default models: {described(matches)}; call "
             f"one by name: {BY_NAME}"
         )
-    loading = [v for v in candidates if v.status is DeploymentStatus.DEPLOYING]
+    loading = [v for v in candidates if v.loading]
     if loading:  # its inputs are not known until it has loaded: it may be the one meant
         raise ModelNotReady(str(loading[0].ref), loading[0].status.value)
     raise InvalidRequest(
