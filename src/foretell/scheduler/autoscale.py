@@ -1,10 +1,11 @@
 """When a deployment runs one replica more or one fewer: a pure rule over what its queue shows.
 
 Between the range's `min` and `max`: one starts when nothing runs and work waits, or when the
-oldest waiting job has waited `target_wait_s`; one that has been idle `idle_s` stops (none while
-work waits, which an idle replica is about to take). Up to `min` start together; beyond it, one
-start at a time: a replica takes seconds to load, and the queue it was started for is judged
-again once it serves. A replica beyond `max` (the range was lowered) stops as soon as it is idle.
+oldest waiting job has waited `target_wait_s` while every replica is busy; one that has been
+idle `idle_s` stops (none while work waits, which an idle replica is about to take). Up to `min`
+start together; beyond it, one start at a time: a replica takes seconds to load, and the queue
+it was started for is judged again once it serves. A replica beyond `max` (the range was
+lowered) stops as soon as it is idle.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def _grow(replicas: ReplicaRange, seen: Seen, running: int, now: float) -> Decis
     if seen.queued and running == 0:
         return Decision(start=True)
     if not seen.queued or seen.oldest_queued_at is None or running >= replicas.max:
+        return Decision()
+    if any(since is not None for since in seen.idle_since):
+        # A free replica takes what waits now (or when the batch window closes): the wait was
+        # for a replica being started, or is the window's, not a lack of replicas.
         return Decision()
     waited = now - seen.oldest_queued_at
     if waited >= replicas.target_wait_s:

@@ -38,6 +38,12 @@ def test_grows_once_the_oldest_queued_job_has_waited_the_target() -> None:
     assert decide(RANGE, seen, now=102.0).start
 
 
+def test_a_queue_that_waited_with_a_replica_free_starts_none() -> None:
+    # e.g. it waited for the replica started from zero, which is about to take it
+    seen = Seen(idle_since=[105.0], queued=1, oldest_queued_at=100.0)
+    assert not decide(TO_ZERO, seen, now=105.0).start
+
+
 def test_never_past_max() -> None:
     seen = Seen(idle_since=[BUSY, BUSY, BUSY], queued=50, oldest_queued_at=0.0)
     assert decide(RANGE, seen, now=1000.0) == Decision()

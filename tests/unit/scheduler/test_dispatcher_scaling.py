@@ -109,6 +109,24 @@ def test_a_job_queued_with_none_running_starts_one_and_gets_its_setup_time() -> 
     assert output == {"n": 1}
 
 
+def test_a_job_that_waited_for_the_start_from_zero_starts_no_second_replica() -> None:
+    async def scenario() -> int:
+        pool, clock = FakePool(), Clock()
+        pool.opening.clear()
+        made = scheduler(pool, TO_ZERO, clock)
+        job = Job("1", {"n": 1})
+        made.submit(job)
+        await settle()
+        clock.now += 10.0  # the start took far longer than target_wait_s
+        pool.opening.set()
+        await job.result
+        await settle()
+        await made.close()
+        return len(pool.started)
+
+    assert run(scenario()) == 1
+
+
 def test_a_failed_start_fails_what_waited_as_data_and_the_next_job_tries_again() -> None:
     async def scenario() -> tuple[BaseException | None, int, Any]:
         pool, clock = FakePool(), Clock()
