@@ -63,7 +63,7 @@ class World:
     """Two owners' keys and resources on one server."""
 
     api: NativeApi
-    keys: dict[str, str]  # "acme:read" → key, "acme:predict", "globex:predict", "admin"
+    keys: dict[str, str]  # "acme:read" → key, "acme:predict", "acme:deploy", …, "admin"
     receiver: Receiver
 
     async def as_(self, who: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -89,6 +89,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         base / "repository",
         {
             "acme/echo": "echo",
+            "acme/spare": "echo",  # the one a test unloads
             "acme/sleeps": "sleeps",
             "globex/echo": "echo",
             "globex/shared": "echo-public",
@@ -105,7 +106,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             made = {
                 f"{owner}:{scope.value}": (await keys.create(owner=owner, scope=scope)).key
                 for owner in ("acme", "globex")
-                for scope in (Scope.READ, Scope.PREDICT)
+                for scope in (Scope.READ, Scope.PREDICT, Scope.DEPLOY)
             }
             made["admin"] = (await keys.create(owner="root", scope=Scope.ADMIN)).key
             world = World(api, made, receiver)
@@ -213,6 +214,21 @@ def _v2_model(suffix: str, **kwargs: Any) -> Call:
     return call
 
 
+def _triton(acme_model: str, action: str) -> Call:
+    """Triton's load or unload of an acme model (or of globex's echo, which acme may not see)."""
+
+    async def call(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+        model = f"acme/{acme_model}" if mine else "globex/echo"
+        return f"/v2/repository/models/{model}/{action}", {}
+
+    return call
+
+
+async def _deployment(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    path = f"/v1/models/{'acme' if mine else 'globex'}/echo/versions/1/deployment"
+    return path, {"json": {"state": "started"}}
+
+
 V2_INFER = {
     "json": {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
 }
@@ -255,7 +271,7 @@ def plain(path: str, **kwargs: Any) -> Call:
     return call
 
 
-R, P, A = Scope.READ, Scope.PREDICT, Scope.ADMIN
+R, P, D, A = Scope.READ, Scope.PREDICT, Scope.DEPLOY, Scope.ADMIN
 NEW_KEY = {"json": {"owner": "acme", "scope": "read"}}
 # (method, path) → (scope, how to call it, the status that means success, whether another
 # owner's resource can be named, and must then be 404)
@@ -313,6 +329,18 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
         True,
     ),
     ("POST", "/v2/repository/index"): (R, plain("/v2/repository/index"), 200, False),
+    ("POST", "/v2/repository/models/{owner}/{name}/load"): (
+        D,
+        _triton("echo", "load"),
+        200,
+        True,
+    ),
+    ("POST", "/v2/repository/models/{owner}/{name}/unload"): (
+        D,
+        _triton("spare", "unload"),
+        200,
+        True,
+    ),
     ("POST", "/v2/models/{owner}/{name}/infer"): (P, _v2_model("/infer", **V2_INFER), 200, True),
     ("POST", "/v2/models/{owner}/{name}/versions/{version}/infer"): (
         P,
@@ -362,6 +390,14 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
         200,
         False,
     ),
+    # a version's deployment, the repository
+    ("POST", "/v1/models/{owner}/{name}/versions/{version_number}/deployment"): (
+        D,
+        _deployment,
+        200,
+        True,
+    ),
+    ("POST", "/v1/repository/rescan"): (D, plain("/v1/repository/rescan"), 200, False),
     # Spice (seed 002)
     ("GET", "/v1/models/{name}/predict"): (P, _spice, 200, False),
     ("GET", "/v1/models/{owner}/{name}/predict"): (P, _spice_owned, 200, True),
@@ -374,7 +410,7 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     # SlashML (seed 000)
     ("POST", "/model-deployment/v1/models/{model_id}/predict"): (P, _slashml, 200, True),
 }
-WEAKER = {Scope.PREDICT: "acme:read", Scope.ADMIN: "acme:predict"}
+WEAKER = {Scope.PREDICT: "acme:read", Scope.DEPLOY: "acme:predict", Scope.ADMIN: "acme:deploy"}
 
 
 def _right_key(scope: Scope) -> str:

@@ -94,6 +94,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(baseten.router)
     app.include_router(native.push_router)
     app.include_router(native.models_router)
+    app.include_router(native.repository_router)
     return app
 
 

@@ -1,6 +1,7 @@
 """The native API (seed 001): predictions and models under /v1."""
 
 from foretell.api.dialects.native.files import router as files_router
+from foretell.api.dialects.native.models import repository_router
 from foretell.api.dialects.native.models import router as models_router
 from foretell.api.dialects.native.predictions import router as predictions_router
 from foretell.api.dialects.native.push import router as push_router
@@ -13,5 +14,6 @@ __all__ = [
     "prediction_json",
     "predictions_router",
     "push_router",
+    "repository_router",
     "webhooks_router",
 ]

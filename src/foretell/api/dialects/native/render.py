@@ -141,6 +141,8 @@ def version(v: VersionView, *, schemas: bool = True) -> dict[str, Any]:
             "batching": v.batching.model_dump() if v.batching else None,
             "created_at": timestamp(v.created_at),
             "updated_at": timestamp(v.updated_at),
+            "ready_at": timestamp(v.ready_at),
+            "stopped_at": timestamp(v.stopped_at),
             "logs": v.logs,
             "build_log": v.build_log,
         },

@@ -204,3 +204,61 @@ class WebhookLogBody(BaseModel):
 class PredictionPage(BaseModel):
     results: list[PredictionBody]
     next: str | None
+
+
+class ReplicasBody(BaseModel):
+    min: int = Field(description="replicas kept running; 0: none while idle")
+    max: int = Field(description="replicas running at most")
+    running: int = Field(description="started and serving now")
+
+
+class DeploymentBody(BaseModel):
+    """The running copy of a version: its status, replicas, timestamps and logs."""
+
+    id: str
+    environment: str | None = Field(description="the first environment serving it, if any")
+    environments: list[str]
+    status: Literal["building", "deploying", "ready", "failed", "stopped"]
+    error: str | None = Field(description="why it failed, when it has")
+    replicas: ReplicasBody
+    isolation: str | None
+    batching: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime = Field(description="its last change of status or replicas")
+    ready_at: datetime | None = Field(None, description="when it last became ready")
+    stopped_at: datetime | None = Field(None, description="when it was last stopped (unloaded)")
+    build_log: str = Field("", description="its environment's last build (pip's output)")
+    logs: str = Field(description="its last deploy: what setting up its replicas said")
+
+
+class VersionBody(BaseModel):
+    version_number: int
+    description: str
+    runtime: str | None = Field(description="null: its folder could not be read")
+    status: Literal["building", "deploying", "ready", "failed", "stopped"]
+    deployment: DeploymentBody
+    input_schema: dict[str, Any] | None = Field(
+        None, description="JSON Schema of its input, once it has loaded (not in listings)"
+    )
+    output_schema: dict[str, Any] | None = Field(
+        None, description="JSON Schema of its output, once it has loaded (not in listings)"
+    )
+
+
+class ModelBody(BaseModel):
+    owner: str
+    name: str
+    model_id: str = Field(description="DNS-safe, for Baseten's model-{model_id} host names")
+    description: str
+    latest_version: int | None = Field(description="the highest version that is ready")
+    url: str
+    versions: list[VersionBody] = Field(description="newest first")
+
+
+class ModelPage(BaseModel):
+    results: list[ModelBody]
+
+
+class RescanBody(BaseModel):
+    added: list[str] = Field(description="versions found on disk and started, owner/name:N")
+    removed: list[str] = Field(description="versions gone from disk, drained and stopped")
