@@ -388,6 +388,9 @@ def build_fill_mask() -> None:
             "request in the right shape, but its guesses mean nothing. Serve a real BERT folder "
             "the same way.",
             "options": {"task": "fill-mask", "top_k": 5},
+            # torch: a worker process of ~400 MB, started by the first call and stopped after
+            # five idle minutes, so that an idle `make run` holds none.
+            "replicas": {"min": 0, "max": 1, "idle_s": 300},
         },
     )
 
@@ -406,8 +409,10 @@ def build_minilm() -> None:
             "options": {"task": "feature-extraction"},
             # Measured by bench/embeddings.py on 2 cores: two one-thread replicas and a 5 ms
             # window answer ~40% more sentences/s than one two-thread replica taking what waits.
+            # None while idle (torch: ~400 MB each); the first call starts one, a queue that
+            # waits a second the other, and five idle minutes stop them.
             "batching": {"max_batch_size": 32, "max_delay_ms": 5},
-            "replicas": 2,
+            "replicas": {"min": 0, "max": 2, "idle_s": 300},
         },
     )
 
