@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -14,33 +14,21 @@ from rich.table import Table
 
 from foretell.cli.inputs import parse_inputs
 from foretell.cli.keys import app as keys_app
-from foretell.cli.keys import is_loopback, local_admin_key
+from foretell.cli.keys import is_loopback
+from foretell.cli.models import app as models_app
+from foretell.cli.remote import DEFAULT_URL, AsJson, Key, Url
+from foretell.cli.remote import call as _call
 from foretell.cli.serve import serve_forever
 from foretell.cli.webhooks import app as webhooks_app
 from foretell.config import Settings
-from foretell.errors import ForetellError
 
 app = typer.Typer(help="Serve the models in a folder behind durable prediction APIs.")
-models_app = typer.Typer(help="Inspect the models a server serves.")
 predictions_app = typer.Typer(help="Get, list and cancel predictions.")
 app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
 console = Console()
-
-Url = Annotated[str, typer.Option(envvar="FORETELL_URL", help="server to talk to")]
-Key = Annotated[
-    str | None,
-    typer.Option(
-        "--key",
-        envvar="FORETELL_API_KEY",
-        help="API key; default: the local server's first admin key, if this user can read it",
-        show_default=False,
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="print the whole record as JSON")]
-DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class Placement(StrEnum):
@@ -292,19 +280,6 @@ def list_predictions(
 def cancel_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Cancel a pending or processing prediction."""
     console.print_json(json.dumps(_call(lambda c: c.cancel_prediction(prediction_id), url, key)))
-
-
-def _call(action: Any, url: str, key: str | None) -> dict[str, Any]:
-    # Lazy: the client's httpx (~55 ms) is for the client commands, not `foretell serve`.
-    from foretell.client import Client
-
-    try:
-        with Client(url, token=key or local_admin_key()) as client:
-            result: dict[str, Any] = action(client)
-            return result
-    except ForetellError as exc:
-        console.print(f"[red]error:[/] {exc.message}")
-        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

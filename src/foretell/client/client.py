@@ -82,6 +82,29 @@ class Client:
     def get_model(self, owner: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/models/{owner}/{name}")
 
+    def change_deployment(
+        self,
+        owner: str,
+        name: str,
+        version: int,
+        *,
+        state: str | None = None,
+        replicas: int | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start (`state="started"`) or stop (`"stopped"`) a version, or set its replicas (a
+        count, or {min, max, idle_s, target_wait_s}): the version's record once settled."""
+        body: dict[str, Any] = {}
+        if state is not None:
+            body["state"] = state
+        if replicas is not None:
+            body["replicas"] = replicas
+        path = f"/v1/models/{owner}/{name}/versions/{version}/deployment"
+        return self._call("POST", path, json=body)
+
+    def rescan(self) -> dict[str, Any]:
+        """Read the model repository again: {"added": [...], "removed": [...]}."""
+        return self._call("POST", "/v1/repository/rescan")
+
     def list_environments(self, owner: str, name: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/models/{owner}/{name}/environments")
 
