@@ -1,4 +1,5 @@
-"""uvicorn's Server, with the predictions' stop begun at the signal, beside uvicorn's drain.
+"""uvicorn's Server, with the predictions' stop begun at the signal, beside uvicorn's drain,
+and SIGHUP reading the model repository again (Lifecycle.rescan) instead of ending the server.
 
 uvicorn stops in this order (uvicorn.Server.shutdown): it stops listening, waits up to
 `timeout_graceful_shutdown` for open connections to finish, cancels what is still running (its
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -30,6 +32,31 @@ class Server(uvicorn.Server):
         super().__init__(config)
         self._app = app
         self._stopping: asyncio.Task[None] | None = None
+        self._rescans: set[asyncio.Task[object]] = set()
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self._reread)
+        try:
+            await super().serve(sockets)
+        finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+
+    def _reread(self) -> None:
+        """SIGHUP: versions added to the repository start, versions gone drain and stop."""
+        service: PredictionService | None = getattr(self._app.state, "service", None)
+        if service is None or self.should_exit:
+            log.info("SIGHUP: the model repository is not being served; nothing to read again")
+            return
+        log.info("SIGHUP: reading the model repository again")
+        task = asyncio.ensure_future(service.lifecycle.rescan())
+        self._rescans.add(task)
+        task.add_done_callback(self._reread_done)
+
+    def _reread_done(self, task: asyncio.Task[object]) -> None:
+        self._rescans.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("reading the model repository again at SIGHUP failed: %r", error)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         service: PredictionService | None = getattr(self._app.state, "service", None)

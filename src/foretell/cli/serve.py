@@ -1,9 +1,11 @@
-"""Run the API under uvicorn with rich logging; SIGTERM drains, SIGKILL loses nothing durable."""
+"""Run the API under uvicorn with rich logging; SIGTERM drains, SIGKILL loses nothing durable,
+SIGHUP reads the model repository again."""
 
 from __future__ import annotations
 
 import gc
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -41,6 +43,9 @@ def serve_forever(settings: Settings) -> None:
 
 def serve_on(settings: Settings, sockets: list[socket.socket] | None) -> None:
     """One API process, on `sockets` that another process bound (None: it binds its own)."""
+    # Until the server's own handler is in place (api.server), a SIGHUP would end the process:
+    # before then the repository is read whole anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     gc.set_threshold(*_GC_THRESHOLDS)
     _log_to_console()
     app = create_app(settings, on_loaded=_freeze_heap)

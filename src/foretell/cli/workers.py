@@ -4,8 +4,9 @@ Each worker is a whole server (its own lifespan, instance id and leases, its own
 model) started fresh by multiprocessing's spawn; they share nothing but the socket, whose
 connections the kernel hands to whichever accepts first, and the store. This process only
 listens for signals and keeps N alive: SIGTERM or SIGINT stops them gracefully (each drains as a
-single server does); one that dies is started again, after a pause that grows while they keep
-dying. A worker dies with this process, even by SIGKILL (the kernel's parent-death signal), so
+single server does), SIGHUP is passed on to each (each reads the model repository again, as it
+serves its own deployments); one that dies is started again, after a pause that grows while they
+keep dying. A worker dies with this process, even by SIGKILL (the kernel's parent-death signal), so
 none outlives its server.
 
 Not uvicorn's own --workers: its children run plain uvicorn.Server (not api.server's, which
@@ -61,6 +62,7 @@ class Supervisor:
     def run(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
         log.info("starting %d API worker processes", len(self._slots))
         try:
             while not self._stop.is_set():
@@ -69,6 +71,14 @@ class Supervisor:
                 self._stop.wait(0.2)
         finally:
             self._stop_all()
+
+    def _forward(self, signum: signal.Signals) -> None:
+        running = [s.process for s in self._slots if s.process is not None and s.process.is_alive()]
+        log.info("passing %s on to %d API worker processes", signum.name, len(running))
+        for process in running:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signum)
 
     def _keep(self, slot: _Slot) -> None:
         now = time.monotonic()
