@@ -4,8 +4,8 @@ A model's environment is `<root>/<key>/`, key a hash of its requirements text, t
 Python version and the server's site-packages. It holds only what the model asks for beyond
 what the server has: a `.pth` file appends the server's site-packages after its own, so the
 model's pinned versions win and foretell itself (an installed package) is still importable by
-its worker processes. The server's pip installs into it (`pip --python`), and pip leaves
-packages outside the target environment alone ("Not uninstalling ..., outside environment").
+its worker processes. The server's pip, run by the new venv's python, installs into it, and
+leaves packages outside that environment alone ("Not uninstalling ..., outside environment").
 """
 
 from __future__ import annotations
@@ -39,20 +39,41 @@ LOCK_POLL_S = 0.2  # how often a build waits its turn behind another process's b
 class Server:
     """The interpreter environments are layered on: the server's, found once."""
 
-    python: Path  # runs pip
+    python: Path
     base: Path  # the real interpreter behind a venv's python: it makes the new venvs
     version: str
-    site_packages: Path
+    site_packages: tuple[str, ...]  # where its packages are (pip among them), in its order
 
     @classmethod
     def of(cls, python: Path) -> Server:
-        code = (
-            "import json, sys, sysconfig; print(json.dumps([getattr(sys, '_base_executable', "
-            "sys.executable), sys.version, sysconfig.get_path('purelib')]))"
-        )
-        out = subprocess.run([python, "-c", code], capture_output=True, check=True, text=True)
+        out = subprocess.run([python, "-c", _ASK], capture_output=True, check=True, text=True)
         base, version, site_packages = json.loads(out.stdout)
-        return cls(python, Path(base), version, Path(site_packages))
+        return cls(python, Path(base), version, tuple(site_packages))
+
+
+# What Server.of asks the server's interpreter: a venv's own site-packages (a system Python's
+# several dist-packages folders), and the user's site folder where that is on its path.
+_ASK = """
+import json, os, site, sys
+found = site.getsitepackages()
+user = site.getusersitepackages()
+if site.ENABLE_USER_SITE and os.path.isdir(user):
+    found.insert(0, user)
+print(json.dumps([getattr(sys, "_base_executable", sys.executable), sys.version, found]))
+"""
+# pip, run by the new venv's python (the server's pip, found through the layering), so that it
+# installs there, and dies with the server as replicas do (PR_SET_PDEATHSIG, fired when the
+# thread that spawned it ends: the event loop's). argv: the server's pid, then pip's arguments.
+_PIP = """
+import os, runpy, signal, sys
+parent = int(sys.argv.pop(1))
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+if os.getppid() != parent:
+    sys.exit("foretell: the server that started this build is gone")
+runpy.run_module("pip", run_name="__main__", alter_sys=True)
+"""
 
 
 class Builder:
@@ -119,11 +140,11 @@ class Builder:
         venv: list[str | Path] = [server.base, "-m", "venv", "--without-pip", where]
         await run(venv, log, timeout_s=self._timeout_s, what="python -m venv")
         site_packages = _site_packages(where)
-        # `import site; site.addsitedir(...)`, not a plain path line: the server's own .pth
-        # files (foretell's editable install among them) must be processed too.
-        line = f"import site; site.addsitedir({str(server.site_packages)!r})\n"
+        # `site.addsitedir`, not plain path lines: the server's own .pth files (foretell's
+        # editable install among them) must be processed too.
+        line = f"import site; list(map(site.addsitedir, {list(server.site_packages)!r}))\n"
         (site_packages / SERVER_PTH).write_text(line, encoding="utf-8")
-        pip: list[str | Path] = [server.python, "-m", "pip", "--python", where / "bin" / "python"]
+        pip: list[str | Path] = [where / "bin" / "python", "-c", _PIP, str(os.getpid())]
         pip += ["install", "--progress-bar", "off", "-r", requirements.name]
         # In the version's folder: `-r other.txt` and `./wheels/x.whl` lines name its files.
         await run(pip, log, timeout_s=self._timeout_s, what="pip", cwd=requirements.parent)
@@ -132,7 +153,7 @@ class Builder:
 
 
 def _key(requirements: str, server: Server) -> str:
-    seed = f"{server.version}\n{server.site_packages}\n{requirements}"
+    seed = f"{server.version}\n{server.site_packages}\n{requirements}"  # a tuple's repr
     return hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -177,7 +179,15 @@ async def test_a_build_past_its_timeout_is_stopped_and_says_which_limit(
 
 
 def _pips_running(tmp_path: Path) -> list[int]:
-    """Processes still running pip for a venv under tmp_path."""
+    """Processes still running pip for a venv under tmp_path (killed: nothing is left behind,
+    whatever the test asserts of them)."""
+    found = _pips(tmp_path)
+    for pid in found:
+        os.kill(pid, signal.SIGKILL)
+    return found
+
+
+def _pips(tmp_path: Path) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -186,11 +196,46 @@ def _pips_running(tmp_path: Path) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "pip" in cmdline and str(tmp_path) in cmdline and int(entry.name) != os.getpid():
+        if "install" in cmdline and str(tmp_path / "environments") in cmdline:
             found.append(int(entry.name))
-    for pid in found:  # leave nothing behind, whatever the assertion says
-        os.kill(pid, signal.SIGKILL)
     return found
+
+
+def _until(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting for {what} after {timeout_s} s"
+        time.sleep(0.05)
+
+
+BUILDS_IN_A_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from foretell.builds import Builder
+from foretell.manifest import ModelVersion, load_manifest
+folder, root, server = map(Path, sys.argv[1:])
+version = ModelVersion("acme", "probe", 1, folder, load_manifest(folder))
+asyncio.run(Builder(root, python=server).build(version, print))
+"""
+
+
+def test_pip_dies_with_the_server_that_started_it(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    model = version(tmp_path, f"{PROBE}==2.0.1\n")
+    with Site.running({"/": Site.HANG}) as site:
+        env = offline_pip(offline) | {"PIP_FIND_LINKS": site.url("/")}  # pip waits on it
+        args = [model.path, tmp_path / "environments", server]
+        command = [sys.executable, "-c", BUILDS_IN_A_PROCESS, *map(str, args)]
+        builder = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        try:
+            _until(lambda: site.accepted >= 1, "pip to ask for its links page")
+            assert _pips(tmp_path)
+        finally:
+            builder.kill()  # as SIGKILL takes a server: no cleanup runs
+            builder.wait(10)
+        _until(lambda: not _pips(tmp_path), "pip to die with its server")
+        assert not _pips_running(tmp_path)
 
 
 async def test_a_build_waits_while_another_process_builds_the_same_requirements(
