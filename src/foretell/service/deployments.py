@@ -229,7 +229,7 @@ class Deployment:
         signature from it and stop it (a version that runs none while idle)."""
         try:
             signature = await replica.start()
-        except BaseException:
+        except Exception:  # it stopped itself; canceled, it stays for the pool's stop to end
             if self.pool is not None:
                 self.pool.discard(replica)
             raise
