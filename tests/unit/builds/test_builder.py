@@ -178,6 +178,24 @@ async def test_a_build_past_its_timeout_is_stopped_and_says_which_limit(
     assert [p.name for p in (tmp_path / "environments").iterdir() if p.is_dir()] == []
 
 
+async def test_a_canceled_build_stops_pip_and_keeps_nothing(
+    tmp_path: Path, server: Path, offline: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = Builder(tmp_path / "environments", python=server)
+    with Site.running({"/": Site.HANG}) as site:
+        monkeypatch.setenv("PIP_FIND_LINKS", site.url("/"))
+        model = version(tmp_path, f"{PROBE}==2.0.1\n")
+        build = asyncio.create_task(builder.build(model, lambda line: None))
+        while site.accepted == 0:  # pip is waiting on its links page
+            assert not build.done()
+            await asyncio.sleep(0.02)
+        build.cancel()  # as a deployment stopped mid-build, or the server stopping, does
+        with pytest.raises(asyncio.CancelledError):
+            await build
+    assert not _pips_running(tmp_path)
+    assert [p.name for p in (tmp_path / "environments").iterdir() if p.is_dir()] == []
+
+
 def _pips_running(tmp_path: Path) -> list[int]:
     """Processes still running pip for a venv under tmp_path (killed: nothing is left behind,
     whatever the test asserts of them)."""
