@@ -99,3 +99,19 @@ def test_a_burst_that_waits_starts_a_second_replica_and_idle_takes_both(tmp_path
         assert all(r["status"] == "succeeded" for r in finished), finished
         assert len({r["output"] for r in finished}) == 2, "both replicas ran some"
         wait_for(lambda: none_running(server, client), timeout=DEADLINE_S, what="both idle")
+
+
+def test_a_running_version_rescaled_to_a_range_follows_it(tmp_path: Path) -> None:
+    with serving(tmp_path) as server, server.client() as client:
+        path = f"/v1/models/{MODEL}/versions/1/deployment"
+        wait_for(lambda: none_running(server, client), timeout=DEADLINE_S, what="no worker")
+
+        fixed = client.post(path, json={"replicas": 2})
+        assert fixed.status_code == 200, fixed.text
+        wait_for(lambda: len(workers(server)) == 2, timeout=DEADLINE_S, what="min 2 running")
+
+        ranged = client.post(path, json={"replicas": {"min": 0, "max": 2, "idle_s": 1}})
+        assert ranged.status_code == 200, ranged.text
+        wait_for(lambda: none_running(server, client), timeout=DEADLINE_S, what="idle stops")
+        assert deployment(client)["replicas"] == {"min": 0, "max": 2, "running": 0}
+        assert predict(client)["status"] == "succeeded"
