@@ -1,4 +1,4 @@
-"""`foretell serve | predict | models | predictions | keys | webhooks`: what a user types."""
+"""`foretell serve | predict | push | models | predictions | keys | webhooks`: what a user types."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from foretell.cli.inputs import parse_inputs
 from foretell.cli.keys import app as keys_app
 from foretell.cli.keys import is_loopback
 from foretell.cli.models import app as models_app
+from foretell.cli.push import push
 from foretell.cli.remote import DEFAULT_URL, AsJson, Key, Url
 from foretell.cli.remote import call as _call
 from foretell.cli.serve import serve_forever
@@ -28,6 +29,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(predictions_app, name="predictions")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
+app.command()(push)
 console = Console()
 
 
