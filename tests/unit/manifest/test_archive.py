@@ -3,10 +3,14 @@ next version, numbered under a lock."""
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
+import subprocess
+import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -202,3 +206,41 @@ def test_concurrent_publishes_take_distinct_numbers(tmp_path: Path, repo: Path) 
         ".lock",
         *sorted(str(n) for n in range(1, 9)),
     ]
+
+
+def test_publishes_from_separate_processes_take_distinct_numbers(
+    tmp_path: Path, repo: Path
+) -> None:
+    # Several API processes (--workers N) share one repository: the lock is the file's.
+    path = archive(tmp_path, good())
+    code = (
+        "import sys; from pathlib import Path; "
+        "from foretell.manifest.archive import ArchiveLimits, publish; "
+        "print(publish(Path(sys.argv[1]), Path(sys.argv[2]), 'acme', 'echo', "
+        "ArchiveLimits(50, 65536)).number)"
+    )
+    command = [sys.executable, "-c", code, str(path), str(repo)]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    numbers = sorted(int(run.communicate(timeout=60)[0]) for run in runs)
+    assert numbers == [1, 2, 3, 4]
+
+
+def test_the_number_is_taken_under_the_models_lock(tmp_path: Path, repo: Path) -> None:
+    model = repo / "acme" / "echo"
+    model.mkdir(parents=True)
+    numbers: list[int] = []
+    with open(model / ".lock", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as another process publishing would
+        pushing = threading.Thread(
+            target=lambda: numbers.append(
+                publish(archive(tmp_path, good()), repo, "acme", "echo", LIMITS).number
+            )
+        )
+        pushing.start()
+        deadline = time.monotonic() + 30
+        while not list(model.glob(".push-*/predict.py")) and pushing.is_alive():
+            assert time.monotonic() < deadline, "the push never unpacked"
+            time.sleep(0.01)
+        (model / "5").mkdir()  # the version the other process took meanwhile
+    pushing.join(30)
+    assert numbers == [6]
