@@ -57,7 +57,8 @@ def none_running(server: Server, client: httpx.Client) -> bool:
 
 def serving(tmp_path: Path) -> Any:
     repo = build_repository(tmp_path, demo=False, fixtures=["scales-to-zero"])
-    return running_server(repo, tmp_path / "data")
+    env = {"SCALES_TO_ZERO_FAIL_IF": str(tmp_path / "fail-setup")}
+    return running_server(repo, tmp_path / "data", env=env)
 
 
 def test_no_worker_while_idle_one_for_a_prediction_then_none_again(tmp_path: Path) -> None:
@@ -114,4 +115,26 @@ def test_a_running_version_rescaled_to_a_range_follows_it(tmp_path: Path) -> Non
         assert ranged.status_code == 200, ranged.text
         wait_for(lambda: none_running(server, client), timeout=DEADLINE_S, what="idle stops")
         assert deployment(client)["replicas"] == {"min": 0, "max": 2, "running": 0}
+        assert predict(client)["status"] == "succeeded"
+
+
+def test_a_start_from_zero_that_fails_fails_its_prediction_as_data_and_the_next_starts(
+    tmp_path: Path,
+) -> None:
+    with serving(tmp_path) as server, server.client() as client:
+        wait_for(lambda: none_running(server, client), timeout=DEADLINE_S, what="no worker")
+        (tmp_path / "fail-setup").touch()
+        response = client.post(
+            "/v1/predictions", json={"model": MODEL, "input": {}}, headers={"Prefer": "wait=60"}
+        )
+        assert response.status_code in (200, 201), response.text
+        failed = response.json()
+        assert failed["status"] == "failed", failed
+        assert failed["error"]["source"] == "internal"
+        assert "setup refused while" in failed["error"]["message"]
+        record = client.get(f"/v1/models/{MODEL}").json()["versions"][0]
+        assert record["status"] == "ready", "the version serves on: the next call tries again"
+        assert "setup refused while" in record["deployment"]["logs"]
+
+        (tmp_path / "fail-setup").unlink()
         assert predict(client)["status"] == "succeeded"

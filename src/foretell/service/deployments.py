@@ -213,16 +213,23 @@ class Deployment:
         self.on_change()
 
     async def _grow(self) -> None:
-        """One more replica for the queue (the scheduler's rule asked for it)."""
+        """One more replica for the queue (the scheduler's rule asked for it); a setup that
+        fails is in the logs, as at start."""
         assert self.pool is not None
-        await self._start_replica(self.pool.add())
+        try:
+            await self._start_replica(self.pool.add())
+        except ModelLoadFailed as exc:
+            self._setup_failed(exc)
+            raise
 
     async def _retire(self, replica: ReplicaHandle) -> None:
-        """Stop a replica the scheduler has let go (idle, or beyond the range's max)."""
-        if self.pool is not None:
-            self.pool.discard(replica)
+        """Stop a replica the scheduler has let go (idle, or beyond the range's max). The pool
+        forgets it once stopped: a stop cut short (the deployment stopping) leaves it to the
+        pool's."""
         self.on_change()  # the running count
         await replica.stop()
+        if self.pool is not None:
+            self.pool.discard(replica)
 
     async def _start_replica(self, replica: ReplicaHandle, *, attach: bool = True) -> None:
         """Load `replica` and hand it to the scheduler; or with `attach` False only learn the
