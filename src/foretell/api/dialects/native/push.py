@@ -19,7 +19,6 @@ from starlette.responses import Response
 from foretell.api import state
 from foretell.api.auth import Deployer
 from foretell.api.dialects.native import render
-from foretell.api.openapi import errors
 from foretell.api.responses import Json
 from foretell.config import Settings
 from foretell.domain.access import Scope
@@ -55,11 +54,24 @@ _PUSH_DOC: dict[str, Any] = {
     status_code=202,
     responses={
         202: {"description": "The new version's record, deploying (Location: its URL)"},
-        **errors(403, 413, 415, 422),
+        403: {"description": "A key without the deploy scope, or not of the model's owner"},
+        413: {
+            "description": "The archive is over max_push_bytes, or unpacks past "
+            "max_push_unpacked_bytes; nothing was written"
+        },
+        415: {
+            "description": "A body that is not application/gzip, application/x-tar or "
+            "application/octet-stream, or one sent with a Content-Encoding"
+        },
+        422: {
+            "description": "A member refused, named with why (a link, '..', an absolute path, a "
+            "device, too many members), no foretell.yaml at the top, or a manifest that cannot "
+            "be read (its file and field); nothing was written"
+        },
     },
     openapi_extra=_PUSH_DOC,
 )
-async def push(owner: Owner, name: Name, request: Request, caller: Deployer) -> Response:
+async def push_version(owner: Owner, name: Name, request: Request, caller: Deployer) -> Response:
     """Push a model folder as the next version of `owner/name` (made if new); the version is
     built and deployed in the background: follow it at its Location. Needs the deploy scope
     and a key of `owner` (or admin). A refused archive writes nothing."""
