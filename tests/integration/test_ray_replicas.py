@@ -359,3 +359,43 @@ def test_no_actor_outlives_its_server(cluster: RayCluster, tmp_path: Path, stop:
         timeout=WITHIN_S,
         what=f"the actors {sorted(pids)} to end with their server",
     )
+
+
+def test_actors_scale_to_zero_and_back_as_local_replicas_do(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    """Given {min: 0, idle_s: 1}, both actors end once idle, and the next prediction starts
+    one again: its record shows the setup time."""
+    repo = build_repository(tmp_path, demo=False, fixtures=["on-ray"])
+    with (
+        running_server(repo, tmp_path / "data", env=cluster.env) as server,
+        server.client() as client,
+    ):
+        with ThreadPoolExecutor(2) as pool:
+            records = list(
+                pool.map(
+                    lambda _: create(client, "fixtures/on-ray", {"seconds": 1}, Prefer="wait=30"),
+                    range(2),
+                )
+            )
+        pids = {r["output"]["pid"] for r in records}
+        assert len(pids) == 2, records
+        scaled = client.post(
+            "/v1/models/fixtures/on-ray/versions/1/deployment",
+            json={"replicas": {"min": 0, "max": 2, "idle_s": 1}},
+        )
+        assert scaled.status_code == 200, scaled.text
+
+        def running() -> int:
+            record = client.get("/v1/models/fixtures/on-ray").json()["versions"][0]
+            return int(record["deployment"]["replicas"]["running"])
+
+        wait_for(
+            lambda: running() == 0 and not any(cluster.node_of(p) for p in pids),
+            timeout=WITHIN_S,
+            what=f"the actors {sorted(pids)} to end once idle",
+        )
+        again = create(client, "fixtures/on-ray", {"seconds": 0}, Prefer="wait=30")
+    assert again["status"] == "succeeded", again
+    assert again["setup_time"] not in (None, "PT0S"), again
+    assert again["output"]["pid"] not in pids
