@@ -12,6 +12,9 @@ import httpx
 from foretell import errors
 
 _PUSH_CHUNK = 256 * 1024  # an archive is sent in pieces this large, each reported
+# A deployment change answers once the version has settled: its environment's build (the
+# server's build_timeout_s, 900 s by default) and its replicas' setup (timeouts.setup_s, 300 s).
+SETTLE_TIMEOUT_S = 1800.0
 
 
 class ApiError(errors.ForetellError):
@@ -99,7 +102,8 @@ class Client:
         if replicas is not None:
             body["replicas"] = replicas
         path = f"/v1/models/{owner}/{name}/versions/{version}/deployment"
-        return self._call("POST", path, json=body)
+        waits = httpx.Timeout(self._http.timeout.connect, read=SETTLE_TIMEOUT_S)
+        return self._call("POST", path, json=body, timeout=waits)
 
     def rescan(self) -> dict[str, Any]:
         """Read the model repository again: {"added": [...], "removed": [...]}."""
