@@ -85,27 +85,32 @@ def follow(
     client: Client, owner: str, name: str, number: int, record: dict[str, Any], timeout: float
 ) -> dict[str, Any]:
     """Poll the version until it is ready, failed or stopped, printing each status change and
-    each log line as it appears; the last record (status 'timed out' past `timeout`)."""
+    each log line as it appears; the last record (its status 'still …' past `timeout`)."""
     shown: dict[str, str] = {}
-    status = None
+    status = record["status"]
+    console.print(f"status: {status}", highlight=False)
     deadline = time.monotonic() + timeout
     while True:
+        _print_new(record, shown)  # what was logged before the status it changed to
         if record["status"] != status:
             status = record["status"]
             console.print(f"status: {status}", highlight=False)
-        for label, text in _logs(record):
-            before = shown.get(label, "")
-            new = text[len(before) :] if text.startswith(before) else text
-            if new.strip():
-                for line in new.rstrip("\n").splitlines():
-                    console.print(f"  {label}| {line}", markup=False, highlight=False)
-            shown[label] = text
         if status in ENDED:
             return record
         if time.monotonic() > deadline:
             return {**record, "status": f"still {status} after {timeout:g} s"}
         time.sleep(POLL_S)
         record = client.get_version(owner, name, number)
+
+
+def _print_new(record: dict[str, Any], shown: dict[str, str]) -> None:
+    """The lines of the record's logs not in `shown` (each log's text printed so far)."""
+    for label, text in _logs(record):
+        before = shown.get(label, "")
+        new = text[len(before) :] if text.startswith(before) else text
+        for line in new.rstrip("\n").splitlines():
+            console.print(f"  {label}| {line}", markup=False, highlight=False)
+        shown[label] = text
 
 
 def _logs(record: dict[str, Any]) -> list[tuple[str, str]]:
