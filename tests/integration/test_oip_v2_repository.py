@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from _app import FIXTURES
 from _server import build_repository, running_server
 from tritonclient.utils import InferenceServerException
 
@@ -133,6 +135,32 @@ def test_tritonclient_unloads_and_loads_a_model(tmp_path: Path) -> None:
         "unrecognized load parameter 'config': a model's configuration is its foretell.yaml, "
         "and a load cannot override it"
     )
+
+
+@pytest.mark.anyio
+async def test_a_load_starts_every_version_and_names_the_one_that_failed(
+    serve: Any, tmp_path: Path
+) -> None:
+    model = tmp_path / "mixed"
+    model.mkdir()
+    (model / "1").symlink_to(FIXTURES / "raises-in-setup" / "1", target_is_directory=True)
+    (model / "2").symlink_to(FIXTURES / "echo" / "1", target_is_directory=True)
+    async with serve({"acme/mixed": model}) as api:
+        unloaded = await api.http.post("/v2/repository/models/acme/mixed/unload")
+        stopped = (await api.http.post("/v2/repository/index")).json()
+        loaded = await api.http.post("/v2/repository/models/acme/mixed/load")
+        index = (await api.http.post("/v2/repository/index")).json()
+
+    assert unloaded.status_code == 200, unloaded.text
+    assert [(e["version"], e["state"], e["reason"]) for e in stopped] == [
+        ("1", "UNAVAILABLE", "unloaded"),
+        ("2", "UNAVAILABLE", "unloaded"),
+    ]
+    assert loaded.status_code == 503, loaded.text
+    assert loaded.json()["error"].startswith("model 'acme/mixed:1' failed to load:")
+    assert "setup exploded" in loaded.json()["error"]
+    assert [(e["version"], e["state"]) for e in index] == [("1", "UNAVAILABLE"), ("2", "READY")]
+    assert "setup exploded" in index[0]["reason"]
 
 
 @pytest.mark.anyio

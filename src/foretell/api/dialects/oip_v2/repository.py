@@ -163,13 +163,13 @@ def check_unload_parameters(parameters: Mapping[str, Any]) -> None:
 
 async def load(service: PredictionService, owner: str, name: str, caller: Principal) -> None:
     """Start every version of `owner/name` that is not running, and wait for each to settle;
-    the first one that failed is the answer's error."""
+    the first one that failed (the others loaded all the same) is the answer's error."""
     lifecycle = service.lifecycle
     versions = service.catalog.model(owner, name, caller).versions
-    for version in versions:
-        loaded = await lifecycle.load(version.ref, caller)
-        if loaded.status is DeploymentStatus.FAILED:
-            raise loaded.load_error()
+    loaded = [await lifecycle.load(version.ref, caller) for version in versions]
+    for version in loaded:
+        if version.status is DeploymentStatus.FAILED:
+            raise version.load_error()
 
 
 async def unload(service: PredictionService, owner: str, name: str, caller: Principal) -> None:
