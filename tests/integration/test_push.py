@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,6 +150,10 @@ def test_a_deploy_key_pushes_only_its_owners_models(server: Server) -> None:
 
 
 def test_an_archive_climbing_out_is_422_and_writes_nothing(server: Server) -> None:
+    left = server.data_dir / "pushes" / "push-left-by-a-crash.tar"  # removed by the next push
+    left.parent.mkdir(exist_ok=True)
+    left.write_bytes(b"x")
+    os.utime(left, (time.time() - 2 * 86400, time.time() - 2 * 86400))
     body = tgz([("foretell.yaml", ECHO.joinpath("foretell.yaml").read_bytes()), ("../x.py", b"")])
     with server.client() as client:
         answer = client.post(

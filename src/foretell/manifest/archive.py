@@ -20,6 +20,7 @@ import secrets
 import shutil
 import sys
 import tarfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,9 @@ from foretell.manifest.manifest import MANIFEST_FILE, load_manifest
 
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".push-"
+# A staging folder untouched this long was left by a process that died mid-push: removed by
+# the next push of that model. (One being unpacked changes as each member lands.)
+STALE_STAGING_S = 24 * 3600
 _NAME = re.compile(rf"^{NAME_PATTERN}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,8}$")
 _GZIP = b"\x1f\x8b"
@@ -79,6 +83,7 @@ def publish(archive: Path, root: Path, owner: str, name: str, limits: ArchiveLim
     top = _top(archive, limits)
     model_dir = root / owner / name
     model_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale(model_dir, time.time() - STALE_STAGING_S)
     staging = model_dir / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
     staging.mkdir()
     try:
@@ -99,6 +104,20 @@ def next_number(model_dir: Path) -> int:
     """One past the highest version folder of a model (1 for none); take it under the lock."""
     numbers = [int(p.name) for p in model_dir.iterdir() if _VERSION.match(p.name)]
     return max(numbers, default=0) + 1
+
+
+def remove_stale(model_dir: Path, before: float) -> list[Path]:
+    """Remove the staging folders of `model_dir` last changed before `before` (a time.time());
+    those removed."""
+    stale = []
+    for folder in model_dir.glob(f"{STAGING_PREFIX}*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < before:
+                shutil.rmtree(folder, ignore_errors=True)
+                stale.append(folder)
+        except FileNotFoundError:  # another push removed it meanwhile
+            continue
+    return stale
 
 
 def _commit(staging: Path, model_dir: Path) -> int:

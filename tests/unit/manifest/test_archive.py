@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import gzip
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -244,3 +245,21 @@ def test_the_number_is_taken_under_the_models_lock(tmp_path: Path, repo: Path) -
         (model / "5").mkdir()  # the version the other process took meanwhile
     pushing.join(30)
     assert numbers == [6]
+
+
+def test_a_staging_folder_left_by_a_dead_push_is_removed_by_the_next(
+    tmp_path: Path, repo: Path
+) -> None:
+    model = repo / "acme" / "echo"
+    dead = model / ".push-dead"
+    (dead / "data").mkdir(parents=True)
+    (dead / "data" / "weights.bin").write_bytes(b"\x00" * 100)
+    long_ago = time.time() - 2 * 24 * 3600
+    os.utime(dead, (long_ago, long_ago))
+    recent = model / ".push-recent"  # another process's, still unpacking
+    recent.mkdir()
+
+    assert publish(archive(tmp_path, good()), repo, "acme", "echo", LIMITS).number == 1
+
+    assert not dead.exists()
+    assert recent.is_dir()

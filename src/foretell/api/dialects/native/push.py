@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
+from contextlib import suppress
 from pathlib import Path as FilePath
 from typing import IO, Annotated, Any
 
@@ -24,7 +26,7 @@ from foretell.config import Settings
 from foretell.domain.access import Scope
 from foretell.domain.model import NAME_PATTERN
 from foretell.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
-from foretell.manifest.archive import ArchiveLimits, publish
+from foretell.manifest.archive import STALE_STAGING_S, ArchiveLimits, publish
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -95,7 +97,7 @@ async def _received(request: Request, settings: Settings, owner: str, name: str)
     """The body, kept in a temporary file while it is checked and unpacked; the version number
     it was published as."""
     folder = settings.data_dir / "pushes"
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_made_clean, folder)
     fd, kept = tempfile.mkstemp(prefix="push-", suffix=".tar", dir=folder)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -109,6 +111,16 @@ async def _received(request: Request, settings: Settings, owner: str, name: str)
         return published.number
     finally:
         await asyncio.to_thread(FilePath(kept).unlink, missing_ok=True)
+
+
+def _made_clean(folder: FilePath) -> None:
+    """`folder`, made if new, without the bodies a server that died mid-push left in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before = time.time() - STALE_STAGING_S
+    for left in folder.glob("push-*"):
+        with suppress(FileNotFoundError):  # another request's, ended meanwhile
+            if left.stat().st_mtime < before:
+                left.unlink()
 
 
 async def _write(request: Request, out: IO[bytes], limit: int) -> None:
