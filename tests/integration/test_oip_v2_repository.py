@@ -4,6 +4,7 @@ setup fails, and their errors on the in-process app."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tritonclient.utils import InferenceServerException
 
 # The models `api` serves this module's in-process tests (conftest.py): only these start.
 MODELS = ("demo/digits",)
+DRAIN_SEEN_WITHIN_S = 20.0  # an unload marks the version stopped at once; generous when busy
 
 
 @pytest.mark.slow
@@ -161,6 +163,29 @@ async def test_a_load_starts_every_version_and_names_the_one_that_failed(
     assert "setup exploded" in loaded.json()["error"]
     assert [(e["version"], e["state"]) for e in index] == [("1", "UNAVAILABLE"), ("2", "READY")]
     assert "setup exploded" in index[0]["reason"]
+
+
+@pytest.mark.anyio
+async def test_a_version_draining_its_work_is_unloading(serve: Any) -> None:
+    async with serve({"acme/sleeps": FIXTURES / "sleeps"}) as api:
+        started = await api.create("acme/sleeps:1", {"seconds": 30})
+        await api.wait_for(started["id"], {"processing"})
+        unload = asyncio.create_task(api.http.post("/v2/repository/models/acme/sleeps/unload"))
+        deadline = time.monotonic() + DRAIN_SEEN_WITHIN_S
+        while (index := (await api.http.post("/v2/repository/index")).json())[0][
+            "state"
+        ] != "UNLOADING":
+            assert time.monotonic() < deadline, index
+            await asyncio.sleep(0.01)
+        draining = not unload.done()
+        await api.http.post(f"/v1/predictions/{started['id']}/cancel")  # its drain ends
+        unloaded = await unload
+        after = (await api.http.post("/v2/repository/index")).json()
+
+    assert index == [{"name": "acme/sleeps", "version": "1", "state": "UNLOADING", "reason": ""}]
+    assert draining
+    assert unloaded.status_code == 200, unloaded.text
+    assert after == [{**index[0], "state": "UNAVAILABLE", "reason": "unloaded"}]
 
 
 @pytest.mark.anyio

@@ -288,6 +288,8 @@ class Deployment:
             await scheduler.close()
         if pool is not None:
             await pool.stop()
+        # The running count, now none: a view read while it drained still showed its replicas.
+        self.on_change()
 
     async def drained(self) -> None:
         """Wait until none of its predictions is unfinished: queued, running, or waiting for

@@ -6,7 +6,9 @@ starts a stopped version (or retries a failed one) and waits until it is ready, 
 drains each version's work in flight and stops it. Triton's load parameters (`config`,
 `file:…`) override a model's configuration, which in foretell is its foretell.yaml: they are
 refused by name, as any other load parameter is; unload reads `unload_dependents` (a boolean;
-foretell has no ensembles, so no dependents) and ignores the rest, as Triton does.
+foretell has no ensembles, so no dependents) and ignores the rest, as Triton does. The index
+shows each version READY, LOADING (building or deploying), UNLOADING (stopped, draining the
+work it had taken) or UNAVAILABLE with the reason: "unloaded", or why it failed.
 
 The configuration is derived from the manifest and the same tensor specs model metadata
 advertises. Statistics are those this process counted since it began serving each version
@@ -133,6 +135,8 @@ def _entry(version: VersionView) -> dict[str, str]:
         state, reason = "READY", ""
     elif version.status in _LOADING:
         state, reason = "LOADING", ""
+    elif version.status is DeploymentStatus.STOPPED and version.replicas_running:
+        state, reason = "UNLOADING", ""  # stopped, still draining the work it had taken
     elif version.status is DeploymentStatus.STOPPED:
         state, reason = "UNAVAILABLE", "unloaded"  # Triton's reason for a model it unloaded
     else:
