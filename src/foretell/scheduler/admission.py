@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from foretell import metrics
@@ -21,6 +22,7 @@ class Admission:
         self.model = model
         self._batching = batching
         self.unfinished = 0
+        self._idle: asyncio.Event | None = None  # set when the count falls to zero (`drained`)
         self.resize(replicas)
         self._batch_s: float | None = None
         self._gauge = metrics.UNFINISHED.labels(model)
@@ -51,6 +53,16 @@ class Admission:
         if self.unfinished > 0:
             self.unfinished -= 1
             self._gauge.dec()
+            if self.unfinished == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def drained(self) -> None:
+        """Wait until no prediction is unfinished (one readmitted meanwhile is waited for too);
+        any number may wait at once."""
+        while self.unfinished:
+            if self._idle is None or self._idle.is_set():
+                self._idle = asyncio.Event()
+            await self._idle.wait()
 
     def observe(self, batch_s: float) -> None:
         """Record how long a batch took on a replica."""

@@ -31,9 +31,6 @@ from foretell.workers import LOCAL, Pool, ReplicaHandle, ServerPlacement, isolat
 log = logging.getLogger(__name__)
 
 MAX_LOGS = 64 * 1024  # a deployment's logs keep their newest characters
-# How often a drain looks again whether its deployment's last prediction has ended: Admission
-# counts unfinished predictions but tells no one when the count reaches zero.
-DRAIN_POLL_S = 0.05
 # Starts at once, until the service says how many (`Deployments.start`).
 DEFAULT_CONCURRENCY = 2
 
@@ -294,8 +291,7 @@ class Deployment:
     async def drained(self) -> None:
         """Wait until none of its predictions is unfinished: queued, running, or waiting for
         it to load (each holds its place in `admission` until it ends)."""
-        while self.admission.unfinished:  # noqa: ASYNC110 - no event to wait on, see DRAIN_POLL_S
-            await asyncio.sleep(DRAIN_POLL_S)
+        await self.admission.drained()
 
     def reopen(self) -> None:
         """Make a stopped or failed deployment startable again: deploying, with a `settled`

@@ -1,5 +1,7 @@
 """Admission refuses what a deployment cannot start soon, and says when to come back."""
 
+import asyncio
+
 import pytest
 
 from foretell.errors import Overloaded
@@ -73,3 +75,20 @@ def test_a_new_max_resizes_the_room_and_the_eta_at_once() -> None:
         gate.admit()
     with pytest.raises(Overloaded):
         gate.admit()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_drained_waits_for_every_unfinished_prediction_and_any_may_wait(
+    anyio_backend: str,
+) -> None:
+    gate = admission(queue=2)
+    await gate.drained()  # none unfinished: at once
+    gate.admit()
+    gate.admit()
+    waiters = [asyncio.ensure_future(gate.drained()) for _ in range(2)]
+    gate.release()
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    gate.release()
+    await asyncio.wait_for(asyncio.gather(*waiters), 5)
