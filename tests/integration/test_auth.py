@@ -5,6 +5,8 @@ slip through. Then owners, revocation, expiry, rate limits and the accepted head
 from __future__ import annotations
 
 import asyncio
+import io
+import tarfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _app import WEBHOOK_SETTINGS, NativeApi, fixture_repository, serving
+from _app import FIXTURES, WEBHOOK_SETTINGS, NativeApi, fixture_repository, serving
 from _receiver import Receiver
 
 from foretell.api.app import create_app
@@ -224,6 +226,19 @@ def _triton(acme_model: str, action: str) -> Call:
     return call
 
 
+async def _push(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    """echo as a new model's first version (never into a model folder linked to the fixtures)."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        tar.add(FIXTURES / "echo" / "1", arcname=".", filter=_no_cache)
+    headers = {"Content-Type": "application/gzip"}
+    return "/v1/models/acme/pushed/versions", {"content": archive.getvalue(), "headers": headers}
+
+
+def _no_cache(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    return None if "__pycache__" in member.name else member
+
+
 async def _deployment(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     path = f"/v1/models/{'acme' if mine else 'globex'}/echo/versions/1/deployment"
     return path, {"json": {"state": "started"}}
@@ -390,7 +405,8 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
         200,
         False,
     ),
-    # a version's deployment, the repository
+    # a pushed version, a version's deployment, the repository
+    ("POST", "/v1/models/{owner}/{name}/versions"): (D, _push, 202, False),
     ("POST", "/v1/models/{owner}/{name}/versions/{version_number}/deployment"): (
         D,
         _deployment,
