@@ -98,6 +98,7 @@ def test_metadata_is_what_the_http_route_says(server, client, key) -> None:
     assert client.get_server_metadata(headers=key, as_json=True) == {
         "name": "foretell",
         "version": "0.1.0",
+        "extensions": ["model_repository", "model_repository(unload_dependents)"],
     }
 
 

@@ -58,11 +58,20 @@ def by_name(response: httpx.Response) -> dict[str, dict[str, Any]]:
 # --- server and model metadata, health (in-process) -------------------------------------------
 
 
-async def test_server_metadata_names_foretell_with_no_extensions(api) -> None:
+async def test_server_metadata_names_foretell_and_triton_s_extensions_it_has(api) -> None:
     response = await api.http.get("/v2")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"name": "foretell", "version": "0.1.0", "extensions": []}
+    assert response.json() == {
+        "name": "foretell",
+        "version": "0.1.0",
+        "extensions": [
+            "model_repository",
+            "model_repository(unload_dependents)",
+            "model_configuration",
+            "statistics",
+        ],
+    }
 
 
 async def test_server_is_live(api) -> None:

@@ -71,7 +71,9 @@ class InferenceService:
 
     async def ServerMetadata(self, request: pb.ServerMetadataRequest, metadata: Metadata) -> Any:
         await self._caller(metadata, Scope.READ, "ServerMetadata", anonymous=False)
-        return pb.ServerMetadataResponse(name="foretell", version=self._version, extensions=[])
+        return pb.ServerMetadataResponse(
+            name="foretell", version=self._version, extensions=repository.REPOSITORY_EXTENSIONS
+        )
 
     async def ModelReady(self, request: pb.ModelReadyRequest, metadata: Metadata) -> Any:
         caller = await self._caller(metadata, Scope.READ, "ModelReady", anonymous=False)

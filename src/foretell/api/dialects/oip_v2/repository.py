@@ -32,6 +32,10 @@ from foretell.service import PredictionService, StatisticsView, Tallied, Version
 _BACKENDS = {"onnx": ("onnxruntime_onnx", "onnxruntime"), "python": ("", "python")}
 _LOADING = (DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING)
 _NONE = {"count": 0, "ns": 0}
+# What the server metadata lists, in Triton's names: the repository extension (its optional
+# unload_dependents taken), and over HTTP the configuration and statistics too.
+REPOSITORY_EXTENSIONS = ("model_repository", "model_repository(unload_dependents)")
+HTTP_EXTENSIONS = (*REPOSITORY_EXTENSIONS, "model_configuration", "statistics")
 
 
 def config(version: VersionView) -> dict[str, Any]:

@@ -70,7 +70,8 @@ dialect(TAG, _error, prefix="/v2")
 
 @router.get("")
 async def server_metadata(request: Request, caller: Reader) -> Response:
-    return Json({"name": "foretell", "version": request.app.version, "extensions": []})
+    extensions = list(repository.HTTP_EXTENSIONS)
+    return Json({"name": "foretell", "version": request.app.version, "extensions": extensions})
 
 
 # Health stays open, like every probe: orchestrators call it without a key.
