@@ -22,9 +22,11 @@ from foretell.workers import Outcome, ReplicaHandle
 log = logging.getLogger(__name__)
 
 Restart = Callable[[ReplicaHandle], Awaitable[bool]]
-# After a start that failed while others serve, the next waits this long: a model that cannot
-# load must not be spawned again and again while its queue waits.
+# After a replica start that failed, the next waits this long, doubled after each further
+# failure up to the most: a model that cannot load (or not twice: a GPU's memory) must not be
+# spawned again and again to keep its min or follow its queue.
 START_BACKOFF_S = 1.0
+MAX_START_BACKOFF_S = 60.0
 
 
 async def _no_restart(replica: ReplicaHandle) -> bool:
@@ -99,6 +101,8 @@ class Scheduler:
         self._scaling = scaling
         self._range = scaling.replicas if scaling is not None else None
         self._starting = 0  # replicas being started (see `starting`)
+        self._start_failures = 0  # in a row
+        self._starts_from = 0.0  # clock time before which no start is made (after failures)
         self._batch_sizes = metrics.BATCH_SIZE.labels(model)
         self._restarts = metrics.RESTARTS.labels(model)
         self._depth = metrics.QUEUE_DEPTH.labels(model)
@@ -159,9 +163,19 @@ class Scheduler:
         self._starting += 1
         try:
             await start
+        except Exception:
+            self._start_failed()
+            raise
+        else:
+            self._start_failures = 0
         finally:
             self._starting -= 1
             self._wake.set()
+
+    def _start_failed(self) -> None:
+        self._start_failures += 1
+        backoff = START_BACKOFF_S * 2 ** min(self._start_failures - 1, 16)
+        self._starts_from = self._clock() + min(backoff, MAX_START_BACKOFF_S)
 
     def _ensure_loop(self) -> None:
         if self._loop is None and not self._closing:
@@ -210,6 +224,8 @@ class Scheduler:
             oldest_queued_at=self._batcher.oldest(),
         )
         decision = decide(self._range, seen, now)
+        if decision.start and now < self._starts_from:
+            return self._starts_from - now  # after failed starts: not yet
         if decision.start:
             self._starting += 1  # now, not when the task runs: the next pass must see it
             self._spawn(self._grow(self._scaling), "start")
@@ -224,13 +240,14 @@ class Scheduler:
         try:
             await scaling.start()
         except Exception as exc:
+            self._start_failed()
             error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
             if not self._slots:
-                # What waited for it fails as data, as it would on a crashed replica; the next
-                # prediction tries again.
+                # What waited for it fails as data, as it would on a crashed replica; a later
+                # prediction tries again (once the backoff has passed).
                 self._fail_waiting(error)
-            else:
-                await asyncio.sleep(START_BACKOFF_S)
+        else:
+            self._start_failures = 0
         finally:
             self._starting -= 1
             self._wake.set()

@@ -167,6 +167,7 @@ class Deployment:
             else:
                 log.error("starting %s failed unexpectedly", self.ref, exc_info=first)
                 reason = f"starting a replica failed: {type(first).__name__}: {first}"
+            await scheduler.close()  # failed: no replica is started again for min or a scale
             self._settle(DeploymentStatus.FAILED, reason)
 
     async def _build(self, builder: Builder, version: ModelVersion) -> Path:

@@ -52,8 +52,10 @@ class FakePool:
         self.opening.set()
         self.failure: ModelLoadFailed | None = None
         self.hold_batches = False
+        self.attempts = 0
 
     async def start(self) -> None:
+        self.attempts += 1
         await self.opening.wait()
         if self.failure is not None:
             raise self.failure
@@ -140,6 +142,7 @@ def test_a_failed_start_fails_what_waited_as_data_and_the_next_job_tries_again()
         except ModelLoadFailed as exc:
             error = exc
         pool.failure = None
+        clock.now += 1.0  # past the backoff after one failed start
         second = Job("2", {"n": 2})
         made.submit(second)
         outcome = await second.result
@@ -151,6 +154,28 @@ def test_a_failed_start_fails_what_waited_as_data_and_the_next_job_tries_again()
     assert "setup raised ValueError" in str(error)
     assert started == 1
     assert output == {"n": 2}
+
+
+def test_starts_that_keep_failing_back_off_doubling_while_others_serve() -> None:
+    async def scenario() -> list[int]:
+        pool, clock = FakePool(), Clock()
+        made = scheduler(pool, ReplicaRange(min=1, max=3), clock)
+        made.rescale(ReplicaRange(min=1, max=3))
+        await settle()  # one serves
+        pool.failure = ModelLoadFailed("acme/churn:1", "out of GPU memory")
+        before = pool.attempts
+        made.rescale(ReplicaRange(min=3, max=3))  # two more wanted: each start fails
+        await settle()
+        tries = [pool.attempts - before]  # the first try
+        for step in (0.5, 0.5, 1.0, 1.0, 1.0, 1.0):  # backoffs of 1 s, then 2 s, then 4 s
+            clock.now += step
+            made.rescale(ReplicaRange(min=3, max=3))
+            await settle()
+            tries.append(pool.attempts - before)
+        await made.close()
+        return tries
+
+    assert run(scenario()) == [1, 1, 2, 2, 3, 3, 3]
 
 
 def test_a_waiting_queue_grows_one_replica_at_a_time_up_to_max() -> None:
