@@ -217,6 +217,9 @@ class Scheduler:
         """Start or stop a replica if the rule says so; seconds until it should be asked again."""
         if self._scaling is None or self._range is None or self._closing or self._failure:
             return NEVER
+        fixed = self._range.min == self._range.max
+        if fixed and len(self._slots) + self._starting == self._range.min:
+            return NEVER  # `replicas: N` with N running: the rule has nothing to say (hot path)
         seen = Seen(
             idle_since=[s.idle_since if s.free else None for s in self._slots],
             starting=self._starting,
