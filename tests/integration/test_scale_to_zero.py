@@ -83,9 +83,11 @@ def test_a_burst_that_waits_starts_a_second_replica_and_idle_takes_both(tmp_path
     with serving(tmp_path) as server, server.client() as client:
         wait_for(lambda: none_running(server, client), timeout=DEADLINE_S, what="no worker")
         ids = []
-        for _ in range(8):  # 8 x 0.5 s on one replica: its queue waits past target_wait_s
+        # 10 x 1 s on one replica: its queue waits past target_wait_s, and the second replica
+        # has seconds to start (on a busy machine) before the first could have run them all.
+        for _ in range(10):
             response = client.post(
-                "/v1/predictions", json={"model": MODEL, "input": {"seconds": 0.5}}
+                "/v1/predictions", json={"model": MODEL, "input": {"seconds": 1.0}}
             )
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
