@@ -70,6 +70,8 @@ class Deployment:
     # Called whenever what a view of it shows changes (status, error, schema, logs): the
     # catalog's cue to build its views again.
     on_change: Callable[[], None] = field(default=lambda: None, repr=False)
+    # Its replicas being stopped (see `stop`).
+    _halting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.id = deployment_id(self.owner, self.name, self.number)  # read on every request
@@ -282,10 +284,12 @@ class Deployment:
             await self.drained()
         # Unset first: nothing may be queued on a scheduler being closed (see PredictionTask).
         scheduler, pool, self.scheduler, self.pool = self.scheduler, self.pool, None, None
-        if scheduler is not None:
-            await scheduler.close()
-        if pool is not None:
-            await pool.stop()
+        if scheduler is not None or pool is not None:
+            self._halting = asyncio.ensure_future(_stop_replicas(scheduler, pool))
+        if self._halting is not None:
+            # Shielded, and waited for by the next stop: a stop canceled half-way (a removal's,
+            # when the server stops) must not leave its replicas running.
+            await asyncio.shield(self._halting)
         # The running count, now none: a view read while it drained still showed its replicas.
         self.on_change()
 
@@ -415,10 +419,9 @@ class Deployments:
             del self._models[owner, name]
         self._removing.add(deployment)
         self._on_change()
-        try:
-            await self._halt(deployment, drain=True)
-        finally:
-            self._removing.discard(deployment)
+        await self._halt(deployment, drain=True)
+        # Not when canceled (the server stopping): `stop` then stops its replicas with the rest.
+        self._removing.discard(deployment)
         return deployment
 
     async def _halt(self, deployment: Deployment, *, drain: bool) -> None:
@@ -549,6 +552,13 @@ def model_id_of(owner: str, name: str) -> str:
 
 def _visible(versions: dict[int, Deployment], viewer: Principal | None) -> dict[int, Deployment]:
     return {n: d for n, d in sorted(versions.items()) if viewer is None or d.visible_to(viewer)}
+
+
+async def _stop_replicas(scheduler: Scheduler | None, pool: Pool | None) -> None:
+    if scheduler is not None:
+        await scheduler.close()
+    if pool is not None:
+        await pool.stop()
 
 
 def _broken(b: BrokenVersion) -> Deployment:

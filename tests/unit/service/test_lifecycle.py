@@ -63,7 +63,9 @@ async def repo(tmp_path: Path) -> Path:
 
 
 @asynccontextmanager
-async def serving(repo: Path, data_dir: Path, *, watch: bool) -> AsyncIterator[PredictionService]:
+async def serving(
+    repo: Path, data_dir: Path, *, watch: bool, grace_s: float = 5.0
+) -> AsyncIterator[PredictionService]:
     """A service over `repo`, every version settled, watching it if asked."""
     config = Settings(repository=repo, data_dir=data_dir, watch_repository=watch)
     store = await PredictionStore.open(config.database_url, lease_s=config.lease_s)
@@ -76,7 +78,7 @@ async def serving(repo: Path, data_dir: Path, *, watch: bool) -> AsyncIterator[P
         await service.deployed()
         yield service
     finally:
-        await service.close(grace_s=5)
+        await service.close(grace_s=grace_s)
         await service.undeploy()
         await outbox.close()
         await store.close()
@@ -134,6 +136,30 @@ async def test_a_removed_version_is_hidden_at_once_and_drained_before_it_stops(
     assert await asyncio.wait_for(removal, DEADLINE_S) is draining
     assert draining.status is DeploymentStatus.STOPPED
     assert (draining.scheduler, draining.pool) == (None, None)
+
+
+async def test_a_version_still_draining_when_the_server_stops_has_its_replicas_stopped(
+    repo: Path, tmp_path: Path
+) -> None:
+    async with serving(repo, tmp_path / "data", watch=False, grace_s=0) as service:
+        running = await service.create(
+            NewPrediction(ModelRef("acme", "sleeps", 2), {"seconds": 3.0})
+        )
+        await until(
+            lambda: service._live[running.id].prediction.status is PredictionStatus.PROCESSING,
+            "the prediction to start",
+        )
+        draining = service._deployments.get("acme", "sleeps", 2)
+        assert draining is not None
+        assert draining.pool is not None
+        processes = [r._process for r in draining.pool.replicas]  # type: ignore[attr-defined]
+        shutil.rmtree(repo / "acme" / "sleeps" / "2")
+        assert (await service.lifecycle.rescan()).removed == (ModelRef("acme", "sleeps", 2),)
+        assert draining.pool is not None  # its drain waits for the prediction
+
+    assert (draining.scheduler, draining.pool) == (None, None)
+    assert processes
+    assert all(p is not None and p.poll() is not None for p in processes)  # none left running
 
 
 async def test_unload_refuses_new_work_at_once_and_load_starts_it_afresh(
