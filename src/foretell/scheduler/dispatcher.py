@@ -245,9 +245,10 @@ class Scheduler:
         except Exception as exc:
             self._start_failed()
             error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
-            if not self._slots:
-                # What waited for it fails as data, as it would on a crashed replica; a later
-                # prediction tries again (once the backoff has passed).
+            if not self._slots and self._starting == 1:
+                # None serves and no other start is coming: what waited for this one fails as
+                # data, as it would on a crashed replica; a later prediction tries again (once
+                # the backoff has passed).
                 self._fail_waiting(error)
         else:
             self._start_failures = 0

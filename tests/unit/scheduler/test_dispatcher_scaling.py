@@ -156,6 +156,31 @@ def test_a_failed_start_fails_what_waited_as_data_and_the_next_job_tries_again()
     assert output == {"n": 2}
 
 
+def test_a_failed_start_fails_no_job_while_another_start_is_coming() -> None:
+    async def scenario() -> Any:
+        pool, clock = FakePool(), Clock()
+        made = scheduler(pool, ReplicaRange(min=2, max=2), clock)
+        opening = asyncio.Event()
+
+        async def slow_start() -> None:  # as Deployment.start's first replicas are
+            await opening.wait()
+            made.attach(FakeReplica())  # type: ignore[arg-type]
+
+        first = asyncio.create_task(made.starting(slow_start()))
+        pool.failure = ModelLoadFailed("acme/churn:1", "out of GPU memory")
+        job = Job("1", {"n": 1})
+        made.submit(job)  # the rule starts the second of min 2: it fails at once
+        await settle()
+        waited = not job.result.done()
+        opening.set()
+        outcome = await job.result
+        await first
+        await made.close()
+        return waited, pool.attempts, outcome.output
+
+    assert run(scenario()) == (True, 1, {"n": 1})
+
+
 def test_starts_that_keep_failing_back_off_doubling_while_others_serve() -> None:
     async def scenario() -> list[int]:
         pool, clock = FakePool(), Clock()
