@@ -331,6 +331,7 @@ class Deployments:
         self._starts: dict[str, asyncio.Task[None]] = {}
         # Removed (hidden from every lookup) and draining: stopped with the others at the end.
         self._removing: set[Deployment] = set()
+        self._turns: dict[str, asyncio.Lock] = {}  # see `_turn`
         # Every start waits here, the first ones and those added later alike (see `start`).
         self._gate = asyncio.Semaphore(DEFAULT_CONCURRENCY)
 
@@ -393,18 +394,20 @@ class Deployments:
         """Start a stopped or failed deployment again: a failed one's replicas are stopped
         first (its queued predictions have failed with it). One loading or ready is left as
         it is, and so is a broken version's (it has nothing to run)."""
-        if deployment.version is None or deployment.loading:
-            return
-        if deployment.status is DeploymentStatus.READY:
-            return
-        await self._halt(deployment, drain=True)
-        deployment.reopen()
-        self.start_one(deployment)
+        async with self._turn(deployment):
+            if deployment.version is None or deployment.loading:
+                return
+            if deployment.status is DeploymentStatus.READY:
+                return
+            await self._halt(deployment, drain=True)
+            deployment.reopen()
+            self.start_one(deployment)
 
     async def unload(self, deployment: Deployment) -> None:
         """Stop `deployment`, which stays listed as stopped: new predictions are told it is
         not ready; the queued and running ones finish first; then its replicas stop."""
-        await self._halt(deployment, drain=True)
+        async with self._turn(deployment):
+            await self._halt(deployment, drain=True)
 
     async def remove(self, owner: str, name: str, number: int) -> Deployment | None:
         """Take the version away: hidden from every lookup at once (a new prediction gets
@@ -419,10 +422,16 @@ class Deployments:
             del self._models[owner, name]
         self._removing.add(deployment)
         self._on_change()
-        await self._halt(deployment, drain=True)
+        async with self._turn(deployment):
+            await self._halt(deployment, drain=True)
         # Not when canceled (the server stopping): `stop` then stops its replicas with the rest.
         self._removing.discard(deployment)
         return deployment
+
+    def _turn(self, deployment: Deployment) -> asyncio.Lock:
+        """One restart, unload or removal of `deployment` at a time: two at once could stop
+        the replicas the other had just started, or leave a load waiting on a start replaced."""
+        return self._turns.setdefault(deployment.id, asyncio.Lock())
 
     async def _halt(self, deployment: Deployment, *, drain: bool) -> None:
         """Cancel its start if one runs (whoever waits for it wakes, not ready), then stop."""

@@ -186,6 +186,28 @@ async def test_unload_refuses_new_work_at_once_and_load_starts_it_afresh(
     assert answered.status is PredictionStatus.SUCCEEDED
 
 
+async def test_loads_and_unloads_at_once_each_take_their_turn(service: PredictionService) -> None:
+    lifecycle, echo = service.lifecycle, ModelRef("acme", "echo", 1)
+    deployment = service._deployments.get("acme", "echo", 1)
+    assert deployment is not None
+    await lifecycle.unload(echo, ANONYMOUS_ADMIN)
+
+    loads = [lifecycle.load(echo, ANONYMOUS_ADMIN) for _ in range(3)]
+    loaded = await asyncio.wait_for(asyncio.gather(*loads), DEADLINE_S)
+
+    assert [v.status for v in loaded] == [DeploymentStatus.READY] * 3
+    assert deployment.pool is not None
+    assert deployment.scheduler is not None
+    assert deployment.running == 1  # one start, not one per call
+    calls = [lifecycle.unload(echo, ANONYMOUS_ADMIN), lifecycle.load(echo, ANONYMOUS_ADMIN)]
+    unloaded, again = await asyncio.wait_for(asyncio.gather(*calls), DEADLINE_S)
+    assert (unloaded.status, again.status) == (DeploymentStatus.STOPPED, DeploymentStatus.READY)
+    assert deployment.pool is not None
+    assert deployment.running == 1
+    answered = await service.create(NewPrediction(echo, {"text": "hi"}, wait_s=DEADLINE_S))
+    assert answered.status is PredictionStatus.SUCCEEDED
+
+
 async def test_rescan_adds_and_removes_versions_and_reads_a_broken_one_again(
     service: PredictionService, repo: Path
 ) -> None:
