@@ -100,7 +100,8 @@ class Lifecycle:
         version is rescaled if `replicas` differ, else left as it is."""
         deployment = self._authorized(ref, caller, "loading")
         # A broken version has nothing to scale; the same range again changes nothing.
-        if replicas not in (None, deployment.replicas) and deployment.version is not None:
+        changed = replicas is not None and replicas != deployment.replicas
+        if replicas is not None and changed and deployment.version is not None:
             log.info("scaling %s to %s", deployment.ref, replicas)
             await deployment.scale(replicas)
         if deployment.status in (DeploymentStatus.STOPPED, DeploymentStatus.FAILED):
