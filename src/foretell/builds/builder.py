@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,7 +116,7 @@ class Builder:
         if self._server is None:
             self._server = await asyncio.to_thread(Server.of, self._python)
         server = self._server
-        key = _key(text, server)
+        key = _key(text + await asyncio.to_thread(_local_files, text, version.path), server)
         where = self.root / key
         python = where / "bin" / "python"
         async with self._locks.setdefault(key, asyncio.Lock()), _locked(self.root, key):
@@ -155,6 +156,28 @@ class Builder:
 def _key(requirements: str, server: Server) -> str:
     seed = f"{server.version}\n{server.site_packages}\n{requirements}"  # a tuple's repr
     return hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+# A requirements line that may name a file of the version's folder: another requirements or
+# constraints file, a local project or wheel, a folder of wheels.
+_LOCAL = re.compile(
+    r"^\s*(-[rcef]|--(requirement|constraint|editable|find-links)|\.|/|file:)|@\s*file:"
+)
+
+
+def _local_files(requirements: str, folder: Path) -> str:
+    """A digest of the version's folder when its requirements may name its files (their text
+    alone does not say what gets installed: `-r pins.txt` in two versions may pin different
+    versions), else ''. Those environments are then shared only by identical folders."""
+    if not any(_LOCAL.search(line) for line in requirements.splitlines()):
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"\n{path.relative_to(folder)}\n".encode())
+            with open(path, "rb") as file:
+                digest.update(hashlib.file_digest(file, "sha256").digest())
+    return f"\nfiles {digest.hexdigest()}"
 
 
 def _site_packages(venv: Path) -> Path:

@@ -125,6 +125,24 @@ async def test_the_same_requirements_reuse_the_built_environment_without_pip(
     assert not any("Installing" in line for line in again), again
 
 
+async def test_the_same_requirements_naming_different_files_get_their_own_environments(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    """`-r pins.txt` is the same text in both versions, but their pins.txt differ: the second
+    must not be given the environment built for the first."""
+    builder = Builder(tmp_path / "environments", python=server)
+    one = version(tmp_path, "-r pins.txt\n", "one")
+    (one.path / "pins.txt").write_text(f"{PROBE}==2.0.1\n")
+    two = version(tmp_path, "-r pins.txt\n", "two")
+    (two.path / "pins.txt").write_text(f"{PROBE}==1.0.0\n")
+
+    first = await builder.build(one, lambda line: None)
+    second = await builder.build(two, lambda line: None)
+
+    assert probe_version(first).strip() == "2.0.1"
+    assert probe_version(second).strip() == "1.0.0"
+
+
 async def test_two_builds_of_the_same_requirements_at_once_share_one(
     tmp_path: Path, server: Path, offline: Path
 ) -> None:
