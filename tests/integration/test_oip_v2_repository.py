@@ -106,6 +106,7 @@ def test_tritonclient_unloads_and_loads_a_model(tmp_path: Path) -> None:
             client.unload_model("demo/digits", headers=headers)
             unloaded = client.get_model_repository_index(headers=headers)
             ready_when_unloaded = client.is_model_ready("demo/digits", headers=headers)
+            server_ready_when_unloaded = client.is_server_ready(headers=headers)
             with pytest.raises(InferenceServerException) as not_ready:
                 client.infer("demo/digits", [pixels], headers=headers)
             client.unload_model("demo/digits", headers=headers)  # again: nothing to do
@@ -123,6 +124,7 @@ def test_tritonclient_unloads_and_loads_a_model(tmp_path: Path) -> None:
     assert before == [ready]
     assert unloaded == [{**ready, "state": "UNAVAILABLE", "reason": "unloaded"}]
     assert ready_when_unloaded is False
+    assert server_ready_when_unloaded is True, "an unloaded model takes no server out of service"
     assert not_ready.value.status() == "503"
     assert not_ready.value.message() == (
         "model 'demo/digits:1' is not ready: deployment is stopped"

@@ -116,24 +116,38 @@ class Readiness:
     """Whether a set of versions can answer: what every health route reads."""
 
     versions: tuple[VersionView, ...]
+    # The versions found at startup have all settled. From then on a version loading (pushed,
+    # added on disk, loaded again) is on its way, as a stopped one is off: neither takes the
+    # server out of service (an orchestrator would pull it, and every model with it, for the
+    # minutes a build can take), as Triton's explicit model control does not.
+    started: bool = False
 
     @property
     def loading(self) -> bool:
-        """Some version is still building or deploying."""
-        return any(v.loading for v in self.versions)
+        """Some version found at startup is still building or deploying."""
+        return not self.started and any(v.loading for v in self.versions)
 
     @property
     def all_ready(self) -> bool:
-        """Every version is ready."""
-        return all(v.ready for v in self.versions)
+        """Every version is ready, but those loading since startup or stopped."""
+        return all(v.ready for v in self._serving)
 
     @property
     def models_ready(self) -> bool:
-        """Every model has a version ready."""
+        """Every model has a version ready, among those `all_ready` counts."""
         models: dict[tuple[str, str], bool] = {}
-        for v in self.versions:
+        for v in self._serving:
             models[v.owner, v.name] = models.get((v.owner, v.name), False) or v.ready
         return all(models.values())
+
+    @property
+    def _serving(self) -> list[VersionView]:
+        """The versions that are meant to serve now (see `started`)."""
+        return [
+            v
+            for v in self.versions
+            if not (v.status is DeploymentStatus.STOPPED or (self.started and v.loading))
+        ]
 
     def counts(self) -> dict[str, int]:
         """How many versions are in each status, every status named (zeros too)."""

@@ -58,3 +58,30 @@ def test_a_default_model_building_may_be_the_one_meant() -> None:
 def test_readiness_counts_a_building_version_as_loading_and_a_stopped_one_not() -> None:
     assert Readiness((version(DeploymentStatus.BUILDING, None),)).loading
     assert not Readiness((version(DeploymentStatus.STOPPED, SIGNATURE),)).loading
+
+
+def test_a_stopped_version_keeps_no_server_or_model_from_ready() -> None:
+    ready = version(DeploymentStatus.READY, SIGNATURE)
+    stopped = VersionView(
+        "acme", "other", 1, "e", DeploymentStatus.STOPPED, ready.created_at, ready.created_at
+    )
+    both = Readiness((ready, stopped))
+    assert both.all_ready, "an unloaded model is not meant to serve"
+    assert both.models_ready
+    failed = version(DeploymentStatus.FAILED, None)
+    assert not Readiness((ready, failed)).all_ready
+
+
+def test_once_started_a_version_loading_again_or_anew_keeps_the_server_ready() -> None:
+    ready = version(DeploymentStatus.READY, SIGNATURE)
+    building = VersionView(
+        "acme", "pushed", 1, "e", DeploymentStatus.BUILDING, ready.created_at, ready.created_at
+    )
+    at_startup = Readiness((ready, building))
+    assert at_startup.loading
+    assert not at_startup.all_ready
+    assert not at_startup.models_ready
+    since = Readiness((ready, building), started=True)  # pushed minutes after the start
+    assert not since.loading
+    assert since.all_ready
+    assert since.models_ready
