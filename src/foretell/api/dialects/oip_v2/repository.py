@@ -30,7 +30,6 @@ from foretell.service import PredictionService, StatisticsView, Tallied, Version
 
 # Triton's backend for each runtime it has one for; any other runtime is named as itself.
 _BACKENDS = {"onnx": ("onnxruntime_onnx", "onnxruntime"), "python": ("", "python")}
-_LOADING = (DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING)
 _NONE = {"count": 0, "ns": 0}
 # What the server metadata lists, in Triton's names: the repository extension (its optional
 # unload_dependents taken), and over HTTP the configuration and statistics too.
@@ -137,7 +136,7 @@ def index(service: PredictionService, caller: Principal, ready_only: bool) -> li
 def _entry(version: VersionView) -> dict[str, str]:
     if version.ready:
         state, reason = "READY", ""
-    elif version.status in _LOADING:
+    elif version.loading:
         state, reason = "LOADING", ""
     elif version.status is DeploymentStatus.STOPPED and version.replicas_running:
         state, reason = "UNLOADING", ""  # stopped, still draining the work it had taken
