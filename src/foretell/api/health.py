@@ -1,4 +1,7 @@
-"""Liveness and readiness: live while the process answers, ready once no model is still loading.
+"""Liveness and readiness: live while the process answers, ready once the models found at
+startup have loaded. A version pushed, found or loaded again later does not take a serving process
+out of service while it builds and loads (a load balancer would pull it, and every model with it):
+its own status says it is loading, and its predictions answer "not ready".
 
 Both are open, as probes are. Readiness tells anyone how many deployments are in each status;
 a request with a key also learns the status of each deployment that key may see, and of no
@@ -24,7 +27,8 @@ async def live() -> Response:
 
 @router.get("/health/ready", responses=errors(503))
 async def ready(request: Request) -> Response:
-    """503 while any deployment is still loading, whoever asks; its details only to a key."""
+    """503 while a version found at startup is still loading, whoever asks; its details only
+    to a key."""
     catalog = state.service(request).catalog
     everything = catalog.readiness()
     loading = everything.loading

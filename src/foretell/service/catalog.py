@@ -97,7 +97,8 @@ class Catalog:
             found = [self._deployments.resolve(ref, viewer) for ref in refs]
         else:
             found = [d for d in self._deployments.all() if viewer is None or d.visible_to(viewer)]
-        return Readiness(tuple(self._view(d) for d in found))
+        started = self._deployments.first_load_settled
+        return Readiness(tuple(self._view(d) for d in found), started=started)
 
     def statistics(
         self, viewer: Principal, refs: Sequence[ModelRef] | None = None

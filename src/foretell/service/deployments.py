@@ -526,6 +526,11 @@ class Deployments:
         if self._starting is not None:
             await asyncio.shield(self._starting)
 
+    @property
+    def first_load_settled(self) -> bool:
+        """Whether every version found at startup has settled; those added later do not count."""
+        return self._starting is not None and self._starting.done()
+
     async def _start_all(self) -> None:
         # Thread replicas first: they load in the server's process in milliseconds, while a
         # process replica spawns an interpreter and may import torch or numba for seconds; so

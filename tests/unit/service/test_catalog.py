@@ -246,3 +246,20 @@ async def test_environments_move_with_assignments_and_with_the_latest_ready_vers
     assert serving() == {1: ("staging",), 2: ("production", "development")}
     assert catalog.environments("acme", "churn", ACME) == ["production", "development", "staging"]
     assert catalog.environment("acme", "churn", "staging", ACME).number == 1
+
+
+async def test_a_version_loading_after_the_first_start_keeps_the_server_ready() -> None:
+    at_startup, _, _ = catalog_of(deployment("acme/pushed:1", DeploymentStatus.BUILDING))
+    assert at_startup.readiness().loading, "until the first start has settled, it counts"
+    catalog, deployments, _ = catalog_of()
+    deployments.start(1)
+    await deployments.started()
+
+    deployments._add(deployment("c/d:1", READY))
+    deployments._add(deployment("acme/pushed:1", DeploymentStatus.BUILDING))  # pushed since
+    readiness = catalog.readiness()
+
+    assert readiness.started
+    assert not readiness.loading
+    assert readiness.all_ready
+    assert readiness.models_ready
