@@ -122,10 +122,18 @@ def remove_stale(model_dir: Path, before: float) -> list[Path]:
 
 def _commit(staging: Path, model_dir: Path) -> int:
     # flock, not a lock in this process: the API processes of `--workers N` share the folder.
-    with open(model_dir / LOCK_FILE, "a") as lock:
+    with open(model_dir / LOCK_FILE, "a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        number = next_number(model_dir)
+        # The lock file also keeps the last number pushed: a number is never given twice, even
+        # after its folder was removed. A server still serving the removed version (its
+        # watcher not yet told, or off) would take the new folder for the old version changed
+        # on disk, keep serving the old, and answer the push with the old one's record.
+        lock.seek(0)
+        last = lock.read().strip()
+        number = max(next_number(model_dir), int(last) + 1 if last.isdigit() else 1)
         os.rename(staging, model_dir / str(number))  # one file system: atomic
+        lock.truncate(0)
+        lock.write(f"{number}\n")
         return number
 
 

@@ -7,6 +7,7 @@ import fcntl
 import gzip
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -263,3 +264,13 @@ def test_a_staging_folder_left_by_a_dead_push_is_removed_by_the_next(
 
     assert not dead.exists()
     assert recent.is_dir()
+
+
+def test_a_number_is_never_given_twice_even_once_its_folder_is_gone(
+    tmp_path: Path, repo: Path
+) -> None:
+    publish(archive(tmp_path, good()), repo, "acme", "echo", LIMITS)
+    second = publish(archive(tmp_path, good()), repo, "acme", "echo", LIMITS)
+    shutil.rmtree(second.path)  # a running server may still serve acme/echo:2 from memory
+
+    assert publish(archive(tmp_path, good()), repo, "acme", "echo", LIMITS).number == 3
