@@ -17,6 +17,7 @@ from foretell.domain import DeploymentStatus, ModelRef
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
 from foretell.errors import Forbidden, VersionNotFound
 from foretell.manifest import ModelVersion, ReplicaRange, Repository, scan_repository
+from foretell.manifest.archive import ArchiveLimits, publish
 from foretell.manifest.repository import BrokenVersion
 from foretell.service.catalog import Catalog
 from foretell.service.deployments import Deployment, Deployments
@@ -76,6 +77,26 @@ class Lifecycle:
             for deployment in gone:
                 self._remove_soon(deployment)
             return Rescanned(tuple(added), tuple(d.ref for d in gone))
+
+    def may_push(self, owner: str, caller: Principal) -> None:
+        """Forbidden unless `caller` may push versions of `owner`'s models: the deploy scope
+        and `owner`'s key, or an admin key. Asked before a push's body is read."""
+        if not caller.can(Scope.DEPLOY):
+            raise Forbidden(caller.scope.value, Scope.DEPLOY.value, "pushing a model")
+        if not caller.owns(owner):
+            action = f"a push to owner '{owner}' (this key's owner is '{caller.owner}')"
+            raise Forbidden(caller.scope.value, Scope.ADMIN.value, action)
+
+    async def push(
+        self, owner: str, name: str, archive: Path, caller: Principal, limits: ArchiveLimits
+    ) -> VersionView:
+        """Write the model folder in `archive` (a tar, plain or gzip) into the repository as
+        the next version of `owner/name`, whole or not at all (see manifest.archive), and start
+        it: its view, loading. ArchiveInvalid, UnpackedTooLarge or ManifestError say what was
+        refused, with nothing written."""
+        self.may_push(owner, caller)
+        found = await asyncio.to_thread(publish, archive, self._root, owner, name, limits)
+        return await self.published(owner, name, found.number)
 
     async def published(self, owner: str, name: str, number: int) -> VersionView:
         """A version just put in place (a push): added and loading, or the one already there

@@ -2,7 +2,9 @@
 the model's next version, written into the repository whole or not at all, then deployed.
 
 The body streams to a temporary file (limits.is_push: its own cap, max_push_bytes, and none of
-the in-memory budget); manifest.archive checks every member before anything is written."""
+the in-memory budget); the service's lifecycle writes it into the repository (manifest.archive
+checks every member before anything is written) and starts it. Who may push is asked of the
+lifecycle before the body is read."""
 
 from __future__ import annotations
 
@@ -22,11 +24,9 @@ from foretell.api import state
 from foretell.api.auth import Deployer
 from foretell.api.dialects.native import render
 from foretell.api.responses import Json
-from foretell.config import Settings
-from foretell.domain.access import Scope
 from foretell.domain.model import NAME_PATTERN
-from foretell.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
-from foretell.manifest.archive import STALE_STAGING_S, ArchiveLimits, publish
+from foretell.errors import PayloadTooLarge, UnsupportedMediaType
+from foretell.manifest.archive import STALE_STAGING_S, ArchiveLimits
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -77,40 +77,26 @@ async def push_version(owner: Owner, name: Name, request: Request, caller: Deplo
     """Push a model folder as the next version of `owner/name` (made if new); the version is
     built and deployed in the background: follow it at its Location. Needs the deploy scope
     and a key of `owner` (or admin). A refused archive writes nothing."""
-    if not caller.owns(owner):
-        raise Forbidden(
-            caller.scope.value,
-            Scope.ADMIN.value,
-            f"a push to owner '{owner}' (this key's owner is '{caller.owner}')",
-        )
+    lifecycle = state.service(request).lifecycle
+    lifecycle.may_push(owner, caller)  # before the body: a refused key writes nothing
     declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if declared not in ACCEPTED:
         raise UnsupportedMediaType(declared or "(none)", ACCEPTED)
     settings = state.settings(request)
-    number = await _received(request, settings, owner, name)
-    version = await state.service(request).lifecycle.published(owner, name, number)
-    location = f"/v1/models/{owner}/{name}/versions/{number}"
-    return Json(render.version(version), status_code=202, headers={"Location": location})
-
-
-async def _received(request: Request, settings: Settings, owner: str, name: str) -> int:
-    """The body, kept in a temporary file while it is checked and unpacked; the version number
-    it was published as."""
+    limits = ArchiveLimits(settings.max_push_members, settings.max_push_unpacked_bytes)
     folder = settings.data_dir / "pushes"
     await asyncio.to_thread(_made_clean, folder)
     fd, kept = tempfile.mkstemp(prefix="push-", suffix=".tar", dir=folder)
-    try:
+    try:  # the body is kept in a temporary file while it is checked and unpacked
         with os.fdopen(fd, "wb") as out:
             await _write(request, out, settings.max_push_bytes)
         if await request.is_disconnected():  # cut off: nobody would learn the number
             raise ClientDisconnect()
-        limits = ArchiveLimits(settings.max_push_members, settings.max_push_unpacked_bytes)
-        published = await asyncio.to_thread(
-            publish, FilePath(kept), settings.repository, owner, name, limits
-        )
-        return published.number
+        version = await lifecycle.push(owner, name, FilePath(kept), caller, limits)
     finally:
         await asyncio.to_thread(FilePath(kept).unlink, missing_ok=True)
+    location = f"/v1/models/{owner}/{name}/versions/{version.number}"
+    return Json(render.version(version), status_code=202, headers={"Location": location})
 
 
 def _made_clean(folder: FilePath) -> None:
