@@ -196,3 +196,64 @@ def test_with_workers_sighup_is_passed_on_and_every_worker_serves_the_new_versio
                 status = wait_for(check, timeout=DEADLINE_S, what="version 2 to settle")
                 assert status == "ready", server.log_tail()
                 assert_echoes(server, client, "acme/echo:2")
+
+
+def finished(client: httpx.Client, url: str) -> dict[str, Any] | None:
+    record: dict[str, Any] = client.get(url).json()
+    return record if record["status"] in ("succeeded", "failed", "canceled") else None
+
+
+GATED_SETUP = """
+import time
+from pathlib import Path
+
+from foretell.sdk import Predictor
+
+
+class Gated(Predictor):
+    def setup(self) -> None:  # loads once the test opens the gate
+        gate = Path(__file__).with_name("open")
+        deadline = time.monotonic() + 300
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def predict(self, x: int) -> int:
+        return x
+"""
+
+
+def test_a_version_found_while_serving_loads_without_taking_the_server_out_of_service(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path, {"acme/echo/1": "echo"})
+    folder = tmp_path / "staging" / "gated"
+    folder.mkdir()
+    (folder / "predict.py").write_text(GATED_SETUP)
+    (folder / "foretell.yaml").write_text("runtime: python\npredictor: predict.py:Gated\n")
+    with running_server(repo, tmp_path / "data") as server, server.client() as client:
+        (repo / "acme" / "gated").mkdir()
+        folder.rename(repo / "acme" / "gated" / "1")
+        wait_for(
+            lambda: status_of(client, "acme", "gated", 1) == "deploying",
+            timeout=DEADLINE_S,
+            what="acme/gated:1 deploying",
+        )
+        health = client.get("/health/ready")
+        assert health.status_code == 200, health.text  # echo serves on
+        # Natively a prediction waits for a loading version, as at startup.
+        waiting = client.post("/v1/predictions", json={"model": "acme/gated", "input": {"x": 7}})
+        assert waiting.status_code == 201, waiting.text
+        assert_echoes(server, client, "acme/echo")
+
+        (repo / "acme" / "gated" / "1" / "open").touch()
+        status = wait_for(
+            lambda: settled(client, "acme", "gated", 1), timeout=DEADLINE_S, what="gated ready"
+        )
+        assert status == "ready", server.log_tail()
+        record = wait_for(
+            lambda: finished(client, waiting.json()["urls"]["get"]),
+            timeout=DEADLINE_S,
+            what="the waiting prediction",
+        )
+        assert record["status"] == "succeeded", record
+        assert record["output"] == 7
