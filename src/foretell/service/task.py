@@ -447,7 +447,8 @@ class PredictionTask:
         if isinstance(result, InvalidInput):
             error = PredictionError(ErrorSource.USER, result.message, result.errors)
             self.finish(failed, error=error, at=at)
-        elif isinstance(result, ModelLoadFailed | WorkerCrashed):
+        elif isinstance(result, ModelLoadFailed | WorkerCrashed | ModelNotReady):
+            # ModelNotReady: unloaded or removed before it ran (see _execute), not a bug.
             self.finish(failed, error=PredictionError(ErrorSource.INTERNAL, result.message), at=at)
         elif isinstance(result, BaseException):  # a bug must fail one prediction, never strand it
             log.error("prediction %s failed inside foretell", self.prediction.id, exc_info=result)

@@ -186,6 +186,24 @@ async def test_unload_refuses_new_work_at_once_and_load_starts_it_afresh(
     assert answered.status is PredictionStatus.SUCCEEDED
 
 
+async def test_a_prediction_taken_while_loading_and_then_unloaded_fails_saying_so(
+    service: PredictionService, repo: Path
+) -> None:
+    """Accepted while its version loads (the async route queues it), then the version is
+    unloaded before it ever ran: it fails with the not-ready reason, not as a bug of foretell's
+    (source internal, 'foretell failed to run it', a traceback in the server's log)."""
+    put(repo, "acme/slow/1", "slow-setup")  # setup() takes 2 s
+    assert (await service.lifecycle.rescan()).added == (ModelRef("acme", "slow", 1),)
+    queued = await service.create(NewPrediction(ModelRef("acme", "slow", 1), {"x": 1}))
+
+    await service.lifecycle.unload(ModelRef("acme", "slow", 1), ANONYMOUS_ADMIN)
+
+    ended = await service.get(queued.id, wait_s=DEADLINE_S)
+    assert ended.status is PredictionStatus.FAILED
+    assert ended.error is not None
+    assert ended.error.message == "model 'acme/slow:1' is not ready: deployment is stopped"
+
+
 async def test_loads_and_unloads_at_once_each_take_their_turn(service: PredictionService) -> None:
     lifecycle, echo = service.lifecycle, ModelRef("acme", "echo", 1)
     deployment = service._deployments.get("acme", "echo", 1)
