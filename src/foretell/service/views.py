@@ -133,6 +133,12 @@ class Readiness:
         return all(v.ready for v in self._serving)
 
     @property
+    def answering(self) -> bool:
+        """Every one of them can answer now, stopped or loading or not: the readiness of models
+        named (GPUX's default models), where `all_ready` is a server's."""
+        return all(v.ready for v in self.versions)
+
+    @property
     def models_ready(self) -> bool:
         """Every model has a version ready, among those `all_ready` counts."""
         models: dict[tuple[str, str], bool] = {}

@@ -68,6 +68,7 @@ def test_a_stopped_version_keeps_no_server_or_model_from_ready() -> None:
     both = Readiness((ready, stopped))
     assert both.all_ready, "an unloaded model is not meant to serve"
     assert both.models_ready
+    assert not both.answering, "named (GPUX's default models), the stopped one cannot answer"
     failed = version(DeploymentStatus.FAILED, None)
     assert not Readiness((ready, failed)).all_ready
 

@@ -154,7 +154,8 @@ async def health(request: Request) -> Response:
     catalog = state.service(request).catalog
     configured = [ModelRef.parse(name) for name in state.settings(request).default_model]
     readiness = catalog.readiness(refs=configured) if configured else catalog.readiness()
-    ready = readiness.all_ready
+    # The default models named must all answer; without, the server must be in service.
+    ready = readiness.answering if configured else readiness.all_ready
     named = readiness.versions if configured else ()
     body: dict[str, Any] = {"status": "healthy" if ready else "unhealthy"}
     if named and named[0].public:
