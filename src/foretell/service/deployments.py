@@ -34,9 +34,6 @@ MAX_LOGS = 64 * 1024  # a deployment's logs keep their newest characters
 # Starts at once, until the service says how many (`Deployments.start`).
 DEFAULT_CONCURRENCY = 2
 
-_LOADING = frozenset({DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING})
-_NOT_READY = _LOADING | {DeploymentStatus.STOPPED}
-
 
 def deployment_id(owner: str, name: str, number: int) -> str:
     """Stable across restarts, so stored predictions keep pointing at their deployment."""
@@ -98,12 +95,12 @@ class Deployment:
     @property
     def loading(self) -> bool:
         """Building its environment or starting its replicas: it will answer soon."""
-        return self.status in _LOADING
+        return self.status.loading
 
     @property
     def not_ready(self) -> bool:
         """Loading or stopped: every dialect answers its "not ready" form."""
-        return self.status in _NOT_READY
+        return self.status.not_ready
 
     @property
     def public(self) -> bool:

@@ -19,8 +19,6 @@ from foretell.manifest import Batching, Signature
 
 Visibility = Literal["public", "private"]
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
-_LOADING = frozenset({DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING})
-_NOT_READY = _LOADING | {DeploymentStatus.STOPPED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +69,12 @@ class VersionView:
     @property
     def loading(self) -> bool:
         """Building its environment or starting its replicas: it will answer soon."""
-        return self.status in _LOADING
+        return self.status.loading
 
     @property
     def not_ready(self) -> bool:
         """Loading or stopped: every dialect answers its "not ready" form (ModelNotReady)."""
-        return self.status in _NOT_READY
+        return self.status.not_ready
 
     def load_error(self) -> ModelLoadFailed:
         """Why it cannot answer, once it has failed (or has not finished loading)."""
