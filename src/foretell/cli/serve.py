@@ -57,6 +57,9 @@ def _log_to_console() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
     )
+    # "N changes detected" for each burst in the model repository: service.watcher says it
+    # already, with what it does about it.
+    logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
 
 
 def uvicorn_config(settings: Settings, served: Front | ASGIApp) -> uvicorn.Config:
