@@ -65,12 +65,15 @@ print(json.dumps([getattr(sys, "_base_executable", sys.executable), sys.version,
 # pip, run by the new venv's python (the server's pip, found through the layering), so that it
 # installs there, and dies with the server as replicas do (PR_SET_PDEATHSIG, fired when the
 # thread that spawned it ends: the event loop's). argv: the server's pid, then pip's arguments.
+# Its signal is SIGTERM, on which it kills its whole process group (its own session): the
+# processes it started (an sdist's build backend) inherit no PDEATHSIG and outlived the server.
 _PIP = """
 import os, runpy, signal, sys
 parent = int(sys.argv.pop(1))
+signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))
 if sys.platform.startswith("linux"):
     import ctypes
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
 if os.getppid() != parent:
     sys.exit("foretell: the server that started this build is gone")
 runpy.run_module("pip", run_name="__main__", alter_sys=True)

@@ -5,6 +5,7 @@ foretell-probe-pkg 1.0.0 installed, so a model pinning 2.0.1 must win over what 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -272,6 +273,63 @@ def test_pip_dies_with_the_server_that_started_it(
             builder.wait(10)
         _until(lambda: not _pips(tmp_path), "pip to die with its server")
         assert not _pips_running(tmp_path)
+
+
+# A local project whose in-tree build backend (which pip runs in a process of its own) writes
+# its pid beside it, then hangs: as a package's setup.py compiling for an hour would.
+HANGING_BACKEND = """
+import os, time
+from pathlib import Path
+def get_requires_for_build_wheel(config_settings=None):
+    Path(__file__).with_name("backend.pid").write_text(str(os.getpid()))
+    time.sleep(3600)
+    return []
+"""
+HANGING_PROJECT = """
+[build-system]
+requires = []
+build-backend = "hang"
+backend-path = ["."]
+[project]
+name = "hangs"
+version = "1"
+"""
+
+
+def test_a_build_backend_pip_started_dies_with_the_server_too(
+    tmp_path: Path, server: Path, offline: Path
+) -> None:
+    """pip dies with its server (PR_SET_PDEATHSIG), but a child does not inherit that: an
+    sdist's build backend pip had started was left running, reparented to init."""
+    model = version(tmp_path, "./pkg\n")
+    (model.path / "pkg").mkdir()
+    (model.path / "pkg" / "pyproject.toml").write_text(HANGING_PROJECT)
+    (model.path / "pkg" / "hang.py").write_text(HANGING_BACKEND)
+    pid_file = model.path / "pkg" / "backend.pid"
+    args = [model.path, tmp_path / "environments", server]
+    command = [sys.executable, "-c", BUILDS_IN_A_PROCESS, *map(str, args)]
+    builder = subprocess.Popen(command, env=offline_pip(offline), stdout=subprocess.DEVNULL)
+    try:
+        _until(pid_file.exists, "pip to start the build backend")
+        _until(lambda: pid_file.read_text() != "", "the backend to write its pid")
+    finally:
+        builder.kill()  # as SIGKILL takes a server: no cleanup runs
+        builder.wait(10)
+    backend = int(pid_file.read_text())
+    try:
+        _until(lambda: not _alive(backend), "the build backend to die with its server", 10.0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(backend, signal.SIGKILL)
+        _pips_running(tmp_path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 async def test_a_build_waits_while_another_process_builds_the_same_requirements(
