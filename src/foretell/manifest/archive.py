@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+import yaml
+
 from foretell.domain.model import NAME_PATTERN
 from foretell.errors import ArchiveInvalid, ForetellError, ManifestError, UnpackedTooLarge
-from foretell.manifest.manifest import MANIFEST_FILE, load_manifest
+from foretell.manifest.manifest import MANIFEST_FILE, PACKAGE, load_manifest
 
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".push-"
@@ -89,6 +91,7 @@ def publish(archive: Path, root: Path, owner: str, name: str, limits: ArchiveLim
     try:
         _unpack(archive, staging, top, limits)
         try:
+            _own_artifact(staging, _artifact_named(staging))  # before load_manifest looks
             load_manifest(staging)
         except ManifestError as exc:  # the caller's own path, not the server's staging folder
             shown = PurePosixPath(top, MANIFEST_FILE) if top else PurePosixPath(MANIFEST_FILE)
@@ -98,6 +101,40 @@ def publish(archive: Path, root: Path, owner: str, name: str, limits: ArchiveLim
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Published(owner, name, number, model_dir / str(number))
+
+
+def _own_artifact(folder: Path, artifact: str | None) -> None:
+    """A pushed version's artifact is its own: a path inside its folder, or a file an installed
+    package ships (`package:mod/path`, as demo/minilm's). A repository on disk may name any
+    file (its operator put it there), but a push naming an absolute path or one climbing out
+    with '..' served a file of the server's (another owner's model, say) as the pusher's."""
+    if artifact is None:
+        return
+    inside = folder.resolve()
+    if artifact.startswith(PACKAGE):
+        inner = PurePosixPath(artifact.removeprefix(PACKAGE))
+        outside = inner.is_absolute() or ".." in inner.parts
+    else:
+        outside = not (inside / artifact).resolve().is_relative_to(inside)
+    if outside:
+        raise ManifestError(
+            folder / MANIFEST_FILE,
+            "artifact",
+            f"'{_shown(artifact)}' is outside the pushed folder; a pushed version's artifact "
+            "is a file or folder of its own, named relative to its foretell.yaml, or "
+            "package:<module>/<path> of an installed package",
+        )
+
+
+def _artifact_named(folder: Path) -> str | None:
+    """The `artifact` its foretell.yaml names, read before load_manifest checks that it exists
+    (which would say whether a server file does); None if unreadable: load_manifest says why."""
+    try:
+        raw = yaml.safe_load((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    value = raw.get("artifact") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def next_number(model_dir: Path) -> int:

@@ -177,6 +177,40 @@ def test_a_broken_manifest_names_the_file_and_field(tmp_path: Path, repo: Path) 
     assert nothing_written(repo)  # its staging folder removed too
 
 
+@pytest.mark.parametrize(
+    "artifact",
+    [
+        "/etc/passwd",
+        "../../../../etc/passwd",
+        "sub/../../echo/1/predict.py",
+        "package:json/../../../../../etc/passwd",
+    ],
+)
+def test_an_artifact_outside_the_pushed_folder_is_refused(
+    tmp_path: Path, repo: Path, artifact: str
+) -> None:
+    """A pushed manifest naming a server file (absolute, or climbing out with '..', from its
+    folder or a package's) as its artifact: it was published and the server loaded that file
+    as the pusher's model."""
+    (repo / "acme" / "echo" / "1").mkdir(parents=True)
+    (repo / "acme" / "echo" / "1" / "predict.py").write_bytes(PREDICT)
+    manifest = f"runtime: onnx\nartifact: {artifact}\n".encode()
+    members = [member("foretell.yaml", manifest), member("sub/model.onnx", b"x")]
+    with pytest.raises(ManifestError, match="is outside the pushed folder") as refused:
+        publish(archive(tmp_path, members), repo, "acme", "echo", LIMITS)
+    assert (refused.value.path, refused.value.field) == (Path("foretell.yaml"), "artifact")
+    assert [p.name for p in (repo / "acme" / "echo").iterdir()] == ["1"]  # nothing new
+
+
+@pytest.mark.parametrize("artifact", ["sub/../model.onnx", "package:json/decoder.py"])
+def test_an_artifact_inside_the_pushed_folder_or_a_package_is_taken(
+    tmp_path: Path, repo: Path, artifact: str
+) -> None:
+    manifest = f"runtime: onnx\nartifact: {artifact}\n".encode()
+    members = [member("foretell.yaml", manifest), member("model.onnx", b"x"), member("sub/a")]
+    assert publish(archive(tmp_path, members), repo, "acme", "echo", LIMITS).number == 1
+
+
 def test_not_a_tar_is_refused(tmp_path: Path, repo: Path) -> None:
     path = tmp_path / "x.tgz"
     path.write_bytes(gzip.compress(b"this is not a tar archive" * 40))
