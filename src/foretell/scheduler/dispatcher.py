@@ -157,12 +157,13 @@ class Scheduler:
         self._ensure_loop()
         self._wake.set()
 
-    async def starting(self, start: Awaitable[None]) -> None:
+    async def starting(self, start: Callable[[], Awaitable[None]]) -> None:
         """Await a replica's start (which attaches it), counted as starting meanwhile so that
-        the rule starts no other in its place."""
+        the rule starts no other in its place. A function making the start, not the start
+        itself: canceled before it runs, this leaves no coroutine made and never awaited."""
         self._starting += 1
         try:
-            await start
+            await start()
         except Exception:
             self._start_failed()
             raise

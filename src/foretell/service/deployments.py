@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from foretell.builds import Builder
@@ -150,7 +151,7 @@ class Deployment:
         keep = self.replicas.min > 0
         results = await asyncio.gather(
             *(
-                scheduler.starting(self._start_replica(pool.add(), attach=keep))
+                scheduler.starting(partial(self._start_replica, pool.add(), attach=keep))
                 for _ in range(max(self.replicas.min, 1))
             ),
             return_exceptions=True,

@@ -166,7 +166,7 @@ def test_a_failed_start_fails_no_job_while_another_start_is_coming() -> None:
             await opening.wait()
             made.attach(FakeReplica())  # type: ignore[arg-type]
 
-        first = asyncio.create_task(made.starting(slow_start()))
+        first = asyncio.create_task(made.starting(slow_start))
         pool.failure = ModelLoadFailed("acme/churn:1", "out of GPU memory")
         job = Job("1", {"n": 1})
         made.submit(job)  # the rule starts the second of min 2: it fails at once
@@ -179,6 +179,26 @@ def test_a_failed_start_fails_no_job_while_another_start_is_coming() -> None:
         return waited, pool.attempts, outcome.output
 
     assert run(scenario()) == (True, 1, {"n": 1})
+
+
+def test_a_start_canceled_before_it_runs_makes_no_start() -> None:
+    async def scenario() -> int:
+        pool, clock = FakePool(), Clock()
+        made = scheduler(pool, ReplicaRange(min=1, max=1), clock)
+        made_starts = []
+
+        async def start() -> None:
+            made_starts.append(1)
+
+        # An unload cancels a deployment's start before its gathered starts first run: a
+        # coroutine made for it then would be left never awaited (a RuntimeWarning at exit).
+        canceled = asyncio.create_task(made.starting(lambda: start()))
+        canceled.cancel()
+        await asyncio.gather(canceled, return_exceptions=True)
+        await made.close()
+        return len(made_starts)
+
+    assert run(scenario()) == 0
 
 
 def test_starts_that_keep_failing_back_off_doubling_while_others_serve() -> None:
