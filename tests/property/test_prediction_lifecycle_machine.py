@@ -43,7 +43,7 @@ from foretell.errors import Overloaded, PredictionFinished, WorkerCrashed
 from foretell.manifest import Batching
 from foretell.manifest.schema import InputValidator
 from foretell.scheduler import Admission, Scheduler
-from foretell.service.deployments import Deployment
+from foretell.service.deployment import Deployment
 from foretell.service.recording import Recording
 from foretell.service.reservation import Reservation
 from foretell.service.sweeper import Sweeper

@@ -14,7 +14,8 @@ from types import MappingProxyType
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.metrics import Tally
-from foretell.service.deployments import Deployment, Deployments, model_id_of
+from foretell.service.deployment import Deployment
+from foretell.service.deployments import Deployments, model_id_of
 from foretell.service.environments import Environments
 from foretell.service.views import (
     ModelView,

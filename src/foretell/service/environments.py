@@ -12,7 +12,8 @@ from collections.abc import Callable
 from foretell.domain import ModelRef
 from foretell.domain.access import Principal
 from foretell.errors import EnvironmentNotFound, InvalidRequest, ModelNotFound
-from foretell.service.deployments import Deployment, Deployments
+from foretell.service.deployment import Deployment
+from foretell.service.deployments import Deployments
 from foretell.store.environments import Assignments, EnvironmentStore
 
 DEFAULTS = ("production", "development")

@@ -20,7 +20,8 @@ from foretell.manifest import ModelVersion, ReplicaRange, Repository, scan_repos
 from foretell.manifest.archive import ArchiveLimits, publish
 from foretell.manifest.repository import BrokenVersion
 from foretell.service.catalog import Catalog
-from foretell.service.deployments import Deployment, Deployments
+from foretell.service.deployment import Deployment
+from foretell.service.deployments import Deployments
 from foretell.service.views import VersionView
 from foretell.service.watcher import RepositoryWatcher
 

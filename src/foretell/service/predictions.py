@@ -37,7 +37,8 @@ from foretell.files.inputs import InputFiles, Resolved
 from foretell.manifest import Repository
 from foretell.manifest.file_fields import FileFields
 from foretell.service.catalog import Catalog
-from foretell.service.deployments import Deployment, Deployments
+from foretell.service.deployment import Deployment
+from foretell.service.deployments import Deployments
 from foretell.service.environments import Environments
 from foretell.service.held import HeldInputFiles
 from foretell.service.ids import new_id

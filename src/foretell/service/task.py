@@ -32,7 +32,7 @@ from foretell.files.inputs import InputFiles, Resolved
 from foretell.manifest.file_fields import FileFields
 from foretell.metrics import Statistics
 from foretell.scheduler import Job
-from foretell.service.deployments import Deployment
+from foretell.service.deployment import Deployment
 from foretell.service.held import HeldInputFiles
 from foretell.service.outputs import FileKeeper, NotKept, keep_files
 from foretell.service.recording import Recording

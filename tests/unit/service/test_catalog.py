@@ -13,7 +13,8 @@ from foretell.domain.access import ANONYMOUS, Principal, Scope
 from foretell.errors import DeploymentNotFound, ModelLoadFailed, ModelNotFound, VersionNotFound
 from foretell.manifest import Manifest, ModelVersion, Repository, Signature
 from foretell.service.catalog import Catalog
-from foretell.service.deployments import Deployment, Deployments, deployment_id
+from foretell.service.deployment import Deployment, deployment_id
+from foretell.service.deployments import Deployments
 from foretell.service.environments import Environments
 from foretell.store.environments import Assignments
 

@@ -15,7 +15,7 @@ from foretell.builds import Builder
 from foretell.domain import DeploymentStatus
 from foretell.errors import ModelLoadFailed
 from foretell.manifest import ModelVersion, load_manifest
-from foretell.service.deployments import Deployment
+from foretell.service.deployment import Deployment
 from foretell.workers import ProcessReplica
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,8 @@ import pytest
 from foretell.domain import DeploymentStatus, ModelRef
 from foretell.errors import ModelNotFound, VersionNotFound
 from foretell.manifest import Repository
-from foretell.service.deployments import Deployment, Deployments
+from foretell.service.deployment import Deployment
+from foretell.service.deployments import Deployments
 
 
 def deployments(*statuses: DeploymentStatus) -> Deployments:

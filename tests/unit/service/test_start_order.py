@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from foretell.manifest import Manifest, ModelVersion, Repository
-from foretell.service.deployments import Deployment, Deployments
+from foretell.service.deployment import Deployment
+from foretell.service.deployments import Deployments
 
 pytestmark = pytest.mark.anyio
 
