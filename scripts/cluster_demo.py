@@ -137,7 +137,8 @@ async def wait_replicas(
         answer = await client.get(f"/v1/models/{MODEL}")
         answer.raise_for_status()
         [version] = answer.json()["versions"]
-        wanted += version["deployment"]["replicas"]
+        # The replicas each keeps running: its range's min (the demo's model runs a fixed count).
+        wanted += version["deployment"]["replicas"]["min"]
     deadline = time.monotonic() + within_s
     while True:
         replicas = replicas_by_node(run.dir)
