@@ -94,7 +94,8 @@ def is_upload(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]) ->
 def is_push(method: str, path: str) -> bool:
     """Whether a request pushes a model version: its body, an archive, may be far larger than
     other uploads (max_push_bytes)."""
-    return method == "POST" and _PUSHES.match(path) is not None
+    # The suffix first: this runs on every POST, and a regex on each prediction's path is waste.
+    return method == "POST" and path.endswith("/versions") and _PUSHES.match(path) is not None
 
 
 class BodyLimit:
