@@ -4,6 +4,7 @@ from foretell.domain.deployment import DeploymentStatus
 from foretell.domain.model import ModelRef
 from foretell.domain.prediction import (
     ErrorSource,
+    OutputStream,
     Prediction,
     PredictionError,
     PredictionStatus,
@@ -28,6 +29,7 @@ __all__ = [
     "ErrorSource",
     "ModelRef",
     "OutboxEvent",
+    "OutputStream",
     "Prediction",
     "PredictionError",
     "PredictionStatus",

@@ -33,6 +33,16 @@ _TERMINAL = frozenset(
 )
 
 
+class OutputStream(StrEnum):
+    """How a streaming model's output grows while it runs (None on a record: whole at the end).
+
+    TEXT: each item is a string, the output their concatenation (an `Iterator[str]`, as
+    Replicate's `concatenate`); ITEMS: the output is the list of the items so far."""
+
+    TEXT = "text"
+    ITEMS = "items"
+
+
 class ErrorSource(StrEnum):
     USER = "user"
     MODEL = "model"
@@ -82,6 +92,9 @@ class Prediction:
     created_by: str | None = None  # the owner of the API key that created it
     # True once retention (or its owner) removed its output files: their URLs then answer 410.
     data_removed: bool = False
+    # How its output grew while it ran (a streaming model's); None: set whole when it ended.
+    # Stored: a stream resumed from the record counts its output's position by it.
+    streamed: OutputStream | None = None
     queue: QueueStatus | None = None  # filled in while it waits in a queue; not stored
     webhook_status: WebhookStatus | None = None  # filled in when read; not stored here
     # Stored fields the store would not serve back (field -> why), shown as a note instead;

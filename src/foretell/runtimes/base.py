@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from foretell.domain import OutputStream
 from foretell.manifest import ModelVersion, Signature
 
 
@@ -18,7 +19,8 @@ class LoadedModel(Protocol):
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One JSON-serializable output per input, in order. Raising fails the whole batch
         (the worker then runs it input by input); an InvalidInput in an input's place refuses
-        just that input, as the caller's error; a WithFiles carries an output holding files."""
+        just that input, as the caller's error; a WithFiles carries an output holding files;
+        a Stream is an output that comes item by item while it is computed."""
         ...
 
 
@@ -29,6 +31,17 @@ class WithFiles:
     the server stores the files and swaps in their URLs, and never walks an output without one."""
 
     output: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An output that comes item by item (a generator `predict`, generated tokens), in an
+    input's place in `predict`'s answer. The replica advances the streams of a batch in turn,
+    sending each item to its own caller as it comes; the output is their concatenation (TEXT)
+    or their list (ITEMS). Raising midway fails that input, keeping what it had sent."""
+
+    items: Iterator[Any] | AsyncIterator[Any]
+    mode: OutputStream
 
 
 class Runtime(Protocol):

@@ -6,11 +6,12 @@ from foretell.workers.handle import ReplicaHandle
 from foretell.workers.inprocess import ThreadReplica
 from foretell.workers.placement import LOCAL, ServerPlacement
 from foretell.workers.pool import Pool, isolated, new_replica
-from foretell.workers.protocol import Outcome
+from foretell.workers.protocol import Chunk, Outcome
 from foretell.workers.replica import ProcessReplica
 
 __all__ = [
     "LOCAL",
+    "Chunk",
     "Outcome",
     "Pool",
     "ProcessReplica",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from foretell.domain import OutputStream
 from foretell.manifest import ModelVersion, Signature
 
 
@@ -49,7 +50,11 @@ class Outcome:
     is the caller's error rather than the model's.
 
     `files` is True when `output` holds files the model wrote (`FileData`, plain bytes), for the
-    server to store and replace by URLs: set by the replica, so no other output is walked."""
+    server to store and replace by URLs: set by the replica, so no other output is walked.
+
+    `streamed` is set when the model streamed this input's output (how it grew): `output` is
+    still the whole of it, the record's final word; the Chunks before it carried it as it came.
+    `logs` holds only what no Chunk carried (all of it, for a replica that sends none)."""
 
     output: Any = None
     error: str | None = None
@@ -57,6 +62,7 @@ class Outcome:
     logs: str = ""
     execution_time: float = 0.0
     files: bool = False
+    streamed: OutputStream | None = None
 
     def __reduce__(self) -> tuple[type[Outcome], tuple[Any, ...]]:
         # One constructor call to unpickle, where a frozen slots dataclass's own state hooks
@@ -69,7 +75,22 @@ class Outcome:
             self.logs,
             self.execution_time,
             self.files,
+            self.streamed,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Part of one input's outcome while its batch still runs, sent as it happens: output items
+    the model yielded (JSON-ready, in order; `mode` says how they add up) and what it printed.
+
+    `index` is the input's place in the batch: each item goes to its own caller only."""
+
+    batch_id: int
+    index: int
+    items: tuple[Any, ...] = ()
+    mode: OutputStream | None = None  # set whenever `items` is not empty
+    logs: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +115,4 @@ class Large:
 LARGE_MESSAGE_BYTES = 1 << 20
 
 ToChild = Setup | Predict | Shutdown
-ToParent = Ready | SetupFailed | Done | Large
+ToParent = Ready | SetupFailed | Chunk | Done | Large

@@ -12,8 +12,10 @@ import typing
 import pytest
 from worker_doubles import SIGNATURE, version
 
+from foretell.domain import OutputStream
 from foretell.workers import protocol
 from foretell.workers.protocol import (
+    Chunk,
     Done,
     Large,
     Outcome,
@@ -33,12 +35,14 @@ MESSAGES = [
     Ready(SIGNATURE, 0.25),
     SetupFailed("RuntimeError: no GPU", "Traceback ...\n"),
     Large(5 << 20),
+    Chunk(41, 1, ("tok", "en"), OutputStream.TEXT, logs="step 1\n"),
     Done(
         41,
         [
             Outcome(output={"label": "positive"}, logs="hi\n", execution_time=0.01),
             Outcome(error="ValueError: bad", logs="about to fail\n"),
             Outcome(error="invalid input: text: empty", refused=[{"loc": ["text"]}]),
+            Outcome(output=[1, 2], streamed=OutputStream.ITEMS),
         ],
     ),
 ]
@@ -46,7 +50,7 @@ MESSAGES = [
 
 def test_the_message_set_is_closed_each_way() -> None:
     assert set(typing.get_args(ToChild)) == {Setup, Predict, Shutdown}
-    assert set(typing.get_args(ToParent)) == {Ready, SetupFailed, Done, Large}
+    assert set(typing.get_args(ToParent)) == {Ready, SetupFailed, Chunk, Done, Large}
     sent = {type(m) for m in MESSAGES}
     assert sent == set(typing.get_args(ToChild)) | set(typing.get_args(ToParent))
     # Anything else the module defines is a part of a message, not a message of its own.
