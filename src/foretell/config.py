@@ -79,6 +79,31 @@ class Settings(BaseSettings):
         ge=1024,
         description="bytes a page of GET /v1/predictions may take (always at least one record)",
     )
+    # Streaming (service.stream, api.sse): what a prediction may print, and how streams are fed.
+    max_prediction_logs_chars: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="characters of logs a prediction keeps; past them its logs are cut, and say so",
+    )
+    progress_interval_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="a running prediction's output and logs are saved (and sent to its webhook's "
+        "output and logs events) at most this often; the last always",
+    )
+    stream_poll_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="how often a stream of a prediction another API process runs reads the store",
+    )
+    stream_stall_s: float = Field(
+        30.0,
+        gt=0,
+        description="a stream reader whose connection takes nothing for this long is cut (it "
+        "may resume with Last-Event-ID)",
+    )
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="how long a stop lets running predictions finish"
     )
