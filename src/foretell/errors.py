@@ -218,6 +218,19 @@ class HeaderTooLong(InvalidRequest):
         self.limit = limit
 
 
+class InvalidStreamPosition(InvalidRequest):
+    """A Last-Event-ID that is no position of this prediction's stream (see service.stream)."""
+
+    code = "invalid_stream_position"
+
+    def __init__(self, value: str, problem: str) -> None:
+        super().__init__(
+            f"header Last-Event-ID: '{echo(value)}' {problem}; send the id of the last event "
+            "received, as the stream gave it (output-logs-status, e.g. '12-340-2')"
+        )
+        self.value = value
+
+
 class HeadTooLarge(InvalidRequest):
     """A request line and headers (or a chunked body's trailers) past the server's cap
     (`max_head_bytes`), counted as they arrive: refused before authentication or a route.
