@@ -9,7 +9,13 @@ from typing import Any
 
 import orjson
 
-from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
+from foretell.domain import (
+    ErrorSource,
+    OutputStream,
+    Prediction,
+    PredictionError,
+    PredictionStatus,
+)
 from foretell.store.tables import JSON_OPTIONS, Unreadable
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,8 @@ def to_row(p: Prediction, *, new: bool = True) -> dict[str, Any]:
         "execution_time": _seconds(p.execution_time),
         "logs": p.logs,
         "attempts": p.attempts,
+        # Set on a streaming model's first output, while it runs: written with each update.
+        "streamed": None if p.streamed is None else p.streamed.value,
     }
     if new:
         row |= {
@@ -100,8 +108,28 @@ def from_row(row: Mapping[Any, Any]) -> Prediction:
         attempts=row["attempts"],
         created_by=row["created_by"],
         data_removed=bool(row["data_removed"]),
+        streamed=_streamed(row["id"], row["streamed"]),
         unreadable=unreadable,
     )
+
+
+_STREAMS = {mode.value: mode for mode in OutputStream}
+
+
+def _streamed(prediction_id: str, value: str | None) -> OutputStream | None:
+    """How the record's output grew. A value this version does not know (written by a newer
+    one) reads as None, the output whole: its stream then replays the output as one event."""
+    if value is None:
+        return None
+    mode = _STREAMS.get(value)
+    if mode is None:
+        log.warning(
+            "prediction %s: its stored streamed %r is none of %s; its output is shown whole",
+            prediction_id,
+            value,
+            ", ".join(_STREAMS),
+        )
+    return mode
 
 
 def _with_notes(row: Mapping[Any, Any], unreadable: dict[str, str]) -> dict[str, Any]:

@@ -134,6 +134,9 @@ predictions = Table(
     # True once retention removed its output files (store.predictions.mark_data_removed);
     # never in a record's own writes, so they cannot set it back.
     Column("data_removed", Boolean, nullable=False, server_default=false()),
+    # How a streaming model's output grew (domain.OutputStream's value); NULL: set whole at its
+    # end. A stream resumed from the record counts its output's position by it.
+    Column("streamed", String(16), nullable=True),
     # Which API process runs it, until when (the database's clock): see store.leases. Both
     # NULL once it ended, or when a stop handed it back.
     Column("claimed_by", String(32), nullable=True),

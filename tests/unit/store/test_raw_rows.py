@@ -18,7 +18,13 @@ from sqlalchemy import Dialect, insert, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 
-from foretell.domain import ErrorSource, Prediction, PredictionError, PredictionStatus
+from foretell.domain import (
+    ErrorSource,
+    OutputStream,
+    Prediction,
+    PredictionError,
+    PredictionStatus,
+)
 from foretell.store import PredictionStore, raw
 from foretell.store.engine import create_engine
 from foretell.store.rows import from_row, to_row
@@ -119,6 +125,7 @@ def _edgy(make_prediction: MakePrediction, id: str, **fields: Any) -> Prediction
         "logs": "a\u0000b ✓\n" * 3,
         "attempts": 0,
         "created_by": None,
+        "streamed": OutputStream.ITEMS,
     }
     return make_prediction(id, **(values | fields))
 
