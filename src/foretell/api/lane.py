@@ -27,6 +27,7 @@ from typing import cast
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_VALUE_RE,
     STATUS_LINE,
@@ -37,6 +38,7 @@ from foretell.api.encoding import codings, decode, decoded_headers, refusal
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.api.hotpath import HotPaths, HotRoute
 from foretell.api.limits import BodyBudget, admit, hold, is_upload
+from foretell.api.sse import EventStream
 from foretell.errors import ForetellError
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,11 @@ class Lane:
         body = _Body(cycle, self)
         try:
             response = await self._respond(cycle, matched, body)
-            if response is not None:
+            if isinstance(response, EventStream):  # a body sent as it happens, on the cycle
+                response.abort = cycle.transport.close
+                scope, receive = cast(Scope, cycle.scope), cast(Receive, cycle.receive)
+                await response(scope, receive, cast(Send, cycle.send))
+            elif response is not None:
                 if cycle.flow.write_paused and not cycle.disconnected:
                     await cycle.flow.drain()
                 if not cycle.disconnected:  # else nobody is left to answer, as in ASGI

@@ -1,0 +1,197 @@
+"""Server-Sent Events: events written as SSE, kept alive, and cut when their reader stalls.
+
+Dialect-free: a route hands `EventStream` an async iterator of events (anything with `event`,
+`data` and `id`, such as service.stream's StreamEvent) and, if its wire format is not plain SSE
+(OIP's generate_stream), a `render` of its own. The response ends when the events end, at once
+when the client leaves (the iterator is closed, no task left behind), and when the client's
+connection has taken nothing for `stall_s`: a reader that does not read must not hold the
+events it has not taken (the service's own buffers cut a reader that falls behind them too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+KEEP_ALIVE = b": keep-alive\n\n"
+KEEP_ALIVE_S = 15.0  # under the idle timeouts proxies commonly keep (nginx's 60 s, ELB's 60 s)
+_CUT_SEND_S = 1.0  # how long the cut event of a stalled reader is given to go out
+_LINES = re.compile(r"\r\n|\r|\n")
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx would otherwise buffer the stream whole
+}
+
+
+class Event(Protocol):
+    """One event of a stream (service.stream.StreamEvent is one)."""
+
+    @property
+    def event(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """The event that ends a stream cut short: no id, so a client's Last-Event-ID stays at the
+    last event it really had, and it may resume from there."""
+
+    reason: str
+    event: str = "error"
+    id: str | None = None
+
+    @property
+    def data(self) -> str:
+        return orjson.dumps({"reason": self.reason, "resume": True}).decode()
+
+
+def encode(event: Event) -> bytes:
+    """`event` as SSE: its name, its id when it has one, one `data:` line per line of its data,
+    and the blank line that ends it. SSE cannot carry a CR: a CR or CRLF arrives as LF."""
+    parts = [f"event: {event.event}\n"]
+    if event.id is not None:
+        parts.append(f"id: {event.id}\n")
+    parts.extend(f"data: {line}\n" for line in _LINES.split(event.data))
+    parts.append("\n")
+    return "".join(parts).encode()
+
+
+Render = Callable[[Any], bytes | None]  # an event's bytes on the wire; None: not sent
+
+
+class EventStream(Response):
+    """The response whose body is `events`, each written by `render` (SSE by default), with
+    `: keep-alive` comments every `keep_alive_s` that nothing else is sent."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        events: AsyncIterator[Any],
+        *,
+        stall_s: float,
+        render: Render = encode,
+        keep_alive_s: float = KEEP_ALIVE_S,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.events = events
+        self.stall_s = stall_s
+        self.event_bytes = render
+        self.keep_alive_s = keep_alive_s
+        self.status_code = status_code
+        self.background: BackgroundTask | None = None
+        # Set by a server lane that can close the connection itself (api.lane): a stalled
+        # reader's connection is closed there, where ASGI can only give up on the response.
+        self.abort: Callable[[], None] | None = None
+        self.init_headers({**HEADERS, **(headers or {})})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            ended = await _first(self._pump(send), _disconnected(receive))
+        finally:
+            await _close(self.events)
+        if ended is True:  # the events ended: the body's end (a cut or a departure has none)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif ended is False and self.abort is not None:
+            self.abort()
+
+    async def _pump(self, send: Send) -> bool:
+        """Send the events until they end (True) or the reader stalls (False)."""
+        events = aiter(self.events)
+        pending: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait((pending,), timeout=self.keep_alive_s)
+                if not done:
+                    chunk = KEEP_ALIVE
+                else:
+                    try:
+                        event = pending.result()
+                    except StopAsyncIteration:
+                        return True
+                    finally:
+                        pending = None
+                    rendered = self.event_bytes(event)
+                    if rendered is None:
+                        continue
+                    chunk = rendered
+                if not await _sent(send, chunk, self.stall_s):
+                    reason = f"the connection took nothing for {self.stall_s:g} s"
+                    cut = self.event_bytes(Cut(reason))
+                    if cut is not None:
+                        await _sent(send, cut, _CUT_SEND_S)
+                    log.info("an event stream's reader stalled for %g s: cut", self.stall_s)
+                    return False
+        finally:
+            if pending is not None:  # the next event's wait, left when the client went
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+
+
+async def _sent(send: Send, chunk: bytes, within_s: float) -> bool:
+    """Whether `chunk` went out within `within_s` (a connection that takes nothing blocks it)."""
+    message = {"type": "http.response.body", "body": chunk, "more_body": True}
+    try:
+        await asyncio.wait_for(send(message), within_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns once the client has gone."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _first(pump: Any, watch: Any) -> bool | None:
+    """The pump's answer, or None if the client left first; the other is canceled."""
+    pumping = asyncio.ensure_future(pump)
+    watching = asyncio.ensure_future(watch)
+    try:
+        await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        await asyncio.gather(pumping, watching, return_exceptions=True)
+    if pumping.done() and not pumping.cancelled():
+        result: bool = pumping.result()  # a failing iterator raises here, after the cleanup
+        return result
+    return None
+
+
+async def _close(events: AsyncIterator[Any]) -> None:
+    """Close `events` if it is a generator, so what it holds (a reader's place) goes now."""
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:
+            log.exception("closing an event stream")
