@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -49,6 +50,7 @@ def main() -> None:
     build_air_passengers()
     build_fill_mask()
     build_minilm()
+    build_tiny_gpt2()
 
 
 def build_iris_1() -> None:
@@ -413,6 +415,61 @@ def build_minilm() -> None:
             # waits a second the other, and five idle minutes stop them.
             "batching": {"max_batch_size": 32, "max_delay_ms": 5},
             "replicas": {"min": 0, "max": 2, "idle_s": 300},
+        },
+    )
+
+
+# The text demo/tiny-gpt2's byte-level BPE tokenizer is trained on: its merges make these words
+# (and the pieces of them) single tokens; any other text still encodes, byte by byte.
+TINY_GPT2_TEXT = (
+    "once upon a time there was a little model that streamed its words one token at a time . "
+    "the model was small and its weights were random , so what it said meant nothing . "
+    "but every word came out as soon as it was made , and the reader saw it at once ."
+)
+
+
+def build_tiny_gpt2() -> None:
+    """A tiny GPT-2 with random weights (no model can be downloaded), so that text-generation
+    streams tokens in the shape a real GPT-2 folder would: the text itself means nothing."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    folder = ROOT / "tiny-gpt2/1"
+    model_dir = folder / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    trainer = ByteLevelBPETokenizer()
+    trainer.train_from_iterator(
+        [TINY_GPT2_TEXT] * 4, vocab_size=320, min_frequency=1, special_tokens=["<|endoftext|>"]
+    )
+    with tempfile.TemporaryDirectory() as trained:
+        vocab, merges = trainer.save_model(trained)  # GPT-2's two files, read back as GPT-2's
+        tokenizer = GPT2TokenizerFast(vocab=vocab, merges=merges)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    write_manifest(
+        folder,
+        {
+            "runtime": "transformers",
+            "artifact": "model",
+            "description": "A tiny GPT-2 (2 layers, 32-wide) with RANDOM weights and a "
+            f"{len(tokenizer)}-token byte-level vocabulary: it streams generated text token by "
+            "token, as a real GPT-2 folder would, but the text means nothing. Input `prompt`, "
+            "and `max_new_tokens` up to 64.",
+            "options": {"task": "text-generation", "max_new_tokens": 64},
+            # torch: a worker process of ~400 MB, started by the first call and stopped after
+            # five idle minutes, so that an idle `make run` holds none.
+            "replicas": {"min": 0, "max": 1, "idle_s": 300},
         },
     )
 

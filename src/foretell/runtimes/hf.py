@@ -6,7 +6,7 @@ version's folder or absolute.
 
 Options (`options:` in foretell.yaml):
     task: fill-mask | text-classification | token-classification | feature-extraction |
-        zero-shot-classification
+        zero-shot-classification | text-generation (streams its tokens: see hf_generate)
     top_k: the default number of answers (fill-mask 5, text-classification 1); a request's
         `top_k` overrides it.
     device: cpu | cuda | cuda:N | auto (default: cuda when present).
@@ -15,6 +15,7 @@ Options (`options:` in foretell.yaml):
     max_length: tokens a text is cut to (default: sentence-transformers' `max_seq_length` when
         the folder has sentence_bert_config.json, else the tokenizer's `model_max_length`, else
         the model's `max_position_embeddings`); never more than the model has positions for.
+    max_new_tokens: text-generation only: the most tokens a request may ask for (default 256).
 Texts longer than `max_length` tokens are truncated, never refused for their length (as
 sentence-transformers and the pipelines' `truncation=True` do); a fill-mask text whose mask
 token falls past the cut is refused, since nothing would be left to fill. An empty text is
@@ -41,6 +42,7 @@ from typing import Any
 from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.manifest import MANIFEST_FILE, artifact_path
+from foretell.runtimes import hf_generate
 
 TASKS = (
     "fill-mask",
@@ -48,6 +50,7 @@ TASKS = (
     "token-classification",
     "feature-extraction",
     "zero-shot-classification",
+    "text-generation",
 )
 _DEFAULT_TOP_K = {"fill-mask": 5, "text-classification": 1}
 
@@ -241,14 +244,20 @@ class TransformersRuntime:
     in_process = False  # tokenisers and user-supplied models stay out of the server process
 
     def check(self, version: ModelVersion) -> None:
-        _task(version)
-        _options(version)
+        task = _task(version)
+        options = _options(version)
+        if "max_new_tokens" in options and task != "text-generation":
+            raise ManifestError(
+                version.path / MANIFEST_FILE,
+                "options.max_new_tokens",
+                f"only for task text-generation, not {task}",
+            )
         if not version.manifest.artifact:
             raise ManifestError(
                 version.path / MANIFEST_FILE, "artifact", "required: the model's folder"
             )
 
-    def load(self, version: ModelVersion) -> PipelineModel:
+    def load(self, version: ModelVersion) -> PipelineModel | hf_generate.GenerationModel:
         self.check(version)
         task = _task(version)
         options = _options(version)
@@ -286,6 +295,9 @@ class TransformersRuntime:
         # Every pipeline and our own tokenizer calls cut at model_max_length: make it the limit.
         max_length = _max_length(ref, folder, pipe, options.get("max_length"))
         pipe.tokenizer.model_max_length = max_length
+        if task == "text-generation":
+            limit = options.get("max_new_tokens", hf_generate.DEFAULT_LIMIT)
+            return hf_generate.GenerationModel(pipe.model, pipe.tokenizer, max_length, limit)
         top_k = options.get("top_k", _DEFAULT_TOP_K.get(task))
         mask = getattr(pipe.tokenizer, "mask_token", None)
         return PipelineModel(pipe, task, top_k, mask, max_length)
@@ -301,6 +313,7 @@ _OPTION_RULES: dict[str, tuple[Any, str]] = {
     ),
     "threads": (lambda v: _whole(v, 1, 1024), "an integer from 1 to 1024"),
     "max_length": (lambda v: _whole(v, 1, 1_000_000), "an integer from 1 to 1000000"),
+    "max_new_tokens": (lambda v: _whole(v, 1, 100_000), "an integer from 1 to 100000"),
 }
 
 
