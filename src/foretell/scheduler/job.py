@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from foretell.workers import Outcome
+from foretell.workers import Chunk, Outcome
 
 
 def _no_op(setup_s: float) -> None:
@@ -25,6 +25,9 @@ class Job:
     prediction_id: str
     input: dict[str, Any]
     on_start: Callable[[float], None] = _no_op
+    # Given each Chunk of its input's output and prints while its batch runs (on the loop);
+    # None: nobody watches, its outcome comes whole.
+    on_chunk: Callable[[Chunk], None] | None = None
     result: asyncio.Future[Outcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
