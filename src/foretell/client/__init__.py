@@ -1,5 +1,6 @@
 """A small HTTP client for the native API."""
 
-from foretell.client.client import ApiError, Client, Unreachable
+from foretell.client.client import ApiError, AsyncClient, Client, Unreachable
+from foretell.client.events import StreamCut, StreamEvent
 
-__all__ = ["ApiError", "Client", "Unreachable"]
+__all__ = ["ApiError", "AsyncClient", "Client", "StreamCut", "StreamEvent", "Unreachable"]
