@@ -17,9 +17,10 @@ from foretell.cli.keys import app as keys_app
 from foretell.cli.keys import is_loopback
 from foretell.cli.models import app as models_app
 from foretell.cli.push import push
-from foretell.cli.remote import DEFAULT_URL, AsJson, Key, Url
+from foretell.cli.remote import DEFAULT_URL, AsJson, Key, Url, connected
 from foretell.cli.remote import call as _call
 from foretell.cli.serve import serve_forever
+from foretell.cli.streams import print_events
 from foretell.cli.webhooks import app as webhooks_app
 from foretell.config import Settings
 
@@ -168,11 +169,29 @@ def predict(
         list[str] | None,
         typer.Option("--webhook-event", help="start|output|logs|completed; repeatable"),
     ] = None,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="print output (stdout) and logs (stderr) as they come, resuming a dropped "
+            "connection; with --json, each event as a JSON line",
+        ),
+    ] = False,
     url: Url = DEFAULT_URL,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:
     """Run a prediction and print its output."""
+    if stream:
+        with connected(url, key) as client:
+            events = client.stream(
+                model=model,
+                input=parse_inputs(inputs or []),
+                webhook=webhook,
+                webhook_events=webhook_events,
+            )
+            code = print_events(events, as_json=as_json)
+        raise typer.Exit(code)
     record = _call(
         lambda c: c.create_prediction(
             model,
@@ -252,6 +271,25 @@ def environments(
 def get_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Print one prediction record."""
     console.print_json(json.dumps(_call(lambda c: c.get_prediction(prediction_id), url, key)))
+
+
+@predictions_app.command("follow")
+def follow_prediction(
+    prediction_id: str,
+    last_event_id: Annotated[
+        str | None,
+        typer.Option(help="resume after this event (an id an earlier stream printed with --json)"),
+    ] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print a prediction's output (stdout) and logs (stderr) as they come, until it ends; a
+    dropped connection resumes where it left off. Exits 1 if it failed or was canceled."""
+    with connected(url, key) as client:
+        events = client.stream(prediction_id, last_event_id=last_event_id)
+        code = print_events(events, as_json=as_json)
+    raise typer.Exit(code)
 
 
 @predictions_app.command("list")

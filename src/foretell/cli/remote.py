@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -28,6 +29,19 @@ Key = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="print the whole record as JSON")]
+
+
+@contextmanager
+def connected(url: str, key: str | None) -> Iterator[Client]:
+    """A client of `url`; an error answer (or no answer) is printed and exits 2."""
+    from foretell.client import Client
+
+    try:
+        with Client(url, token=key or local_admin_key()) as client:
+            yield client
+    except ForetellError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
 
 
 def call(action: Callable[[Client], dict[str, Any]], url: str, key: str | None) -> dict[str, Any]:
