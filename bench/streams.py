@@ -1,0 +1,738 @@
+"""200 concurrent SSE streams on one server: memory, other predictions' latency, streams whole.
+
+    .venv/bin/python bench/streams.py [--quick] [--streams 200] [--tokens 200] [--token-bytes 512]
+        [--interval-ms 25] [--slow 50] [--stalled 50] [--stall-s S] [--max-rss-ratio 1.25]
+
+Starts one `foretell serve` (fresh data dir, no auth; the server and its workers on core 0, this
+client on core 1 where the machine has both) on a temporary repository holding demo/digits (the
+shipped ONNX model) and `bench/tokens`, a python model written here whose `predict` is a
+generator: `--tokens` strings of `--token-bytes` characters, one every `--interval-ms` (paced by
+the clock, so a batch of them advanced in turn keeps the pace), printing a line every 50 tokens.
+`bench/tokens` batches up to 256 predictions, so the streams of a phase run at once.
+
+Phases, one after the other on the same server:
+  no streams   demo/digits latency alone (as long as a stream phase's generation)
+  fast         --streams predictions (POST /v1/predictions), each read by one reader on
+               GET /v1/predictions/{id}/stream at full speed
+  mixed        the same, --slow of the readers reading one event a second and --stalled reading
+               nothing, until every prediction has ended; then they read the rest at full speed
+  stalled      every reader stalled until the predictions end
+  after        digits latency alone again, and the memory left
+
+During each stream phase a separate process (the probe) sends demo/digits predictions one at a
+time (`Prefer: wait=10`, one keep-alive connection) from the moment the last prediction of the
+phase is processing until it has ended. Slow and stalled readers get a 4 KB socket receive buffer
+and a 4 KB asyncio buffer, so what they do not read backs up into the server, not into this
+client. The server process's memory is sampled every 50 ms (VmRSS) and its peak (VmHWM, reset at
+each phase through /proc/PID/clear_refs) read at the end of each phase; `tree` adds its workers.
+
+Each reader's events are checked against the prediction's final record: the concatenated `output`
+events equal its `output`, the `logs` events its `logs`, ids grow and say the position reached
+(STREAM_API.md), `done` ends it. A reader cut by the server (an `error` event without id, or the
+connection closed before `done`) reconnects with `Last-Event-ID` and goes on; cuts are counted.
+
+Exit code 1 if a reader's events were incomplete or out of order, a prediction did not succeed,
+or the server's peak RSS with stalled readers exceeded --max-rss-ratio times that with fast ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness.models import EXAMPLES
+from harness.noise import TICKS, _tree_ticks
+from harness.procs import CLIENT_CORE, HOST, can_pin, free_port, rss_bytes, spawned
+from harness.sse import Opened, open_stream
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "bench/tokens"
+# sklearn's first 8x8 digit image (a zero), as harness.models.digits_model sends it; written
+# out so that the probe process starts without importing scikit-learn.
+DIGITS_ROW = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4]
+DIGITS_ROW += [12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5]
+DIGITS_ROW += [10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+DIGITS_BODY = {"model": "demo/digits", "input": {"features": [[float(x) for x in DIGITS_ROW]]}}
+SMALL_BUFFER = 4096  # slow and stalled readers: socket receive buffer and asyncio's buffer
+MANIFEST = """\
+runtime: python
+predictor: predict.py:Tokens
+description: 'bench/streams.py: a generator predict yielding tokens at a steady pace.'
+batching:
+  max_batch_size: 256
+  max_delay_ms: {delay_ms}
+  max_queue_size: 1024
+timeouts:
+  predict_s: 900
+"""
+PREDICTOR = '''\
+"""Tokens at a steady pace, for bench/streams.py."""
+
+import time
+from collections.abc import Iterator
+
+from foretell.sdk import Input, Predictor
+
+
+def token(i: int, size: int) -> str:
+    head, tail = f"{i:06d}:", "\\n" if i % 10 == 9 else " "
+    return head + "x" * (size - len(head) - 1) + tail
+
+
+class Tokens(Predictor):
+    def predict(
+        self,
+        tokens: int = Input(default=200, ge=1, le=100000),
+        token_bytes: int = Input(default=64, ge=8, le=65536),
+        interval_ms: float = Input(default=20.0, ge=0, le=10000),
+    ) -> Iterator[str]:
+        start = time.monotonic()
+        for i in range(tokens):
+            # Paced by the clock, not by sleeping a fixed time: advanced in turn with others,
+            # each finds its time already come and the batch keeps one token per interval.
+            delay = start + i * interval_ms / 1000 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if i % 50 == 0:
+                print(f"token {i} of {tokens}", flush=True)
+            yield token(i, token_bytes)
+'''
+
+
+def expected_output(tokens: int, size: int) -> str:
+    """What `bench/tokens` yields, concatenated (the same `token` as PREDICTOR's)."""
+    parts = []
+    for i in range(tokens):
+        head, tail = f"{i:06d}:", "\n" if i % 10 == 9 else " "
+        parts.append(head + "x" * (size - len(head) - 1) + tail)
+    return "".join(parts)
+
+
+# --- the probe: demo/digits latency, in its own process so the readers' loop does not delay it
+
+
+def probe(base_url: str) -> None:
+    """Sequential digits predictions from the first line of stdin (the request's JSON body)
+    until stdin closes; prints JSON results. Started ahead, so its start-up is not timed."""
+    line = sys.stdin.readline()
+    if not line:
+        return  # stopped before it was told to go
+    body = json.loads(line)
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    latencies, failed = [], 0
+    with httpx.Client(base_url=base_url, headers={"Prefer": "wait=10"}, timeout=60) as http:
+        while not stop.is_set():
+            started = time.perf_counter()
+            response = http.post("/v1/predictions", json=body)
+            elapsed = time.perf_counter() - started
+            if response.status_code == 201 and response.json().get("status") == "succeeded":
+                latencies.append(elapsed * 1000)
+            else:
+                failed += 1
+    print(json.dumps({"latencies_ms": latencies, "failed": failed}))
+
+
+class Probe:
+    """The probe process: started ahead, told to go, stopped; its latencies back."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, __file__, "--probe", self.base_url],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+
+    def go(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(DIGITS_BODY).encode() + b"\n")
+
+    async def stop(self) -> tuple[list[float], int]:
+        """The latencies in ms and the count of failed calls; none if it was never told to go."""
+        assert self._proc is not None
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        out, _ = await self._proc.communicate()
+        if not out:
+            return [], 0
+        result = json.loads(out)
+        return result["latencies_ms"], result["failed"]
+
+
+# --- memory
+
+
+def memory_kb(pid: int, name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class Memory:
+    """The server process's RSS sampled while a phase runs, and its peak since the phase began."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_rss_kb = 0
+        self.peak_tree_bytes = 0
+        self.start_rss_kb = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.start_rss_kb = memory_kb(self.pid, "VmRSS")
+        with contextlib.suppress(OSError):  # "5" resets VmHWM to the current RSS (Linux 4.0+)
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        self.peak_rss_kb = memory_kb(self.pid, "VmRSS")
+        self.peak_tree_bytes = rss_bytes(self.pid)
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        tick = 0
+        while True:
+            self.peak_rss_kb = max(self.peak_rss_kb, memory_kb(self.pid, "VmRSS"))
+            if tick % 10 == 0:
+                self.peak_tree_bytes = max(self.peak_tree_bytes, rss_bytes(self.pid))
+            tick += 1
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> int:
+        """The phase's peak RSS in kB: VmHWM where it was reset, else the sampled maximum."""
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        return max(self.peak_rss_kb, memory_kb(self.pid, "VmHWM"))
+
+
+# --- readers
+
+
+@dataclass
+class PhaseState:
+    """What the readers of a phase share: how many are connected, and whether it has ended."""
+
+    readers: int
+    connected: int = 0
+    all_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def one_connected(self) -> None:
+        self.connected += 1
+        if self.connected >= self.readers:
+            self.all_connected.set()
+
+
+@dataclass
+class Reader:
+    """One reader of one prediction's stream: what it received and what went wrong."""
+
+    prediction_id: str
+    kind: str  # fast | slow | stalled
+    output: list[str] = field(default_factory=list)
+    logs: str = ""
+    # (output position the id said, characters so far, items so far) after each output event
+    output_marks: list[tuple[int, int, int]] = field(default_factory=list)
+    events: int = 0
+    cuts: int = 0  # `error` events without an id: the server cut this reader
+    drops: int = 0  # connections closed before `done`, without a cut event
+    done: str | None = None
+    failed: str | None = None  # an `error` event with an id: the prediction failed
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < 3:
+            self.problems.append(text)
+
+
+def parse_position(text: str) -> tuple[int, int, int] | None:
+    parts = text.split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+async def read(port: int, r: Reader, phase: PhaseState) -> None:
+    """Read `r`'s stream to `done`, at its kind's pace, resuming with Last-Event-ID when cut."""
+    last_id: str | None = None
+    position = (0, 0, 0)
+    first = True
+    small = r.kind != "fast"
+    while r.done is None and r.cuts + r.drops <= 20:
+        try:
+            stream = await open_stream(
+                HOST,
+                port,
+                f"/v1/predictions/{r.prediction_id}/stream",
+                last_event_id=last_id,
+                rcvbuf=SMALL_BUFFER if small else None,
+                limit=SMALL_BUFFER if small else 65536,
+            )
+        except (OSError, ValueError) as exc:
+            r.problem(f"connect: {exc!r}")
+            r.drops += 1
+            await asyncio.sleep(0.1)
+            continue
+        if first:
+            first = False
+            phase.one_connected()
+        try:
+            if stream.status != 200:
+                body = await stream.reader.read(2000)
+                r.problem(f"GET stream answered {stream.status}: {body[-300:]!r}")
+                return
+            if r.kind == "stalled":
+                await phase.ended.wait()
+            last_id, position = await _events(stream, r, phase, last_id, position)
+        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            r.problem(f"read: {exc!r}")
+            r.drops += 1
+        finally:
+            stream.close()
+
+
+async def _events(
+    stream: Opened, r: Reader, phase: PhaseState, last_id: str | None, pos: tuple[int, int, int]
+) -> tuple[str | None, tuple[int, int, int]]:
+    chars = sum(map(len, r.output))
+    async for event in stream.events():
+        if r.kind == "slow" and not phase.ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(phase.ended.wait(), 1.0)
+        r.events += 1
+        if event.id is None:
+            if event.event == "error":
+                r.cuts += 1
+            else:
+                r.problem(f"{event.event} event without id")
+            return last_id, pos
+        new = parse_position(event.id)
+        if new is None or new == pos or any(a < b for a, b in zip(new, pos, strict=True)):
+            r.problem(f"id {event.id!r} after {last_id!r}")
+        last_id, pos = event.id, new or pos
+        if event.event == "output":
+            r.output.append(event.data)
+            chars += len(event.data)
+            r.output_marks.append((pos[0], chars, len(r.output)))
+        elif event.event == "logs":
+            r.logs += event.data
+            if pos[1] != len(r.logs):
+                r.problem(f"logs id {event.id} but {len(r.logs)} characters of logs received")
+        elif event.event == "error":
+            r.failed = event.data
+        elif event.event == "done":
+            r.done = event.data
+            return last_id, pos
+        elif event.event != "status":
+            r.problem(f"unknown event {event.event!r}")
+    r.drops += 1  # closed before done, without a cut event
+    return last_id, pos
+
+
+def check(r: Reader, record: dict[str, Any], expected: str) -> None:
+    """Add to `r.problems` where its events differ from the prediction's final record, or the
+    record from what the model yielded."""
+    if record.get("output") != expected:
+        r.problem(f"the record's output is not what the model yielded ({len(expected)} chars)")
+    if record.get("status") != "succeeded":
+        r.problem(f"prediction {record.get('status')}: {record.get('error')}")
+    if r.done is None:
+        r.problem("no done event")
+    elif json.loads(r.done).get("status") != record.get("status"):
+        r.problem(f"done {r.done} but the record says {record.get('status')}")
+    output = record.get("output")
+    if isinstance(output, str):
+        got: Any = "".join(r.output)
+        marks_ok = all(said == chars for said, chars, _ in r.output_marks)
+    elif isinstance(output, list):
+        got = [json.loads(part) for part in r.output]
+        marks_ok = all(said == items for said, _, items in r.output_marks)
+    else:
+        got, marks_ok = [json.loads(part) for part in r.output], True
+        got = got[0] if len(got) == 1 else got
+    if got != output:
+        shown = "".join(r.output) if isinstance(output, str) else got
+        r.problem(
+            f"output events ({len(r.output)}, {len(str(shown))} chars) != the record's output "
+            f"({len(str(output))} chars); first difference at {_first_difference(shown, output)}"
+        )
+    if not marks_ok:
+        r.problem("an output event's id does not say the output position reached")
+    if r.logs != (record.get("logs") or ""):
+        r.problem(f"logs events {r.logs!r:.80} != record logs {record.get('logs')!r:.80}")
+
+
+def _first_difference(a: Any, b: Any) -> int:
+    a, b = str(a), str(b)
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+# --- phases
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    kinds: dict[str, int]
+    latencies_ms: list[float]
+    probe_failed: int
+    start_rss_kb: int
+    peak_rss_kb: int
+    peak_tree_bytes: int
+    server_cpu_s: float
+    client_cpu_s: float
+    wall_s: float
+    readers: list[Reader] = field(default_factory=list)
+    overlap: int = 0  # most predictions of the phase processing at the same moment
+    probe_window_s: float = 0.0
+
+
+async def record(http: httpx.AsyncClient, prediction_id: str) -> dict[str, Any]:
+    response = await http.get(f"/v1/predictions/{prediction_id}")
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def wait_status(http: httpx.AsyncClient, prediction_id: str, statuses: set[str]) -> str:
+    # Polled: the record is what says it, and another API process may be the one running it.
+    while (status := (await record(http, prediction_id))["status"]) not in statuses:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return str(status)
+
+
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def max_overlap(records: list[dict[str, Any]]) -> int:
+    edges: list[tuple[datetime, int]] = []
+    for rec in records:
+        if rec.get("started_at") and rec.get("completed_at"):
+            edges.append((datetime.fromisoformat(rec["started_at"]), 1))
+            edges.append((datetime.fromisoformat(rec["completed_at"]), -1))
+    running = best = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        running += step
+        best = max(best, running)
+    return best
+
+
+async def gather_limited(n: int, coros: list[Any]) -> list[Any]:
+    gate = asyncio.Semaphore(n)
+
+    async def one(coro: Any) -> Any:
+        async with gate:
+            return await coro
+
+    return await asyncio.gather(*(one(c) for c in coros))
+
+
+async def stream_phase(
+    name: str, kinds: list[str], port: int, pid: int, args: argparse.Namespace
+) -> PhaseResult:
+    base_url = f"http://{HOST}:{port}"
+    memory, cpu0, own0, t0 = Memory(pid), _tree_ticks(pid), _own_cpu(), time.monotonic()
+    memory.start()
+    prober = Probe(base_url)
+    await prober.start()
+    body = {
+        "model": MODEL,
+        "input": {
+            "tokens": args.tokens,
+            "token_bytes": args.token_bytes,
+            "interval_ms": args.interval_ms,
+        },
+    }
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits) as http:
+
+        async def create() -> str:
+            response = await http.post("/v1/predictions", json=body)
+            if response.status_code != 201:
+                raise SystemExit(
+                    f"POST /v1/predictions answered {response.status_code}: {response.text}"
+                )
+            return str(response.json()["id"])
+
+        ids = await gather_limited(16, [create() for _ in kinds])
+        phase = PhaseState(len(ids))
+        readers = [Reader(i, kind) for i, kind in zip(ids, kinds, strict=True)]
+        tasks = [asyncio.create_task(read(port, r, phase)) for r in readers]
+        await asyncio.wait_for(phase.all_connected.wait(), 120)
+        generation_s = args.tokens * args.interval_ms / 1000
+        limit_s = 10 * generation_s + 300
+        status = await asyncio.wait_for(
+            wait_status(http, ids[-1], {"processing"} | TERMINAL), limit_s
+        )
+        probe_started = time.monotonic()
+        if status == "processing":
+            prober.go()
+        await asyncio.wait_for(wait_status(http, ids[-1], TERMINAL), limit_s)
+        latencies, failed = await prober.stop()
+        window = time.monotonic() - probe_started
+        for prediction_id in ids:
+            await asyncio.wait_for(wait_status(http, prediction_id, TERMINAL), limit_s)
+        phase.ended.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), limit_s)
+        peak = await memory.stop()
+        records = await gather_limited(16, [record(http, i) for i in ids])
+    expected = expected_output(args.tokens, args.token_bytes)
+    for r, rec in zip(readers, records, strict=True):
+        check(r, rec, expected)
+    counts = {k: kinds.count(k) for k in ("fast", "slow", "stalled") if k in kinds}
+    return PhaseResult(
+        name,
+        counts,
+        latencies,
+        failed,
+        memory.start_rss_kb,
+        peak,
+        memory.peak_tree_bytes,
+        (_tree_ticks(pid) - cpu0) / TICKS,
+        _own_cpu() - own0,
+        time.monotonic() - t0,
+        readers,
+        max_overlap(records),
+        window,
+    )
+
+
+async def quiet_phase(name: str, port: int, pid: int, seconds: float) -> PhaseResult:
+    memory, cpu0, own0, t0 = Memory(pid), _tree_ticks(pid), _own_cpu(), time.monotonic()
+    prober = Probe(f"http://{HOST}:{port}")
+    await prober.start()
+    memory.start()
+    prober.go()
+    await asyncio.sleep(seconds)
+    latencies, failed = await prober.stop()
+    peak = await memory.stop()
+    return PhaseResult(
+        name,
+        {},
+        latencies,
+        failed,
+        memory.start_rss_kb,
+        peak,
+        memory.peak_tree_bytes,
+        (_tree_ticks(pid) - cpu0) / TICKS,
+        _own_cpu() - own0,
+        time.monotonic() - t0,
+        probe_window_s=seconds,
+    )
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and its reaped children (the probes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# --- the report
+
+
+def pct(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def report(
+    results: list[PhaseResult], rss_before_kb: int, rss_after_kb: int, args: argparse.Namespace
+) -> bool:
+    base = results[0]
+    b50, b99 = pct(base.latencies_ms, 50), pct(base.latencies_ms, 99)
+    print()
+    head = "| phase | readers | concurrent | digits n | p50 ms | p99 ms | p50 x | p99 x |"
+    head += " RSS at start MB | peak RSS MB | tree MB | server CPU s | client CPU s | cuts |"
+    head += " drops | readers ok |"
+    print(head)
+    print("|" + " --- |" * 2 + " ---: |" * 14)
+    ok = True
+    for p in results:
+        p50, p99 = pct(p.latencies_ms, 50), pct(p.latencies_ms, 99)
+        bad = [r for r in p.readers if r.problems]
+        ok = ok and not bad and not p.probe_failed
+        readers = ", ".join(f"{v} {k}" for k, v in p.kinds.items()) or "none"
+        print(
+            f"| {p.name} | {readers} | {p.overlap or '-'} | {len(p.latencies_ms)}"
+            f"{f' ({p.probe_failed} failed)' if p.probe_failed else ''} | {p50:.2f} | {p99:.2f} |"
+            f" {p50 / b50:.2f}x | {p99 / b99:.2f}x | {p.start_rss_kb / 1024:.0f} |"
+            f" {p.peak_rss_kb / 1024:.0f} |"
+            f" {p.peak_tree_bytes / 1e6:.0f} | {p.server_cpu_s:.1f} | {p.client_cpu_s:.1f} |"
+            f" {sum(r.cuts for r in p.readers)} | {sum(r.drops for r in p.readers)} |"
+            f" {len(p.readers) - len(bad)}/{len(p.readers)} |"
+        )
+    for p in results:
+        for r in [r for r in p.readers if r.problems][:5]:
+            print(f"  {p.name}: {r.kind} reader of {r.prediction_id}: {'; '.join(r.problems)}")
+    by_name = {p.name: p for p in results}
+    stream_mb = args.tokens * args.token_bytes / 1e6
+    print(
+        f"\nserver RSS: before {rss_before_kb / 1024:.0f} MB, after {rss_after_kb / 1024:.0f} MB;"
+        f" each stream's output {stream_mb * 1000:.0f} KB ({args.streams} streams:"
+        f" {stream_mb * args.streams:.0f} MB in the records)"
+    )
+    fast, stalled = by_name.get("fast"), by_name.get("stalled")
+    if fast and stalled:
+        ratio = stalled.peak_rss_kb / fast.peak_rss_kb
+        grown = {p.name: (p.peak_rss_kb - p.start_rss_kb) / args.streams for p in (fast, stalled)}
+        verdict = "✔" if ratio <= args.max_rss_ratio else "✘"
+        print(
+            f"peak RSS, {args.streams} stalled / {args.streams} fast readers: {ratio:.2f}x"
+            f" {verdict} (≤ {args.max_rss_ratio}x); the phase's growth a reader, peak - start:"
+            f" stalled {grown['stalled']:+.0f} KB, fast {grown['fast']:+.0f} KB, against"
+            f" {stream_mb * 1000:.0f} KB a stream"
+        )
+        ok = ok and ratio <= args.max_rss_ratio
+    for p in results[1:]:
+        if p.readers:
+            print(
+                f"digits with {p.name} readers / no streams:"
+                f" p50 {pct(p.latencies_ms, 50) / b50:.2f}x,"
+                f" p99 {pct(p.latencies_ms, 99) / b99:.2f}x ({len(p.latencies_ms)} calls over"
+                f" {p.probe_window_s:.1f} s)"
+            )
+    return ok
+
+
+def machine() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"machine: nproc={os.cpu_count()}, {platform.processor() or platform.machine()}, "
+        f"Linux {platform.release()}, load average at start {load};"
+        f" python {platform.python_version()}"
+    )
+
+
+async def run(args: argparse.Namespace, port: int, pid: int) -> bool:
+    base_url = f"http://{HOST}:{port}"
+    await warm_up(base_url, port)
+    rss_before = memory_kb(pid, "VmRSS")
+    generation_s = max(2.0, args.tokens * args.interval_ms / 1000)
+    fast = args.streams - args.slow - args.stalled
+    plan = [
+        ("fast", ["fast"] * args.streams),
+        ("mixed", ["fast"] * fast + ["slow"] * args.slow + ["stalled"] * args.stalled),
+        ("stalled", ["stalled"] * args.streams),
+    ]
+    results = [await quiet_phase("no streams", port, pid, generation_s)]
+    for name, kinds in plan:
+        print(f"phase {name}: {len(kinds)} readers ...", flush=True)
+        results.append(await stream_phase(name, kinds, port, pid, args))
+    results.append(await quiet_phase("after", port, pid, generation_s))
+    rss_after = memory_kb(pid, "VmRSS")
+    return report(results, rss_before, rss_after, args)
+
+
+async def warm_up(base_url: str, port: int) -> None:
+    """One digits prediction and one short stream read whole: both models answer, the route is
+    there; otherwise say what is missing and stop."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
+        for _ in range(20):
+            response = await http.post(
+                "/v1/predictions", json=DIGITS_BODY, headers={"Prefer": "wait=10"}
+            )
+            if response.status_code != 201 or response.json().get("status") != "succeeded":
+                raise SystemExit(f"demo/digits: {response.status_code} {response.text[:500]}")
+        tokens = {"model": MODEL, "input": {"tokens": 20, "token_bytes": 64, "interval_ms": 1}}
+        response = await http.post("/v1/predictions", json=tokens)
+        if response.status_code != 201:
+            raise SystemExit(f"{MODEL}: POST answered {response.status_code} {response.text[:500]}")
+        r = Reader(response.json()["id"], "fast")
+        await asyncio.wait_for(read(port, r, PhaseState(1)), 120)
+        check(r, await record(http, r.prediction_id), expected_output(20, 64))
+        if r.problems:
+            raise SystemExit(f"{MODEL}: a first stream went wrong: {'; '.join(r.problems)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter streams (80 tokens)")
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--token-bytes", type=int, default=512)
+    parser.add_argument("--interval-ms", type=float, default=25.0)
+    parser.add_argument("--slow", type=int, default=50, help="slow readers in the mixed phase")
+    parser.add_argument("--stalled", type=int, default=50, help="stalled ones in the mixed phase")
+    parser.add_argument("--stall-s", type=float, help="the server's stream_stall_s")
+    parser.add_argument("--max-rss-ratio", type=float, default=1.25)
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the foretell to serve")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        probe(args.probe)
+        return
+    if args.quick:
+        args.tokens = min(args.tokens, 80)
+    if args.slow + args.stalled > args.streams:
+        parser.error("--slow + --stalled must be at most --streams")
+    print(machine())
+    print("command: " + " ".join([".venv/bin/python", "bench/streams.py", *sys.argv[1:]]))
+    for name in [k for k in os.environ if k.startswith("FORETELL_")]:
+        del os.environ[name]  # the server reads only what this run sets
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
+        repository = Path(tmp) / "models"
+        shutil.copytree(EXAMPLES / "demo" / "digits", repository / "demo" / "digits")
+        folder = repository / MODEL / "1"
+        folder.mkdir(parents=True)
+        # The batch window lets a phase's predictions, created together, run as one batch.
+        (folder / "foretell.yaml").write_text(MANIFEST.format(delay_ms=2000))
+        (folder / "predict.py").write_text(PREDICTOR)
+        port = free_port()
+        env = {"PYTHONPATH": str(args.src)}
+        if args.stall_s is not None:
+            env["FORETELL_STREAM_STALL_S"] = str(args.stall_s)
+        argv = [sys.executable, "-m", "foretell", "serve", str(repository), "--port", str(port)]
+        argv += ["--data-dir", str(Path(tmp) / "data"), "--no-auth"]
+        with spawned("foretell", argv, port, Path(tmp) / "server.log", env=env) as server:
+            if can_pin():
+                os.sched_setaffinity(0, {CLIENT_CORE})
+            wait_ready(server.base_url, server.proc)
+            try:
+                ok = asyncio.run(run(args, port, server.proc.pid))
+            except BaseException:
+                print("server log, last lines:\n" + server.log_tail(30), file=sys.stderr)
+                raise
+    print(f"total time: {time.monotonic() - started:.0f} s")
+    sys.exit(0 if ok else 1)
+
+
+def wait_ready(base_url: str, proc: Any, limit_s: float = 180) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the server exited before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/health/ready", timeout=5).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"the server was not ready after {limit_s:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
