@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -17,7 +18,7 @@ from foretell.manifest import Batching, ReplicaRange
 from foretell.scheduler.autoscale import NEVER, Seen, decide
 from foretell.scheduler.batcher import Batcher
 from foretell.scheduler.job import Job
-from foretell.workers import Outcome, ReplicaHandle
+from foretell.workers import Chunk, Outcome, ReplicaHandle
 
 log = logging.getLogger(__name__)
 
@@ -290,8 +291,12 @@ class Scheduler:
 
     async def _run(self, slot: _Slot, batch: list[Job]) -> None:
         started = self._clock()
+        inputs = [job.input for job in batch]
         try:
-            outcomes = await slot.replica.predict([job.input for job in batch])
+            if _streamed(batch):
+                outcomes = await slot.replica.predict(inputs, functools.partial(_route, batch))
+            else:  # nobody awaits chunks: the replica sends none (the hot path)
+                outcomes = await slot.replica.predict(inputs)
             _check_count(self.model, outcomes, batch)
         except Exception as exc:
             error = exc if isinstance(exc, ForetellError) else _dispatch_error(self.model, exc)
@@ -341,6 +346,27 @@ class Scheduler:
                 job.ended_at = ended
                 job.result.set_exception(exc)
         self._depth.set(0)
+
+
+def _streamed(batch: list[Job]) -> bool:
+    # A loop, not any(): no generator made for every batch on the hot path.
+    for job in batch:  # noqa: SIM110
+        if job.on_chunk is not None:
+            return True
+    return False
+
+
+def _route(batch: list[Job], chunk: Chunk) -> None:
+    """A chunk to its own job, by its place in the batch; a canceled job's are dropped."""
+    if not 0 <= chunk.index < len(batch):
+        return
+    job = batch[chunk.index]
+    if job.canceled or job.on_chunk is None:
+        return
+    try:
+        job.on_chunk(chunk)
+    except Exception:  # one reader's bug must not end the replica's reading
+        log.exception("handling a chunk of prediction %s failed", job.prediction_id)
 
 
 def _check_count(model: str, outcomes: list[Outcome], batch: list[Job]) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import io
+import functools
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -16,9 +17,10 @@ import orjson
 
 from foretell.errors import ForetellError, InvalidInput, ModelLoadFailed
 from foretell.manifest import ModelVersion
-from foretell.runtimes.base import LoadedModel, WithFiles
+from foretell.runtimes.base import LoadedModel, Stream, WithFiles
 from foretell.runtimes.registry import get_runtime
 from foretell.workers.lifeline import die_with_parent, watch_parent
+from foretell.workers.logs import LOGS_CAP, Capture, Discard, InputLogs, redirected
 from foretell.workers.protocol import (
     LARGE_MESSAGE_BYTES,
     Done,
@@ -31,6 +33,7 @@ from foretell.workers.protocol import (
     Shutdown,
     ToParent,
 )
+from foretell.workers.streams import Live, drive, input_logs
 
 # Loads a version in the replica: the runtime's (load_model), or a test's double of a model.
 Loader = Callable[[ModelVersion], LoadedModel]
@@ -64,6 +67,8 @@ def serve(conn: Connection, load: Loader) -> None:
     send(conn, reply)
     if model is None:
         return
+    cap = message.logs_cap
+    emit = functools.partial(send, conn)
     while True:
         try:
             message = conn.recv()
@@ -72,16 +77,28 @@ def serve(conn: Connection, load: Loader) -> None:
         if isinstance(message, Shutdown):
             return
         if isinstance(message, Predict):
-            send(conn, Done(message.batch_id, _interruptible(model, message.inputs)))
+            live = Live(message.batch_id, emit) if message.live else None
+            send(conn, Done(message.batch_id, _interruptible(model, message.inputs, live, cap)))
+
+
+# One sender at a time: a model may print from threads of its own while its batch runs.
+_sending = threading.Lock()
+_SIGNALS = frozenset({signal.SIGUSR1})
 
 
 def send(conn: Connection, message: ToParent) -> None:
     """Send `message` as Connection.send does, a large one announced first by Large: the parent
-    then reads it on a thread rather than on its event loop."""
+    then reads it on a thread rather than on its event loop. An interrupt waits until it is
+    sent: landing inside a send, it would leave half a message in the pipe."""
     data = ForkingPickler.dumps(message)
-    if len(data) >= LARGE_MESSAGE_BYTES:
-        conn.send(Large(len(data)))
-    conn.send_bytes(data)
+    with _sending:
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            if len(data) >= LARGE_MESSAGE_BYTES:
+                conn.send(Large(len(data)))
+            conn.send_bytes(data)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 # The parent sends this signal to stop a batch whose predictions were all canceled (cog's way);
@@ -99,11 +116,16 @@ def _interrupt(signum: int, frame: object) -> None:
         raise Interrupted
 
 
-def _interruptible(model: LoadedModel, inputs: Sequence[Mapping[str, Any]]) -> list[Outcome]:
+def _interruptible(
+    model: LoadedModel,
+    inputs: Sequence[Mapping[str, Any]],
+    live: Live | None = None,
+    cap: int = LOGS_CAP,
+) -> list[Outcome]:
     global _running
     try:
         _running = True
-        return run_batch(model, inputs)
+        return run_batch(model, inputs, live=live, logs_cap=cap)
     except Interrupted:
         return canceled(inputs)
     finally:
@@ -145,52 +167,77 @@ def load_model(version: ModelVersion) -> LoadedModel:
 
 
 def run_batch(
-    model: LoadedModel, inputs: Sequence[Mapping[str, Any]], capture_logs: bool = True
+    model: LoadedModel,
+    inputs: Sequence[Mapping[str, Any]],
+    capture_logs: bool | Capture = True,
+    *,
+    live: Live | None = None,
+    logs_cap: int = LOGS_CAP,
 ) -> list[Outcome]:
     """Predict a batch; if it raises, retry each input alone so one bad input fails only itself.
 
-    `capture_logs` redirects the process's stdout/stderr into the outcomes; a replica on a
-    thread of the server must not, since the redirect is process-wide."""
-    outcomes = _attempt(model, inputs, capture_logs)
+    `capture_logs` directs what an input's code prints into its outcome (True: the whole
+    process's stdout/stderr, for a replica process; a Capture such as logs.this_thread for a
+    thread of the server; False: not at all), each input's cut past `logs_cap` characters.
+    With `live`, printed lines and streamed items go out as Chunks while the batch runs, and
+    the outcomes keep only what no chunk carried."""
+    capture = _capture_of(capture_logs)
+    outcomes = _attempt(model, inputs, capture, live, logs_cap)
     if outcomes is not None:
         return outcomes
-    return [_single(model, item, capture_logs) for item in inputs]
+    return [_single(model, item, i, capture, live, logs_cap) for i, item in enumerate(inputs)]
 
 
-def _captured(logs: io.StringIO, capture: bool) -> contextlib.AbstractContextManager[object]:
-    if not capture:
-        return contextlib.nullcontext()
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(logs))
-    stack.enter_context(contextlib.redirect_stderr(logs))
-    return stack
+def _capture_of(capture_logs: bool | Capture) -> Capture | None:
+    if capture_logs is True:
+        return redirected
+    if capture_logs is False:
+        return None
+    return capture_logs
 
 
 def _attempt(
-    model: LoadedModel, inputs: Sequence[Mapping[str, Any]], capture_logs: bool
+    model: LoadedModel,
+    inputs: Sequence[Mapping[str, Any]],
+    capture: Capture | None,
+    live: Live | None,
+    cap: int,
 ) -> list[Outcome] | None:
     if len(inputs) == 1:
-        return [_single(model, inputs[0], capture_logs)]
+        return [_single(model, inputs[0], 0, capture, live, cap)]
     started = time.perf_counter()
-    logs = io.StringIO()
     try:
-        with _captured(logs, capture_logs):
+        # What a model prints while running a batch belongs to no single prediction, and
+        # batches mix callers: attaching it to each would leak one caller's data into
+        # another's record.
+        with contextlib.nullcontext() if capture is None else capture(Discard()):
             outputs = model.predict(inputs)
     except Exception:
         return None
     if len(outputs) != len(inputs):
         return None  # a model that miscounts is run input by input, so each gets its own answer
     elapsed = time.perf_counter() - started
-    # What a model prints while running a batch belongs to no single prediction, and batches mix
-    # callers: attaching it to each would leak one caller's data into another's record.
-    return [
+    outcomes = [
         _refused(o, elapsed) if isinstance(o, InvalidInput) else _outcome(o, elapsed)
         for o in outputs
     ]
+    streams = [
+        (i, o, _logs(i, capture, live, cap)) for i, o in enumerate(outputs) if type(o) is Stream
+    ]
+    if streams:
+        # Each stream's prints while it is advanced are its own input's.
+        for index, outcome in drive(streams, capture, live, started).items():
+            outcomes[index] = outcome
+    return outcomes
+
+
+def _logs(index: int, capture: Capture | None, live: Live | None, cap: int) -> InputLogs | None:
+    return None if capture is None else input_logs(index, live, cap)
 
 
 def _outcome(output: Any, elapsed: float, logs: str = "") -> Outcome:
-    """A successful output's outcome, marked when it holds files (see Outcome.files)."""
+    """A successful output's outcome, marked when it holds files (see Outcome.files); a Stream's
+    is replaced once it has been driven."""
     if type(output) is WithFiles:
         return Outcome(output.output, logs=logs, execution_time=elapsed, files=True)
     return Outcome(output, logs=logs, execution_time=elapsed)
@@ -203,20 +250,34 @@ def _refused(exc: InvalidInput, elapsed: float, logs: str = "") -> Outcome:
     return Outcome(error=exc.message, refused=refused, logs=logs, execution_time=elapsed)
 
 
-def _single(model: LoadedModel, item: Mapping[str, Any], capture_logs: bool) -> Outcome:
+def _single(
+    model: LoadedModel,
+    item: Mapping[str, Any],
+    index: int,
+    capture: Capture | None,
+    live: Live | None,
+    cap: int,
+) -> Outcome:
     started = time.perf_counter()
-    logs = io.StringIO()
+    logs = _logs(index, capture, live, cap)
     try:
-        with _captured(logs, capture_logs):
+        with contextlib.nullcontext() if capture is None or logs is None else capture(logs):
             (output,) = model.predict([item])
+            if type(output) is Stream:
+                # Driven inside the capture: what it prints while it yields is this input's.
+                return drive([(index, output, logs)], capture, live, started)[index]
     except InvalidInput as exc:
-        return _refused(exc, time.perf_counter() - started, logs.getvalue())
+        return _refused(exc, time.perf_counter() - started, _rest(logs))
     except Exception as exc:
         return Outcome(
             error=f"{type(exc).__name__}: {exc}",
-            logs=logs.getvalue(),
+            logs=_rest(logs),
             execution_time=time.perf_counter() - started,
         )
     if isinstance(output, InvalidInput):
-        return _refused(output, time.perf_counter() - started, logs.getvalue())
-    return _outcome(output, time.perf_counter() - started, logs.getvalue())
+        return _refused(output, time.perf_counter() - started, _rest(logs))
+    return _outcome(output, time.perf_counter() - started, _rest(logs))
+
+
+def _rest(logs: InputLogs | None) -> str:
+    return "" if logs is None else logs.rest()

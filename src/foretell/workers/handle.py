@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from foretell.manifest import ModelVersion, Signature
-from foretell.workers.protocol import Outcome
+from foretell.workers.protocol import Chunk, Outcome
 
 
 class ReplicaHandle(Protocol):
@@ -25,8 +25,12 @@ class ReplicaHandle(Protocol):
         """Load the model (again, after a crash); raises ModelLoadFailed with the reason."""
         ...
 
-    async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
-        """Run one batch; raises WorkerCrashed when the replica died or overran its timeout."""
+    async def predict(
+        self, inputs: Sequence[dict[str, Any]], on_chunk: Callable[[Chunk], None] | None = None
+    ) -> list[Outcome]:
+        """Run one batch; raises WorkerCrashed when the replica died or overran its timeout.
+        `on_chunk` gets the batch's Chunks (streamed items, printed lines) as they happen, each
+        before the batch's outcomes; a replica that sends none carries it all in them."""
         ...
 
     def interrupt(self) -> bool:

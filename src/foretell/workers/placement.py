@@ -9,20 +9,22 @@ from typing import Any, Literal
 from foretell.config import Settings
 from foretell.errors import ModelLoadFailed, WorkerCrashed
 from foretell.manifest import ModelVersion, RayOptions, Signature
-from foretell.workers.protocol import Outcome
+from foretell.workers.logs import LOGS_CAP
+from foretell.workers.protocol import Chunk, Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class ServerPlacement:
-    """The server's side: the Ray cluster it joins, if any, and where models go that say
-    nothing about it."""
+    """The server's side: the Ray cluster it joins, if any, where models go that say nothing
+    about it, and the characters of one input's prints its replicas keep (logs_cap)."""
 
     ray_address: str | None = None
     default: Literal["local", "ray"] = "local"
+    logs_cap: int = LOGS_CAP
 
     @classmethod
     def of(cls, settings: Settings) -> ServerPlacement:
-        return cls(settings.ray_address, settings.placement)
+        return cls(settings.ray_address, settings.placement, settings.max_prediction_logs_chars)
 
 
 LOCAL = ServerPlacement()
@@ -53,7 +55,9 @@ class Unplaced:
     async def start(self) -> Signature:
         raise ModelLoadFailed(str(self.version.ref), self.reason)
 
-    async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
+    async def predict(
+        self, inputs: Sequence[dict[str, Any]], on_chunk: Callable[[Chunk], None] | None = None
+    ) -> list[Outcome]:
         raise WorkerCrashed(str(self.version.ref), None, self.reason)
 
     def interrupt(self) -> bool:

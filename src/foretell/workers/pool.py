@@ -48,15 +48,15 @@ def new_replica(
             "server places models on Ray: give its manifest 'placement: local'",
         )
     if options is not None:
-        return _on_ray(version, options, server.ray_address)
+        return _on_ray(version, options, server)
     if not isolated(version):
-        return ThreadReplica(version)
-    if python is None:
-        return ProcessReplica(version)
-    return ProcessReplica(version, (str(python), *WORKER_COMMAND[1:]))
+        return ThreadReplica(version, logs_cap=server.logs_cap)
+    command = WORKER_COMMAND if python is None else (str(python), *WORKER_COMMAND[1:])
+    return ProcessReplica(version, command, server.logs_cap)
 
 
-def _on_ray(version: ModelVersion, options: RayOptions, address: str | None) -> ReplicaHandle:
+def _on_ray(version: ModelVersion, options: RayOptions, server: ServerPlacement) -> ReplicaHandle:
+    address = server.ray_address
     if address is None:
         return Unplaced(
             version,
@@ -75,7 +75,7 @@ def _on_ray(version: ModelVersion, options: RayOptions, address: str | None) -> 
             f"it is placed on Ray, but this server cannot import Ray ({exc}): install "
             "foretell's cluster extra, pip install 'foretell[cluster]'",
         )
-    return RayReplica(version, options, address)
+    return RayReplica(version, options, address, server.logs_cap)
 
 
 class Pool:

@@ -11,17 +11,22 @@ from typing import Any
 
 from foretell.domain import OutputStream
 from foretell.manifest import ModelVersion, Signature
+from foretell.workers.logs import LOGS_CAP
 
 
 @dataclass(frozen=True, slots=True)
 class Setup:
     version: ModelVersion
+    # Characters of one input's prints the replica keeps or sends; past them it notes the cut.
+    logs_cap: int = LOGS_CAP
 
 
 @dataclass(frozen=True, slots=True)
 class Predict:
     batch_id: int
     inputs: list[dict[str, Any]]
+    # Send the batch's Chunks as they happen (someone awaits them), else all in its outcomes.
+    live: bool = False
 
 
 @dataclass(frozen=True, slots=True)

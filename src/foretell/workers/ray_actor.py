@@ -51,6 +51,7 @@ class ReplicaActor:
     def __init__(self, message: Setup) -> None:
         self._model: LoadedModel | None
         self._model, self._reply = setup(message, load_model)
+        self._logs_cap = message.logs_cap
         context = ray.get_runtime_context()
         ip = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
         self._node = Node(context.get_node_id(), ip, os.getpid())
@@ -83,7 +84,7 @@ class ReplicaActor:
             self._running, self._thread = message.batch_id, threading.get_ident()
             self._interrupted = False
         try:
-            return run_batch(model, message.inputs)
+            return run_batch(model, message.inputs, logs_cap=self._logs_cap)
         except Interrupted:
             return canceled(message.inputs)
 

@@ -35,7 +35,8 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutErro
 
 from foretell.errors import ModelLoadFailed, WorkerCrashed
 from foretell.manifest import ModelVersion, RayOptions, Signature
-from foretell.workers.protocol import Done, Outcome, Predict, Ready, Setup, SetupFailed
+from foretell.workers.logs import LOGS_CAP
+from foretell.workers.protocol import Chunk, Done, Outcome, Predict, Ready, Setup, SetupFailed
 from foretell.workers.ray_actor import Node, ReplicaActor
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,18 @@ class _ActorGone(Exception):
 
 class RayReplica:
     """One replica of `version` as an actor on the Ray cluster at `address`, reserving what
-    `options` asks for."""
+    `options` asks for, keeping `logs_cap` characters of one input's prints.
 
-    def __init__(self, version: ModelVersion, options: RayOptions, address: str) -> None:
+    It sends no Chunks while a batch runs: a streamed output and what the model printed come
+    whole in the batch's outcomes (`streamed` set), when it ends."""
+
+    def __init__(
+        self, version: ModelVersion, options: RayOptions, address: str, logs_cap: int = LOGS_CAP
+    ) -> None:
         self.version = version
         self.options = options
         self.address = address
+        self._logs_cap = logs_cap
         self.setup_time = 0.0
         self.on_exit: Callable[[], None] = lambda: None
         self._actor: ActorHandle[Any] | None = None
@@ -121,7 +128,7 @@ class RayReplica:
             # scheduler's decision (it is not: the prediction fails as internal), never Ray's.
             max_task_retries=0,
             scheduling_strategy="SPREAD" if options.strategy == "spread" else "DEFAULT",
-        ).remote(Setup(self.version))
+        ).remote(Setup(self.version, self._logs_cap))
         return actor
 
     async def _ready(self, actor: ActorHandle[Any]) -> Signature:
@@ -149,7 +156,9 @@ class RayReplica:
         log.info("replica of %s is ready on %s", self.ref, node)
         return reply.signature
 
-    async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
+    async def predict(
+        self, inputs: Sequence[dict[str, Any]], on_chunk: Callable[[Chunk], None] | None = None
+    ) -> list[Outcome]:
         """Run one batch on the actor; WorkerCrashed names the node and Ray's cause when the
         actor or its node is lost, or says the batch overran timeouts.predict_s."""
         actor = self._actor

@@ -21,8 +21,10 @@ from typing import Any
 from foretell.errors import ModelLoadFailed, WorkerCrashed
 from foretell.manifest import ModelVersion, Signature
 from foretell.workers import child
+from foretell.workers.logs import LOGS_CAP
 from foretell.workers.protocol import (
     LARGE_MESSAGE_BYTES,
+    Chunk,
     Done,
     Large,
     Outcome,
@@ -45,11 +47,20 @@ _batch_ids = itertools.count(1)
 class ProcessReplica:
     """One worker process serving one model version; runs one batch at a time.
 
-    `command` starts the process, given FD PARENT_PID MODEL after it (see `child.main`)."""
+    `command` starts the process, given FD PARENT_PID MODEL after it (see `child.main`);
+    `logs_cap` is the characters of one input's prints it keeps (max_prediction_logs_chars)."""
 
-    def __init__(self, version: ModelVersion, command: Sequence[str] = WORKER_COMMAND) -> None:
+    def __init__(
+        self,
+        version: ModelVersion,
+        command: Sequence[str] = WORKER_COMMAND,
+        logs_cap: int = LOGS_CAP,
+    ) -> None:
         self.version = version
         self._command = tuple(command)
+        self._logs_cap = logs_cap
+        # The running batch's chunks go here as they arrive (see predict).
+        self._on_chunk: Callable[[Chunk], None] | None = None
         self.setup_time = 0.0
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
@@ -97,7 +108,7 @@ class ProcessReplica:
         os.set_blocking(parent.fileno(), True)
         timeout = self.version.manifest.timeouts.setup_s
         try:
-            parent.send(Setup(self.version))
+            parent.send(Setup(self.version, self._logs_cap))
             async with asyncio.timeout(timeout):
                 message = await self._inbox.get()
         except TimeoutError:
@@ -116,14 +127,19 @@ class ProcessReplica:
             raise ModelLoadFailed(str(self.version.ref), message.reason, message.traceback)
         raise ModelLoadFailed(str(self.version.ref), self._exit_reason())
 
-    async def predict(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
-        """Run one batch; raises WorkerCrashed if the process dies or overruns its timeout."""
+    async def predict(
+        self, inputs: Sequence[dict[str, Any]], on_chunk: Callable[[Chunk], None] | None = None
+    ) -> list[Outcome]:
+        """Run one batch; raises WorkerCrashed if the process dies or overruns its timeout.
+        `on_chunk` gets the batch's Chunks (streamed items, printed lines) as they arrive."""
         if self._conn is None or not self.alive:
             await self.stop()
             raise WorkerCrashed(str(self.version.ref), self._exitcode())
         batch_id = self._batch_id = next(_batch_ids)
         conn = self._conn
-        data = ForkingPickler.dumps(Predict(batch_id, list(inputs)))  # as conn.send would
+        data = ForkingPickler.dumps(
+            Predict(batch_id, list(inputs), on_chunk is not None)
+        )  # as conn.send would
         large = len(data) >= LARGE_MESSAGE_BYTES
         try:
             if not large:
@@ -133,6 +149,7 @@ class ProcessReplica:
             raise WorkerCrashed(str(self.version.ref), self._exitcode()) from None
         timeout = self.version.manifest.timeouts.predict_s
         self._busy = True
+        self._on_chunk = on_chunk
         try:
             async with asyncio.timeout(timeout):
                 if large:
@@ -149,6 +166,8 @@ class ProcessReplica:
         except OSError:  # the process died while a large batch was being sent
             await self.stop()
             raise WorkerCrashed(str(self.version.ref), self._exitcode()) from None
+        finally:
+            self._on_chunk = None
         # Cleared only on a reply: canceled while waiting (shutdown) means it is still busy.
         self._busy = False
         if isinstance(message, Done) and message.batch_id == batch_id:
@@ -211,7 +230,17 @@ class ProcessReplica:
         if type(message) is Large:
             self._receive_large(conn, message.nbytes)
             return
+        if type(message) is Chunk:
+            self._chunk(message)
+            return
         self._inbox.put_nowait(message)
+
+    def _chunk(self, chunk: Chunk) -> None:
+        # Straight to the caller, never the inbox, which holds the batch's one answer. One of
+        # a batch that ended (its predict timed out or was canceled) has nowhere to go.
+        on_chunk = self._on_chunk
+        if on_chunk is not None and chunk.batch_id == self._batch_id:
+            on_chunk(chunk)
 
     def _lost(self) -> None:
         self._detach()
@@ -249,7 +278,11 @@ class ProcessReplica:
             return
         if conn is not self._conn:
             return  # a replacement's inbox is not this process's
-        self._inbox.put_nowait(receiving.result())
+        message = receiving.result()
+        if type(message) is Chunk:
+            self._chunk(message)
+        else:
+            self._inbox.put_nowait(message)
         if paused and not conn.closed:
             asyncio.get_running_loop().add_reader(conn.fileno(), self._on_readable)
             os.set_blocking(conn.fileno(), True)  # uvloop's add_reader unset it (see start)

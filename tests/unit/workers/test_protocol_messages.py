@@ -29,8 +29,8 @@ from foretell.workers.protocol import (
 )
 
 MESSAGES = [
-    Setup(version("echo", predict_s=2.5)),
-    Predict(41, [{"text": "héllo", "n": 2}, {"nested": {"list": [1, 2.5, None]}}]),
+    Setup(version("echo", predict_s=2.5), logs_cap=4096),
+    Predict(41, [{"text": "héllo", "n": 2}, {"nested": {"list": [1, 2.5, None]}}], live=True),
     Shutdown(),
     Ready(SIGNATURE, 0.25),
     SetupFailed("RuntimeError: no GPU", "Traceback ...\n"),
