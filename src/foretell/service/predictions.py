@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from foretell.service.catalog import Catalog
 from foretell.service.deployment import Deployment
 from foretell.service.deployments import Deployments
 from foretell.service.environments import Environments
+from foretell.service.following import Following
 from foretell.service.held import HeldInputFiles
 from foretell.service.ids import new_id
 from foretell.service.keeper import LeaseKeeper
@@ -48,6 +49,7 @@ from foretell.service.recording import Recording
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 from foretell.service.remote import Elsewhere
 from foretell.service.reservation import Reservation, Unfinished
+from foretell.service.stream import StreamEvent, StreamPosition
 from foretell.service.sweeper import Sweeper
 from foretell.service.task import PredictionTask, TaskContext, finish_record
 from foretell.store import Page, PredictionStore
@@ -115,7 +117,15 @@ class PredictionService:
         self.inputs = InputFiles(self.files, settings)
         self._held = HeldInputFiles(settings.max_input_files_bytes_held)
         self._tasks = TaskContext(
-            store, outbox, self._sweeper, self._forget, self.files, self.inputs, self._held
+            store,
+            outbox,
+            self._sweeper,
+            self._forget,
+            self.files,
+            self.inputs,
+            self._held,
+            max_logs_chars=settings.max_prediction_logs_chars,
+            progress_interval_s=settings.progress_interval_s,
         )
         self._stopping: asyncio.Future[None] | None = None  # see `close`
         # Other API processes share the store: claims on what runs here (and the webhook events
@@ -128,6 +138,13 @@ class PredictionService:
         )
         self._elsewhere = Elsewhere(
             store, self._cancel_taken, confirm_s=settings.lease_s + CANCEL_MARGIN_S
+        )
+        self._following = Following(
+            self._live.get,
+            store.get,
+            self._elsewhere.pause,
+            settings.stream_poll_s,
+            lambda: self._stopping is not None,
         )
 
     @classmethod
@@ -317,6 +334,19 @@ class PredictionService:
             raise PredictionNotFound(prediction_id)
         await self._outbox.show_status([found])
         return found
+
+    async def stream(
+        self,
+        prediction_id: str,
+        viewer: Principal = ANONYMOUS_ADMIN,
+        since: StreamPosition | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Its events after `since` (None: from the start) as they happen, ended by `done` (or
+        a cut: the server stopping): await this, then iterate. Raises before any event:
+        PredictionNotFound (also another owner's), InvalidStreamPosition (`since` past the
+        record). Live here: woken by its task, the end's events once its record is durable;
+        run by another API process: its stored record, read every stream_poll_s."""
+        return await self._following.stream(prediction_id, viewer, since)
 
     async def webhook_log(
         self, prediction_id: str, viewer: Principal = ANONYMOUS_ADMIN

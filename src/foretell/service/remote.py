@@ -100,6 +100,14 @@ class Elsewhere:
         """The record as `read` gives it, once it ended or after `wait_s`."""
         return await self._watchers.wait(prediction_id, read, wait_s)
 
+    async def pause(self, prediction_id: str, timeout_s: float) -> None:
+        """Up to `timeout_s`, less if the end of `prediction_id` is heard or the server stops:
+        a stream of a prediction another process runs reads its record again after it."""
+        if self._watchers.stopping:
+            return
+        with self._watchers.watching(prediction_id) as changed:
+            await until(changed, timeout_s)
+
     def stop(self) -> None:
         """The server is stopping: waits and cancels answer now, with the record as it stands
         (a cancel already asked for goes on in the process running it)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 from foretell.domain import (
     DeploymentStatus,
     ErrorSource,
+    OutputStream,
     Prediction,
     PredictionError,
     PredictionStatus,
@@ -35,12 +37,13 @@ from foretell.scheduler import Job
 from foretell.service.deployment import Deployment
 from foretell.service.held import HeldInputFiles
 from foretell.service.outputs import FileKeeper, NotKept, keep_files
+from foretell.service.progress import Notifier, Progress
 from foretell.service.recording import Recording
 from foretell.service.reservation import Reservation
 from foretell.service.sweeper import Sweeper
 from foretell.store import ClaimLost, PredictionStore
 from foretell.webhooks import Outbox
-from foretell.workers import Outcome
+from foretell.workers import Chunk, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,10 @@ SAVE_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 # After those, a record already in the store (its creation was acknowledged) is written again
 # this often for as long as the store is unavailable: its outcome lands once the store is back.
 UNAVAILABLE_RETRY_S = 1.0
+# The runtimes whose replicas may send Chunks while a batch runs: what user code prints (python),
+# the tokens a generator yields (python, transformers). Others' jobs get no `on_chunk`: their
+# outcome comes whole, and nothing is made for a stream per prediction.
+CHUNKING_RUNTIMES = frozenset({"python", "transformers"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,9 @@ class TaskContext:
     files: FileKeeper | None = None  # where a model's output files are kept
     inputs: InputFiles | None = None  # resolves file inputs (URLs, data: URIs, stored files)
     held: HeldInputFiles | None = None  # caps the input files' bytes unfinished tasks hold
+    max_logs_chars: int = 1024 * 1024  # a record's logs are cut past this (said once in them)
+    progress_interval_s: float = 0.5  # a running prediction's growth is saved at most this often
+    clock: Callable[[], float] = time.monotonic  # the progress saves' clock (a test's own)
 
 
 class PredictionTask:
@@ -128,6 +138,10 @@ class PredictionTask:
         self._stalled: StoreUnavailable | None = None
         self._handed_back = False  # see `handed_back`
         self._waiters: list[asyncio.Future[None]] | None = None  # one per waiting caller
+        # Streams of it (service.following) wait on this; made for the first of them.
+        self._notifier: Notifier | None = None
+        self._progress: Progress | None = None  # made by its first chunk: see `_chunk`
+        self._logs_cut = False  # its logs reached max_logs_chars, and say so
 
     @property
     def recorded(self) -> bool:
@@ -209,6 +223,7 @@ class PredictionTask:
                 self._waiters.remove(waiter)
 
     def _answer(self) -> None:
+        self._wake()
         waiters, self._waiters = self._waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -217,6 +232,17 @@ class PredictionTask:
     @property
     def abandoned(self) -> bool:
         return self._abandoned
+
+    async def changed(self) -> None:
+        """Until its record next changes for a stream: output or logs grew, its status moved on,
+        its terminal write settled, it was abandoned or handed back."""
+        if self._notifier is None:
+            self._notifier = Notifier()
+        await self._notifier.changed()
+
+    def _wake(self) -> None:
+        if self._notifier is not None:
+            self._notifier.wake()
 
     async def left(self) -> None:
         """Once an abandoned prediction's record is back to pending, durably (`handed_back`)."""
@@ -408,6 +434,8 @@ class PredictionTask:
         """Stop tracking without recording an outcome: the server is shutting down."""
         self._abandoned = True
         self._forget_deadline()
+        self._forget_progress()
+        self._wake()
         self._withdraw()
         self._job = None
         self._reservation.release()
@@ -515,13 +543,21 @@ class PredictionTask:
                 lambda: inputs.resolve(files, model_input, caller), _resolved_size
             )
             self._held_bytes = resolved.size
-        self.prediction.logs += "".join(f"{line}\n" for line in resolved.logs)
+        self._add_logs("".join(f"{line}\n" for line in resolved.logs))
         return resolved.input
 
     def _submit(self, model_input: dict[str, Any]) -> asyncio.Future[Outcome]:
         scheduler = self._deployment.scheduler
         assert scheduler is not None
-        self._job = Job(self.prediction.id, model_input, on_start=self._started)
+        # A job of a model that may print or stream hands its chunks here as they come; one
+        # of another runtime makes no bound method for them (see CHUNKING_RUNTIMES).
+        version = self._deployment.version
+        if version is not None and version.manifest.runtime in CHUNKING_RUNTIMES:
+            self._job = Job(
+                self.prediction.id, model_input, on_start=self._started, on_chunk=self._chunk
+            )
+        else:
+            self._job = Job(self.prediction.id, model_input, on_start=self._started)
         scheduler.submit(self._job)
         return self._job.result
 
@@ -541,6 +577,89 @@ class PredictionTask:
             self.save("start")  # its webhook event is written in the same transaction
         elif self.stored:
             self._context.store.update_soon(p)
+        self._wake()
+
+    def _chunk(self, chunk: Chunk) -> None:
+        """Part of its outcome while it runs (the replica's Chunk): output items add to the
+        record's output as its stream says, prints to its logs; its readers are woken and its
+        record saved soon. Dropped once it ended (a canceled prediction's) or was abandoned."""
+        p = self.prediction
+        if p.status.terminal or self._abandoned:
+            return
+        progress = self._progress
+        if progress is None:
+            progress = self._progress = Progress(self)
+        if chunk.items and chunk.mode is not None:
+            if chunk.mode is OutputStream.TEXT:
+                text = "".join(i if isinstance(i, str) else str(i) for i in chunk.items)
+                grown = p.output + text if isinstance(p.output, str) else text
+                p.output = grown
+            elif isinstance(p.output, list) and p.streamed is OutputStream.ITEMS:
+                p.output.extend(chunk.items)  # in place: each save snapshots it as it is
+            else:
+                p.output = list(chunk.items)
+            p.streamed = chunk.mode
+            progress.output = True
+        if chunk.logs:
+            self._add_logs(chunk.logs)
+            progress.logs = True
+        self._wake()
+        if self.recorded and self.stored and progress.tick is None:
+            due = progress.saved_at + self._context.progress_interval_s - self._context.clock()
+            if due <= 0:
+                self._save_progress()
+            else:
+                progress.tick = self._context.sweeper.add(progress, _progress_due, due)
+
+    def _add_logs(self, text: str) -> None:
+        """Add to the record's logs up to max_logs_chars, the rest dropped with one note."""
+        if not text or self._logs_cut:
+            return
+        p, cap = self.prediction, self._context.max_logs_chars
+        room = cap - len(p.logs)
+        if len(text) <= room:
+            p.logs += text
+            return
+        self._logs_cut = True
+        kept = text[: max(room, 0)]
+        newline = "" if not kept or kept.endswith("\n") else "\n"
+        p.logs += (
+            f"{kept}{newline}[foretell] logs cut: more than {cap} characters "
+            "(max_prediction_logs_chars)\n"
+        )
+
+    def _save_progress(self) -> None:
+        """Save the running record as it grew (queued for the next commit), with the webhook's
+        `output` and `logs` events of what grew in the same write: at most one save every
+        progress_interval_s, the end's own write carrying what came after the last."""
+        progress, p = self._progress, self.prediction
+        if progress is None or p.status.terminal or self._abandoned:
+            return
+        progress.tick = None
+        progress.saved_at = self._context.clock()
+        names: list[WebhookEventName] = []
+        if p.webhook is not None:
+            if progress.output:
+                names.append("output")
+            if progress.logs:
+                names.append("logs")
+        progress.logs = progress.output = False
+        outbox, store = self._context.outbox, self._context.store
+        made = outbox.events(p, *names, progress=True) if names else []
+        if not made:
+            store.update_soon(p)
+            return
+        write = store.write(p, new=False, events=made, on_commit=outbox.on_commit(made))
+        write.add_done_callback(_progress_written)
+
+    def _forget_progress(self) -> None:
+        """No more progress saves: it ended, or was abandoned."""
+        progress = self._progress
+        if progress is not None:
+            if progress.tick is not None:
+                self._context.sweeper.discard(progress.tick, progress)
+                progress.tick = None
+            progress.task = None
 
     def finish(
         self,
@@ -566,15 +685,25 @@ class PredictionTask:
         _count(deployment.metrics.statistics, p, outcome)
         if outcome is not None:
             deployment.metrics.execution_seconds.observe(outcome.execution_time)
-            p.output = outcome.output if error is None else None
+            if error is None:
+                p.output = outcome.output  # the whole of it, a streamed one's too
+                if outcome.streamed is not None:
+                    p.streamed = outcome.streamed
+            elif p.streamed is None:  # a streamed one keeps what it streamed
+                p.output = None
             p.execution_time = timedelta(seconds=outcome.execution_time)
-            p.logs += outcome.logs
+            if outcome.logs:
+                self._add_logs(outcome.logs)
+        progress = self._progress
+        if progress is not None:
+            self._forget_progress()
         if self._on_end is not None and not self._on_end.done():
             self._on_end.set_result(None)
+        self._wake()
         if not self.recorded:
             self._settle()
             return
-        self._events = _events(p, outcome)
+        self._events = _events(p, outcome, progress)
         self._was_stored = self.stored
         # The first try is queued now, so it shares the next commit with its neighbours.
         self.save(*self._events).add_done_callback(self._written)
@@ -624,12 +753,29 @@ def finish_record(
         p.setup_time = timedelta(0)
 
 
-def _events(p: Prediction, outcome: Outcome | None) -> list[WebhookEventName]:
-    """What a prediction's end tells its webhook: the logs and output it made, then the end."""
+def _progress_due(progress: Progress) -> None:
+    """A running prediction's progress save is due (the sweeper's expiry)."""
+    progress.tick = None
+    if progress.task is not None:
+        progress.task._save_progress()
+
+
+def _progress_written(write: asyncio.Future[None]) -> None:
+    # A progress save that failed is not the prediction's end: the next save, or its terminal
+    # write, writes the record again (and says so if that fails); ClaimLost is found there too.
+    if not write.cancelled() and (error := write.exception()) is not None:
+        log.warning("saving a running prediction's progress failed: %r", error)
+
+
+def _events(
+    p: Prediction, outcome: Outcome | None, progress: Progress | None = None
+) -> list[WebhookEventName]:
+    """What a prediction's end tells its webhook: the logs and output it made (since its last
+    progress save, for a streamed one), then the end."""
     events: list[WebhookEventName] = []
-    if outcome is not None and outcome.logs:
+    if (outcome is not None and outcome.logs) or (progress is not None and progress.logs):
         events.append("logs")
-    if p.status is PredictionStatus.SUCCEEDED:
+    if p.status is PredictionStatus.SUCCEEDED or (progress is not None and progress.output):
         events.append("output")
     events.append("completed")
     return events

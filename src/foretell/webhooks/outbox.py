@@ -81,16 +81,25 @@ class Outbox:
         """Take over and deliver the unsettled events whose process stopped renewing them."""
         return await self._deliveries.take()
 
-    def events(self, p: Prediction, *names: WebhookEventName) -> list[OutboxEvent]:
+    def events(
+        self, p: Prediction, *names: WebhookEventName, progress: bool = False
+    ) -> list[OutboxEvent]:
         """The events among `names` that `p`'s webhook asks for, each carrying the record as it
         is now. Store them with the change that caused them, with `on_commit(events)` called
-        back when that transaction ends."""
+        back when that transaction ends.
+
+        With `progress` (a running prediction's output or logs grew, service.task), only the
+        first of them is made, ranked as its run's `logs`: the record it carries says all that
+        grew, and the run's progress events, `output` or `logs`, go in the order they were made,
+        before its end's own."""
         hook = p.webhook
         if hook is None:
             return []
         wanted = [name for name in names if name in hook["events"]]
         if not wanted:
             return []
+        if progress:
+            wanted = wanted[:1]
         # As a caller would GET it now; a status an earlier GET filled in is stale.
         body, now = self._render(replace(p, webhook_status=None)), self._now()
         events = [
@@ -101,7 +110,7 @@ class Outbox:
                 url=hook["url"],
                 body=body,
                 created_at=now,
-                seq=p.attempts * len(_RANK) + _RANK[name],
+                seq=p.attempts * len(_RANK) + (_RANK["logs"] if progress else _RANK[name]),
                 queued_at=now,
             )
             for name in wanted

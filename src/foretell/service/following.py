@@ -1,0 +1,122 @@
+"""Following a prediction's event stream: live from its task here, else from the store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from foretell.domain import Prediction
+from foretell.domain.access import Principal
+from foretell.errors import (
+    InvalidStreamPosition,
+    PredictionNotFound,
+    RecordNotSaved,
+    StoreUnavailable,
+)
+from foretell.service.stream import StreamEvent, StreamPosition, cut, events_since
+from foretell.service.task import PredictionTask
+
+STOPPING = "the server is stopping; reconnect with the last event's id to resume"
+TAKEN_OVER = "another API process took this prediction over; reconnect to resume"
+
+
+class Following:
+    """Makes a prediction's event streams. A stream reads the record at its own pace: the
+    events since its position, then a wait for the next change. A reader that falls behind
+    holds no buffer (it is given the record's growth as one event when it comes back), so none
+    can block the model or another stream; a reader that takes nothing is cut by the API."""
+
+    def __init__(
+        self,
+        live: Callable[[str], PredictionTask | None],
+        read: Callable[[str], Awaitable[Prediction | None]],
+        pause: Callable[[str, float], Awaitable[None]],
+        poll_s: float,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self._live = live  # the task running a prediction here, if one does
+        self._read = read  # the stored record
+        self._pause = pause  # until a prediction another process runs may have changed
+        self._poll_s = poll_s
+        self._stopping = stopping
+
+    async def stream(
+        self, prediction_id: str, viewer: Principal, since: StreamPosition | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Its events after `since` (None: all), as they happen, until it ended. Raises, before
+        any event: PredictionNotFound (also another owner's), InvalidStreamPosition (`since`
+        past what the record holds)."""
+        since = since or StreamPosition()
+        task = self._live(prediction_id)
+        if task is not None and not task.lost:
+            if not viewer.owns(task.prediction.created_by):
+                raise PredictionNotFound(prediction_id)
+            events_since(task.prediction, since)  # a position past it is refused now
+            return self._following(task, since)
+        stored = await self._read(prediction_id)
+        if stored is None or not viewer.owns(stored.created_by):
+            raise PredictionNotFound(prediction_id)
+        events_since(stored, since)
+        return self._polling(stored, since)
+
+    async def _following(
+        self, task: PredictionTask, since: StreamPosition
+    ) -> AsyncIterator[StreamEvent]:
+        """A prediction this process runs: woken by its task at each change; its end's events
+        only once its record is durable."""
+        p = task.prediction
+        while True:
+            if task.abandoned:
+                yield cut(STOPPING)
+                return
+            if task.ended:
+                try:
+                    await task.durable()
+                except (RecordNotSaved, StoreUnavailable) as unsaved:
+                    yield cut(unsaved.message)
+                    return
+                if not task.lost:
+                    events, since = events_since(p, since)
+                    for event in events:
+                        yield event
+                    return
+            if task.lost:  # another process runs it now: its stored record is the one
+                stored = await self._read(p.id)
+                if stored is None:
+                    yield cut(TAKEN_OVER)
+                    return
+                async for event in self._polling(stored, since):
+                    yield event
+                return
+            events, since = events_since(p, since)
+            if events:
+                for event in events:
+                    yield event
+                continue  # it may have changed while they were taken
+            await task.changed()
+
+    async def _polling(self, p: Prediction, since: StreamPosition) -> AsyncIterator[StreamEvent]:
+        """A prediction no task of this process runs: its stored record, read every poll_s
+        (sooner on its end's notice) until it ended."""
+        while True:
+            try:
+                events, since = events_since(p, since)
+            except InvalidStreamPosition:  # a re-run from the start took its output back
+                yield cut(TAKEN_OVER)
+                return
+            for event in events:
+                yield event
+            if p.status.terminal:
+                return
+            if self._stopping():
+                yield cut(STOPPING)
+                return
+            task = self._live(p.id)
+            if task is not None and not task.lost:  # taken over by this process
+                async for event in self._following(task, since):
+                    yield event
+                return
+            await self._pause(p.id, self._poll_s)
+            found = await self._read(p.id)
+            if found is None:
+                return
+            p = found
