@@ -247,6 +247,7 @@ async def _deployment(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
 V2_INFER = {
     "json": {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
 }
+V2_TEXT = {"json": {"text_input": "x"}}  # the generate extension's: echo's `text`
 BASETEN_BODY = {"json": {"text": "x"}}
 
 
@@ -360,6 +361,30 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     ("POST", "/v2/models/{owner}/{name}/versions/{version}/infer"): (
         P,
         _v2_model("/versions/1/infer", **V2_INFER),
+        200,
+        True,
+    ),
+    ("POST", "/v2/models/{owner}/{name}/generate"): (
+        P,
+        _v2_model("/generate", **V2_TEXT),
+        200,
+        True,
+    ),
+    ("POST", "/v2/models/{owner}/{name}/versions/{version}/generate"): (
+        P,
+        _v2_model("/versions/1/generate", **V2_TEXT),
+        200,
+        True,
+    ),
+    ("POST", "/v2/models/{owner}/{name}/generate_stream"): (
+        P,
+        _v2_model("/generate_stream", **V2_TEXT),
+        200,
+        True,
+    ),
+    ("POST", "/v2/models/{owner}/{name}/versions/{version}/generate_stream"): (
+        P,
+        _v2_model("/versions/1/generate_stream", **V2_TEXT),
         200,
         True,
     ),

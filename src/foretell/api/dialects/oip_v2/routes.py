@@ -33,7 +33,7 @@ from foretell.api import state
 from foretell.api.auth import Deployer, Reader
 from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
-from foretell.api.dialects.oip_v2 import binary, dataplane, repository, specs
+from foretell.api.dialects.oip_v2 import binary, dataplane, generate, repository, specs
 from foretell.api.dialects.oip_v2.schemas import (
     InferenceRequest,
     RepositoryIndexRequest,
@@ -66,6 +66,8 @@ def _error(exc: ForetellError, status: int) -> tuple[int, dict[str, str]]:
 
 # Everything under /v2 answers in this shape, an unknown path too: tritonclient reads no other.
 dialect(TAG, _error, prefix="/v2")
+# The generate extension's text routes (Triton's, KServe's): see `generate`.
+router.include_router(generate.router)
 
 
 @router.get("")
