@@ -19,8 +19,8 @@ class Printer:
     output in characters and a list stream's in items), so nothing more is asked of the server;
     a one-character event is the one case it cannot tell, written as the last one was."""
 
-    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
-        self.out, self.err = out, err
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out, self.err = out or sys.stdout, err or sys.stderr  # as they are now
         self.output = 0  # the output position of the last event's id
         self.text = True  # whether output events are a text stream's pieces
         self.pending_newline = False  # something is written on stdout's last line

@@ -26,8 +26,9 @@ from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
 from foretell.api.prefer import parse_prefer
 from foretell.api.responses import Json
+from foretell.api.sse import EventStream
 from foretell.domain import ModelRef, PredictionStatus
-from foretell.domain.access import Scope
+from foretell.domain.access import Principal, Scope
 from foretell.domain.model import NAME_PATTERN
 from foretell.errors import (
     InvalidInput,
@@ -38,7 +39,8 @@ from foretell.errors import (
     TooManyUnfinished,
     echo,
 )
-from foretell.service import NewPrediction
+from foretell.service import NewPrediction, PredictionService
+from foretell.service.stream import StreamPosition
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 
@@ -66,6 +68,25 @@ def _flag(name: str, value: str | None) -> bool:
     raise InvalidRequest(f"header {name}: '{shown}' is not a boolean; use true or false")
 
 
+def _wants_events(accept: str | None) -> bool:
+    """Whether an Accept header asks for the event stream (as EventSource's requests do)."""
+    return accept is not None and "text/event-stream" in accept.lower()
+
+
+async def _events(
+    service: PredictionService,
+    stall_s: float,
+    prediction_id: str,
+    caller: Principal,
+    since: StreamPosition | None,
+    headers: dict[str, str] | None = None,
+) -> EventStream:
+    """The prediction's event stream; its refusals (not found, a position past the record) are
+    raised here, before any event, so that they answer in JSON."""
+    events = await service.stream(prediction_id, caller, since)
+    return EventStream(events, stall_s=stall_s, headers=headers)
+
+
 async def create(call: Call) -> Response:
     """POST /v1/predictions, for both lanes (see api.hotpath); declared below."""
     headers = call.headers
@@ -77,6 +98,7 @@ async def create(call: Call) -> Response:
         data, stored = await read_form(content_type, call.stream, call.caller, files, call.settings)
     try:
         body = read_request(data)
+        streaming = body.stream or _wants_events(headers.get("accept"))
         preferences = parse_prefer(headers.getlist("prefer"), max_wait=call.settings.max_wait_s)
         cancel_after = headers.get("cancel-after")
         prediction = await call.service.create(
@@ -85,7 +107,7 @@ async def create(call: Call) -> Response:
                 input=body.input,
                 webhook=body.webhook,
                 validate_input=_flag("Validate-Input", headers.get("validate-input")),
-                wait_s=preferences.wait,
+                wait_s=None if streaming else preferences.wait,
                 cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
                 caller=call.caller,
             )
@@ -95,6 +117,11 @@ async def create(call: Call) -> Response:
             await discard(call.service.files, call.caller, stored)
         raise
     location = {"Location": f"/v1/predictions/{prediction.id}"}
+    if streaming:  # the record is made; the answer is its events as they happen
+        location["X-Prediction-Id"] = prediction.id
+        return await _events(
+            call.service, call.settings.stream_stall_s, prediction.id, call.caller, None, location
+        )
     if preferences.wait:
         location["Preference-Applied"] = f"wait={preferences.wait}"
     return Json(render.prediction(prediction), status_code=201, headers=location)
@@ -124,7 +151,16 @@ hot_route(
         ],
     },
     status_code=201,
-    responses={201: {"model": PredictionBody}, **errors(404, 429, 503)},
+    responses={
+        201: {"model": PredictionBody},
+        200: {
+            "description": 'with "stream": true or Accept: text/event-stream: the '
+            "prediction's events, as GET /v1/predictions/{id}/stream sends them; the record's "
+            "id in X-Prediction-Id and Location",
+            "content": {"text/event-stream": {}},
+        },
+        **errors(404, 429, 503),
+    },
     openapi_extra=documented(PredictionRequest),
 )
 
@@ -149,6 +185,36 @@ async def get_prediction(
     prediction = await service.get(prediction_id, caller, wait_s=preferences.wait)
     headers = {"Preference-Applied": f"wait={preferences.wait}"} if preferences.wait else None
     return Json(render.prediction(prediction), headers=headers)
+
+
+_STREAM_DOC = """The prediction's events as Server-Sent Events, as they happen, then `done`:
+`status` ({"status"}), `logs` (the new log text), `output` (the new text of a text stream, one
+JSON item of a list stream, or the whole output as JSON once for a model that does not stream),
+`error` ({"status": "failed", "error"}) and `done` ({"status"}). Each event's id is the stream's
+position after it: send the last one back as Last-Event-ID to resume exactly there, also after
+the prediction ended (replayed from the record). A reader cut short (it fell behind, or the
+server is stopping) gets an `error` event with {"reason", "resume": true} and no id."""
+
+
+@router.get(
+    "/{prediction_id}/stream",
+    description=_STREAM_DOC,
+    response_class=EventStream,
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(400, 404)},
+)
+async def stream_prediction(
+    prediction_id: str,
+    request: Request,
+    caller: Reader,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="the id of the last event received: the stream resumes after it"),
+    ] = None,
+) -> Response:
+    check_length("Last-Event-ID", last_event_id or "")
+    since = StreamPosition.parse(last_event_id) if last_event_id else None
+    stall_s = state.settings(request).stream_stall_s
+    return await _events(state.service(request), stall_s, prediction_id, caller, since)
 
 
 @router.get("", responses={200: {"model": PredictionPage}, **errors(400)})

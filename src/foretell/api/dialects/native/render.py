@@ -73,7 +73,7 @@ def prediction(p: Prediction) -> dict[str, Any]:
         "webhook_status": webhook_status(p).value,
         "deployment_id": p.deployment_id,
         "data_removed": p.data_removed,
-        "urls": {"get": path, "cancel": f"{path}/cancel"},
+        "urls": {"get": path, "cancel": f"{path}/cancel", "stream": f"{path}/stream"},
     }
 
 

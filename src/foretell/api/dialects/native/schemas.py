@@ -59,6 +59,13 @@ class PredictionRequest(BaseModel):
     webhook_events_filter: list[WebhookEventName] | None = Field(
         None, min_length=1, description="the events of a webhook given as a bare URL"
     )
+    stream: bool = Field(
+        False,
+        description="true: the answer is the prediction's event stream (Server-Sent Events, as "
+        "GET /v1/predictions/{id}/stream sends it; so does Accept: text/event-stream), status "
+        "200 with the record's id in X-Prediction-Id and Location; it runs as an async "
+        "prediction, recorded, and Prefer: wait is not applied",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -98,6 +105,7 @@ class Wanted:
     model: ModelRef
     input: dict[str, Any]
     webhook: dict[str, Any] | None
+    stream: bool = False  # answer with the event stream (api.sse)
 
 
 def read_request(data: Any) -> Wanted:
@@ -113,7 +121,7 @@ def read_request(data: Any) -> Wanted:
             except ValueError:
                 pass  # validated below, for pydantic's own 422
     body = validate(data, PredictionRequest)
-    return Wanted(ModelRef.parse(body.model), body.input, body.webhook_target())
+    return Wanted(ModelRef.parse(body.model), body.input, body.webhook_target(), body.stream)
 
 
 class ModelName(BaseModel):
