@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -47,23 +46,42 @@ class _Running:
     items: list[Any] = field(default_factory=list)
 
 
-_loops = threading.local()
+class _Loop:
+    """The event loop a batch's async streams are advanced on, made for the first of them: one
+    for the batch, so that each async generator resumes on the loop it started on; closed
+    with the batch (a loop kept by a thread replica's thread would outlive the replica)."""
 
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-def _loop() -> asyncio.AbstractEventLoop:
-    """The event loop this thread advances async streams on: one, kept, so that an async
-    generator resumes on the loop it started on."""
-    loop: asyncio.AbstractEventLoop | None = getattr(_loops, "loop", None)
-    if loop is None:
-        loop = _loops.loop = asyncio.new_event_loop()
-    return loop
+    def next(self, items: Iterator[Any] | AsyncIterator[Any]) -> Any:
+        """The stream's next item; StopIteration (StopAsyncIteration) at its end."""
+        if isinstance(items, Iterator):
+            return next(items)
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(items.__anext__())
 
-
-def _next(items: Iterator[Any] | AsyncIterator[Any]) -> Any:
-    """The stream's next item; StopIteration (StopAsyncIteration) at its end."""
-    if isinstance(items, Iterator):
-        return next(items)
-    return _loop().run_until_complete(items.__anext__())
+    def close(self, unfinished: list[AsyncIterator[Any]]) -> None:
+        """End the async streams left `unfinished` (their `finally` runs), then the loop."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:  # an interrupted step
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            for items in unfinished:
+                aclose = getattr(items, "aclose", None)
+                if aclose is not None:
+                    loop.run_until_complete(aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        except Exception:
+            traceback.print_exc()  # into the replica's own stderr: nothing else to tell
+        finally:
+            loop.close()
 
 
 def drive(
@@ -76,21 +94,27 @@ def drive(
     each one's outcome by index. One raising fails its input only, after the items it sent."""
     running = [_Running(index, stream, logs) for index, stream, logs in streams]
     outcomes: dict[int, Outcome] = {}
+    loop = _Loop()
     try:
         while running:
             for entry in list(running):
-                ended = _advance(entry, capture, live, started, others=len(running) > 1)
+                ended = _advance(entry, loop, capture, live, started, others=len(running) > 1)
                 if ended is not None:
                     outcomes[entry.index] = ended
                     running.remove(entry)
-    except BaseException:  # Interrupted (all canceled): end the streams still open
+    finally:  # also when Interrupted (all canceled): end the streams still open
         _close(running)
-        raise
+        loop.close([e.stream.items for e in running if not isinstance(e.stream.items, Iterator)])
     return outcomes
 
 
 def _advance(
-    entry: _Running, capture: Capture | None, live: Live | None, started: float, others: bool
+    entry: _Running,
+    loop: _Loop,
+    capture: Capture | None,
+    live: Live | None,
+    started: float,
+    others: bool,
 ) -> Outcome | None:
     """One more item of `entry`, sent on; its outcome once it ended (or raised), else None."""
     mode = entry.stream.mode
@@ -100,7 +124,7 @@ def _advance(
             if capture is None or entry.logs is None
             else capture(entry.logs)
         ):
-            item = _next(entry.stream.items)
+            item = loop.next(entry.stream.items)
     except (StopIteration, StopAsyncIteration):
         output: Any = "".join(entry.items) if mode is OutputStream.TEXT else entry.items
         logs = _rest(entry, others)
@@ -128,24 +152,11 @@ def _since(started: float) -> float:
 
 
 def _close(running: list[_Running]) -> None:
-    """Close the streams of a stopped batch, so that their generators' `finally` runs now."""
+    """Close the sync streams of a stopped batch, so that their generators' `finally` runs."""
     for entry in running:
-        items = entry.stream.items
-        try:
-            if isinstance(items, Iterator):
-                close = getattr(items, "close", None)
-                if close is not None:
-                    close()
-                continue
-            loop = _loop()
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                gathered = asyncio.gather(*pending, return_exceptions=True)
-                loop.run_until_complete(gathered)
-            aclose = getattr(items, "aclose", None)
-            if aclose is not None:
-                loop.run_until_complete(aclose())
-        except Exception:
-            traceback.print_exc()  # into the replica's own stderr: nothing else to tell
+        close = getattr(entry.stream.items, "close", None)
+        if isinstance(entry.stream.items, Iterator) and close is not None:
+            try:
+                close()
+            except Exception:
+                traceback.print_exc()  # into the replica's own stderr: nothing else to tell

@@ -6,16 +6,19 @@ process (the child loop over an in-memory pipe) and in a real replica process (f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from foretell.domain import OutputStream
 from foretell.domain.files import FileData
 from foretell.errors import InvalidInput, ModelLoadFailed
 from foretell.manifest import Manifest, ModelVersion, Signature, Timeouts
+from foretell.runtimes.base import Stream
 
 SIGNATURE = Signature({"type": "object", "title": "Input"}, {"title": "Output"})
 
@@ -105,6 +108,85 @@ class Makes(Echo):
         return [FileData("zeros.bin", "application/octet-stream", bytes(i["size"])) for i in batch]
 
 
+# How long a double waits for a test to open its gate before giving up; the test opens it as
+# soon as it has seen what it waits for.
+GATE_S = 20.0
+
+
+def wait_for(path: str) -> None:
+    """Until the file `path` exists (a test made it: it saw what came before), or fail."""
+    until = time.monotonic() + GATE_S
+    while not os.path.exists(path):
+        if time.monotonic() > until:
+            raise TimeoutError(f"nobody opened {path}")
+        time.sleep(0.002)
+
+
+def _mode(item: Mapping[str, Any]) -> OutputStream:
+    return OutputStream.ITEMS if item.get("mode") == "items" else OutputStream.TEXT
+
+
+class Streams(Echo):
+    """Streams each input's "items", printing "sent X" after each; with "raise_after": n, raises
+    after n items; with "gate": a path, waits for the file "<gate>-<i>" before item i > 0.
+    {"mode": "items"} streams a list, else text."""
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [Stream(self._items(item), _mode(item)) for item in batch]
+
+    def _items(self, item: Mapping[str, Any]) -> Iterator[Any]:
+        for i, value in enumerate(item["items"]):
+            if i == item.get("raise_after"):
+                raise ValueError(f"gave up after {i}")
+            if i and (gate := item.get("gate")):
+                wait_for(f"{gate}-{i}")
+            yield value
+            print(f"sent {value}")
+
+
+class StreamsAsync(Streams):
+    """Streams as its parent does, from an async generator that awaits between items."""
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        return [Stream(self._async_items(item), _mode(item)) for item in batch]
+
+    async def _async_items(self, item: Mapping[str, Any]) -> AsyncIterator[Any]:
+        for value in self._items(item):
+            await asyncio.sleep(0)
+            yield value
+
+
+class PrintsLines(Echo):
+    """Prints "line i" for each of "lines", then waits for the file "<gate>-<i>" (the test saw
+    that line) before the next; answers "done" after a last line with no newline."""
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        item = batch[0]
+        for i in range(item["lines"]):
+            print(f"line {i}", flush=True)
+            wait_for(f"{item['gate']}-{i}")
+        print("no newline", end="")
+        return ["done"]
+
+
+class PrintsMuch(Echo):
+    """Prints "chars" characters of digits, in lines of 100 (99 and a newline); streams them
+    too when {"stream": true}, so that its prints happen while its stream is advanced."""
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        item = batch[0]
+        if item.get("stream"):
+            return [Stream(self._printing(item["chars"]), OutputStream.ITEMS)]
+        for _ in self._printing(item["chars"]):
+            pass
+        return ["done"]
+
+    def _printing(self, chars: int) -> Iterator[int]:
+        for n in range(chars // 100):
+            print(str(n % 10) * 99)
+            yield n
+
+
 MODELS = {
     "echo": Echo,
     "raises-on-bad": RaisesOnBad,
@@ -114,6 +196,10 @@ MODELS = {
     "exits-in-predict": ExitsInPredict,
     "measures": Measures,
     "makes": Makes,
+    "streams": Streams,
+    "streams-async": StreamsAsync,
+    "prints-lines": PrintsLines,
+    "prints-much": PrintsMuch,
 }
 
 
