@@ -39,4 +39,6 @@ def requeue(prediction: Prediction, *, counted: bool = True) -> None:
         prediction.logs += f"[foretell] re-queued: {reason} while this prediction was processing\n"
     prediction.status = PredictionStatus.PENDING
     prediction.started_at = None
+    if prediction.streamed is not None:  # its re-run streams its output again, from the start
+        prediction.output, prediction.streamed = None, None
     prediction.updated_at = datetime.now(UTC)

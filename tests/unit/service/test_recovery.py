@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from foretell.domain import Prediction, PredictionStatus
+from foretell.domain import OutputStream, Prediction, PredictionStatus
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 
 
@@ -63,3 +63,10 @@ def test_a_record_with_a_field_that_cannot_be_read_back_fails_saying_which_and_w
         "this prediction cannot be run as stored (its stored input: it nests deeper than 200 "
         "levels (at n.0.0.0.0.0.0.0…)); it was not run"
     )
+
+
+def test_a_requeued_streamed_prediction_streams_its_output_again_from_the_start() -> None:
+    p = processing(attempts=1)
+    p.output, p.streamed = "half of it", OutputStream.TEXT
+    requeue(p)
+    assert (p.output, p.streamed) == (None, None)

@@ -72,6 +72,27 @@ async def test_only_the_events_the_webhook_asks_for_are_made_in_their_order(
     assert all(e.queued_at == e.created_at == T0 for e in made)
 
 
+async def test_a_running_predictions_progress_events_keep_the_order_they_were_made_in(
+    harness: Harness,
+) -> None:
+    outbox = await outbox_over(harness)
+    p = prediction(events=["start", "output", "logs", "completed"], attempts=1)
+    made = outbox.events(p, "start")
+    for names in [("output", "logs"), ("logs",), ("output",)]:  # a save every half second
+        harness.clock.wall += timedelta(seconds=0.5)
+        progress = outbox.events(p, *names, progress=True)
+        assert [e.event for e in progress] == [names[0]], "one event carries the record"
+        made += progress
+    harness.clock.wall += timedelta(seconds=0.5)
+    p.status = PredictionStatus.SUCCEEDED
+    made += outbox.events(p, "logs", "output", "completed")
+
+    in_order = sorted(made, key=lambda e: (e.seq, e.created_at))
+    assert [e.event for e in in_order] == [e.event for e in made]
+    progress, end = ["output", "logs", "output"], ["logs", "output", "completed"]
+    assert [e.event for e in made] == ["start", *progress, *end]
+
+
 async def test_a_prediction_without_a_webhook_or_not_asking_makes_no_events(
     harness: Harness,
 ) -> None:
