@@ -1,15 +1,18 @@
 """The transformers runtime's `text-generation`: tokens generated one at a time, each streamed
 as the text it adds while the next one is computed.
 
-Inputs: `prompt` (the text to continue) and `max_new_tokens` (default 16, at most the
-manifest's `options.max_new_tokens`, itself 256 unless set). Decoding is greedy (the most
-likely token each step), so a prompt always gets the same text; it stops early at the model's
-end-of-text token. The output is `Iterator[str]` as Cog draws it: text pieces whose
-concatenation is the whole generated text.
+Inputs: `prompt` (the text to continue), `max_new_tokens` (default 16, at most the manifest's
+`options.max_new_tokens`, itself 256 unless set), `temperature` (0, the default: greedy, the
+most likely token each step, so a prompt always gets the same text; above 0: sampled from the
+model's probabilities sharpened or flattened by it) and `seed` (a sampled text's, to have it
+again; random when absent). Generation stops early at the model's end-of-text token.
+The output is `Iterator[str]` as Cog draws it: text pieces whose concatenation is the whole
+generated text.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +23,8 @@ from foretell.runtimes.base import Stream
 
 DEFAULT_NEW_TOKENS = 16
 DEFAULT_LIMIT = 256
+MAX_TEMPERATURE = 5
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes at most a signed 64-bit integer
 # What a decoder yields for bytes that are not (yet) a whole UTF-8 character: a byte-level
 # token may end halfway through one, which the next token completes.
 _REPLACEMENT = "\ufffd"
@@ -36,6 +41,20 @@ def signature(limit: int) -> Signature:
             "maximum": limit,
             "default": default,
             "description": f"how many tokens to generate at most (this model allows {limit})",
+        },
+        "temperature": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_TEMPERATURE,
+            "default": 0,
+            "description": "0: the most likely token each time (greedy); higher: sampled, "
+            "more varied",
+        },
+        "seed": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_SEED,
+            "description": "the sampling's seed, for the same text again (random if absent)",
         },
     }
     return Signature(
@@ -84,7 +103,11 @@ class GenerationModel:
             )
             return _refused("prompt", prompt, message, self.max_length)
         eos = self.tokenizer.eos_token_id
-        return Stream(pieces(greedy(self.model, ids, count, eos), self._decode), OutputStream.TEXT)
+        temperature = float(item.get("temperature", 0))
+        seed = item.get("seed")
+        seed = random.randrange(MAX_SEED) if seed is None else seed
+        tokens = generate(self.model, ids, count, eos, temperature, seed)
+        return Stream(pieces(tokens, self._decode), OutputStream.TEXT)
 
     def _decode(self, ids: list[int]) -> str:
         # No clean-up of spaces before punctuation: it would rewrite text already sent.
@@ -99,12 +122,23 @@ def _refused(field: str, value: Any, message: str, limit: int) -> InvalidInput:
     return InvalidInput([{**error, "ctx": {"limit": limit}}])
 
 
-def greedy(model: Any, prompt: list[int], count: int, eos: int | None) -> Iterator[int]:
-    """Up to `count` token ids after `prompt`, each the most likely next one, computed one step
-    at a time from the model's cache of what it has read (transformers' `cache`, formerly
-    `past_key_values`)."""
+def generate(
+    model: Any,
+    prompt: list[int],
+    count: int,
+    eos: int | None,
+    temperature: float = 0.0,
+    seed: int = 0,
+) -> Iterator[int]:
+    """Up to `count` token ids after `prompt`, each the most likely next one (temperature 0)
+    or drawn by `seed`'s generator, computed one step at a time from the model's cache of what
+    it has read (transformers' `cache`, formerly `past_key_values`)."""
     import torch
 
+    drawn = None
+    if temperature > 0:  # its own generator: torch's global one is shared with everything
+        drawn = torch.Generator(device=model.device)
+        drawn.manual_seed(seed)
     cache = None
     step = torch.tensor([prompt], device=model.device)
     for _ in range(count):
@@ -112,7 +146,12 @@ def greedy(model: Any, prompt: list[int], count: int, eos: int | None) -> Iterat
         # leave it on for whatever its caller runs between two tokens.
         with torch.inference_mode():
             out = model(input_ids=step, cache=cache, use_cache=True)
-            token = int(out.logits[0, -1].argmax())
+            logits = out.logits[0, -1]
+            if drawn is None:
+                token = int(logits.argmax())
+            else:
+                odds = torch.softmax(logits.float() / temperature, dim=-1)
+                token = int(torch.multinomial(odds, 1, generator=drawn))
         cache = out.cache
         if token == eos:
             return

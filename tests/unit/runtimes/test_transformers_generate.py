@@ -19,7 +19,7 @@ from foretell.manifest import ModelVersion, Repository, scan_repository
 from foretell.manifest.schema import InputValidator
 from foretell.runtimes.base import Stream
 from foretell.runtimes.hf import RUNTIME
-from foretell.runtimes.hf_generate import GenerationModel, greedy, pieces
+from foretell.runtimes.hf_generate import GenerationModel, generate, pieces
 
 Find = Callable[[Repository, str], ModelVersion]
 
@@ -54,7 +54,7 @@ def test_a_batch_of_two_prompts_streams_each_its_own_generated_text(
         assert sent
         assert all(isinstance(piece, str) and piece for piece in sent)
         ids = gpt2.tokenizer(item["prompt"])["input_ids"]
-        tokens = list(greedy(gpt2.model, ids, count, gpt2.tokenizer.eos_token_id))
+        tokens = list(generate(gpt2.model, ids, count, gpt2.tokenizer.eos_token_id))
         assert len(tokens) <= count
         assert "".join(sent) == decode(gpt2)(tokens)
 
@@ -139,3 +139,23 @@ def test_max_new_tokens_is_an_option_of_text_generation_only(tmp_path: Path) -> 
         RUNTIME.check(version)
     assert refused.value.field == "options.max_new_tokens"
     assert "text-generation" in refused.value.reason
+
+
+def test_sampling_with_a_seed_gives_its_text_again_and_temperature_0_is_greedy(
+    gpt2: GenerationModel,
+) -> None:
+    validator = InputValidator(gpt2.signature.input_schema)
+
+    def text(**asked: Any) -> str:
+        (stream,) = gpt2.predict([validator.validate({"prompt": "once upon", **asked})])
+        assert isinstance(stream, Stream)
+        return "".join(stream.items)
+
+    greedy = text(max_new_tokens=24)
+    assert text(max_new_tokens=24, temperature=0, seed=3) == greedy
+    sampled = {text(max_new_tokens=24, temperature=2, seed=seed) for seed in range(3)}
+    assert len(sampled) == 3  # random weights, flattened: three seeds, three texts
+    assert text(max_new_tokens=24, temperature=2, seed=1) in sampled
+    with pytest.raises(InvalidInput) as refused:
+        validator.validate({"prompt": "once", "temperature": 6})
+    assert refused.value.errors[0]["loc"] == ["input", "temperature"]
