@@ -27,6 +27,22 @@ folder, and returns its `pathlib.Path`, alone or inside a dict or list (`-> Path
 `-> dict[str, list[Path]]`). The server stores each file as the prediction owner's and the
 caller gets its URL (`GET /v1/files/{id}`) in place of the path; the output schema shows it as
 `{"type": "string", "format": "uri"}`. A path that is not a readable file fails the prediction.
+
+A model whose output comes piece by piece (generated tokens, progressive results) makes `predict`
+a generator, or an async generator, annotated with what each piece is::
+
+    from collections.abc import Iterator
+
+    class Model(Predictor):
+        def predict(self, prompt: str) -> Iterator[str]:
+            for token in self.generate(prompt):
+                yield token
+
+Each piece is checked against the annotation and reaches the caller as it is yielded (the
+record's output grows, and `GET /v1/predictions/{id}/stream` sends it). For `Iterator[str]` the
+output is the pieces' concatenation, for any other `Iterator[X]` their list; a generator that
+raises midway fails the prediction, keeping what it had yielded. What `predict` prints, streaming
+or not, appears in the prediction's logs as each line is printed.
 """
 
 from __future__ import annotations

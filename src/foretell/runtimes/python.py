@@ -2,11 +2,15 @@
 
 `predictor: predict.py:Model` in foretell.yaml names the file (inside the version folder) and the
 class. The class is instantiated once and `setup()` called; then every input is validated against
-the parameters of `predict` and passed to it as keywords. See `foretell.sdk` for the user side.
+the parameters of `predict` and passed to it as keywords. A generator (or async generator)
+`predict` streams: each item it yields is checked against its `Iterator[X]` annotation and sent
+as it comes. See `foretell.sdk` for the user side.
 """
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -15,7 +19,7 @@ import re
 import sys
 import traceback
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any, Literal
@@ -32,13 +36,14 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from foretell.domain import OutputStream
 from foretell.domain.files import FileData
 from foretell.errors import InvalidInput, ManifestError, ModelLoadFailed
 from foretell.manifest import ModelVersion, Signature
 from foretell.manifest.file_fields import FileFields, file_fields, invalid
 from foretell.manifest.manifest import MANIFEST_FILE
 from foretell.manifest.schema import field_error
-from foretell.runtimes.base import WithFiles
+from foretell.runtimes.base import Stream, WithFiles
 from foretell.runtimes.tempfiles import file_uris, local_files
 
 _PREDICTOR = re.compile(r"^(?P<file>[\w./-]+\.py):(?P<cls>[A-Za-z_]\w*)$")
@@ -47,6 +52,17 @@ _RETURNED_FILE = frozenset({"path"})
 # typing's special forms subscripted with values known only at run time.
 _ANNOTATED: Any = Annotated
 _LITERAL: Any = Literal
+# What a streaming predict may say it returns; X in Iterator[X] is each item's type.
+_ITERATORS = frozenset(
+    {
+        collections.abc.Iterator,
+        collections.abc.Iterable,
+        collections.abc.Generator,
+        collections.abc.AsyncIterator,
+        collections.abc.AsyncIterable,
+        collections.abc.AsyncGenerator,
+    }
+)
 
 
 class PythonRuntime:
@@ -75,19 +91,28 @@ class PythonRuntime:
         predict = getattr(predictor, "predict", None)
         if not callable(predict):
             raise ModelLoadFailed(ref, f"{path.name}: class '{class_name}' has no predict method")
-        if inspect.iscoroutinefunction(predict) or inspect.isgeneratorfunction(predict):
-            raise ModelLoadFailed(ref, f"{where} must be a plain def returning one output")
+        if inspect.iscoroutinefunction(predict):
+            raise ModelLoadFailed(
+                ref,
+                f"{where} is an async def returning one output: make it a plain def, or an "
+                "async generator yielding its output's items",
+            )
+        streams = inspect.isgeneratorfunction(predict) or inspect.isasyncgenfunction(predict)
         hints = _hints(ref, where, predict)
         inputs, params = _input_model(ref, where, predict, hints)
-        output = _output_adapter(ref, where, hints)
+        if streams:
+            output, mode = _item_adapter(ref, where, hints)
+        else:
+            output, mode = _output_adapter(ref, where, hints), None
         setup = getattr(predictor, "setup", None)  # optional without the Predictor base
         if callable(setup):
             _call(ref, path, f"{class_name}.setup()", setup)
-        return PythonModel(predict, inputs, params, output)
+        return PythonModel(predict, inputs, params, output, mode)
 
 
 class PythonModel:
-    """A set-up predictor; each item of a batch is validated and predicted alone."""
+    """A set-up predictor; each item of a batch is validated and predicted alone. With `mode`,
+    `predict` is a generator: `output` checks each item it yields."""
 
     def __init__(
         self,
@@ -95,15 +120,18 @@ class PythonModel:
         inputs: type[BaseModel],
         params: dict[str, str],
         output: TypeAdapter[Any],
+        mode: OutputStream | None = None,
     ) -> None:
         self._predict = predict
         self._inputs = inputs
         self._params = params
         self._output = output
+        self._mode = mode
         input_schema = file_uris(inputs.model_json_schema())
-        self._signature = Signature(
-            input_schema, file_uris(output.json_schema(mode="serialization"), _RETURNED_FILE)
-        )
+        output_schema = output.json_schema(mode="serialization")
+        if mode is not None:
+            output_schema = _iterator_schema(output_schema, mode)
+        self._signature = Signature(input_schema, file_uris(output_schema, _RETURNED_FILE))
         # Inputs with files get them as local temporary files; others are never walked.
         self._files = file_fields(input_schema)
 
@@ -124,9 +152,13 @@ class PythonModel:
         unresolved = files.find(dict(item))
         if unresolved:
             raise InvalidInput([invalid(loc, value) for loc, value in unresolved])
-        # The files are removed when this prediction ends, after its own output files were read.
-        with local_files(item) as local:
-            return self._one(local)
+        # The files are removed when this prediction ends, after its own output files were read
+        # (a stream's: once it has ended).
+        with contextlib.ExitStack() as stack:
+            output = self._one(stack.enter_context(local_files(item)))
+            if type(output) is Stream:
+                return Stream(_closing(output.items, stack.pop_all()), output.mode)
+            return output
 
     def _one(self, item: Mapping[str, Any]) -> Any:
         try:
@@ -137,6 +169,8 @@ class PythonModel:
             errors = exc.errors(include_url=False)
             raise InvalidInput([field_error(e, ("input",)) for e in errors]) from None
         kwargs = {param: getattr(validated, field) for field, param in self._params.items()}
+        if self._mode is not None:
+            return Stream(self._items(self._predict(**kwargs)), self._mode)
         files: dict[str, FileData] = {}
         result = _plain(self._predict(**kwargs), files)
         try:
@@ -148,6 +182,69 @@ class PythonModel:
             ) from None
         output = self._output.dump_python(value, mode="json")
         return WithFiles(_with_files(output, files)) if files else output
+
+    def _items(
+        self, items: Iterator[Any] | AsyncIterator[Any]
+    ) -> Iterator[Any] | AsyncIterator[Any]:
+        """The generator's items, each checked and made JSON-ready as it comes."""
+        if isinstance(items, AsyncIterator):
+            return self._async_items(items)
+        return (self._item(item) for item in items)
+
+    async def _async_items(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for item in items:
+            yield self._item(item)
+
+    def _item(self, item: Any) -> Any:
+        files: dict[str, FileData] = {}
+        plain = _plain(item, files)
+        if files:
+            raise ValueError(
+                "predict() yielded a path: a streaming predict's items cannot be files yet"
+            )
+        try:
+            value = self._output.validate_python(plain)
+        except ValidationError as exc:
+            raise ValueError(
+                f"predict() yielded a {type(item).__name__} that does not match its return "
+                f"annotation's item type: {exc.errors(include_url=False)[0]['msg']}"
+            ) from None
+        return self._output.dump_python(value, mode="json")
+
+
+def _closing(
+    items: Iterator[Any] | AsyncIterator[Any], stack: contextlib.ExitStack
+) -> Iterator[Any] | AsyncIterator[Any]:
+    """`items`, closing `stack` (the input's local files) once they have ended."""
+    if isinstance(items, AsyncIterator):
+        return _async_closing(items, stack)
+    return _sync_closing(items, stack)
+
+
+def _sync_closing(items: Iterator[Any], stack: contextlib.ExitStack) -> Iterator[Any]:
+    with stack:
+        yield from items
+
+
+async def _async_closing(
+    items: AsyncIterator[Any], stack: contextlib.ExitStack
+) -> AsyncIterator[Any]:
+    with stack:
+        async for item in items:
+            yield item
+
+
+def _iterator_schema(items: dict[str, Any], mode: OutputStream) -> dict[str, Any]:
+    """A streamed output's schema, as Cog writes it: an array of the items, marked as coming
+    one by one (and, for text, shown concatenated)."""
+    items = dict(items)
+    defs = items.pop("$defs", None)
+    schema: dict[str, Any] = {"type": "array", "items": items, "x-cog-array-type": "iterator"}
+    if mode is OutputStream.TEXT:
+        schema["x-cog-array-display"] = "concatenate"
+    if defs is not None:
+        schema["$defs"] = defs
+    return schema
 
 
 def _predictor_ref(version: ModelVersion) -> tuple[Path, str]:
@@ -283,6 +380,27 @@ def _output_adapter(ref: str, where: str, hints: dict[str, Any]) -> TypeAdapter[
             ref, f"{where}: return annotation cannot be described as JSON: {exc}"
         ) from exc
     return adapter
+
+
+def _item_adapter(
+    ref: str, where: str, hints: dict[str, Any]
+) -> tuple[TypeAdapter[Any], OutputStream]:
+    """A generator predict's item type, from `-> Iterator[X]` (or Generator, AsyncIterator...):
+    text when X is str, else a list of items."""
+    annotation = hints.get("return", Any)
+    if annotation is Any:
+        item: Any = Any
+    elif typing.get_origin(annotation) in _ITERATORS:
+        args = typing.get_args(annotation)
+        item = args[0] if args else Any
+    else:
+        raise ModelLoadFailed(
+            ref,
+            f"{where} is a generator, so its return annotation must be Iterator[X] (e.g. "
+            f"Iterator[str] for text), not {annotation}",
+        )
+    adapter = _output_adapter(ref, where, {"return": item})
+    return adapter, OutputStream.TEXT if item is str else OutputStream.ITEMS
 
 
 _SCALARS = frozenset({float, int, str, bool, type(None)})
