@@ -27,6 +27,10 @@ from foretell.workers import LOCAL, Pool, ReplicaHandle, ServerPlacement
 log = logging.getLogger(__name__)
 
 MAX_LOGS = 64 * 1024  # a deployment's logs keep their newest characters
+# The runtimes whose replicas may send Chunks while a batch runs: what user code prints (python),
+# the tokens a generator yields (python, transformers). Others' jobs get no `on_chunk`: their
+# outcome comes whole, and nothing is made for a stream per prediction.
+CHUNKING_RUNTIMES = frozenset({"python", "transformers"})
 
 
 def deployment_id(owner: str, name: str, number: int) -> str:
@@ -69,6 +73,8 @@ class Deployment:
         self.label = str(self.ref)  # metrics label
         self.metrics = ModelMetrics(self.label)
         manifest = self.version.manifest if self.version else None
+        # Whether its predictions' jobs take Chunks (read once here, not on each prediction).
+        self.chunks = manifest is not None and manifest.runtime in CHUNKING_RUNTIMES
         # The range it runs in now: the manifest's, until a load or scale sets another.
         self.replicas = manifest.replicas if manifest else ReplicaRange()
         self.admission = Admission(

@@ -53,10 +53,6 @@ SAVE_RETRY_DELAYS_S = (0.1, 0.5, 2.0)
 # After those, a record already in the store (its creation was acknowledged) is written again
 # this often for as long as the store is unavailable: its outcome lands once the store is back.
 UNAVAILABLE_RETRY_S = 1.0
-# The runtimes whose replicas may send Chunks while a batch runs: what user code prints (python),
-# the tokens a generator yields (python, transformers). Others' jobs get no `on_chunk`: their
-# outcome comes whole, and nothing is made for a stream per prediction.
-CHUNKING_RUNTIMES = frozenset({"python", "transformers"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +219,8 @@ class PredictionTask:
                 self._waiters.remove(waiter)
 
     def _answer(self) -> None:
-        self._wake()
+        if self._notifier is not None:  # inline: on every prediction's path
+            self._notifier.wake()
         waiters, self._waiters = self._waiters, None
         for waiter in waiters or ():
             if not waiter.done():
@@ -550,9 +547,8 @@ class PredictionTask:
         scheduler = self._deployment.scheduler
         assert scheduler is not None
         # A job of a model that may print or stream hands its chunks here as they come; one
-        # of another runtime makes no bound method for them (see CHUNKING_RUNTIMES).
-        version = self._deployment.version
-        if version is not None and version.manifest.runtime in CHUNKING_RUNTIMES:
+        # of another runtime makes no bound method for them (deployment.CHUNKING_RUNTIMES).
+        if self._deployment.chunks:
             self._job = Job(
                 self.prediction.id, model_input, on_start=self._started, on_chunk=self._chunk
             )
@@ -577,7 +573,8 @@ class PredictionTask:
             self.save("start")  # its webhook event is written in the same transaction
         elif self.stored:
             self._context.store.update_soon(p)
-        self._wake()
+        if self._notifier is not None:  # inline: on every prediction's path
+            self._notifier.wake()
 
     def _chunk(self, chunk: Chunk) -> None:
         """Part of its outcome while it runs (the replica's Chunk): output items add to the
@@ -699,7 +696,8 @@ class PredictionTask:
             self._forget_progress()
         if self._on_end is not None and not self._on_end.done():
             self._on_end.set_result(None)
-        self._wake()
+        if self._notifier is not None:  # inline: on every prediction's path
+            self._notifier.wake()
         if not self.recorded:
             self._settle()
             return
