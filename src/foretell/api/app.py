@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from foretell.api import health, keys, metrics, oip_grpc
+from foretell.api import docs, health, keys, metrics, oip_grpc, playground
 from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
 from foretell.api.encoding import ContentDecoding
 from foretell.api.errors import install as install_error_handlers
@@ -74,11 +74,14 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
         # A trailing slash is another path: 404, never a redirect answered before auth, to a
         # Location built from the request's Host header.
         redirect_slashes=False,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: api.docs serves them
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.anonymous = ANONYMOUS if settings.anonymous_public else None
     install_error_handlers(app)
     document_errors(app)
+    docs.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(native.predictions_router)
@@ -95,6 +98,7 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
     app.include_router(native.push_router)
     app.include_router(native.models_router)
     app.include_router(native.repository_router)
+    app.include_router(playground.router)  # `/`: the page and its files
     return app
 
 
