@@ -41,6 +41,7 @@ unit: $(STAMP)
 # through sudo unless already root, waiting for the dpkg lock).
 test: lint
 	scripts/postgres.sh install
+	command -v chromium >/dev/null || scripts/apt.sh chromium  # tests/browser drive it
 	$(BIN)/pytest
 
 # Side-by-side throughput/latency with wrk; writes bench/RESULTS.md. Extra options go in
