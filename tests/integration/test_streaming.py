@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import re
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -86,6 +88,22 @@ class Prints(Predictor):
 '''
 
 
+BIG = '''
+"""Yields `n` pieces of 50,000 characters as fast as it can."""
+
+from collections.abc import Iterator
+
+from foretell.sdk import Input, Predictor
+
+
+class Big(Predictor):
+    def predict(self, n: int = Input(default=200, ge=1, le=1000)) -> Iterator[str]:
+        for _ in range(n):
+            yield "x" * 50_000
+'''
+STALL_S = 2  # the server's stream_stall_s: a reader taking nothing this long is cut
+
+
 def python_model(root: Path, ref: str, source: str, predictor: str) -> None:
     folder = root / ref / "1"
     folder.mkdir(parents=True)
@@ -101,7 +119,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     repo = build_repository(root, demo=False, fixtures=["echo"])
     python_model(repo, "streams/gated", GATED, "Gated")
     python_model(repo, "streams/prints", PRINTS, "Prints")
-    with running_server(repo, root / "data") as server:
+    python_model(repo, "streams/big", BIG, "Big")
+    stall = {"FORETELL_STREAM_STALL_S": str(STALL_S)}
+    with running_server(repo, root / "data", env=stall) as server:
         yield server
 
 
@@ -332,6 +352,7 @@ def test_the_stream_of_an_unknown_prediction_is_404_in_json(http: httpx.Client) 
 
     assert answer.status_code == 404, answer.text
     assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json()["detail"] == "prediction 'nope' not found"  # not a missing route's
 
 
 def test_the_client_and_the_cli_stream_a_prediction(server: Server, gates: Path) -> None:
@@ -358,3 +379,31 @@ def newest(server: Server) -> str:
     with server.client() as http:
         found: str = http.get("/v1/predictions", params={"limit": 1}).json()["results"][0]["id"]
         return found
+
+
+def test_a_reader_that_takes_nothing_is_cut_and_the_prediction_runs_on(
+    server: Server, http: httpx.Client
+) -> None:
+    body = json.dumps({"model": "streams/big", "input": {"n": 200}, "stream": True}).encode()
+    head = (
+        "POST /v1/predictions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {server.admin_key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.socket() as reader:
+        # 10 MB of output against a receive buffer of a few KB: the server's sends stop.
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        reader.sendall(head.encode() + body)
+        wait_for(lambda: "reader stalled" in server.log(), timeout=WAIT_S, what="the cut")
+        reader.settimeout(WAIT_S)
+        received = b""
+        while chunk := reader.recv(1 << 20):  # what was buffered, then the server's close
+            received += chunk
+
+    assert received.startswith(b"HTTP/1.1 200")
+    prediction_id = re.search(rb"x-prediction-id: (\S+)", received, re.IGNORECASE)
+    assert prediction_id is not None
+    assert len(received) < 200 * 50_000  # cut short
+    record = ended(http, prediction_id.group(1).decode())
+    assert record["status"] == "succeeded"
+    assert len(record["output"]) == 200 * 50_000
