@@ -23,6 +23,7 @@ from foretell.workers.lifeline import die_with_parent, watch_parent
 from foretell.workers.logs import LOGS_CAP, Capture, Discard, InputLogs, redirected
 from foretell.workers.protocol import (
     LARGE_MESSAGE_BYTES,
+    Chunk,
     Done,
     Large,
     Outcome,
@@ -68,7 +69,7 @@ def serve(conn: Connection, load: Loader) -> None:
     if model is None:
         return
     cap = message.logs_cap
-    emit = functools.partial(send, conn)
+    emit = functools.partial(send_chunk, conn)
     while True:
         try:
             message = conn.recv()
@@ -83,28 +84,44 @@ def serve(conn: Connection, load: Loader) -> None:
 
 # One sender at a time: a model may print from threads of its own while its batch runs.
 _sending = threading.Lock()
-_SIGNALS = frozenset({signal.SIGUSR1})
 
 
 def send(conn: Connection, message: ToParent) -> None:
     """Send `message` as Connection.send does, a large one announced first by Large: the parent
-    then reads it on a thread rather than on its event loop. An interrupt waits until it is
-    sent: landing inside a send, it would leave half a message in the pipe."""
+    then reads it on a thread rather than on its event loop."""
     data = ForkingPickler.dumps(message)
     with _sending:
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
-        try:
-            if len(data) >= LARGE_MESSAGE_BYTES:
-                conn.send(Large(len(data)))
-            conn.send_bytes(data)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if len(data) >= LARGE_MESSAGE_BYTES:
+            conn.send(Large(len(data)))
+        conn.send_bytes(data)
+
+
+def send_chunk(conn: Connection, chunk: Chunk) -> None:
+    """Send a Chunk while the batch runs; an interrupt waits until it is sent: raised inside
+    the send, it would leave half a message in the pipe. (Done goes once the batch is over,
+    when an interrupt raises nothing.)"""
+    global _in_send, _deferred
+    if threading.get_ident() != _MAIN:
+        send(conn, chunk)  # a model's own thread: the interrupt lands in the main thread
+        return
+    _in_send = True
+    try:
+        send(conn, chunk)
+    finally:
+        _in_send = False
+    if _deferred:
+        _deferred = False
+        raise Interrupted
 
 
 # The parent sends this signal to stop a batch whose predictions were all canceled (cog's way);
 # a model that ignores it is killed after a grace period.
 INTERRUPT = signal.SIGUSR1
 _running = False
+# Python runs signal handlers in the main thread: one that lands while it sends a Chunk waits.
+_MAIN = threading.main_thread().ident
+_in_send = False
+_deferred = False
 
 
 class Interrupted(BaseException):
@@ -112,8 +129,13 @@ class Interrupted(BaseException):
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    if _running:
-        raise Interrupted
+    global _deferred
+    if not _running:
+        return
+    if _in_send:
+        _deferred = True
+        return
+    raise Interrupted
 
 
 def _interruptible(
@@ -122,9 +144,9 @@ def _interruptible(
     live: Live | None = None,
     cap: int = LOGS_CAP,
 ) -> list[Outcome]:
-    global _running
+    global _running, _deferred
     try:
-        _running = True
+        _deferred, _running = False, True
         return run_batch(model, inputs, live=live, logs_cap=cap)
     except Interrupted:
         return canceled(inputs)

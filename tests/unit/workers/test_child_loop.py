@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import socket
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 from worker_doubles import SIGNATURE, Echo, load, version
 
+from foretell.domain import OutputStream
 from foretell.errors import ModelLoadFailed
 from foretell.workers import child
 from foretell.workers.protocol import (
+    Chunk,
     Done,
     Outcome,
     Predict,
@@ -163,3 +166,38 @@ def test_an_interrupted_batch_answers_each_input_as_interrupted() -> None:
     assert [o.error for o in answers] == ["Interrupted: the prediction was canceled"] * 2
     # Outside a batch the interrupt is ignored: a late one must not kill the idle loop.
     os.kill(os.getpid(), child.INTERRUPT)
+
+
+class InterruptedWhileSending:
+    """A connection whose send is where the parent's interrupt lands, as it may while a
+    streaming batch sends a chunk."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send_bytes(self, data: bytes) -> None:
+        os.kill(os.getpid(), child.INTERRUPT)  # its handler runs on return from this call
+        half = len(data) // 2
+        self.sent.append(bytes(data[:half]))
+        self.sent.append(bytes(data[half:]))
+
+
+class SendsAChunk(Echo):
+    """Sends a chunk of its stream on `conn`, as the loop does for a streaming model."""
+
+    def __init__(self, conn: InterruptedWhileSending, chunk: Chunk) -> None:
+        self.conn, self.chunk = conn, chunk
+
+    def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
+        child.send_chunk(self.conn, self.chunk)  # type: ignore[arg-type]
+        raise AssertionError("the interrupt did not stop the batch")
+
+
+@pytest.mark.usefixtures("interrupt_handler")
+def test_an_interrupt_during_a_chunks_send_waits_until_it_is_whole() -> None:
+    conn = InterruptedWhileSending()
+    chunk = Chunk(3, 0, ("token",), OutputStream.TEXT)
+    answers = child._interruptible(SendsAChunk(conn, chunk), [{"n": 1}])
+    assert answers == child.canceled([{"n": 1}])
+    # The whole message went out before the interrupt was raised.
+    assert pickle.loads(b"".join(conn.sent)) == chunk
