@@ -50,6 +50,20 @@ def test_settings_give_the_server_placement() -> None:
     assert ServerPlacement.of(Settings()) == LOCAL
 
 
+def test_each_kind_of_replica_keeps_the_servers_logs_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RAY_HEAD_LOST_ENV, raising=False)
+    server = ServerPlacement.of(Settings(max_prediction_logs_chars=2048))
+    assert server.logs_cap == 2048
+    on_ray = ServerPlacement("127.0.0.2:6379", "ray", 2048)
+    replicas = [
+        new_replica(version(isolation="process"), server),
+        new_replica(version(isolation="thread"), server),
+        new_replica(version(), on_ray),
+    ]
+    # Sent to the replica's model with its Setup: one input's prints are cut past it there.
+    assert [r._logs_cap for r in replicas] == [2048, 2048, 2048]  # type: ignore[union-attr]
+
+
 def test_local_replicas_follow_isolation() -> None:
     assert isinstance(new_replica(version(isolation="process"), LOCAL), ProcessReplica)
     assert isinstance(new_replica(version(isolation="thread"), LOCAL), ThreadReplica)
