@@ -75,7 +75,11 @@ class Following:
                     yield cut(unsaved.message)
                     return
                 if not task.lost:
-                    events, since = events_since(p, since)
+                    try:
+                        events, since = events_since(p, since)
+                    except InvalidStreamPosition as moved:  # its end took output back
+                        yield cut(moved.message)
+                        return
                     for event in events:
                         yield event
                     return
@@ -100,8 +104,8 @@ class Following:
         while True:
             try:
                 events, since = events_since(p, since)
-            except InvalidStreamPosition:  # a re-run from the start took its output back
-                yield cut(TAKEN_OVER)
+            except InvalidStreamPosition as moved:  # a re-run took its output back
+                yield cut(moved.message)
                 return
             for event in events:
                 yield event

@@ -560,3 +560,27 @@ async def test_a_prediction_another_process_runs_is_streamed_from_the_store_unti
         ("output", '"c"', "3-0-2"),
         ("done", '{"status":"succeeded"}', "3-0-4"),
     ]
+
+
+async def test_an_end_whose_output_is_shorter_than_what_streamed_cuts_the_stream(
+    tmp_path: Path,
+) -> None:
+    r = rig(tmp_path)
+    task = r.task()
+    job = r.job(task)
+    assert job.on_chunk is not None
+    job.on_start(0.0)
+    job.on_chunk(chunk("Hello", mode=TEXT))
+    events = await following({task.prediction.id: task}).stream(
+        task.prediction.id, ALICE, StreamPosition(5, 0, 2)
+    )
+    job.result.set_result(Outcome(output="Hi", streamed=TEXT))
+    waiting = asyncio.ensure_future(next_event(events))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    r.store.commit()
+    cut = await waiting
+    assert (cut.event, cut.id) == ("error", None)
+    assert "past this prediction's output" in cut.data
+    with pytest.raises(StopAsyncIteration):
+        await next_event(events)
