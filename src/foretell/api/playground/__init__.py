@@ -69,7 +69,7 @@ def _answer(found: Asset, request: Request) -> Response:
     return Response(found.body, media_type=found.media_type, headers=headers)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def page(request: Request) -> Response:
     """The playground's page."""
     found = asset(INDEX)
@@ -77,7 +77,7 @@ async def page(request: Request) -> Response:
     return _answer(found, request)
 
 
-@router.get("/playground/{name}")
+@router.api_route("/playground/{name}", methods=["GET", "HEAD"])
 async def playground_asset(name: str, request: Request) -> Response:
     """A script, style sheet or icon of the page."""
     found = asset(name)
