@@ -2,29 +2,31 @@
 
     .venv/bin/python bench/streams.py [--quick] [--streams 200] [--tokens 200] [--token-bytes 512]
         [--interval-ms 25] [--slow 50] [--stalled 50] [--stall-s S] [--max-rss-ratio 1.25]
+        [--phases fast,mixed,stalled] [--src DIR]
 
-Starts one `foretell serve` (fresh data dir, no auth; the server and its workers on core 0, this
-client on core 1 where the machine has both) on a temporary repository holding demo/digits (the
-shipped ONNX model) and `bench/tokens`, a python model written here whose `predict` is a
-generator: `--tokens` strings of `--token-bytes` characters, one every `--interval-ms` (paced by
-the clock, so a batch of them advanced in turn keeps the pace), printing a line every 50 tokens.
-`bench/tokens` batches up to 256 predictions, so the streams of a phase run at once.
+Each stream phase starts its own `foretell serve` (fresh data dir, no auth; the server and its
+workers on core 0, this client on core 1 where the machine has both), so its memory is its own,
+on a temporary repository holding demo/digits (the shipped ONNX model) and `bench/tokens`, a
+python model written here whose `predict` is a generator: `--tokens` strings of `--token-bytes`
+characters, one every `--interval-ms` (paced by the clock, so a batch of them advanced in turn
+keeps the pace), printing a line every 50 tokens. `bench/tokens` batches up to 256 predictions
+with a 4 s window, so the streams of a phase run at once.
 
-Phases, one after the other on the same server:
-  no streams   demo/digits latency alone (as long as a stream phase's generation)
+The stream phases, each between two quiet ones (demo/digits alone) on its server:
   fast         --streams predictions (POST /v1/predictions), each read by one reader on
                GET /v1/predictions/{id}/stream at full speed
   mixed        the same, --slow of the readers reading one event a second and --stalled reading
                nothing, until every prediction has ended; then they read the rest at full speed
   stalled      every reader stalled until the predictions end
-  after        digits latency alone again, and the memory left
 
 During each stream phase a separate process (the probe) sends demo/digits predictions one at a
 time (`Prefer: wait=10`, one keep-alive connection) from the moment the last prediction of the
-phase is processing until it has ended. Slow and stalled readers get a 4 KB socket receive buffer
-and a 4 KB asyncio buffer, so what they do not read backs up into the server, not into this
-client. The server process's memory is sampled every 50 ms (VmRSS) and its peak (VmHWM, reset at
-each phase through /proc/PID/clear_refs) read at the end of each phase; `tree` adds its workers.
+phase is processing until it has ended (in a quiet phase, as long as a stream's generation);
+its p50 and p99 are compared with the two quiet phases around. Slow and stalled readers get a
+4 KB socket receive buffer and a 4 KB asyncio buffer, so what they do not read backs up into the
+server, not into this client. The server process's memory is sampled every 50 ms (VmRSS) and
+its peak (VmHWM, reset through /proc/PID/clear_refs) read at the phase's end; `tree` adds the
+server's workers.
 
 Each reader's events are checked against the prediction's final record: the concatenated `output`
 events equal its `output`, the `logs` events its `logs`, ids grow and say the position reached
@@ -49,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,7 +59,7 @@ from typing import Any
 
 import httpx
 from harness.models import EXAMPLES
-from harness.noise import TICKS, _tree_ticks
+from harness.noise import TICKS, _tree_ticks, others_share, snapshot
 from harness.procs import CLIENT_CORE, HOST, can_pin, free_port, rss_bytes, spawned
 from harness.sse import Opened, open_stream
 
@@ -154,6 +157,7 @@ class Probe:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self._proc: asyncio.subprocess.Process | None = None
+        self._went = 0.0
 
     async def start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
@@ -166,17 +170,18 @@ class Probe:
         assert self._proc is not None
         assert self._proc.stdin is not None
         self._proc.stdin.write(json.dumps(DIGITS_BODY).encode() + b"\n")
+        self._went = time.monotonic()
 
-    async def stop(self) -> tuple[list[float], int]:
-        """The latencies in ms and the count of failed calls; none if it was never told to go."""
+    async def stop(self, busy: Busy) -> ProbeResult:
+        """Its latencies since `go` (none if it was never told to go)."""
         assert self._proc is not None
         assert self._proc.stdin is not None
         self._proc.stdin.close()
+        window = time.monotonic() - self._went if self._went else 0.0
         out, _ = await self._proc.communicate()
-        if not out:
-            return [], 0
-        result = json.loads(out)
-        return result["latencies_ms"], result["failed"]
+        others = busy.share()  # once the probe is reaped: its CPU counts as this client's
+        result = json.loads(out) if out else {"latencies_ms": [], "failed": 0}
+        return ProbeResult(result["latencies_ms"], result["failed"], window, others)
 
 
 # --- memory
@@ -392,21 +397,29 @@ def _first_difference(a: Any, b: Any) -> int:
 # --- phases
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    """demo/digits latencies over one window, and what other processes took of each core."""
+
+    latencies_ms: list[float]
+    failed: int
+    window_s: float
+    others: tuple[float, float]  # share of core 0 (server) and core 1 (client) others used
+
+
 @dataclass
 class PhaseResult:
     name: str
     kinds: dict[str, int]
-    latencies_ms: list[float]
-    probe_failed: int
+    probe: ProbeResult
     start_rss_kb: int
     peak_rss_kb: int
     peak_tree_bytes: int
     server_cpu_s: float
     client_cpu_s: float
     wall_s: float
-    readers: list[Reader] = field(default_factory=list)
+    readers: list[Reader]
     overlap: int = 0  # most predictions of the phase processing at the same moment
-    probe_window_s: float = 0.0
 
 
 async def record(http: httpx.AsyncClient, prediction_id: str) -> dict[str, Any]:
@@ -449,14 +462,59 @@ async def gather_limited(n: int, coros: list[Any]) -> list[Any]:
     return await asyncio.gather(*(one(c) for c in coros))
 
 
+class Busy:
+    """What other processes took of each core between `start` and `share`: the machine's noise,
+    from /proc/stat less the server's tree (core 0) and this client with its probes (core 1)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._start = snapshot(pid)
+        self._own = _own_cpu()
+
+    def share(self) -> tuple[float, float]:
+        end = snapshot(self.pid)
+        server, _ = others_share(self._start, end)
+        busy, total = (end.client[i] - self._start.client[i] for i in (0, 1))
+        own = (_own_cpu() - self._own) * TICKS
+        return server, max(0.0, (busy - own) / total) if total > 0 else 0.0
+
+
+class Meter:
+    """A phase's memory, CPU and wall time, from its start."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.memory = Memory(pid)
+        self.memory.start()
+        self._cpu = _tree_ticks(pid)
+        self._own = _own_cpu()
+        self._t0 = time.monotonic()
+
+    async def result(
+        self, name: str, kinds: dict[str, int], probe: ProbeResult, readers: list[Reader]
+    ) -> PhaseResult:
+        peak = await self.memory.stop()
+        return PhaseResult(
+            name,
+            kinds,
+            probe,
+            self.memory.start_rss_kb,
+            peak,
+            self.memory.peak_tree_bytes,
+            (_tree_ticks(self.pid) - self._cpu) / TICKS,
+            _own_cpu() - self._own,
+            time.monotonic() - self._t0,
+            readers,
+        )
+
+
 async def stream_phase(
     name: str, kinds: list[str], port: int, pid: int, args: argparse.Namespace
 ) -> PhaseResult:
     base_url = f"http://{HOST}:{port}"
-    memory, cpu0, own0, t0 = Memory(pid), _tree_ticks(pid), _own_cpu(), time.monotonic()
-    memory.start()
     prober = Probe(base_url)
     await prober.start()
+    meter = Meter(pid)
     body = {
         "model": MODEL,
         "input": {
@@ -481,66 +539,42 @@ async def stream_phase(
         readers = [Reader(i, kind) for i, kind in zip(ids, kinds, strict=True)]
         tasks = [asyncio.create_task(read(port, r, phase)) for r in readers]
         await asyncio.wait_for(phase.all_connected.wait(), 120)
-        generation_s = args.tokens * args.interval_ms / 1000
-        limit_s = 10 * generation_s + 300
+        limit_s = 10 * args.tokens * args.interval_ms / 1000 + 300
         status = await asyncio.wait_for(
             wait_status(http, ids[-1], {"processing"} | TERMINAL), limit_s
         )
-        probe_started = time.monotonic()
+        # The probe runs while every prediction of the phase streams: from the last one's
+        # start (they run as one batch) to its end.
+        busy = Busy(pid)
         if status == "processing":
             prober.go()
         await asyncio.wait_for(wait_status(http, ids[-1], TERMINAL), limit_s)
-        latencies, failed = await prober.stop()
-        window = time.monotonic() - probe_started
+        probe = await prober.stop(busy)
         for prediction_id in ids:
             await asyncio.wait_for(wait_status(http, prediction_id, TERMINAL), limit_s)
         phase.ended.set()
         await asyncio.wait_for(asyncio.gather(*tasks), limit_s)
-        peak = await memory.stop()
+        result = await meter.result(name, _counts(kinds), probe, readers)
         records = await gather_limited(16, [record(http, i) for i in ids])
     expected = expected_output(args.tokens, args.token_bytes)
     for r, rec in zip(readers, records, strict=True):
         check(r, rec, expected)
-    counts = {k: kinds.count(k) for k in ("fast", "slow", "stalled") if k in kinds}
-    return PhaseResult(
-        name,
-        counts,
-        latencies,
-        failed,
-        memory.start_rss_kb,
-        peak,
-        memory.peak_tree_bytes,
-        (_tree_ticks(pid) - cpu0) / TICKS,
-        _own_cpu() - own0,
-        time.monotonic() - t0,
-        readers,
-        max_overlap(records),
-        window,
-    )
+    result.overlap = max_overlap(records)
+    return result
+
+
+def _counts(kinds: list[str]) -> dict[str, int]:
+    return {k: kinds.count(k) for k in ("fast", "slow", "stalled") if k in kinds}
 
 
 async def quiet_phase(name: str, port: int, pid: int, seconds: float) -> PhaseResult:
-    memory, cpu0, own0, t0 = Memory(pid), _tree_ticks(pid), _own_cpu(), time.monotonic()
     prober = Probe(f"http://{HOST}:{port}")
     await prober.start()
-    memory.start()
+    meter = Meter(pid)
+    busy = Busy(pid)
     prober.go()
     await asyncio.sleep(seconds)
-    latencies, failed = await prober.stop()
-    peak = await memory.stop()
-    return PhaseResult(
-        name,
-        {},
-        latencies,
-        failed,
-        memory.start_rss_kb,
-        peak,
-        memory.peak_tree_bytes,
-        (_tree_ticks(pid) - cpu0) / TICKS,
-        _own_cpu() - own0,
-        time.monotonic() - t0,
-        probe_window_s=seconds,
-    )
+    return await meter.result(name, {}, await prober.stop(busy), [])
 
 
 def _own_cpu() -> float:
@@ -560,62 +594,79 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-def report(
-    results: list[PhaseResult], rss_before_kb: int, rss_after_kb: int, args: argparse.Namespace
-) -> bool:
-    base = results[0]
-    b50, b99 = pct(base.latencies_ms, 50), pct(base.latencies_ms, 99)
-    print()
-    head = "| phase | readers | concurrent | digits n | p50 ms | p99 ms | p50 x | p99 x |"
-    head += " RSS at start MB | peak RSS MB | tree MB | server CPU s | client CPU s | cuts |"
-    head += " drops | readers ok |"
-    print(head)
-    print("|" + " --- |" * 2 + " ---: |" * 14)
+def _pooled(results: list[PhaseResult], i: int) -> list[float]:
+    """The quiet phases' latencies on either side of phase `i`: its baseline."""
+    around = [results[j] for j in (i - 1, i + 1) if 0 <= j < len(results)]
+    return [x for p in around if not p.readers for x in p.probe.latencies_ms]
+
+
+def report(results: list[PhaseResult], args: argparse.Namespace) -> bool:
     ok = True
-    for p in results:
-        p50, p99 = pct(p.latencies_ms, 50), pct(p.latencies_ms, 99)
-        bad = [r for r in p.readers if r.problems]
-        ok = ok and not bad and not p.probe_failed
+    print(
+        "\n| phase | readers | ran at once | digits calls | p50 ms | p99 ms | p50 x quiet |"
+        " p99 x quiet | window s | others on core 0 / 1 |"
+    )
+    print("| --- | --- |" + " ---: |" * 8)
+    for i, p in enumerate(results):
+        lat = p.probe.latencies_ms
+        p50, p99 = pct(lat, 50), pct(lat, 99)
+        ratios = "- | -"
+        if p.readers:
+            quiet = _pooled(results, i)
+            ratios = f"{p50 / pct(quiet, 50):.2f}x | {p99 / pct(quiet, 99):.2f}x"
+        failed = f" ({p.probe.failed} failed)" if p.probe.failed else ""
+        ok = ok and not p.probe.failed
         readers = ", ".join(f"{v} {k}" for k, v in p.kinds.items()) or "none"
+        o0, o1 = p.probe.others
         print(
-            f"| {p.name} | {readers} | {p.overlap or '-'} | {len(p.latencies_ms)}"
-            f"{f' ({p.probe_failed} failed)' if p.probe_failed else ''} | {p50:.2f} | {p99:.2f} |"
-            f" {p50 / b50:.2f}x | {p99 / b99:.2f}x | {p.start_rss_kb / 1024:.0f} |"
-            f" {p.peak_rss_kb / 1024:.0f} |"
-            f" {p.peak_tree_bytes / 1e6:.0f} | {p.server_cpu_s:.1f} | {p.client_cpu_s:.1f} |"
-            f" {sum(r.cuts for r in p.readers)} | {sum(r.drops for r in p.readers)} |"
-            f" {len(p.readers) - len(bad)}/{len(p.readers)} |"
+            f"| {p.name} | {readers} | {p.overlap or '-'} | {len(lat)}{failed} | {p50:.2f} |"
+            f" {p99:.2f} | {ratios} | {p.probe.window_s:.1f} | {o0:.0%} / {o1:.0%} |"
         )
-    for p in results:
+    print(
+        "\n| phase | RSS before MB | peak MB | peak - before MB | RSS after MB | tree peak MB |"
+        " server CPU s | per token us | client CPU s | wall s | events | cuts | drops |"
+        " readers ok |"
+    )
+    print("| --- |" + " ---: |" * 13)
+    tokens = args.streams * args.tokens
+    streamed = [(i, p) for i, p in enumerate(results) if p.readers]
+    for i, p in streamed:
+        bad = [r for r in p.readers if r.problems]
+        ok = ok and not bad
+        before, after = results[i - 1].start_rss_kb, results[i + 1].start_rss_kb
+        print(
+            f"| {p.name} | {before / 1024:.0f} | {p.peak_rss_kb / 1024:.0f} |"
+            f" {(p.peak_rss_kb - before) / 1024:+.0f} | {after / 1024:.0f} |"
+            f" {p.peak_tree_bytes / 1e6:.0f} | {p.server_cpu_s:.1f} |"
+            f" {p.server_cpu_s / tokens * 1e6:.0f} | {p.client_cpu_s:.1f} | {p.wall_s:.0f} |"
+            f" {sum(r.events for r in p.readers)} | {sum(r.cuts for r in p.readers)} |"
+            f" {sum(r.drops for r in p.readers)} | {len(p.readers) - len(bad)}/{len(p.readers)} |"
+        )
+    for _, p in streamed:
         for r in [r for r in p.readers if r.problems][:5]:
             print(f"  {p.name}: {r.kind} reader of {r.prediction_id}: {'; '.join(r.problems)}")
-    by_name = {p.name: p for p in results}
-    stream_mb = args.tokens * args.token_bytes / 1e6
+    stream_kb = args.tokens * args.token_bytes / 1000
     print(
-        f"\nserver RSS: before {rss_before_kb / 1024:.0f} MB, after {rss_after_kb / 1024:.0f} MB;"
-        f" each stream's output {stream_mb * 1000:.0f} KB ({args.streams} streams:"
-        f" {stream_mb * args.streams:.0f} MB in the records)"
+        f"\neach stream: {args.tokens} tokens, {stream_kb:.0f} KB of output"
+        f" ({args.streams} streams: {stream_kb * args.streams / 1000:.0f} MB in the records);"
+        " per token us: the server's CPU (API process and workers) over the tokens streamed"
     )
-    fast, stalled = by_name.get("fast"), by_name.get("stalled")
-    if fast and stalled:
+    by_name = {p.name: (i, p) for i, p in streamed}
+    if "fast" in by_name and "stalled" in by_name:
+        (i_fast, fast), (i_stalled, stalled) = by_name["fast"], by_name["stalled"]
         ratio = stalled.peak_rss_kb / fast.peak_rss_kb
-        grown = {p.name: (p.peak_rss_kb - p.start_rss_kb) / args.streams for p in (fast, stalled)}
+        grown = {
+            p.name: (p.peak_rss_kb - results[i - 1].start_rss_kb) / args.streams
+            for i, p in ((i_fast, fast), (i_stalled, stalled))
+        }
         verdict = "✔" if ratio <= args.max_rss_ratio else "✘"
         print(
             f"peak RSS, {args.streams} stalled / {args.streams} fast readers: {ratio:.2f}x"
-            f" {verdict} (≤ {args.max_rss_ratio}x); the phase's growth a reader, peak - start:"
-            f" stalled {grown['stalled']:+.0f} KB, fast {grown['fast']:+.0f} KB, against"
-            f" {stream_mb * 1000:.0f} KB a stream"
+            f" {verdict} (≤ {args.max_rss_ratio}x); peak - before a reader: stalled"
+            f" {grown['stalled']:+.0f} KB, fast {grown['fast']:+.0f} KB, a stream's output"
+            f" {stream_kb:.0f} KB"
         )
         ok = ok and ratio <= args.max_rss_ratio
-    for p in results[1:]:
-        if p.readers:
-            print(
-                f"digits with {p.name} readers / no streams:"
-                f" p50 {pct(p.latencies_ms, 50) / b50:.2f}x,"
-                f" p99 {pct(p.latencies_ms, 99) / b99:.2f}x ({len(p.latencies_ms)} calls over"
-                f" {p.probe_window_s:.1f} s)"
-            )
     return ok
 
 
@@ -628,24 +679,17 @@ def machine() -> str:
     )
 
 
-async def run(args: argparse.Namespace, port: int, pid: int) -> bool:
-    base_url = f"http://{HOST}:{port}"
-    await warm_up(base_url, port)
-    rss_before = memory_kb(pid, "VmRSS")
-    generation_s = max(2.0, args.tokens * args.interval_ms / 1000)
-    fast = args.streams - args.slow - args.stalled
-    plan = [
-        ("fast", ["fast"] * args.streams),
-        ("mixed", ["fast"] * fast + ["slow"] * args.slow + ["stalled"] * args.stalled),
-        ("stalled", ["stalled"] * args.streams),
-    ]
-    results = [await quiet_phase("no streams", port, pid, generation_s)]
-    for name, kinds in plan:
-        print(f"phase {name}: {len(kinds)} readers ...", flush=True)
-        results.append(await stream_phase(name, kinds, port, pid, args))
-    results.append(await quiet_phase("after", port, pid, generation_s))
-    rss_after = memory_kb(pid, "VmRSS")
-    return report(results, rss_before, rss_after, args)
+async def run_phase(
+    name: str, kinds: list[str], port: int, pid: int, args: argparse.Namespace
+) -> list[PhaseResult]:
+    """On a fresh server: digits alone, then with the streams, then alone again. A quiet phase
+    on either side, because on a shared machine the load moves within a minute."""
+    await warm_up(f"http://{HOST}:{port}", port)
+    quiet_s = max(3.0, args.tokens * args.interval_ms / 1000)
+    before = await quiet_phase(f"{name}: before", port, pid, quiet_s)
+    print(f"{name}: {len(kinds)} readers ...", flush=True)
+    during = await stream_phase(name, kinds, port, pid, args)
+    return [before, during, await quiet_phase(f"{name}: after", port, pid, quiet_s)]
 
 
 async def warm_up(base_url: str, port: int) -> None:
@@ -680,6 +724,12 @@ def main() -> None:
     parser.add_argument("--stalled", type=int, default=50, help="stalled ones in the mixed phase")
     parser.add_argument("--stall-s", type=float, help="the server's stream_stall_s")
     parser.add_argument("--max-rss-ratio", type=float, default=1.25)
+    parser.add_argument(
+        "--phases",
+        type=lambda text: text.split(","),
+        default=["fast", "mixed", "stalled"],
+        help="which stream phases, comma-separated (default fast,mixed,stalled)",
+    )
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the foretell to serve")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -694,32 +744,58 @@ def main() -> None:
     print("command: " + " ".join([".venv/bin/python", "bench/streams.py", *sys.argv[1:]]))
     for name in [k for k in os.environ if k.startswith("FORETELL_")]:
         del os.environ[name]  # the server reads only what this run sets
+    if can_pin():
+        os.sched_setaffinity(0, {CLIENT_CORE})
     started = time.monotonic()
+    fast = args.streams - args.slow - args.stalled
+    plan = [
+        ("fast", ["fast"] * args.streams),
+        ("mixed", ["fast"] * fast + ["slow"] * args.slow + ["stalled"] * args.stalled),
+        ("stalled", ["stalled"] * args.streams),
+    ]
+    plan = [(name, kinds) for name, kinds in plan if name in args.phases]
+    results: list[PhaseResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
-        repository = Path(tmp) / "models"
-        shutil.copytree(EXAMPLES / "demo" / "digits", repository / "demo" / "digits")
-        folder = repository / MODEL / "1"
-        folder.mkdir(parents=True)
-        # The batch window lets a phase's predictions, created together, run as one batch.
-        (folder / "foretell.yaml").write_text(MANIFEST.format(delay_ms=2000))
-        (folder / "predict.py").write_text(PREDICTOR)
-        port = free_port()
-        env = {"PYTHONPATH": str(args.src)}
-        if args.stall_s is not None:
-            env["FORETELL_STREAM_STALL_S"] = str(args.stall_s)
-        argv = [sys.executable, "-m", "foretell", "serve", str(repository), "--port", str(port)]
-        argv += ["--data-dir", str(Path(tmp) / "data"), "--no-auth"]
-        with spawned("foretell", argv, port, Path(tmp) / "server.log", env=env) as server:
-            if can_pin():
-                os.sched_setaffinity(0, {CLIENT_CORE})
-            wait_ready(server.base_url, server.proc)
-            try:
-                ok = asyncio.run(run(args, port, server.proc.pid))
-            except BaseException:
-                print("server log, last lines:\n" + server.log_tail(30), file=sys.stderr)
-                raise
+        repository = repository_for(Path(tmp))
+        for name, kinds in plan:
+            # Each stream phase on a fresh server: its memory is its own, not what an earlier
+            # phase left in the allocator's arenas.
+            with serving(args, repository, Path(tmp) / name) as (port, pid):
+                results += asyncio.run(run_phase(name, kinds, port, pid, args))
+    ok = report(results, args)
     print(f"total time: {time.monotonic() - started:.0f} s")
     sys.exit(0 if ok else 1)
+
+
+def repository_for(tmp: Path) -> Path:
+    """demo/digits and bench/tokens, in a repository of their own."""
+    repository = tmp / "models"
+    shutil.copytree(EXAMPLES / "demo" / "digits", repository / "demo" / "digits")
+    folder = repository / MODEL / "1"
+    folder.mkdir(parents=True)
+    # The batch window lets a phase's predictions, created together, run as one batch.
+    (folder / "foretell.yaml").write_text(MANIFEST.format(delay_ms=4000))
+    (folder / "predict.py").write_text(PREDICTOR)
+    return repository
+
+
+@contextlib.contextmanager
+def serving(args: argparse.Namespace, repository: Path, data: Path) -> Iterator[tuple[int, int]]:
+    """A ready `foretell serve` of `repository`: its port and pid; its log shown if we fail."""
+    port = free_port()
+    env = {"PYTHONPATH": str(args.src)}
+    if args.stall_s is not None:
+        env["FORETELL_STREAM_STALL_S"] = str(args.stall_s)
+    argv = [sys.executable, "-m", "foretell", "serve", str(repository), "--port", str(port)]
+    argv += ["--data-dir", str(data), "--no-auth"]
+    data.mkdir()
+    with spawned("foretell", argv, port, data / "server.log", env=env) as server:
+        try:
+            wait_ready(server.base_url, server.proc)
+            yield port, server.proc.pid
+        except BaseException:
+            print("server log, last lines:\n" + server.log_tail(30), file=sys.stderr)
+            raise
 
 
 def wait_ready(base_url: str, proc: Any, limit_s: float = 180) -> None:
