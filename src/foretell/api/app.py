@@ -74,7 +74,10 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
         # A trailing slash is another path: 404, never a redirect answered before auth, to a
         # Location built from the request's Host header.
         redirect_slashes=False,
-        docs_url=None,  # FastAPI's pages load their assets from a CDN: api.docs serves them
+        # api.docs serves these: FastAPI's pages load their assets from a CDN, and its
+        # document does not know the models.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

@@ -1,4 +1,5 @@
-"""/docs (Swagger UI) and /redoc with their scripts, styles and icon served by this server.
+"""/openapi.json with the models served, and /docs (Swagger UI) and /redoc with their scripts,
+styles and icon served by this server.
 
 FastAPI's own pages load them from a CDN, and Redoc its fonts from Google: blank pages on a
 machine without internet, which is every air-gapped install. The files come from the
@@ -16,6 +17,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from foretell.api.auth import identify
+from foretell.api.openapi_models import Shown, shown, with_models
+from foretell.domain.access import ANONYMOUS, Principal
 from foretell.errors import NotFound, echo
 
 _PACKAGE = "fastapi_offline"
@@ -36,11 +40,51 @@ _SWAGGER = {
 }
 
 
+OPENAPI = "/openapi.json"
+_VIEWERS = 64  # documents kept, one per viewer (an owner, or admin): past it, all are rebuilt
+
+
+class _Documents:
+    """The document each viewer is shown, rebuilt only when the models it shows changed."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.kept: dict[tuple[bool, str], tuple[Shown, bytes]] = {}
+
+    def document(self, viewer: Principal) -> bytes:
+        base = self.app.openapi()
+        service = getattr(self.app.state, "service", None)
+        if service is None:  # not started (app.openapi() alone): no models yet
+            return with_models(base, [])
+        models = service.catalog.models(viewer)
+        now = shown(models)
+        key = (viewer.admin, viewer.owner)
+        kept = self.kept.get(key)
+        if kept is not None and kept[0] == now:
+            return kept[1]
+        if len(self.kept) >= _VIEWERS:
+            self.kept.clear()
+        document = with_models(base, models)
+        self.kept[key] = (now, document)
+        return document
+
+
 def install(app: FastAPI) -> None:
-    """Serve /docs, /redoc and their assets; `app` must be made with docs_url=None and
-    redoc_url=None (FastAPI's own pages would load them from a CDN)."""
+    """Serve /openapi.json, /docs, /redoc and the pages' assets; `app` must be made with
+    openapi_url, docs_url and redoc_url None (FastAPI's pages would load them from a CDN, and
+    its document would not know the models)."""
     folder = Path(str(files(_PACKAGE).joinpath("static")))
-    openapi_url = app.openapi_url or "/openapi.json"
+    openapi_url = OPENAPI
+    documents = _Documents(app)
+
+    @app.get(OPENAPI, include_in_schema=False)
+    async def openapi(request: Request) -> Response:
+        """The document, with the models its caller may see: without a key (as /docs asks),
+        those anyone may (all of them without auth, else the public ones)."""
+        authenticator = getattr(request.app.state, "authenticator", None)  # None: not started
+        caller = await identify(authenticator, request.headers)
+        document = documents.document(caller or ANONYMOUS)
+        return Response(document, media_type="application/json")
 
     @app.get("/docs", include_in_schema=False)
     async def swagger(request: Request) -> HTMLResponse:
