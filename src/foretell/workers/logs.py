@@ -21,12 +21,38 @@ def cut_note(cap: int) -> str:
     return f"[foretell] logs cut: more than {cap} characters (max_prediction_logs_chars)\n"
 
 
-class InputLogs(io.TextIOBase):
+class Sink:
+    """What stdout must offer the code printing into it, beyond `write`. Not an io.TextIOBase:
+    one is made for every prediction, and that costs more to make (and to write to)."""
+
+    __slots__ = ()
+    encoding = "utf-8"
+    errors = "strict"
+
+    def write(self, text: str) -> int:
+        raise NotImplementedError
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("an input's logs have no file descriptor")
+
+
+class InputLogs(Sink):
     """One input's prints. With `send`, complete lines go to it as they are written (a partial
     line once FLUSH_CHARS are waiting, or when `rest` takes it); without, they wait for `rest`.
     Past `cap` characters the text is cut with one line saying so, and the rest dropped: a
     replica never holds more than the cap of one input's logs. Thread-safe: a model may print
     from threads of its own."""
+
+    __slots__ = ("_cap", "_ends_line", "_left", "_lock", "_send", "_waiting", "_waiting_chars")
 
     def __init__(self, cap: int, send: Callable[[str], None] | None = None) -> None:
         self._left = cap
@@ -36,9 +62,6 @@ class InputLogs(io.TextIOBase):
         self._waiting_chars = 0
         self._lock = threading.Lock()
         self._ends_line = True  # the text so far ends with a newline (or is empty)
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, text: str) -> int:
         written = len(text)
@@ -83,22 +106,21 @@ class InputLogs(io.TextIOBase):
         return joined
 
 
-class Discard(io.TextIOBase):
+class Discard(Sink):
     """Prints of a batch of several inputs outside any one's stream: they belong to no single
     prediction, and batches mix callers."""
 
-    def writable(self) -> bool:
-        return True
+    __slots__ = ()
 
     def write(self, text: str) -> int:
         return len(text)
 
 
 # Directs what runs meanwhile prints into a target (an input's logs).
-Capture = Callable[[io.TextIOBase], contextlib.AbstractContextManager[object]]
+Capture = Callable[[Sink], contextlib.AbstractContextManager[object]]
 
 
-def redirected(target: io.TextIOBase) -> contextlib.AbstractContextManager[object]:
+def redirected(target: Sink) -> contextlib.AbstractContextManager[object]:
     """The whole process's stdout and stderr into `target`: in a replica process of its own."""
     stream = cast(TextIO, target)
     stack = contextlib.ExitStack()
@@ -121,7 +143,7 @@ class _PerThread(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        sink: io.TextIOBase | None = getattr(_sinks, "target", None)
+        sink: Sink | None = getattr(_sinks, "target", None)
         if sink is None:
             return self.real.write(text)
         return sink.write(text)
@@ -155,7 +177,7 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def this_thread(target: io.TextIOBase) -> Iterator[None]:
+def this_thread(target: Sink) -> Iterator[None]:
     """What this thread prints goes to `target` meanwhile; other threads' output is untouched."""
     _install()
     previous = getattr(_sinks, "target", None)
