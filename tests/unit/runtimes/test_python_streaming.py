@@ -15,6 +15,7 @@ from foretell.domain.files import FileData
 from foretell.errors import ModelLoadFailed
 from foretell.manifest import ModelVersion
 from foretell.runtimes import LoadedModel
+from foretell.workers import ProcessReplica
 from foretell.workers.child import run_batch
 from foretell.workers.protocol import Chunk
 from foretell.workers.streams import Live
@@ -178,3 +179,24 @@ def test_a_predict_that_cannot_stream_as_written_is_refused_at_load(
     with pytest.raises(ModelLoadFailed) as caught:
         load(python_version(make_version, source))
     assert reason in caught.value.reason
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_generator_model_streams_through_a_real_replica_process(
+    make_version: MakeVersion, anyio_backend: str
+) -> None:
+    replica = ProcessReplica(python_version(make_version, TOKENS))
+    sent: list[Chunk] = []
+    try:
+        await replica.start()
+        (outcome,) = await replica.predict([{"text": "to be"}], sent.append)
+    finally:
+        await replica.stop()
+    assert [(c.items, c.logs) for c in sent] == [
+        ((), "yielding to\n"),
+        (("to ",), ""),
+        ((), "yielding be\n"),
+        (("be ",), ""),
+    ]
+    assert (outcome.output, outcome.streamed, outcome.logs) == ("to be ", OutputStream.TEXT, "")
