@@ -381,29 +381,45 @@ def newest(server: Server) -> str:
         return found
 
 
+@pytest.mark.parametrize("route", ["POST stream", "GET stream"])
 def test_a_reader_that_takes_nothing_is_cut_and_the_prediction_runs_on(
-    server: Server, http: httpx.Client
+    server: Server, http: httpx.Client, route: str
 ) -> None:
+    """On both the fast lane (the create) and FastAPI's (the GET), its connection is closed."""
     body = json.dumps({"model": "streams/big", "input": {"n": 200}, "stream": True}).encode()
-    head = (
-        "POST /v1/predictions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {server.admin_key}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
+    auth = f"Authorization: Bearer {server.admin_key}\r\n"
+    if route == "POST stream":
+        request = (
+            "POST /v1/predictions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"{auth}Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+    else:
+        made = http.post("/v1/predictions", json={"model": "streams/big", "input": {"n": 200}})
+        request = f"GET {made.json()['urls']['stream']} HTTP/1.1\r\nHost: test\r\n{auth}\r\n"
+        request = request.encode()
+    cuts = server.log().count("reader stalled")
     with socket.socket() as reader:
         # 10 MB of output against a receive buffer of a few KB: the server's sends stop.
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         reader.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
-        reader.sendall(head.encode() + body)
-        wait_for(lambda: "reader stalled" in server.log(), timeout=WAIT_S, what="the cut")
+        reader.sendall(request)
+        wait_for(
+            lambda: server.log().count("reader stalled") > cuts, timeout=WAIT_S, what="the cut"
+        )
         reader.settimeout(WAIT_S)
         received = b""
         while chunk := reader.recv(1 << 20):  # what was buffered, then the server's close
             received += chunk
 
     assert received.startswith(b"HTTP/1.1 200")
-    prediction_id = re.search(rb"x-prediction-id: (\S+)", received, re.IGNORECASE)
-    assert prediction_id is not None
     assert len(received) < 200 * 50_000  # cut short
-    record = ended(http, prediction_id.group(1).decode())
+    assert "ASGI callable returned" not in server.log()  # closed, not given up on
+    if route == "POST stream":
+        found = re.search(rb"x-prediction-id: (\S+)", received, re.IGNORECASE)
+        assert found is not None
+        prediction_id = found.group(1).decode()
+    else:
+        prediction_id = made.json()["id"]
+    record = ended(http, prediction_id)
     assert record["status"] == "succeeded"
     assert len(record["output"]) == 200 * 50_000

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -36,7 +37,8 @@ from uvicorn.protocols.http.httptools_impl import (
 from uvicorn.server import ServerState
 
 from foretell.api.errors import dialect_of_path, error_response
-from foretell.api.lane import Lane
+from foretell.api.lane import Lane, cut_off
+from foretell.api.sse import CLOSE
 from foretell.config import Settings
 from foretell.errors import (
     ConnectionsFull,
@@ -171,6 +173,9 @@ class LimitedHttpTools(HttpToolsProtocol):
                 task.add_done_callback(self.tasks.discard)
                 self.tasks.add(task)  # the graceful stop drains these as it does ASGI's
                 return
+        # How an event stream closes the connection of a reader that stalled (api.sse): ASGI
+        # has no way to, and a response left unfinished is logged by uvicorn as an app's error.
+        cycle.scope[CLOSE] = partial(cut_off, cycle)  # type: ignore[literal-required]
         _Base._start_asgi_task(self, cycle, app)
 
     def on_body(self, body: bytes) -> None:

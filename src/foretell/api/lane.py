@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import partial
 from typing import cast
 
 from starlette.datastructures import Headers
@@ -71,7 +72,7 @@ class Lane:
         try:
             response = await self._respond(cycle, matched, body)
             if isinstance(response, EventStream):  # a body sent as it happens, on the cycle
-                response.abort = cycle.transport.close
+                response.abort = partial(cut_off, cycle)
                 scope, receive = cast(Scope, cycle.scope), cast(Receive, cycle.receive)
                 await response(scope, receive, cast(Send, cycle.send))
             elif response is not None:
@@ -181,6 +182,13 @@ def _write(cycle: RequestResponseCycle, response: Response) -> None:
     if not keep_alive:
         cycle.transport.close()
     cycle.on_response()
+
+
+def cut_off(cycle: RequestResponseCycle) -> None:
+    """Close `cycle`'s connection now, dropping what it has not sent: an event stream's reader
+    that stopped reading (api.sse), whose buffered bytes a plain close would wait to send."""
+    cycle.transport.abort()
+    cycle.disconnected = True  # as connection_lost will say: nobody left to answer or log
 
 
 def _nothing() -> None:

@@ -26,6 +26,8 @@ from starlette.types import Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 KEEP_ALIVE = b": keep-alive\n\n"
+# The scope's key for a function closing the request's connection (api.connection sets it).
+CLOSE = "foretell.close"
 KEEP_ALIVE_S = 15.0  # under the idle timeouts proxies commonly keep (nginx's 60 s, ELB's 60 s)
 _CUT_SEND_S = 1.0  # how long the cut event of a stalled reader is given to go out
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -97,8 +99,9 @@ class EventStream(Response):
         self.keep_alive_s = keep_alive_s
         self.status_code = status_code
         self.background: BackgroundTask | None = None
-        # Set by a server lane that can close the connection itself (api.lane): a stalled
-        # reader's connection is closed there, where ASGI can only give up on the response.
+        # Set by a server lane that can close the connection itself (api.lane), as the scope's
+        # CLOSE is by api.connection: a stalled reader's connection is closed, where ASGI
+        # alone can only give up on the response.
         self.abort: Callable[[], None] | None = None
         self.init_headers({**HEADERS, **(headers or {})})
 
@@ -116,8 +119,10 @@ class EventStream(Response):
             await _close(self.events)
         if ended is True:  # the events ended: the body's end (a cut or a departure has none)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif ended is False and self.abort is not None:
-            self.abort()
+        elif ended is False:  # a stalled reader: its connection closed, where the server can
+            abort = self.abort or scope.get(CLOSE)
+            if abort is not None:
+                abort()
 
     async def _pump(self, send: Send) -> bool:
         """Send the events until they end (True) or the reader stalls (False)."""
