@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from foretell.api.sse import KEEP_ALIVE, EventStream, encode
+from foretell.api.sse import CLOSE, KEEP_ALIVE, EventStream, encode
 
 pytestmark = pytest.mark.anyio
 
@@ -137,15 +137,20 @@ async def test_a_client_leaving_ends_the_stream_and_closes_its_events_at_once() 
     assert asyncio.all_tasks() - before == set()  # no task left behind
 
 
-async def test_a_reader_that_takes_nothing_is_cut_and_its_connection_closed() -> None:
+@pytest.mark.parametrize("closer", ["lane", "scope"])
+async def test_a_reader_that_takes_nothing_is_cut_and_its_connection_closed(closer: str) -> None:
     source, client = Source(), Client()
     source.queue.put_nowait(Ev("output", "a", "1-0-2"))
     stream = EventStream(source.events(), stall_s=0.05)
     aborted = asyncio.Event()
-    stream.abort = aborted.set
+    scope: dict[str, Any] = {"type": "http"}
+    if closer == "lane":  # api.lane sets it
+        stream.abort = aborted.set
+    else:  # api.connection puts it in an ASGI request's scope
+        scope[CLOSE] = aborted.set
     client.stalled = True
 
-    await stream({"type": "http"}, client.receive, client.send)
+    await stream(scope, client.receive, client.send)
 
     assert aborted.is_set()
     assert source.closed
