@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from _browser import Traffic, same_origin
 from _server import Server, build_repository, running_server
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -57,6 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
+    expect.set_options(timeout=TIMEOUT_MS)  # `expect` waits as long as the page's own calls
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"no {CHROMIUM}: install Debian's chromium (scripts/apt.sh chromium)")
     with sync_playwright() as driver:

@@ -1,11 +1,13 @@
 """The playground at `/` in a real browser: a key entered once, demo/iris run from its form,
-an image uploaded, a text stream watched as it grows, the predictions page; nothing requested
-from anywhere but the server."""
+an image uploaded to demo/digits-image, demo/tiny-gpt2's text watched as it grows, the
+predictions page; nothing requested from anywhere but the server, the key never in a URL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _browser import Traffic
@@ -14,13 +16,165 @@ from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.slow
 
+Screenshot = Callable[[str], Path]
 
-def test_the_page_asks_for_a_key_and_loads_nothing_from_elsewhere(
-    page: Page, server: Server, traffic: Traffic, screenshot: Callable[[str], Path]
+# Every control a person fills in names itself to a screen reader: a <label>, or aria-label.
+UNLABELLED = """() => [...document.querySelectorAll("main input, main select, main textarea")]
+  .filter((e) => e.getAttribute("aria-hidden") !== "true" && e.type !== "hidden")
+  .filter((e) => e.labels.length === 0 && !e.getAttribute("aria-label"))
+  .map((e) => e.outerHTML)"""
+
+# Each state the output box passes through, as a person would see it: recorded on every change.
+RECORD_OUTPUT = """() => {
+  window.seen = [];
+  const box = document.querySelector(".output-box");
+  const note = () => window.seen.push([box.dataset.state, box.textContent.length]);
+  new MutationObserver(note).observe(box, {
+    childList: true, subtree: true, characterData: true, attributes: true,
+  });
+}"""
+
+
+def sign_in(page: Page, server: Server) -> None:
+    page.goto("/")
+    page.get_by_label("API key").fill(server.admin_key)
+    page.get_by_label("API key").press("Enter")  # the keyboard's way in
+    expect(page.get_by_role("heading", name="Models", level=1)).to_be_visible()
+
+
+def create(server: Server, model: str, input: dict[str, Any]) -> dict[str, Any]:
+    with server.client() as http:
+        answer = http.post(
+            "/v1/predictions", json={"model": model, "input": input}, headers={"Prefer": "wait=60"}
+        )
+        answer.raise_for_status()
+        record: dict[str, Any] = answer.json()
+        return record
+
+
+def assert_clean(traffic: Traffic, server: Server) -> None:
+    assert traffic.foreign() == []
+    assert not [url for url in traffic.requests if server.admin_key in url]
+    assert traffic.errors == []
+
+
+def test_a_key_then_demo_iris_run_from_its_form(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
 ) -> None:
     page.goto("/")
+    key = page.get_by_label("API key")
+    expect(key).to_be_focused()
+    screenshot("01-key")
+    key.fill("ft_not_a_key")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("alert")).to_contain_text("not accepted")
 
-    expect(page).to_have_title("foretell playground")
-    screenshot("key")
-    assert traffic.foreign() == []
-    assert traffic.errors == []
+    key.fill(server.admin_key)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("link", name="demo/iris")).to_be_visible()
+    expect(page.get_by_role("link", name="demo/tiny-gpt2")).to_be_visible()
+    screenshot("02-models")
+    # Kept for this tab only.
+    assert page.evaluate("sessionStorage.getItem('foretell.key')") == server.admin_key
+    assert page.evaluate("localStorage.length") == 0
+
+    page.get_by_role("link", name="demo/iris").click()
+    page.get_by_label("features").fill("[[5.1, 3.5, 1.4, 0.2]]")
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_role("button", name="Run").click()
+
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("succeeded")
+    output = page.locator(".output-box")
+    expect(output.locator("dt", has_text="label")).to_be_visible()
+    expect(output.locator("dd").first).to_have_text("0")  # setosa
+    expect(page.get_by_role("tabpanel")).to_contain_text('"features":[[5.1,3.5,1.4,0.2]]')
+    screenshot("03-iris")
+    assert_clean(traffic, server)
+
+
+def test_an_image_uploaded_to_demo_digits_image(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot, tmp_path: Path
+) -> None:
+    drawn = create(server, "demo/draw-digit", {"digit": 3})
+    with server.client() as http:
+        png = http.get(drawn["output"])
+        png.raise_for_status()
+    digit = tmp_path / "three.png"
+    digit.write_bytes(png.content)
+
+    sign_in(page, server)
+    page.goto("/#/models/demo/digits-image")
+    page.get_by_label("Image", exact=True).set_input_files(digit)
+    expect(page.get_by_text("Uploaded three.png")).to_be_visible()
+    page.get_by_role("button", name="Run").click()
+
+    expect(page.get_by_role("status")).to_contain_text("succeeded")
+    expect(page.locator(".output-box .bars .top .bar-label")).to_have_text("3")
+    screenshot("04-digits-image-upload")
+    uploads = [url for url in traffic.requests if "/v1/files?" in url]
+    assert len(uploads) == 1
+    assert_clean(traffic, server)
+
+
+def test_a_streaming_models_output_grows_before_it_ends(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
+) -> None:
+    sign_in(page, server)
+    page.goto("/#/models/demo/tiny-gpt2")
+    page.get_by_label("prompt").fill("Once upon a time")
+    page.get_by_label("max_new_tokens").fill("48")
+    page.evaluate(RECORD_OUTPUT)
+    page.get_by_role("button", name="Run").click()
+
+    output = page.locator(".output-box")
+    # Shown as it grows (on a fast machine the end may come first: `seen` below is the check).
+    expect(output).to_have_attribute("data-state", re.compile("partial|final"))
+    screenshot("05-stream-partial")
+    expect(output).to_have_attribute("data-state", "final")
+    expect(page.get_by_role("status")).to_contain_text("succeeded")
+    screenshot("06-stream-final")
+
+    seen = [(state, length) for state, length in page.evaluate("window.seen")]
+    final = output.locator(".preview").text_content() or ""
+    partial = [length for state, length in seen if state == "partial"]
+    assert partial, seen
+    # It grew: text shorter than the end's was shown first, more than once.
+    assert 0 < min(partial) < len(final), (partial, len(final))
+    assert len(set(partial)) > 1, partial
+    assert seen.index(("partial", partial[0])) < next(
+        i for i, (state, _) in enumerate(seen) if state == "final"
+    )
+    assert any("/v1/predictions" in url for url in traffic.requests)
+    assert_clean(traffic, server)
+
+
+def test_the_predictions_page_lists_filters_pages_and_opens_one(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
+) -> None:
+    made = [create(server, "demo/iris", {"features": [[6.3, 3.3, 6.0, 2.5]]}) for _ in range(26)]
+    newest = made[-1]
+    create(server, "demo/draw-digit", {"digit": 1})
+
+    sign_in(page, server)
+    page.get_by_role("link", name="Predictions").click()
+    expect(page.get_by_role("heading", name="Predictions", level=1)).to_be_visible()
+    rows = page.locator("table.predictions tbody tr")
+    expect(rows.first).to_contain_text("demo/draw-digit")
+
+    page.get_by_label("Model").select_option("demo/iris")
+    page.get_by_label("Status").select_option("succeeded")
+    expect(page).to_have_url(f"{server.url}/#/predictions?model=demo%2Firis&status=succeeded")
+    expect(rows.first).to_contain_text(newest["id"][:8])
+    expect(rows).to_have_count(25)  # a page; the next one on request
+    page.get_by_role("button", name="Load more").click()
+    expect(rows.nth(25)).to_be_visible()
+    assert all("demo/iris" in text for text in rows.all_inner_texts())
+    screenshot("07-predictions")
+
+    page.get_by_role("link", name=newest["id"][:8]).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(newest["id"][:8])
+    expect(page.get_by_role("status")).to_contain_text("succeeded")
+    expect(page.locator(".output-box dd").first).to_have_text("2")  # virginica
+    screenshot("08-prediction")
+    assert_clean(traffic, server)

@@ -41,12 +41,13 @@ function failure(error) {
 
 function showKey() {
   const value = key.get();
-  keyStatus.replaceChildren(
+  const shown = [
     value
       ? h("span", { class: "key-chip" }, h("span", { class: "muted" }, "Key "), h("code", {}, `${value.slice(0, 7)}…`))
       : null,
     value ? h("button", { type: "button", class: "link", onclick: () => { key.clear(); showKey(); location.hash = "#/key"; } }, "Sign out") : null,
-  );
+  ];
+  keyStatus.replaceChildren(...shown.filter(Boolean));
 }
 
 // #/key: the key, entered once, checked against GET /v1/models, kept for this tab only.

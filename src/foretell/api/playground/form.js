@@ -123,11 +123,12 @@ function field(name, schema, required, root) {
   const id = `field-${++counter}`;
   const hintId = `${id}-hint`;
   const errorId = `${id}-error`;
+  // The property's own name beside its title, outside the label: a field is called by its title.
   const label = h(
-    "label",
-    { for: id, class: "label" },
-    schema.title || name,
-    required ? h("span", { class: "required", "aria-hidden": "true" }, " *") : null,
+    "div",
+    { class: "label" },
+    h("label", { for: id }, schema.title || name),
+    required ? h("span", { class: "required", "aria-hidden": "true" }, "*") : null,
     schema.title && schema.title !== name ? h("code", { class: "name" }, name) : null,
   );
   const hints = [];

@@ -85,10 +85,38 @@ function array(items, depth) {
   if (items.every((item) => typeof item === "string" && isFile(item))) {
     return h("div", { class: "gallery" }, ...items.map(file));
   }
+  const shares = items.every((item) => typeof item === "number" && item >= 0 && item <= 1);
+  if (shares && items.length >= 2 && items.length <= 32 && !items.every(Number.isInteger)) {
+    return bars(items);
+  }
   if (items.every((item) => typeof item !== "object")) {
-    return h("span", { class: "scalar" }, items.map((item) => (typeof item === "string" ? item : String(item))).join(", "));
+    return h("span", { class: "scalar" }, items.map((item) => (typeof item === "string" ? item : format(item))).join(", "));
   }
   return h("ol", { class: "items" }, ...items.slice(0, MAX_ROWS).map((item) => h("li", {}, render(item, depth + 1))));
+}
+
+// Shares (probabilities, scores in 0-1) as bars, the largest marked: what a person looks for.
+function bars(values) {
+  const top = values.indexOf(Math.max(...values));
+  return h(
+    "ol",
+    { class: "bars", start: "0" },
+    ...values.map((value, i) =>
+      h(
+        "li",
+        { class: i === top ? "top" : null },
+        h("span", { class: "bar-label" }, String(i)),
+        h("span", { class: "bar", "aria-hidden": "true" }, fill(value)),
+        h("span", { class: "bar-value" }, format(value)),
+      ),
+    ),
+  );
+}
+
+function fill(share) {
+  const span = h("span");
+  span.style.width = `${(share * 100).toFixed(1)}%`; // CSSOM: the page's CSP refuses style attributes
+  return span;
 }
 
 function table(columns, rows) {
