@@ -8,7 +8,7 @@ import io
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 # The server's default (config.max_prediction_logs_chars), for replicas built without one.
 LOGS_CAP = 1024 * 1024
@@ -28,6 +28,7 @@ class Sink:
     __slots__ = ()
     encoding = "utf-8"
     errors = "strict"
+    closed = False
 
     def write(self, text: str) -> int:
         raise NotImplementedError
@@ -158,9 +159,18 @@ class _PerThread(io.TextIOBase):
     def isatty(self) -> bool:
         return self.real.isatty()
 
+    def close(self) -> None:
+        # Called when a replaced proxy is collected (io's finalizer): the real stream is not
+        # the proxy's to flush or close, and may be closed already.
+        return None
+
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return self.real.encoding
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest of the real stream (its buffer, name, reconfigure...) for the server's code.
+        return getattr(self.real, name)
 
 
 _install_lock = threading.Lock()

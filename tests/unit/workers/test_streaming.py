@@ -219,6 +219,7 @@ async def test_the_servers_own_output_is_untouched_by_a_thread_replicas_capture(
     async with running("thread", "prints-lines") as replica:
         await seen.run(replica, [{"lines": 2, "gate": gate}])
     print("server after")
+    assert sys.stdout.buffer is not None, "the rest of the real stream is there"
     out = capsys.readouterr().out
     assert out == "server saw line 0\nserver saw line 1\nserver after\n"
     assert seen.logs() == "line 0\nline 1\n"
