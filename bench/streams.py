@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/streams.py [--quick] [--streams 200] [--tokens 200] [--token-bytes 512]
         [--interval-ms 25] [--slow 50] [--stalled 50] [--stall-s S] [--max-rss-ratio 1.25]
-        [--phases fast,mixed,stalled] [--src DIR]
+        [--phases fast,mixed,stalled] [--setting NAME=VALUE] [--src DIR]
 
 Each stream phase starts its own `foretell serve` (fresh data dir, no auth; the server and its
 workers on core 0, this client on core 1 where the machine has both), so its memory is its own,
@@ -725,6 +725,13 @@ def main() -> None:
     parser.add_argument("--stall-s", type=float, help="the server's stream_stall_s")
     parser.add_argument("--max-rss-ratio", type=float, default=1.25)
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting (FORETELL_NAME), e.g. progress_interval_s=5; repeatable",
+    )
+    parser.add_argument(
         "--phases",
         type=lambda text: text.split(","),
         default=["fast", "mixed", "stalled"],
@@ -786,6 +793,9 @@ def serving(args: argparse.Namespace, repository: Path, data: Path) -> Iterator[
     env = {"PYTHONPATH": str(args.src)}
     if args.stall_s is not None:
         env["FORETELL_STREAM_STALL_S"] = str(args.stall_s)
+    for setting in args.setting:
+        name, _, value = setting.partition("=")
+        env[f"FORETELL_{name.upper()}"] = value
     argv = [sys.executable, "-m", "foretell", "serve", str(repository), "--port", str(port)]
     argv += ["--data-dir", str(data), "--no-auth"]
     data.mkdir()
