@@ -19,6 +19,7 @@ from foretell.manifest import Batching
 from foretell.scheduler import Job, Scheduler
 from foretell.workers import Chunk, Outcome, ProcessReplica, ThreadReplica
 from foretell.workers.logs import cut_note
+from foretell.workers.protocol import LARGE_MESSAGE_BYTES
 
 pytestmark = pytest.mark.anyio
 
@@ -126,6 +127,21 @@ async def test_a_batch_of_streams_is_driven_in_turn_each_to_its_own_index(kind: 
         "sent c1\n",
     ]
     assert [o.logs for o in outcomes] == ["", "", ""]
+
+
+async def test_a_chunk_too_large_for_the_loop_is_read_on_a_thread_and_still_in_order() -> None:
+    seen = Seen()
+    size = LARGE_MESSAGE_BYTES + 1
+    async with running("process", "streams") as replica:
+        (outcome,) = await seen.run(replica, [{"items": ["x", "y"], "times": size}])
+        (after,) = await replica.predict([{"items": ["z"]}], Seen())
+    assert [(c.items[0][0], len(c.items[0])) for c in seen.chunks() if c.items] == [
+        ("x", size),
+        ("y", size),
+    ]
+    assert seen.logs() == "sent x\nsent y\n"
+    assert outcome.output == "x" * size + "y" * size
+    assert after.output == "z", "the reader is back on the loop"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -128,8 +128,9 @@ def _mode(item: Mapping[str, Any]) -> OutputStream:
 
 class Streams(Echo):
     """Streams each input's "items", printing "sent X" after each; with "raise_after": n, raises
-    after n items; with "gate": a path, waits for the file "<gate>-<i>" before item i > 0.
-    {"mode": "items"} streams a list, else text."""
+    after n items; with "gate": a path, waits for the file "<gate>-<i>" before item i > 0;
+    with "times": n, each item is its value n times over. {"mode": "items"} streams a list,
+    else text."""
 
     def predict(self, batch: Sequence[Mapping[str, Any]]) -> list[Any]:
         return [Stream(self._items(item), _mode(item)) for item in batch]
@@ -140,7 +141,7 @@ class Streams(Echo):
                 raise ValueError(f"gave up after {i}")
             if i and (gate := item.get("gate")):
                 wait_for(f"{gate}-{i}")
-            yield value
+            yield value * item["times"] if "times" in item else value
             print(f"sent {value}")
 
 
