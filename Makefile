@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # OIP v2 over gRPC (tritonclient.grpc) on GRPC_PORT, Triton's 8001.
 GRPC_PORT ?= 8001
 run: $(STAMP)
-	$(BIN)/foretell serve $(REPO) --port $(PORT) --grpc-port $(GRPC_PORT) --default-model demo/sentiment --default-model demo/sentiment-text --default-model demo/digits-image --anonymous-public
+	$(BIN)/foretell serve $(REPO) --port $(PORT) --grpc-port $(GRPC_PORT) --default-model demo/sentiment --default-model demo/sentiment-text --default-model demo/digits-image --anonymous-public --cors-origin http://localhost:$(PORT) --cors-origin http://127.0.0.1:$(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts bench

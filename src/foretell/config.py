@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# What a browser sends in Origin: a scheme, a host and maybe a port; no path, no slash.
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#@]+")
 
 
 class Settings(BaseSettings):
@@ -23,6 +27,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="owner/name of the models GPUX's POST /predict runs, each request on the one "
         "whose inputs it names; default: the only model",
+    )
+    # NoDecode: FORETELL_CORS_ORIGINS is a comma-separated list, as FORETELL_DEFAULT_MODEL.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins (scheme://host[:port]) whose pages may call this API from a "
+        "browser (CORS), or * for any; default none: no CORS headers at all",
     )
     data_dir: Path = Field(Path(".foretell"), description="where the embedded database lives")
     db: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
@@ -248,6 +258,23 @@ class Settings(BaseSettings):
         for item in value:
             names += [n.strip() for n in item.split(",")] if isinstance(item, str) else [item]
         return list(dict.fromkeys(n for n in names if n != ""))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        """As default_model: one, comma-separated, or a list (the repeated --cors-origin)."""
+        return cls._model_names(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origin_shapes(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"cors_origins '{origin}' is not an origin: scheme://host[:port] with no "
+                    "path or trailing slash (e.g. http://localhost:3000), or * for any"
+                )
+        return [o.lower() for o in value]  # browsers send scheme and host in lower case
 
     @field_validator("files")
     @classmethod

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from foretell.api import docs, health, keys, metrics, oip_grpc, playground
+from foretell.api.cors import cross_origin
 from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
 from foretell.api.encoding import ContentDecoding
 from foretell.api.errors import install as install_error_handlers
@@ -162,4 +163,6 @@ def front(app: FastAPI) -> Front:
         upload_limit=settings.max_upload_bytes,
         push_limit=settings.max_push_bytes,
     )
-    return Front(limited, Lane(hot, limit=settings.max_body_bytes, budget=limited.budget))
+    cross = bool(settings.cors_origins)
+    lane = Lane(hot, limit=settings.max_body_bytes, budget=limited.budget, cross_origin=cross)
+    return Front(cross_origin(limited, settings.cors_origins), lane)

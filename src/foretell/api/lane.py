@@ -35,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from foretell.api.cors import crosses
 from foretell.api.encoding import codings, decode, decoded_headers, refusal
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.api.hotpath import HotPaths, HotRoute
@@ -51,19 +52,25 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class Lane:
     """Serves the routes of `hot` on uvicorn's request cycles (api.connection calls it)."""
 
-    def __init__(self, hot: HotPaths, *, limit: int, budget: BodyBudget) -> None:
+    def __init__(
+        self, hot: HotPaths, *, limit: int, budget: BodyBudget, cross_origin: bool = False
+    ) -> None:
         self.hot = hot
         self.limit = limit  # a body's bytes, as sent and as decoded
         self.budget = budget  # the bytes unfinished requests hold, the ASGI stack's too
+        self.cross_origin = cross_origin  # CORS on: a request with an Origin is not this lane's
 
     def match(
         self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]] = ()
     ) -> Matched | None:
-        """The hot route for a request; None for FastAPI's, and for an upload (streamed to disk
-        by its route, where this lane would read the body whole: limits.is_upload)."""
+        """The hot route for a request; None for FastAPI's, for an upload (streamed to disk
+        by its route, where this lane would read the body whole: limits.is_upload), and with
+        CORS on for a request with an Origin (a browser's: the ASGI stack adds CORS headers)."""
         matched = self.hot.match(method, path)
         if matched is not None and is_upload(method, path, headers):
             return None
+        if matched is not None and self.cross_origin and crosses(headers):
+            return None  # CORS headers are the ASGI stack's (api.cors)
         return matched
 
     async def serve(self, cycle: RequestResponseCycle, matched: Matched) -> None:

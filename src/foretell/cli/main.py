@@ -72,6 +72,14 @@ def serve(
             "--no-auth", help="no API keys: for experiments on this machine only (loopback)"
         ),
     ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="FORETELL_CORS_ORIGINS",
+            help="an origin (scheme://host[:port]) whose pages may call this API from a browser "
+            "(CORS); repeatable (or comma-separated), * for any; default: none",
+        ),
+    ] = None,
     anonymous_public: Annotated[
         bool,
         typer.Option(
@@ -142,6 +150,7 @@ def serve(
             auth=not no_auth,
             anonymous_public=anonymous_public,
             default_model=default_model,
+            cors_origins=cors_origin,
             ray_address=ray_address,
             placement=placement.value,
             workers=workers,
