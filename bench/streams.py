@@ -194,11 +194,27 @@ def memory_kb(pid: int, name: str) -> int:
     return 0
 
 
-class Memory:
-    """The server process's RSS sampled while a phase runs, and its peak since the phase began."""
+def send_queues(port: int) -> int:
+    """Bytes the kernel holds unsent or unacknowledged on the sockets of the server's `port`
+    (tx_queue in /proc/net/tcp): what a reader that does not read costs outside the server's
+    RSS, up to the socket's send buffer (autotuned up to net.ipv4.tcp_wmem's maximum)."""
+    total, suffix = 0, f":{port:04X}"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(suffix):
+                total += int(fields[4].split(":")[0], 16)
+    return total
 
-    def __init__(self, pid: int) -> None:
+
+class Memory:
+    """The server process's RSS sampled while a phase runs, and its peak since the phase began;
+    the peak of its sockets' kernel send queues."""
+
+    def __init__(self, pid: int, port: int) -> None:
         self.pid = pid
+        self.port = port
+        self.peak_send_queues = 0
         self.peak_rss_kb = 0
         self.peak_tree_bytes = 0
         self.start_rss_kb = 0
@@ -216,6 +232,8 @@ class Memory:
         tick = 0
         while True:
             self.peak_rss_kb = max(self.peak_rss_kb, memory_kb(self.pid, "VmRSS"))
+            if tick % 5 == 0:
+                self.peak_send_queues = max(self.peak_send_queues, send_queues(self.port))
             if tick % 10 == 0:
                 self.peak_tree_bytes = max(self.peak_tree_bytes, rss_bytes(self.pid))
             tick += 1
@@ -415,6 +433,7 @@ class PhaseResult:
     start_rss_kb: int
     peak_rss_kb: int
     peak_tree_bytes: int
+    peak_send_queues: int
     server_cpu_s: float
     client_cpu_s: float
     wall_s: float
@@ -482,9 +501,9 @@ class Busy:
 class Meter:
     """A phase's memory, CPU and wall time, from its start."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, port: int) -> None:
         self.pid = pid
-        self.memory = Memory(pid)
+        self.memory = Memory(pid, port)
         self.memory.start()
         self._cpu = _tree_ticks(pid)
         self._own = _own_cpu()
@@ -501,6 +520,7 @@ class Meter:
             self.memory.start_rss_kb,
             peak,
             self.memory.peak_tree_bytes,
+            self.memory.peak_send_queues,
             (_tree_ticks(self.pid) - self._cpu) / TICKS,
             _own_cpu() - self._own,
             time.monotonic() - self._t0,
@@ -514,7 +534,7 @@ async def stream_phase(
     base_url = f"http://{HOST}:{port}"
     prober = Probe(base_url)
     await prober.start()
-    meter = Meter(pid)
+    meter = Meter(pid, port)
     body = {
         "model": MODEL,
         "input": {
@@ -570,7 +590,7 @@ def _counts(kinds: list[str]) -> dict[str, int]:
 async def quiet_phase(name: str, port: int, pid: int, seconds: float) -> PhaseResult:
     prober = Probe(f"http://{HOST}:{port}")
     await prober.start()
-    meter = Meter(pid)
+    meter = Meter(pid, port)
     busy = Busy(pid)
     prober.go()
     await asyncio.sleep(seconds)
@@ -624,10 +644,11 @@ def report(results: list[PhaseResult], args: argparse.Namespace) -> bool:
         )
     print(
         "\n| phase | RSS before MB | peak MB | peak - before MB | RSS after MB | tree peak MB |"
+        " kernel send queues peak MB |"
         " server CPU s | per token us | client CPU s | wall s | events | cuts | drops |"
         " readers ok |"
     )
-    print("| --- |" + " ---: |" * 13)
+    print("| --- |" + " ---: |" * 14)
     tokens = args.streams * args.tokens
     streamed = [(i, p) for i, p in enumerate(results) if p.readers]
     for i, p in streamed:
@@ -637,7 +658,8 @@ def report(results: list[PhaseResult], args: argparse.Namespace) -> bool:
         print(
             f"| {p.name} | {before / 1024:.0f} | {p.peak_rss_kb / 1024:.0f} |"
             f" {(p.peak_rss_kb - before) / 1024:+.0f} | {after / 1024:.0f} |"
-            f" {p.peak_tree_bytes / 1e6:.0f} | {p.server_cpu_s:.1f} |"
+            f" {p.peak_tree_bytes / 1e6:.0f} | {p.peak_send_queues / 1e6:.1f} |"
+            f" {p.server_cpu_s:.1f} |"
             f" {p.server_cpu_s / tokens * 1e6:.0f} | {p.client_cpu_s:.1f} | {p.wall_s:.0f} |"
             f" {sum(r.events for r in p.readers)} | {sum(r.cuts for r in p.readers)} |"
             f" {sum(r.drops for r in p.readers)} | {len(p.readers) - len(bad)}/{len(p.readers)} |"
