@@ -8,7 +8,7 @@ checks that a page works offline. `screenshot(name)` saves the page as
 test-artifacts/screenshots/NAME.png, for people to look at.
 
 The browser is Debian's chromium (`make test` installs it: scripts/apt.sh chromium), never one
-that Playwright downloads; one per session, each test in its own context.
+that Playwright downloads; one per test module, each test in its own context.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield started
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: while Playwright's sync API is up, its event loop is the
+# thread's running loop (between calls too), and every async test run meanwhile would fail
+# ("Cannot run the event loop while another loop is running").
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     expect.set_options(timeout=TIMEOUT_MS)  # `expect` waits as long as the page's own calls
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
@@ -64,9 +67,9 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One chromium for the session (a fresh temporary profile, which Playwright makes)."""
+    """One chromium for the module (a fresh temporary profile, which Playwright makes)."""
     launched = playwright.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
     )

@@ -106,7 +106,7 @@ function bars(values) {
         "li",
         { class: i === top ? "top" : null },
         h("span", { class: "bar-label" }, String(i)),
-        h("span", { class: "bar", "aria-hidden": "true" }, fill(value)),
+        h("span", { class: "share", "aria-hidden": "true" }, fill(value)),
         h("span", { class: "bar-value" }, format(value)),
       ),
     ),
