@@ -52,6 +52,10 @@ async def test_page_loads_its_assets_from_this_server(
     assert {url.rsplit("/", 1)[-1] for url in urls} == needs
     assert [url for url in urls if not url.startswith("/")] == []  # no other origin
     assert "googleapis" not in response.text
+    # Whatever its scripts ask for, the browser loads nothing from another origin.
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "img-src 'self' data: blob:;" in policy
     assert "'/openapi.json'" in response.text or '"/openapi.json"' in response.text
     for url in urls:
         asset = await http.get(url)
