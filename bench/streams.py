@@ -9,8 +9,8 @@ workers on core 0, this client on core 1 where the machine has both), so its mem
 on a temporary repository holding demo/digits (the shipped ONNX model) and `bench/tokens`, a
 python model written here whose `predict` is a generator: `--tokens` strings of `--token-bytes`
 characters, one every `--interval-ms` (paced by the clock, so a batch of them advanced in turn
-keeps the pace), printing a line every 50 tokens. `bench/tokens` batches up to 256 predictions
-with a 4 s window, so the streams of a phase run at once.
+keeps the pace), printing a line every 50 tokens. `bench/tokens` batches --streams predictions
+(a 10 s window), so the streams of a phase run at once.
 
 The stream phases, each between two quiet ones (demo/digits alone) on its server:
   fast         --streams predictions (POST /v1/predictions), each read by one reader on
@@ -77,8 +77,8 @@ runtime: python
 predictor: predict.py:Tokens
 description: 'bench/streams.py: a generator predict yielding tokens at a steady pace.'
 batching:
-  max_batch_size: 256
-  max_delay_ms: {delay_ms}
+  max_batch_size: {batch}
+  max_delay_ms: 10000
   max_queue_size: 1024
 timeouts:
   predict_s: 900
@@ -785,7 +785,7 @@ def main() -> None:
     plan = [(name, kinds) for name, kinds in plan if name in args.phases]
     results: list[PhaseResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as tmp:
-        repository = repository_for(Path(tmp))
+        repository = repository_for(Path(tmp), args.streams)
         for name, kinds in plan:
             # Each stream phase on a fresh server: its memory is its own, not what an earlier
             # phase left in the allocator's arenas.
@@ -796,14 +796,15 @@ def main() -> None:
     sys.exit(0 if ok else 1)
 
 
-def repository_for(tmp: Path) -> Path:
+def repository_for(tmp: Path, streams: int) -> Path:
     """demo/digits and bench/tokens, in a repository of their own."""
     repository = tmp / "models"
     shutil.copytree(EXAMPLES / "demo" / "digits", repository / "demo" / "digits")
     folder = repository / MODEL / "1"
     folder.mkdir(parents=True)
-    # The batch window lets a phase's predictions, created together, run as one batch.
-    (folder / "foretell.yaml").write_text(MANIFEST.format(delay_ms=4000))
+    # A phase's predictions run as one batch: it starts as soon as the last is created, or
+    # after the window when creating them takes longer (the first waits for the others).
+    (folder / "foretell.yaml").write_text(MANIFEST.format(batch=streams))
     (folder / "predict.py").write_text(PREDICTOR)
     return repository
 
