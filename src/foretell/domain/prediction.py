@@ -90,6 +90,8 @@ class Prediction:
     logs: str = ""
     attempts: int = 0
     created_by: str | None = None  # the owner of the API key that created it
+    # The X-Request-Id of the request that created it (api.request_id): its logs' and traces'.
+    request_id: str | None = None
     # True once retention (or its owner) removed its output files: their URLs then answer 410.
     data_removed: bool = False
     # How its output grew while it ran (a streaming model's); None: set whole when it ended.

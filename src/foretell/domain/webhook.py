@@ -55,6 +55,7 @@ class OutboxEvent:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_attempt_at: datetime | None = None
+    request_id: str | None = None  # its prediction's creating request's, sent as X-Request-Id
 
 
 @dataclass(frozen=True, slots=True)

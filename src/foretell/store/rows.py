@@ -71,6 +71,7 @@ def to_row(p: Prediction, *, new: bool = True) -> dict[str, Any]:
             "webhook": _snapshot(p.webhook),
             "created_at": p.created_at,
             "created_by": p.created_by,
+            "request_id": p.request_id,
         }
     for name in p.unreadable:  # what could not be read stays as it is stored
         row.pop(name, None)
@@ -107,6 +108,7 @@ def from_row(row: Mapping[Any, Any]) -> Prediction:
         logs=row["logs"],
         attempts=row["attempts"],
         created_by=row["created_by"],
+        request_id=row["request_id"],
         data_removed=bool(row["data_removed"]),
         streamed=_streamed(row["id"], row["streamed"]),
         unreadable=unreadable,

@@ -131,6 +131,8 @@ predictions = Table(
     Column("logs", PlainText, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("created_by", String(64), nullable=True),  # the owner of the key that created it
+    # The X-Request-Id of the request that created it (at most 128 printable ASCII characters).
+    Column("request_id", String(128), nullable=True),
     # True once retention removed its output files (store.predictions.mark_data_removed);
     # never in a record's own writes, so they cannot set it back.
     Column("data_removed", Boolean, nullable=False, server_default=false()),
@@ -183,6 +185,8 @@ webhook_events = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_attempt_at", UTCDateTime, nullable=True),
+    # The X-Request-Id of the request that created its prediction, sent with each delivery.
+    Column("request_id", String(128), nullable=True),
     # Which API process delivers it, until when (as predictions' leases); NULL once settled.
     Column("claimed_by", String(32), nullable=True),
     Column("lease_until", UTCDateTime, nullable=True),

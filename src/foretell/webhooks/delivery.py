@@ -288,6 +288,8 @@ class Deliveries:
 
         client = self._http()
         headers = self._keys.sign(event.id, event.body, at)
+        if event.request_id is not None:  # the receiver's logs can name the request behind it
+            headers["x-request-id"] = event.request_id
         timeout_s = self._policy.timeout_s
         try:
             # httpx's timeouts are per read; this one bounds a receiver that trickles bytes,

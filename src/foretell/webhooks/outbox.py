@@ -112,6 +112,7 @@ class Outbox:
                 created_at=now,
                 seq=p.attempts * len(_RANK) + (_RANK["logs"] if progress else _RANK[name]),
                 queued_at=now,
+                request_id=p.request_id,
             )
             for name in wanted
         ]

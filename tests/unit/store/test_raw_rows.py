@@ -126,6 +126,7 @@ def _edgy(make_prediction: MakePrediction, id: str, **fields: Any) -> Prediction
         "attempts": 0,
         "created_by": None,
         "streamed": OutputStream.ITEMS,
+        "request_id": "~ a caller's id: 128 printable ASCII at most",
     }
     return make_prediction(id, **(values | fields))
 
