@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,postgres,cluster,grpc,s3]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,forecast,transformers,postgres,cluster,grpc,s3,otel]'
 	touch $(STAMP)
 
 # GPUX's POST /predict runs demo/sentiment on tokens (input_ids, attention_mask),

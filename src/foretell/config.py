@@ -138,6 +138,16 @@ class Settings(BaseSettings):
         "every model; they share the store",
     )
     auth: bool = Field(True, description="require an API key on every route but health")
+    access_log: bool = Field(
+        True,
+        description="one JSON line a request on the foretell.access logger (stdout under "
+        "foretell serve): method, path, status, duration_ms, key_id, client, request_id",
+    )
+    otel: bool = Field(
+        False,
+        description="OpenTelemetry traces of requests and predictions (needs the otel extra; "
+        "the exporter from the standard OTEL_* environment)",
+    )
     anonymous_public: bool = Field(
         False,
         description="let requests without a key run public models through the dialects' "

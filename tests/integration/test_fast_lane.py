@@ -21,7 +21,15 @@ SETTINGS = {"default_model": "demo/sentiment"}  # what GPUX's /predict runs
 
 IRIS = {"model": "demo/iris", "input": {"features": [[5.1, 3.5, 1.4, 0.2]]}}
 # Fields that differ between any two predictions, whichever lane made them.
-_PER_PREDICTION = {"id", "created_at", "updated_at", "started_at", "completed_at", "urls"}
+_PER_PREDICTION = {
+    "id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "urls",
+    "request_id",
+}
 _TIMINGS = {"setup_time", "execution_time", "queue_time"}
 
 

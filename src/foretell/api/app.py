@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from foretell.api import docs, health, keys, metrics, oip_grpc, playground
+from foretell.api.access import Requests
 from foretell.api.cors import cross_origin
 from foretell.api.dialects import baseten, gpux, native, oip_v2, slashml, spice
 from foretell.api.encoding import ContentDecoding
@@ -30,6 +31,7 @@ from foretell.files import FileService
 from foretell.manifest import scan_repository
 from foretell.service import PredictionService
 from foretell.store import PredictionStore
+from foretell.tracing import tracing
 from foretell.webhooks import Outbox
 
 log = logging.getLogger("foretell")
@@ -75,6 +77,10 @@ def create_app(settings: Settings, on_loaded: Callable[[], None] = lambda: None)
         # A trailing slash is another path: 404, never a redirect answered before auth, to a
         # Location built from the request's Host header.
         redirect_slashes=False,
+        # FastAPI's own OpenTelemetry (on whenever a tracer provider is installed) would trace
+        # only its routes, under foretell's span of the same request (foretell.tracing traces
+        # both lanes); off, it costs its routes no provider lookups either.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # api.docs serves these: FastAPI's pages load their assets from a CDN, and its
         # document does not know the models.
         openapi_url=None,
@@ -163,6 +169,19 @@ def front(app: FastAPI) -> Front:
         upload_limit=settings.max_upload_bytes,
         push_limit=settings.max_push_bytes,
     )
-    cross = bool(settings.cors_origins)
-    lane = Lane(hot, limit=settings.max_body_bytes, budget=limited.budget, cross_origin=cross)
-    return Front(cross_origin(limited, settings.cors_origins), lane)
+    # Outermost: a refusal of the layers below gets its X-Request-Id and its access line too.
+    tracer = tracing(settings)  # None unless settings.otel (and the extra is installed)
+    logged = Requests(
+        cross_origin(limited, settings.cors_origins),
+        access_log=settings.access_log,
+        tracer=tracer,
+    )
+    lane = Lane(
+        hot,
+        limit=settings.max_body_bytes,
+        budget=limited.budget,
+        access_log=settings.access_log,
+        cross_origin=bool(settings.cors_origins),
+        tracer=tracer,
+    )
+    return Front(logged, lane)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from foretell.api.request_id import authenticated
 from foretell.auth import Authenticator, carries_credential, credential
 from foretell.domain.access import ANONYMOUS_ADMIN, Principal, Scope
 from foretell.errors import Forbidden, RateLimited, StoreUnavailable, Unauthenticated
@@ -33,6 +34,7 @@ async def authorize(
     if anonymous is not None and not carries_credential(headers):
         return anonymous
     caller = await authenticator.principal(credential(headers))
+    authenticated(caller.key_id)  # for the access log, refused or not
     if not caller.can(scope):
         raise Forbidden(caller.scope.value, scope.value, action)
     return caller
@@ -50,9 +52,11 @@ async def identify(
     if not carries_credential(headers):
         return None
     try:
-        return await authenticator.principal(credential(headers))
+        caller = await authenticator.principal(credential(headers))
     except (Unauthenticated, RateLimited, StoreUnavailable):
         return None
+    authenticated(caller.key_id)
+    return caller
 
 
 # Declared so that OpenAPI marks every guarded operation and /docs offers "Authorize"; the

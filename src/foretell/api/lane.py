@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from functools import partial
+from time import perf_counter
 from typing import cast
 
 from starlette.datastructures import Headers
@@ -35,13 +36,17 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
+from foretell.api import access
+from foretell.api.access import CLIENT_LEFT, sent_id
 from foretell.api.cors import crosses
 from foretell.api.encoding import codings, decode, decoded_headers, refusal
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.api.hotpath import HotPaths, HotRoute
 from foretell.api.limits import BodyBudget, admit, hold, is_upload
+from foretell.api.request_id import HEADER, begin
 from foretell.api.sse import EventStream
 from foretell.errors import ForetellError
+from foretell.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +58,21 @@ class Lane:
     """Serves the routes of `hot` on uvicorn's request cycles (api.connection calls it)."""
 
     def __init__(
-        self, hot: HotPaths, *, limit: int, budget: BodyBudget, cross_origin: bool = False
+        self,
+        hot: HotPaths,
+        *,
+        limit: int,
+        budget: BodyBudget,
+        access_log: bool = True,
+        cross_origin: bool = False,
+        tracer: Tracing | None = None,
     ) -> None:
         self.hot = hot
         self.limit = limit  # a body's bytes, as sent and as decoded
         self.budget = budget  # the bytes unfinished requests hold, the ASGI stack's too
         self.cross_origin = cross_origin  # CORS on: a request with an Origin is not this lane's
+        self.access_log = access_log  # a line a request in api.access's log
+        self.tracer = tracer  # None: tracing off (foretell.tracing)
 
     def match(
         self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]] = ()
@@ -75,9 +89,19 @@ class Lane:
 
     async def serve(self, cycle: RequestResponseCycle, matched: Matched) -> None:
         """Answer the request of `cycle`, as uvicorn's `run_asgi` would run an app on it."""
+        started = perf_counter()
         body = _Body(cycle, self)
+        # Its own task (api.connection): the request's id is this task's alone, never reset.
+        info = begin(sent_id(cycle.scope["headers"]))
+        status = CLIENT_LEFT
+        tracer = self.tracer
+        if tracer is not None:
+            span, token = tracer.request(cycle.scope["method"], matched[0], cycle.scope["headers"])
         try:
             response = await self._respond(cycle, matched, body)
+            if response is not None:
+                response.raw_headers.append((HEADER, info.raw))
+                status = response.status_code
             if isinstance(response, EventStream):  # a body sent as it happens, on the cycle
                 response.abort = partial(cut_off, cycle)
                 scope, receive = cast(Scope, cycle.scope), cast(Receive, cycle.receive)
@@ -87,17 +111,24 @@ class Lane:
                     await cycle.flow.drain()
                 if not cycle.disconnected:  # else nobody is left to answer, as in ASGI
                     _write(cycle, response)
+                else:
+                    status = CLIENT_LEFT
                 if response.background is not None:
                     await response.background()
         except Exception:  # a bug past the error table (a bad header): as run_asgi does
             log.exception("Exception answering %s %s", cycle.scope["method"], matched[0])
             cycle.transport.close()
+            status = 500
         except BaseException:  # cancelled: the server gave up on it
             cycle.transport.close()
             raise
         finally:
             self.budget.release(body.held)
             cycle.on_response = _nothing
+            if tracer is not None:
+                tracer.ended(span, token, status, info.id)
+            if self.access_log:
+                access.write(cast(Scope, cycle.scope), status, started, info)
 
     async def _respond(
         self, cycle: RequestResponseCycle, matched: Matched, body: _Body

@@ -131,6 +131,22 @@ def serve(
             "store (SQLite on one machine, PostgreSQL on any number)",
         ),
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="FORETELL_ACCESS_LOG",
+            help="one JSON line a request on stdout (logger foretell.access)",
+        ),
+    ] = True,
+    otel: Annotated[
+        bool,
+        typer.Option(
+            "--otel/--no-otel",
+            envvar="FORETELL_OTEL",
+            help="OpenTelemetry traces (needs the otel extra; exporter from OTEL_* variables)",
+        ),
+    ] = False,
 ) -> None:
     """Start the server; models load in the background once it is listening."""
     if no_auth and not is_loopback(host):
@@ -156,6 +172,8 @@ def serve(
             workers=workers,
             files=files,
             public_url=public_url,
+            access_log=access_log,
+            otel=otel,
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):

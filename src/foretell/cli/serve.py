@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 import socket
+import sys
 
 import uvicorn
 from rich.logging import RichHandler
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp
 
 from foretell.api.app import Front, create_app, front
 from foretell.api.connection import protocol_for
+from foretell.api.request_id import RequestIdFilter
 from foretell.api.server import Server
 from foretell.cli.workers import serve_workers
 from foretell.config import Settings
@@ -54,12 +56,30 @@ def serve_on(settings: Settings, sockets: list[socket.socket] | None) -> None:
 
 
 def _log_to_console() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)]
-    )
+    console = RichHandler(show_path=False)
+    console.addFilter(RequestIdFilter())
+    console.setFormatter(_WithRequestId("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[console])
+    # The access log: plain JSON lines on stdout, one write each, never through rich's
+    # rendering (tens of microseconds a line) nor mixed into its wrapped columns.
+    access = logging.getLogger("foretell.access")
+    if not access.handlers:
+        lines = logging.StreamHandler(sys.stdout)
+        lines.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(lines)
+        access.propagate = False
     # "N changes detected" for each burst in the model repository: service.watcher says it
     # already, with what it does about it.
     logging.getLogger("watchfiles.main").setLevel(logging.WARNING)
+
+
+class _WithRequestId(logging.Formatter):
+    """A line written while a request was handled ends with the id it was filed under."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        request_id = getattr(record, "request_id", None)
+        return text if request_id is None else f"{text} [request {request_id}]"
 
 
 def uvicorn_config(settings: Settings, served: Front | ASGIApp) -> uvicorn.Config:

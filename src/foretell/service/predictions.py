@@ -49,6 +49,7 @@ from foretell.service.recording import Recording
 from foretell.service.recovery import interrupted_error, requeue, unreadable_error
 from foretell.service.remote import Elsewhere
 from foretell.service.reservation import Reservation, Unfinished
+from foretell.service.spans import Spans
 from foretell.service.stream import StreamEvent, StreamPosition
 from foretell.service.sweeper import Sweeper
 from foretell.service.task import PredictionTask, TaskContext, finish_record
@@ -82,6 +83,7 @@ class NewPrediction:
     caller: Principal = ANONYMOUS_ADMIN
     # False: answer only, keep no record (with `wait_s`; nothing to poll, nothing to recover).
     record: bool = True
+    request_id: str | None = None  # the creating request's X-Request-Id, kept on the record
 
 
 class PredictionService:
@@ -108,6 +110,7 @@ class PredictionService:
         self._store = store
         self._outbox = outbox
         self._settings = settings
+        self._spans = Spans.for_settings(settings)  # None unless tracing is on
         self._live: dict[str, PredictionTask] = {}
         # Asynchronous predictions unfinished, by the owner who created them (the limit).
         self._unfinished = Unfinished(settings.max_unfinished_per_owner)
@@ -242,6 +245,8 @@ class PredictionService:
             held_bytes=fetched.size if fetched is not None else 0,
         )
         task.start()
+        if self._spans is not None:  # tracing on (foretell.tracing)
+            self._spans.follow(task)
         if request.wait_s:
             await _wait_for(task, request.wait_s)
         return _showing_queue(task)
@@ -517,6 +522,8 @@ class PredictionService:
             [t for t in self._live.values() if not (t.prediction.status.terminal or t.abandoned)]
         )
         await self._store.flush()
+        if self._spans is not None:
+            self._spans.close()
         await self._keeper.close()  # renewed until now: nothing of it was taken while it ran
         await self.inputs.close()
 
@@ -567,6 +574,7 @@ def _new_record(request: NewPrediction, deployment: Deployment) -> Prediction:
         updated_at=now,
         deadline_at=_deadline(now, request.cancel_after_s, deployment),
         created_by=request.caller.owner or None,
+        request_id=request.request_id,
     )
 
 

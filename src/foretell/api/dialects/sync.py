@@ -10,6 +10,7 @@ from fastapi import Request
 
 from foretell.api import state
 from foretell.api.body import loads
+from foretell.api.request_id import request_id
 from foretell.config import Settings
 from foretell.domain import ErrorSource, Prediction, PredictionStatus
 from foretell.domain.access import Principal
@@ -67,6 +68,7 @@ async def predict(
             wait_s=wait_s,
             caller=caller,
             record=record,
+            request_id=request_id(),
         )
     )
     return prediction, output(prediction, wait_s)

@@ -25,6 +25,7 @@ from foretell.api.headers import check_length
 from foretell.api.hotpath import Call, hot_route
 from foretell.api.openapi import errors
 from foretell.api.prefer import parse_prefer
+from foretell.api.request_id import request_id
 from foretell.api.responses import Json
 from foretell.api.sse import EventStream
 from foretell.domain import ModelRef, PredictionStatus
@@ -110,6 +111,7 @@ async def create(call: Call) -> Response:
                 wait_s=None if streaming else preferences.wait,
                 cancel_after_s=parse_cancel_after(cancel_after) if cancel_after else None,
                 caller=call.caller,
+                request_id=request_id(),
             )
         )
     except _NOT_CREATED:

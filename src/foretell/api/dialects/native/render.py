@@ -73,6 +73,7 @@ def prediction(p: Prediction) -> dict[str, Any]:
         "webhook_status": webhook_status(p).value,
         "deployment_id": p.deployment_id,
         "data_removed": p.data_removed,
+        "request_id": p.request_id,
         "urls": {"get": path, "cancel": f"{path}/cancel", "stream": f"{path}/stream"},
     }
 

@@ -177,6 +177,9 @@ class PredictionBody(BaseModel):
         description="true once its output files were removed (their retention passed): "
         "their URLs then answer 410",
     )
+    request_id: str | None = Field(
+        None, description="the X-Request-Id of the request that created it (given or made)"
+    )
     urls: dict[str, str] = {}
 
 

@@ -32,6 +32,7 @@ from foretell.api.body import documented, parse_body
 from foretell.api.dialects import sync
 from foretell.api.dialects.oip_v2 import dataplane
 from foretell.api.openapi import errors
+from foretell.api.request_id import request_id
 from foretell.api.responses import Json
 from foretell.api.sse import EventStream
 from foretell.domain import OutputStream
@@ -122,7 +123,13 @@ async def _generate_stream(
     # Created as an asynchronous prediction (recorded, input validated: a refusal is a JSON
     # 400 before any event), then followed through its event stream like any other reader's.
     prediction = await service.create(
-        NewPrediction(model=found.ref, input=model_input, validate_input=True, caller=caller)
+        NewPrediction(
+            model=found.ref,
+            input=model_input,
+            validate_input=True,
+            caller=caller,
+            request_id=request_id(),
+        )
     )
     events = await service.stream(prediction.id, caller)
     chunks = _chunks(service, events, prediction.id, caller, _named(found))
