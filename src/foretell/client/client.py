@@ -1,19 +1,23 @@
-"""Client for the native API over httpx: error answers raise ApiError (status and the server's
-detail), no answer raises Unreachable; both are ForetellErrors."""
+"""The synchronous client of the native API over httpx. What it sends and how it reads answers
+is calls.py's, shared with AsyncClient (aio.py); here is only the blocking I/O."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, aconnect_sse, connect_sse
+from httpx_sse import connect_sse
 
-from foretell import errors
+from foretell.client import calls
+from foretell.client.calls import Call, Upload
+from foretell.client.errors import ApiError, BadRequest, Unreachable, error_for
 from foretell.client.events import STREAM_RETRIES, Resume, StreamEvent
+from foretell.client.retry import Clock, Idempotence, Retry, resendable
+
+__all__ = ["SETTLE_TIMEOUT_S", "ApiError", "Client", "Unreachable"]
 
 _PUSH_CHUNK = 256 * 1024  # an archive is sent in pieces this large, each reported
 # A deployment change answers once the version has settled: its environment's build (the
@@ -21,31 +25,12 @@ _PUSH_CHUNK = 256 * 1024  # an archive is sent in pieces this large, each report
 SETTLE_TIMEOUT_S = 1800.0
 
 
-class ApiError(errors.ForetellError):
-    """An error response with no narrower class; keeps the status and the server's detail."""
-
-    code = "api_error"
-
-    def __init__(self, status: int, detail: Any) -> None:
-        message = detail if isinstance(detail, str) else _summarize(detail)
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.detail = detail
-
-
-class Unreachable(errors.ForetellError):
-    """No answer from the server: refused, timed out or cut off."""
-
-    code = "unreachable"
-
-    def __init__(self, url: str, cause: Exception) -> None:
-        super().__init__(f"cannot reach {url}: {cause or type(cause).__name__}")
-        self.url = url
-
-
 class Client:
-    """`Client("http://127.0.0.1:8080", token=...)`; every method returns parsed JSON.
-    `transport` replaces httpx's (an httpx.MockTransport in tests)."""
+    """`Client("http://127.0.0.1:8080", token=...)`; every method returns parsed JSON and
+    raises a typed ApiError for an error answer (foretell.client.errors), Unreachable for none.
+    A 429 or 503 is sent again after its Retry-After, as `retry` allows (Retry(attempts=1):
+    never); a create only when the server refused it before making a record. `transport`
+    replaces httpx's (an httpx.MockTransport in tests), `clock` the time retries wait on."""
 
     def __init__(
         self,
@@ -53,31 +38,133 @@ class Client:
         token: str | None = None,
         timeout: float = 90.0,
         *,
+        retry: Retry | None = None,
         transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=base_url, headers=headers, timeout=timeout, transport=transport
         )
+        self._retry = retry if retry is not None else Retry()
+        self._clock = clock if clock is not None else Clock()
 
     def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._http.close()
+
+    # Predictions
 
     def create_prediction(
         self,
         model: str,
         input: dict[str, Any],
         *,
-        wait: int | None = None,
+        wait: int | bool | None = None,
         webhook: str | None = None,
         webhook_events: list[str] | None = None,
+        validate_input: bool = False,
     ) -> dict[str, Any]:
-        headers = {"Prefer": f"wait={wait}"} if wait else {}
-        body = _create_body(model, input, webhook, webhook_events)
-        return self._call("POST", "/v1/predictions", json=body, headers=headers)
+        """Start a prediction: its record, at once (`wait=N`: once it ends, or after N s;
+        `wait=True`: the server's longest). A `Path` anywhere in `input` is uploaded first
+        and sent as its file's id. `validate_input=True`: a bad input is refused with
+        InvalidInput naming each field, before anything is recorded."""
+        call = calls.create(
+            model,
+            self._with_uploads(input),
+            wait=wait,
+            webhook=webhook,
+            webhook_events=webhook_events,
+            validate_input=validate_input,
+        )
+        return calls.answer(self._send(call))
+
+    def predict(
+        self,
+        model: str,
+        input: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        poll: float = calls.POLL_S,
+        validate_input: bool = False,
+    ) -> dict[str, Any]:
+        """Run a prediction to its end: its record, succeeded, failed or canceled (the server
+        holds the create as long as it may, then wait() follows). WaitTimedOut past
+        `timeout` seconds (None: no limit)."""
+        started = self._clock.now()
+        wait = calls.first_wait(timeout)
+        try:
+            record = self.create_prediction(model, input, wait=wait, validate_input=validate_input)
+        except BadRequest as error:
+            if not calls.wait_refused(error, wait):
+                raise
+            # The server's max_wait_s is under `wait`: refused before it created anything.
+            record = self.create_prediction(model, input, wait=True, validate_input=validate_input)
+        if record.get("status") in calls.TERMINAL:
+            return record
+        left = None if timeout is None else max(0.0, timeout - (self._clock.now() - started))
+        return self.wait(record, timeout=left, poll=poll)
+
+    def get_prediction(self, prediction_id: str) -> dict[str, Any]:
+        return calls.answer(self._send(calls.get(prediction_id)))
+
+    def wait(
+        self,
+        prediction: str | dict[str, Any],
+        *,
+        timeout: float | None = None,
+        poll: float = calls.POLL_S,
+    ) -> dict[str, Any]:
+        """The prediction (its id or record) once it has ended. The server holds each GET
+        until then (Prefer: wait); one that does not is asked every `poll` seconds.
+        WaitTimedOut past `timeout` seconds (None: no limit), with the record as it stood."""
+        waiting = calls.Waiting(calls.prediction_id(prediction), timeout, poll, self._clock.now())
+        while True:
+            try:
+                response = self._send(waiting.call(self._clock.now()))
+            except ApiError as error:
+                if waiting.refused(error):
+                    continue
+                raise
+            record = calls.answer(response)
+            waited = "preference-applied" in response.headers
+            pause = waiting.pause(record, waited, self._clock.now())
+            if pause is None:
+                return record
+            if pause > 0:
+                self._clock.sleep(pause)
+
+    def cancel_prediction(self, prediction_id: str) -> dict[str, Any]:
+        return calls.answer(self._send(calls.cancel(prediction_id)))
+
+    def list_predictions(
+        self,
+        *,
+        model: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page, newest first: {"results": [...], "next": URL or None}; pass
+        `cursor=calls.cursor_of(page["next"])` for the next, or use iter_predictions."""
+        return calls.answer(self._send(calls.listing(model, status, limit, cursor)))
+
+    def iter_predictions(
+        self, *, model: str | None = None, status: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Every prediction the key may see that matches, newest first, page after page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_predictions(model=model, status=status, limit=page_size, cursor=cursor)
+            yield from page["results"]
+            cursor = calls.cursor_of(page.get("next"))
+            if cursor is None:
+                return
 
     def stream(
         self,
@@ -95,11 +182,13 @@ class Client:
         (Last-Event-ID; `retries` times in a row, then StreamCut): nothing is repeated or lost.
         `last_event_id` resumes a stream read before."""
         resume = Resume(prediction_id, last_event_id, retries)
-        body = _stream_body(prediction_id, model, input, webhook, webhook_events)
+        if input is not None:
+            input = self._with_uploads(input)
+        body = calls.stream_body(prediction_id, model, input, webhook, webhook_events)
         while not resume.done:
             try:
                 with self._connect(resume, body) as source:
-                    _check(source, resume)
+                    calls.check_stream(source, resume)
                     for sse in source.iter_sse():
                         event = resume.take(sse.event, sse.data, sse.id or None)
                         if event is not None:
@@ -111,28 +200,38 @@ class Client:
                     raise Unreachable(str(self._http.base_url), exc) from exc
                 resume.dropped(str(exc) or type(exc).__name__)
             if not resume.done:
-                time.sleep(resume.backoff_s())
+                self._clock.sleep(resume.backoff_s())
 
     def _connect(self, resume: Resume, body: dict[str, Any] | None) -> Any:
         if resume.prediction_id is None:
             return connect_sse(self._http, "POST", "/v1/predictions", json=body)
         return connect_sse(self._http, "GET", resume.path(), headers=resume.headers())
 
-    def get_prediction(self, prediction_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/predictions/{prediction_id}")
+    # Files
 
-    def list_predictions(self, **filters: Any) -> dict[str, Any]:
-        params = {k: v for k, v in filters.items() if v is not None}
-        return self._call("GET", "/v1/predictions", params=params)
+    def upload(
+        self, source: Upload, *, filename: str | None = None, content_type: str | None = None
+    ) -> dict[str, Any]:
+        """Store a file (a path, bytes or a binary file object) on the server: its record,
+        whose `id` (or `urls.get`) a file input takes. The server tells its type from its
+        bytes; `content_type` declares one, `filename` names it (default: the path's name)."""
+        return calls.answer(self._send(calls.upload(source, filename, content_type)))
 
-    def cancel_prediction(self, prediction_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/v1/predictions/{prediction_id}/cancel")
+    def _with_uploads(self, input: dict[str, Any]) -> dict[str, Any]:
+        paths = calls.local_files(input)
+        if not paths:
+            return input
+        ids = {path: str(self.upload(path)["id"]) for path in paths}
+        result: dict[str, Any] = calls.with_files(input, ids)
+        return result
+
+    # Models and deployments
 
     def list_models(self) -> dict[str, Any]:
-        return self._call("GET", "/v1/models")
+        return self._call(Call("GET", "/v1/models"))
 
     def get_model(self, owner: str, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/models/{owner}/{name}")
+        return self._call(Call("GET", f"/v1/models/{owner}/{name}"))
 
     def change_deployment(
         self,
@@ -151,24 +250,23 @@ class Client:
         if replicas is not None:
             body["replicas"] = replicas
         path = f"/v1/models/{owner}/{name}/versions/{version}/deployment"
-        waits = httpx.Timeout(self._http.timeout.connect, read=SETTLE_TIMEOUT_S)
-        return self._call("POST", path, json=body, timeout=waits)
+        return self._call(Call("POST", path, json=body, read_timeout_s=SETTLE_TIMEOUT_S))
 
     def rescan(self) -> dict[str, Any]:
         """Read the model repository again: {"added": [...], "removed": [...]}."""
-        return self._call("POST", "/v1/repository/rescan")
+        return self._call(Call("POST", "/v1/repository/rescan"))
 
     def list_environments(self, owner: str, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/v1/models/{owner}/{name}/environments")
+        return self._call(Call("GET", f"/v1/models/{owner}/{name}/environments"))
 
     def assign_environment(
         self, owner: str, name: str, environment: str, version: int
     ) -> dict[str, Any]:
         path = f"/v1/models/{owner}/{name}/environments/{environment}"
-        return self._call("PUT", path, json={"version_number": version})
+        return self._call(Call("PUT", path, json={"version_number": version}))
 
     def get_version(self, owner: str, name: str, version: int) -> dict[str, Any]:
-        return self._call("GET", f"/v1/models/{owner}/{name}/versions/{version}")
+        return self._call(Call("GET", f"/v1/models/{owner}/{name}/versions/{version}"))
 
     def push(
         self,
@@ -193,158 +291,37 @@ class Client:
 
         headers = {"Content-Type": "application/gzip", "Content-Length": str(total)}
         path = f"/v1/models/{owner}/{name}/versions"
-        return self._call("POST", path, content=chunks(), headers=headers)
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unreachable(str(self._http.base_url), exc) from exc
-        return _answer(response)
-
-
-class AsyncClient:
-    """`AsyncClient("http://127.0.0.1:8080", token=...)`: Client's predictions, awaited."""
-
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        timeout: float = 90.0,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        # A stream is read once: a refused push is raised, for the caller to send again.
+        call = Call(
+            "POST",
+            path,
+            Idempotence.NEVER,
+            headers=headers,
+            body=lambda: nullcontext({"content": chunks()}),
         )
+        return self._call(call)
 
-    async def __aenter__(self) -> AsyncClient:
-        return self
+    # Sending
 
-    async def __aexit__(self, *_: object) -> None:
-        await self._http.aclose()
+    def _call(self, call: Call) -> dict[str, Any]:
+        return calls.answer(self._send(call))
 
-    async def create_prediction(
-        self,
-        model: str,
-        input: dict[str, Any],
-        *,
-        wait: int | None = None,
-        webhook: str | None = None,
-        webhook_events: list[str] | None = None,
-    ) -> dict[str, Any]:
-        headers = {"Prefer": f"wait={wait}"} if wait else {}
-        body = _create_body(model, input, webhook, webhook_events)
-        return await self._call("POST", "/v1/predictions", json=body, headers=headers)
-
-    async def get_prediction(self, prediction_id: str) -> dict[str, Any]:
-        return await self._call("GET", f"/v1/predictions/{prediction_id}")
-
-    async def cancel_prediction(self, prediction_id: str) -> dict[str, Any]:
-        return await self._call("POST", f"/v1/predictions/{prediction_id}/cancel")
-
-    async def stream(
-        self,
-        prediction_id: str | None = None,
-        *,
-        model: str | None = None,
-        input: dict[str, Any] | None = None,
-        webhook: str | None = None,
-        webhook_events: list[str] | None = None,
-        last_event_id: str | None = None,
-        retries: int = STREAM_RETRIES,
-    ) -> AsyncIterator[StreamEvent]:
-        """As Client.stream, awaited."""
-        resume = Resume(prediction_id, last_event_id, retries)
-        body = _stream_body(prediction_id, model, input, webhook, webhook_events)
-        while not resume.done:
+    def _send(self, call: Call) -> httpx.Response:
+        """`call`'s answer (any status but the errors), sent again after a 429 or 503 as the
+        retry policy allows; else its typed ApiError."""
+        started = self._clock.now()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                async with self._connect(resume, body) as source:
-                    if source.response.is_error:
-                        await source.response.aread()
-                    _check(source, resume)
-                    async for sse in source.aiter_sse():
-                        event = resume.take(sse.event, sse.data, sse.id or None)
-                        if event is not None:
-                            yield event
-                if not resume.done:
-                    resume.dropped("the server ended it before its end")
+                with call.options(self._http.timeout) as options:
+                    response = self._http.request(call.method, call.path, **options)
             except httpx.TransportError as exc:
-                if resume.prediction_id is None:
-                    raise Unreachable(str(self._http.base_url), exc) from exc
-                resume.dropped(str(exc) or type(exc).__name__)
-            if not resume.done:
-                await asyncio.sleep(resume.backoff_s())
-
-    def _connect(self, resume: Resume, body: dict[str, Any] | None) -> Any:
-        if resume.prediction_id is None:
-            return aconnect_sse(self._http, "POST", "/v1/predictions", json=body)
-        return aconnect_sse(self._http, "GET", resume.path(), headers=resume.headers())
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unreachable(str(self._http.base_url), exc) from exc
-        return _answer(response)
-
-
-def _answer(response: httpx.Response) -> dict[str, Any]:
-    """A read response's JSON; ApiError for an error answer."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"detail": response.text}
-    if response.is_error:
-        raise ApiError(response.status_code, body.get("detail", body))
-    result: dict[str, Any] = body
-    return result
-
-
-def _check(source: EventSource, resume: Resume) -> None:
-    """An error answer raises ApiError (its body already read); a new prediction's id is
-    learned from the stream's headers, for resuming it."""
-    response = source.response
-    if response.is_error:
-        if not response.is_stream_consumed:
-            response.read()
-        _answer(response)
-    if resume.prediction_id is None:
-        resume.prediction_id = response.headers.get("x-prediction-id")
-
-
-def _create_body(
-    model: str, input: dict[str, Any], webhook: str | None, webhook_events: list[str] | None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "input": input}
-    if webhook is not None:
-        body["webhook"] = webhook
-        if webhook_events:
-            body["webhook_events_filter"] = webhook_events
-    return body
-
-
-def _stream_body(
-    prediction_id: str | None,
-    model: str | None,
-    input: dict[str, Any] | None,
-    webhook: str | None,
-    webhook_events: list[str] | None,
-) -> dict[str, Any] | None:
-    """The create body of a stream that makes its prediction; None for one that exists."""
-    if prediction_id is not None:
-        return None
-    if model is None or input is None:
-        raise TypeError("stream() needs a prediction id, or a model and an input to create one")
-    return {**_create_body(model, input, webhook, webhook_events), "stream": True}
-
-
-def _summarize(detail: Any) -> str:
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}"
-            for e in detail
-            if isinstance(e, dict)
-        )
-    return str(detail)
+                raise Unreachable(str(self._http.base_url), exc) from exc
+            if not response.is_error:
+                return response
+            error = error_for(response)
+            pause = self._retry.delay(error, attempt, self._clock.now() - started)
+            if pause is None or not resendable(call.idempotence, error):
+                raise error
+            self._clock.sleep(pause)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from foretell import errors
+from foretell.client.errors import ForetellClientError
 
 EventName = Literal["status", "logs", "output", "error", "done"]
 STREAM_RETRIES = 5  # reconnections in a row without an event in between, then it gives up
@@ -27,7 +27,7 @@ class StreamEvent:
         return json.loads(self.data)
 
 
-class StreamCut(errors.ForetellError):
+class StreamCut(ForetellClientError):
     """A prediction's stream dropped more often in a row than the client reconnects."""
 
     code = "stream_cut"
