@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 
-from foretell.domain import Prediction
+from foretell.domain import Prediction, PredictionStatus
 from foretell.domain.access import Principal
 from foretell.errors import (
     InvalidStreamPosition,
@@ -55,7 +56,11 @@ class Following:
         stored = await self._read(prediction_id)
         if stored is None or not viewer.owns(stored.created_by):
             raise PredictionNotFound(prediction_id)
-        events_since(stored, since)
+        try:
+            events_since(stored, since)
+        except InvalidStreamPosition:
+            if not _behind(stored, stored.started_at):
+                raise
         return self._polling(stored, since)
 
     async def _following(
@@ -91,7 +96,11 @@ class Following:
                 async for event in self._polling(stored, since):
                     yield event
                 return
-            events, since = events_since(p, since)
+            try:
+                events, since = events_since(p, since)
+            except InvalidStreamPosition as moved:  # a run taken over here starts anew
+                yield cut(moved.message)
+                return
             if events:
                 for event in events:
                     yield event
@@ -101,12 +110,15 @@ class Following:
     async def _polling(self, p: Prediction, since: StreamPosition) -> AsyncIterator[StreamEvent]:
         """A prediction no task of this process runs: its stored record, read every poll_s
         (sooner on its end's notice) until it ended."""
+        run = p.started_at  # a re-run (after a takeover) starts anew: its output is not this
         while True:
             try:
                 events, since = events_since(p, since)
-            except InvalidStreamPosition as moved:  # a re-run took its output back
-                yield cut(moved.message)
-                return
+            except InvalidStreamPosition as moved:
+                if not _behind(p, run):  # a re-run or its end took its output back
+                    yield cut(moved.message)
+                    return
+                events = []  # its process streamed more than it saved yet: read it again
             for event in events:
                 yield event
             if p.status.terminal:
@@ -124,3 +136,11 @@ class Following:
             if found is None:
                 return
             p = found
+
+
+def _behind(p: Prediction, run: datetime | None) -> bool:
+    """Whether a stored record short of a reader's position may only lag it: the process
+    running it streamed past its last save (saved every progress_interval_s), and a reader
+    it served resumes here. Not once it ended (its end is durable before it streams) or went
+    back to pending, nor when another run started (its output starts anew)."""
+    return p.status is PredictionStatus.PROCESSING and p.started_at == run

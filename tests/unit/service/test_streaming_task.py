@@ -8,7 +8,7 @@ import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -580,6 +580,91 @@ async def test_an_end_whose_output_is_shorter_than_what_streamed_cuts_the_stream
         await asyncio.sleep(0)
     r.store.commit()
     cut = await waiting
+    assert (cut.event, cut.id) == ("error", None)
+    assert "past this prediction's output" in cut.data
+    with pytest.raises(StopAsyncIteration):
+        await next_event(events)
+
+
+def elsewhere(
+    *states: tuple[list[str] | None, PredictionStatus, datetime | None],
+) -> list[Prediction]:
+    """The successive records of p-elsewhere as another process saves them (its items, its
+    status, when its run started)."""
+    now = datetime.now(UTC)
+    records = []
+    for output, status, started_at in states:
+        records.append(
+            Prediction(
+                id="p-elsewhere",
+                owner="acme",
+                name="streamer",
+                version_number=1,
+                status=status,
+                input={},
+                created_at=now,
+                updated_at=now,
+                created_by="alice",
+                started_at=started_at,
+                output=output,
+                streamed=ITEMS if output is not None else None,
+            )
+        )
+    return records
+
+
+async def test_a_reader_resuming_past_what_the_running_process_saved_yet_waits_for_it() -> None:
+    # Process A streamed "a".."c" live; its last progress save held two items when the reader,
+    # cut, came back through process B: B waits for the record to catch up, nothing repeated.
+    run = datetime.now(UTC)
+    states = elsewhere(
+        (["a", "b"], PredictionStatus.PROCESSING, run),
+        (["a", "b", "c", "d"], PredictionStatus.PROCESSING, run),
+        (["a", "b", "c", "d"], PredictionStatus.SUCCEEDED, run),
+    )
+    follow = following({}, {"p-elsewhere": states})
+    events = await follow.stream("p-elsewhere", ALICE, StreamPosition(3, 0, 2))
+    got = [(e.event, e.data, e.id) async for e in events]
+    assert got == [("output", '"d"', "4-0-2"), ("done", '{"status":"succeeded"}', "4-0-4")]
+
+
+async def test_a_reader_past_a_stored_record_that_ended_or_went_back_to_pending_is_refused() -> (
+    None
+):
+    for status in (PredictionStatus.SUCCEEDED, PredictionStatus.PENDING):
+        states = elsewhere((["a"], status, None))
+        follow = following({}, {"p-elsewhere": states})
+        with pytest.raises(InvalidStreamPosition, match="past this prediction's output"):
+            await follow.stream("p-elsewhere", ALICE, StreamPosition(3, 0, 2))
+
+
+async def test_a_reader_waiting_for_a_lagging_record_is_cut_when_another_run_starts() -> None:
+    first, second = datetime.now(UTC), datetime.now(UTC) + timedelta(seconds=1)
+    states = elsewhere(
+        (["a"], PredictionStatus.PROCESSING, first),
+        (["x"], PredictionStatus.PROCESSING, second),  # re-run after a takeover: not "a"
+        (["x", "y", "z", "w"], PredictionStatus.PROCESSING, second),
+    )
+    follow = following({}, {"p-elsewhere": states})
+    events = await follow.stream("p-elsewhere", ALICE, StreamPosition(3, 0, 2))
+    got = [e async for e in events]
+    assert [(e.event, e.id) for e in got] == [("error", None)]
+    assert "past this prediction's output" in got[0].data
+
+
+async def test_a_stream_polling_the_store_is_cut_when_this_process_takes_it_over_anew(
+    tmp_path: Path,
+) -> None:
+    # Another process ran it ("a".."c" streamed); this one took it over and runs it again
+    # from the start: the reader's position is not in the new run's record.
+    r = rig(tmp_path)
+    task = r.task()
+    states = elsewhere((["a", "b", "c"], PredictionStatus.PROCESSING, datetime.now(UTC)))
+    tasks: dict[str, PredictionTask] = {}
+    follow = following(tasks, {"p-elsewhere": states})
+    events = await follow.stream("p-elsewhere", ALICE, StreamPosition(3, 0, 2))
+    tasks["p-elsewhere"] = task
+    cut = await next_event(events)
     assert (cut.event, cut.id) == ("error", None)
     assert "past this prediction's output" in cut.data
     with pytest.raises(StopAsyncIteration):
