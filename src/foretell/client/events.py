@@ -53,9 +53,9 @@ class Resume:
     def take(self, event: str, data: str, event_id: str | None) -> StreamEvent | None:
         """The event to hand on, or None for a cut (the server let this reader go: it
         resumes from the last id it had, so nothing is lost or repeated)."""
-        self.failures = 0
         if event == "error" and _resumable(data):  # a cut has no id of its own
             return None
+        self.failures = 0  # not on a cut: one that comes at once is no progress
         if event_id is not None:
             self.last_id = event_id
         if event == "done":

@@ -107,3 +107,15 @@ def test_a_stream_that_keeps_dropping_gives_up_after_its_retries() -> None:
         list(client.stream("p1", retries=1))
 
     assert len(server.requests) == 2
+
+
+def test_a_stream_the_server_keeps_cutting_at_once_gives_up_after_its_retries() -> None:
+    # A cut is no event of the prediction's: reconnections that bring nothing else count
+    # in a row (a server that is stopping cuts every reader it is given).
+    answers: list[Any] = [httpx.Response(200, headers=STREAM, content=CUT) for _ in range(3)]
+    server = Server(*answers)
+    client = Client("http://t", transport=httpx.MockTransport(server))
+    with client, pytest.raises(StreamCut, match="prediction p1 dropped 2 times in a row"):
+        list(client.stream("p1", retries=1))
+
+    assert len(server.requests) == 2
