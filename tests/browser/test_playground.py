@@ -81,7 +81,8 @@ def test_a_key_then_demo_iris_run_from_its_form(
     page.get_by_role("link", name="demo/iris").click()
     page.get_by_label("features").fill("[[5.1, 3.5, 1.4, 0.2]]")
     assert page.evaluate(UNLABELLED) == []
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run").focus()
+    page.keyboard.press("Enter")
 
     status = page.get_by_role("status")
     expect(status).to_contain_text("succeeded")
@@ -90,6 +91,25 @@ def test_a_key_then_demo_iris_run_from_its_form(
     expect(output.locator("dd").first).to_have_text("0")  # setosa
     expect(page.get_by_role("tabpanel")).to_contain_text('"features":[[5.1,3.5,1.4,0.2]]')
     screenshot("03-iris")
+    page.emulate_media(color_scheme="dark")
+    screenshot("03-iris-dark")
+    assert_clean(traffic, server)
+
+
+def test_a_file_output_shown_as_its_image(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
+) -> None:
+    sign_in(page, server)
+    page.goto("/#/models/demo/draw-digit")
+    page.get_by_label("Digit", exact=True).fill("7")
+    page.get_by_role("button", name="Run").click()
+
+    expect(page.get_by_role("status")).to_contain_text("succeeded")
+    image = page.locator(".output-box img")
+    expect(image).to_be_visible()
+    # Fetched with the key (an <img> cannot send it) and shown from a blob: URL.
+    assert image.evaluate("(img) => img.src.startsWith('blob:') && img.naturalWidth") == 64
+    screenshot("04-draw-digit-image-output")
     assert_clean(traffic, server)
 
 
@@ -110,8 +130,8 @@ def test_an_image_uploaded_to_demo_digits_image(
     page.get_by_role("button", name="Run").click()
 
     expect(page.get_by_role("status")).to_contain_text("succeeded")
-    expect(page.locator(".output-box .bars .top .bar-label")).to_have_text("3")
-    screenshot("04-digits-image-upload")
+    expect(page.locator(".output-box .bars .max .bar-label")).to_have_text("3")
+    screenshot("05-digits-image-upload")
     uploads = [url for url in traffic.requests if "/v1/files?" in url]
     assert len(uploads) == 1
     assert_clean(traffic, server)
@@ -130,10 +150,10 @@ def test_a_streaming_models_output_grows_before_it_ends(
     output = page.locator(".output-box")
     # Shown as it grows (on a fast machine the end may come first: `seen` below is the check).
     expect(output).to_have_attribute("data-state", re.compile("partial|final"))
-    screenshot("05-stream-partial")
+    screenshot("06-stream-partial")
     expect(output).to_have_attribute("data-state", "final")
     expect(page.get_by_role("status")).to_contain_text("succeeded")
-    screenshot("06-stream-final")
+    screenshot("07-stream-final")
 
     seen = [(state, length) for state, length in page.evaluate("window.seen")]
     final = output.locator(".preview").text_content() or ""
@@ -170,11 +190,11 @@ def test_the_predictions_page_lists_filters_pages_and_opens_one(
     page.get_by_role("button", name="Load more").click()
     expect(rows.nth(25)).to_be_visible()
     assert all("demo/iris" in text for text in rows.all_inner_texts())
-    screenshot("07-predictions")
+    screenshot("08-predictions")
 
     page.get_by_role("link", name=newest["id"][:8]).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(newest["id"][:8])
     expect(page.get_by_role("status")).to_contain_text("succeeded")
     expect(page.locator(".output-box dd").first).to_have_text("2")  # virginica
-    screenshot("08-prediction")
+    screenshot("09-prediction")
     assert_clean(traffic, server)

@@ -260,9 +260,15 @@ async function predictionsView(params) {
   model.addEventListener("change", change);
   status.addEventListener("change", change);
   status.value = params.get("status") || "";
+  // The filter in force is an option at once: the list of models arrives later.
+  const chosen = params.get("model");
+  if (chosen) model.append(h("option", { value: chosen }, chosen));
+  model.value = chosen || "";
   get("/v1/models").then(({ results }) => {
-    for (const m of results) model.append(h("option", { value: `${m.owner}/${m.name}` }, `${m.owner}/${m.name}`));
-    model.value = params.get("model") || "";
+    for (const m of results) {
+      const ref = `${m.owner}/${m.name}`;
+      if (ref !== chosen) model.append(h("option", { value: ref }, ref));
+    }
   }, () => {});
   const query = new URLSearchParams({ limit: "25" });
   if (params.get("model")) query.set("model", params.get("model"));

@@ -104,7 +104,7 @@ function bars(values) {
     ...values.map((value, i) =>
       h(
         "li",
-        { class: i === top ? "top" : null },
+        { class: i === top ? "max" : null },
         h("span", { class: "bar-label" }, String(i)),
         h("span", { class: "share", "aria-hidden": "true" }, fill(value)),
         h("span", { class: "bar-value" }, format(value)),
