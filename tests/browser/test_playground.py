@@ -4,6 +4,7 @@ predictions page; nothing requested from anywhere but the server, the key never 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +80,14 @@ def test_a_key_then_demo_iris_run_from_its_form(
     assert page.evaluate("localStorage.length") == 0
 
     page.get_by_role("link", name="demo/iris").click()
-    page.get_by_label("features").fill("[[5.1, 3.5, 1.4, 0.2]]")
+    features = page.get_by_label("features")
+    features.fill("[[5.1, 3.5]]")
+    page.get_by_role("button", name="Run").click()
+    # Refused before it ran, the reason on the field itself.
+    expect(features).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".field-error").first).to_contain_text("at least 4")
+
+    features.fill("[[5.1, 3.5, 1.4, 0.2]]")
     assert page.evaluate(UNLABELLED) == []
     page.get_by_role("button", name="Run").focus()
     page.keyboard.press("Enter")
@@ -93,6 +101,14 @@ def test_a_key_then_demo_iris_run_from_its_form(
     screenshot("03-iris")
     page.emulate_media(color_scheme="dark")
     screenshot("03-iris-dark")
+
+    # The same input as one JSON object, edited and run again.
+    page.get_by_role("button", name="Edit as JSON").click()
+    whole = page.get_by_label("Input (JSON)")
+    expect(whole).to_have_value(json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]}, indent=2))
+    whole.fill('{"features": [[6.3, 3.3, 6.0, 2.5]]}')
+    page.get_by_role("button", name="Run").click()
+    expect(output.locator("dd").first).to_have_text("2")  # virginica
     assert_clean(traffic, server)
 
 

@@ -115,7 +115,9 @@ export async function blobUrl(path) {
 export async function createStreaming(body, signal) {
   const response = await fetch("/v1/predictions", {
     method: "POST",
-    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+    // Validate-Input: a wrong input is refused (422, naming its fields) before anything runs,
+    // so the form can mark the fields, rather than a failed prediction to read.
+    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream", "Validate-Input": "true" }),
     body: JSON.stringify({ ...body, stream: true }),
     signal,
   });

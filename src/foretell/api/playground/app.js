@@ -4,7 +4,7 @@
 
 import { ApiError, get, key, local } from "./api.js";
 import { badge, copy, duration, h, when } from "./dom.js";
-import { buildForm, FieldError } from "./form.js";
+import { buildForm, FieldError, jsonForm } from "./form.js";
 import * as render from "./render.js";
 import { Panel, streamMode } from "./runner.js";
 import { snippets } from "./snippets.js";
@@ -158,7 +158,8 @@ async function modelView(owner, name) {
   const formError = h("div", { class: "error-box", role: "alert", hidden: true });
   const run = h("button", { type: "submit", class: "primary" }, "Run");
   const reset = h("button", { type: "button", class: "secondary" }, "Reset");
-  const form = h("form", { class: "card run-form", "aria-label": "Input", novalidate: true }, h("h2", {}, "Input"), formHolder, formError, h("div", { class: "actions" }, reset, run));
+  const mode = h("button", { type: "button", class: "link", "aria-pressed": "false" }, "Edit as JSON");
+  const form = h("form", { class: "card run-form", "aria-label": "Input", novalidate: true }, h("div", { class: "form-head" }, h("h2", {}, "Input"), mode), formHolder, formError, h("div", { class: "actions" }, reset, run));
   const panel = new Panel();
   leaving.push(() => panel.stop());
   const outputCard = h("div", { class: "card" }, h("h2", {}, "Output"), panel.element);
@@ -172,18 +173,34 @@ async function modelView(owner, name) {
   let version;
   const ref = () => (String(version.version_number) === String(model.latest_version) ? `${owner}/${name}` : `${owner}/${name}:${version.version_number}`);
   const snippetsFor = (input) => code.replaceChildren(codeTabs(snippets(location.origin, ref(), input, streamMode(version.output_schema) !== "whole")));
-  const current = () => {
-    try {
-      return built.read();
-    } catch {
-      return {};
-    }
+  const current = () => built.partial();
+  let asJson = false;
+  const fieldless = () => Object.keys((version.input_schema || {}).properties || {}).length === 0;
+  const build = (input) => {
+    built = asJson || fieldless() ? jsonForm(input) : buildForm(version.input_schema);
+    if (!asJson && !fieldless() && input) built.fill(input);
+    mode.hidden = fieldless();
+    mode.textContent = asJson ? "Edit as form" : "Edit as JSON";
+    mode.setAttribute("aria-pressed", String(asJson));
+    formHolder.replaceChildren(built.element);
   };
+  mode.addEventListener("click", () => {
+    let input = built.partial();
+    if (asJson) {
+      try {
+        input = built.read();
+      } catch (error) {
+        built.errors({ input: error.message.replace(/^input: /, "") });
+        return;
+      }
+    }
+    asJson = !asJson;
+    build(input);
+  });
   const choose = () => {
     version = versions.find((v) => String(v.version_number) === picker.value) || versions[0];
     description.textContent = version.description || model.description || "";
-    built = buildForm(version.input_schema || { properties: {} });
-    formHolder.replaceChildren(built.element);
+    build(null);
     if (version.status !== "ready") formHolder.prepend(h("p", { class: "notice" }, `This version is ${version.status}: a run answers "not ready" until it has loaded.`));
     snippetsFor(current());
   };

@@ -102,6 +102,19 @@ export function buildForm(inputSchema) {
       }
       return input;
     },
+    // What is filled in so far, leaving out what cannot be read yet (for the code shown).
+    partial() {
+      const input = {};
+      for (const f of fields) {
+        try {
+          const value = f.read();
+          if (value !== undefined) input[f.name] = value;
+        } catch {
+          /* not filled in yet */
+        }
+      }
+      return input;
+    },
     fill(input) {
       for (const f of fields) if (input && input[f.name] !== undefined) f.write(input[f.name]);
     },
@@ -316,5 +329,48 @@ function fileControl(id, name, schema, missing) {
       return url.value.trim();
     },
     write: (v) => (url.value = typeof v === "string" ? v : JSON.stringify(v)),
+  };
+}
+
+// The whole input as one JSON object: for a version whose schema names no fields, or a person
+// who would rather type it. The same interface as buildForm's.
+export function jsonForm(input) {
+  const area = h("textarea", { id: `field-${++counter}`, name: "input", rows: 8, class: "code", spellcheck: "false", "aria-describedby": `field-${counter}-error` });
+  area.value = JSON.stringify(input ?? {}, null, 2);
+  const error = h("p", { class: "field-error", id: `field-${counter}-error`, role: "alert" });
+  const element = h("div", { class: "field" }, h("div", { class: "label" }, h("label", { for: area.id }, "Input (JSON)")), area, error);
+  return {
+    element,
+    ready: async () => {},
+    read() {
+      error.textContent = "";
+      area.removeAttribute("aria-invalid");
+      let value;
+      try {
+        value = JSON.parse(area.value);
+      } catch (problem) {
+        throw new FieldError("input", `not JSON: ${problem.message}`);
+      }
+      if (value === null || typeof value !== "object" || Array.isArray(value)) throw new FieldError("input", "must be a JSON object");
+      return value;
+    },
+    partial() {
+      try {
+        return this.read();
+      } catch {
+        return {};
+      }
+    },
+    fill(value) {
+      area.value = JSON.stringify(value, null, 2);
+    },
+    errors(byField) {
+      const messages = Object.entries(byField).map(([name, message]) => (name === "input" ? message : `${name}: ${message}`));
+      if (!messages.length) return false;
+      error.textContent = messages.join("; ");
+      area.setAttribute("aria-invalid", "true");
+      area.focus();
+      return true;
+    },
   };
 }
