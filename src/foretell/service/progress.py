@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+
+from foretell.domain import OutputStream, Prediction
+from foretell.workers import Chunk
 
 
 class Notifier:
@@ -33,11 +36,34 @@ class Progress:
     saved, the save due (its sweeper tick), and what grew since (the webhook's `logs` and
     `output` events). Made on its first chunk: a prediction that streams nothing has none."""
 
-    __slots__ = ("logs", "output", "saved_at", "task", "tick")
+    __slots__ = ("logs", "output", "save", "saved_at", "tick")
 
-    def __init__(self, task: Any) -> None:
-        self.task = task  # the PredictionTask, until it ends (then None: no cycle is left)
+    def __init__(self, save: Callable[[], None]) -> None:
+        # The task's save, until it ends (then None: no cycle is left through the sweeper).
+        self.save: Callable[[], None] | None = save
         self.saved_at = float("-inf")  # the clock's time of its last save
         self.tick: int | None = None  # a save is due on this sweeper tick
         self.logs = False  # its logs grew since the last save
         self.output = False  # its output grew since the last save
+
+    def due(self) -> None:
+        """Its save is due (the sweeper's expiry)."""
+        self.tick = None
+        if self.save is not None:
+            self.save()
+
+
+def grow(p: Prediction, chunk: Chunk) -> bool:
+    """Add `chunk`'s items to the record's output as its stream says (text joined, items
+    appended); whether it grew."""
+    if not chunk.items or chunk.mode is None:
+        return False
+    if chunk.mode is OutputStream.TEXT:
+        text = "".join(i if isinstance(i, str) else str(i) for i in chunk.items)
+        p.output = p.output + text if isinstance(p.output, str) else text
+    elif isinstance(p.output, list) and p.streamed is OutputStream.ITEMS:
+        p.output.extend(chunk.items)  # in place: each save snapshots it as it is
+    else:
+        p.output = list(chunk.items)
+    p.streamed = chunk.mode
+    return True

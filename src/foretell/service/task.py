@@ -13,7 +13,6 @@ from typing import Any
 from foretell.domain import (
     DeploymentStatus,
     ErrorSource,
-    OutputStream,
     Prediction,
     PredictionError,
     PredictionStatus,
@@ -37,7 +36,7 @@ from foretell.scheduler import Job
 from foretell.service.deployment import Deployment
 from foretell.service.held import HeldInputFiles
 from foretell.service.outputs import FileKeeper, NotKept, keep_files
-from foretell.service.progress import Notifier, Progress
+from foretell.service.progress import Notifier, Progress, grow
 from foretell.service.recording import Recording
 from foretell.service.reservation import Reservation
 from foretell.service.sweeper import Sweeper
@@ -83,6 +82,12 @@ class PredictionTask:
     write that failed and is tried again (`_until_stored`). Nothing here refers back to itself
     once it has ended (its job is dropped), so a finished prediction is freed by reference
     counting, not left to the cyclic collector."""
+
+    # Set on the instance only when needed: a prediction nobody streams, that streams and
+    # prints nothing, stores none of them.
+    _notifier: Notifier | None = None  # streams of it wait on it (made for the first one)
+    _progress: Progress | None = None  # made by its first chunk: see `_chunk`
+    _logs_cut = False  # its logs reached max_logs_chars, and say so
 
     def __init__(
         self,
@@ -134,10 +139,6 @@ class PredictionTask:
         self._stalled: StoreUnavailable | None = None
         self._handed_back = False  # see `handed_back`
         self._waiters: list[asyncio.Future[None]] | None = None  # one per waiting caller
-        # Streams of it (service.following) wait on this; made for the first of them.
-        self._notifier: Notifier | None = None
-        self._progress: Progress | None = None  # made by its first chunk: see `_chunk`
-        self._logs_cut = False  # its logs reached max_logs_chars, and say so
 
     @property
     def recorded(self) -> bool:
@@ -585,17 +586,8 @@ class PredictionTask:
             return
         progress = self._progress
         if progress is None:
-            progress = self._progress = Progress(self)
-        if chunk.items and chunk.mode is not None:
-            if chunk.mode is OutputStream.TEXT:
-                text = "".join(i if isinstance(i, str) else str(i) for i in chunk.items)
-                grown = p.output + text if isinstance(p.output, str) else text
-                p.output = grown
-            elif isinstance(p.output, list) and p.streamed is OutputStream.ITEMS:
-                p.output.extend(chunk.items)  # in place: each save snapshots it as it is
-            else:
-                p.output = list(chunk.items)
-            p.streamed = chunk.mode
+            progress = self._progress = Progress(self._save_progress)
+        if grow(p, chunk):
             progress.output = True
         if chunk.logs:
             self._add_logs(chunk.logs)
@@ -606,7 +598,7 @@ class PredictionTask:
             if due <= 0:
                 self._save_progress()
             else:
-                progress.tick = self._context.sweeper.add(progress, _progress_due, due)
+                progress.tick = self._context.sweeper.add(progress, Progress.due, due)
 
     def _add_logs(self, text: str) -> None:
         """Add to the record's logs up to max_logs_chars, the rest dropped with one note."""
@@ -656,7 +648,7 @@ class PredictionTask:
             if progress.tick is not None:
                 self._context.sweeper.discard(progress.tick, progress)
                 progress.tick = None
-            progress.task = None
+            progress.save = None
 
     def finish(
         self,
@@ -749,13 +741,6 @@ def finish_record(
     p.completed_at = p.updated_at = at or datetime.now(UTC)
     if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)
-
-
-def _progress_due(progress: Progress) -> None:
-    """A running prediction's progress save is due (the sweeper's expiry)."""
-    progress.tick = None
-    if progress.task is not None:
-        progress.task._save_progress()
 
 
 def _progress_written(write: asyncio.Future[None]) -> None:
