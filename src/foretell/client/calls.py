@@ -114,7 +114,7 @@ def listing(model: str | None, status: str | None, limit: int | None, cursor: st
 
 def upload(source: Upload, filename: str | None, content_type: str | None) -> Call:
     """POST /v1/files as multipart: a path is opened (and read again on a retry), bytes sent as
-    they are, a file object from where it stands (sent once, unless it can seek back)."""
+    they are, a binary file object whole (the caller's to close)."""
     if isinstance(source, str | PurePath):
         path = Path(source)
         name = filename or path.name
@@ -134,15 +134,12 @@ def upload(source: Upload, filename: str | None, content_type: str | None) -> Ca
             body=lambda: nullcontext(_part(filename or "file", data, content_type)),
         )
     name = filename or Path(str(getattr(source, "name", "file"))).name
-    start = source.tell() if source.seekable() else None
-
-    def rewound() -> AbstractContextManager[dict[str, Any]]:
-        if start is not None:
-            source.seek(start)
-        return nullcontext(_part(name, source, content_type))  # the caller's to close
-
-    again = Idempotence.REFUSED_ONLY if start is not None else Idempotence.NEVER
-    return Call("POST", "/v1/files", again, body=rewound)
+    # httpx sends a file object whole, from its start (seeking it there): one that cannot seek
+    # is read once, and not sent again.
+    again = Idempotence.REFUSED_ONLY if source.seekable() else Idempotence.NEVER
+    return Call(
+        "POST", "/v1/files", again, body=lambda: nullcontext(_part(name, source, content_type))
+    )
 
 
 def _part(name: str, content: Any, content_type: str | None) -> dict[str, Any]:
