@@ -71,9 +71,10 @@ def write(scope: Scope, status: int, started: float, info: RequestInfo) -> None:
     """Log the request of `scope`, answered `status`, begun at perf_counter() `started`."""
     if log.isEnabledFor(logging.INFO):
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        log.info(
-            _Line(scope["method"], scope["path"], status, elapsed_ms, scope.get("client"), info)
-        )
+        line = _Line(scope["method"], scope["path"], status, elapsed_ms, scope.get("client"), info)
+        # Logger.info less its caller lookup (a walk up the stack, a third of its cost here):
+        # the line says where it is from.
+        log.handle(logging.LogRecord(log.name, logging.INFO, __file__, 0, line, None, None))
 
 
 def sent_id(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
