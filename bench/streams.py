@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/streams.py [--quick] [--streams 200] [--tokens 200] [--token-bytes 512]
         [--interval-ms 25] [--slow 50] [--stalled 50] [--stall-s S] [--max-rss-ratio 1.25]
-        [--phases fast,mixed,stalled] [--setting NAME=VALUE] [--src DIR]
+        [--dropping 0] [--phases fast,mixed,stalled] [--setting NAME=VALUE] [--src DIR]
 
 Each stream phase starts its own `foretell serve` (fresh data dir, no auth; the server and its
 workers on core 0, this client on core 1 where the machine has both), so its memory is its own,
@@ -16,7 +16,9 @@ The stream phases, each between two quiet ones (demo/digits alone) on its server
   fast         --streams predictions (POST /v1/predictions), each read by one reader on
                GET /v1/predictions/{id}/stream at full speed
   mixed        the same, --slow of the readers reading one event a second and --stalled reading
-               nothing, until every prediction has ended; then they read the rest at full speed
+               nothing, until every prediction has ended; then they read the rest at full speed;
+               --dropping (default 0) close their connection every 50 events and resume it
+               with Last-Event-ID
   stalled      every reader stalled until the predictions end
 
 During each stream phase a separate process (the probe) sends demo/digits predictions one at a
@@ -72,6 +74,7 @@ DIGITS_ROW += [12, 0, 0, 8, 8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7,
 DIGITS_ROW += [10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
 DIGITS_BODY = {"model": "demo/digits", "input": {"features": [[float(x) for x in DIGITS_ROW]]}}
 SMALL_BUFFER = 4096  # slow and stalled readers: socket receive buffer and asyncio's buffer
+DROP_EVERY = 50  # events a dropping reader takes before it closes and resumes
 MANIFEST = """\
 runtime: python
 predictor: predict.py:Tokens
@@ -279,6 +282,7 @@ class Reader:
     events: int = 0
     cuts: int = 0  # `error` events without an id: the server cut this reader
     drops: int = 0  # connections closed before `done`, without a cut event
+    resumes: int = 0  # a dropping reader's own disconnections, each resumed with Last-Event-ID
     done: str | None = None
     failed: str | None = None  # an `error` event with an id: the prediction failed
     problems: list[str] = field(default_factory=list)
@@ -300,7 +304,7 @@ async def read(port: int, r: Reader, phase: PhaseState) -> None:
     last_id: str | None = None
     position = (0, 0, 0)
     first = True
-    small = r.kind != "fast"
+    small = r.kind in ("slow", "stalled")
     while r.done is None and r.cuts + r.drops <= 20:
         try:
             stream = await open_stream(
@@ -368,6 +372,9 @@ async def _events(
             return last_id, pos
         elif event.event != "status":
             r.problem(f"unknown event {event.event!r}")
+        if r.kind == "dropping" and r.events % DROP_EVERY == 0:
+            r.resumes += 1  # leave mid-stream, as a client whose connection dropped
+            return last_id, pos
     r.drops += 1  # closed before done, without a cut event
     return last_id, pos
 
@@ -584,7 +591,7 @@ async def stream_phase(
 
 
 def _counts(kinds: list[str]) -> dict[str, int]:
-    return {k: kinds.count(k) for k in ("fast", "slow", "stalled") if k in kinds}
+    return {k: kinds.count(k) for k in ("fast", "slow", "stalled", "dropping") if k in kinds}
 
 
 async def quiet_phase(name: str, port: int, pid: int, seconds: float) -> PhaseResult:
@@ -645,10 +652,10 @@ def report(results: list[PhaseResult], args: argparse.Namespace) -> bool:
     print(
         "\n| phase | RSS before MB | peak MB | peak - before MB | RSS after MB | tree peak MB |"
         " kernel send queues peak MB |"
-        " server CPU s | per token us | client CPU s | wall s | events | cuts | drops |"
+        " server CPU s | per token us | client CPU s | wall s | events | cuts | drops | resumes |"
         " readers ok |"
     )
-    print("| --- |" + " ---: |" * 14)
+    print("| --- |" + " ---: |" * 15)
     tokens = args.streams * args.tokens
     streamed = [(i, p) for i, p in enumerate(results) if p.readers]
     for i, p in streamed:
@@ -662,7 +669,8 @@ def report(results: list[PhaseResult], args: argparse.Namespace) -> bool:
             f" {p.server_cpu_s:.1f} |"
             f" {p.server_cpu_s / tokens * 1e6:.0f} | {p.client_cpu_s:.1f} | {p.wall_s:.0f} |"
             f" {sum(r.events for r in p.readers)} | {sum(r.cuts for r in p.readers)} |"
-            f" {sum(r.drops for r in p.readers)} | {len(p.readers) - len(bad)}/{len(p.readers)} |"
+            f" {sum(r.drops for r in p.readers)} | {sum(r.resumes for r in p.readers)} |"
+            f" {len(p.readers) - len(bad)}/{len(p.readers)} |"
         )
     for _, p in streamed:
         for r in [r for r in p.readers if r.problems][:5]:
@@ -744,6 +752,12 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=float, default=25.0)
     parser.add_argument("--slow", type=int, default=50, help="slow readers in the mixed phase")
     parser.add_argument("--stalled", type=int, default=50, help="stalled ones in the mixed phase")
+    parser.add_argument(
+        "--dropping",
+        type=int,
+        default=0,
+        help=f"readers in the mixed phase that close every {DROP_EVERY} events and resume",
+    )
     parser.add_argument("--stall-s", type=float, help="the server's stream_stall_s")
     parser.add_argument("--max-rss-ratio", type=float, default=1.25)
     parser.add_argument(
@@ -767,8 +781,8 @@ def main() -> None:
         return
     if args.quick:
         args.tokens = min(args.tokens, 80)
-    if args.slow + args.stalled > args.streams:
-        parser.error("--slow + --stalled must be at most --streams")
+    if args.slow + args.stalled + args.dropping > args.streams:
+        parser.error("--slow + --stalled + --dropping must be at most --streams")
     print(machine())
     print("command: " + " ".join([".venv/bin/python", "bench/streams.py", *sys.argv[1:]]))
     for name in [k for k in os.environ if k.startswith("FORETELL_")]:
@@ -776,10 +790,16 @@ def main() -> None:
     if can_pin():
         os.sched_setaffinity(0, {CLIENT_CORE})
     started = time.monotonic()
-    fast = args.streams - args.slow - args.stalled
+    fast = args.streams - args.slow - args.stalled - args.dropping
     plan = [
         ("fast", ["fast"] * args.streams),
-        ("mixed", ["fast"] * fast + ["slow"] * args.slow + ["stalled"] * args.stalled),
+        (
+            "mixed",
+            ["fast"] * fast
+            + ["slow"] * args.slow
+            + ["stalled"] * args.stalled
+            + ["dropping"] * args.dropping,
+        ),
         ("stalled", ["stalled"] * args.streams),
     ]
     plan = [(name, kinds) for name, kinds in plan if name in args.phases]
