@@ -13,7 +13,6 @@ that Playwright downloads; one per test module, each test in its own context.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +41,9 @@ CHROMIUM_ARGS = [
 # The models the browser tests run: a form of numbers, an image upload, an image output, a
 # text stream.
 MODELS = ("iris", "digits-image", "draw-digit", "tiny-gpt2")
+# And from tests/fixtures: one input of each kind (a form of every control); one that sleeps and
+# logs (a queue to wait in, logs to show).
+FIXTURE_MODELS = ("typed-inputs", "sleeps")
 # Generous: a busy 2-core machine may take seconds for a first prediction (a replica starting).
 TIMEOUT_MS = 60_000
 
@@ -50,7 +52,7 @@ TIMEOUT_MS = 60_000
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`foretell serve` over MODELS, ready, on a free port of 127.0.0.1."""
     base = tmp_path_factory.mktemp("browser")
-    repo = build_repository(base, demo=MODELS, fixtures=())
+    repo = build_repository(base, demo=MODELS, fixtures=FIXTURE_MODELS)
     with running_server(repo, base / "data") as started:
         yield started
 
@@ -61,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     expect.set_options(timeout=TIMEOUT_MS)  # `expect` waits as long as the page's own calls
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    if not Path(CHROMIUM).exists():
         pytest.fail(f"no {CHROMIUM}: install Debian's chromium (scripts/apt.sh chromium)")
     with sync_playwright() as driver:
         yield driver

@@ -112,6 +112,67 @@ def test_a_key_then_demo_iris_run_from_its_form(
     assert_clean(traffic, server)
 
 
+def test_a_form_of_every_kind_of_input(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
+) -> None:
+    sign_in(page, server)
+    page.goto("/#/models/fixtures/typed-inputs")
+    # Defaults filled in, limits and descriptions shown as hints.
+    expect(page.get_by_label("Count")).to_have_value("5")
+    expect(page.get_by_text("a short name · at least 2 characters, at most 8")).to_be_visible()
+    expect(page.get_by_label("Color")).to_have_js_property("tagName", "SELECT")
+    page.get_by_label("Name").fill("ada")
+    page.get_by_label("Ratio").fill("0.25")
+    page.get_by_label("Color").select_option("green")
+    page.get_by_label("Level").select_option("3")
+    page.get_by_label("Loud").check()
+    page.get_by_label("Weights").fill("0.5, 1.5, 2")
+    assert page.evaluate(UNLABELLED) == []
+    page.get_by_role("button", name="Run").click()
+
+    expect(page.get_by_role("status")).to_contain_text("succeeded")
+    shown = page.locator(".output-box .preview")
+    expect(shown).to_contain_text("ada")
+    assert page.locator(".output-box pre.code").text_content() == json.dumps(
+        {
+            "name": "ada",
+            "count": 5,
+            "ratio": 0.25,
+            "color": "green",
+            "level": 3,
+            "loud": True,
+            "weights": [0.5, 1.5, 2.0],
+        },
+        indent=2,
+    ).replace("2.0", "2")
+    screenshot("04-typed-inputs")
+    assert_clean(traffic, server)
+
+
+def test_a_queued_run_shows_its_place_then_its_logs(
+    page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
+) -> None:
+    with server.client() as http:
+        ahead = http.post(
+            "/v1/predictions", json={"model": "fixtures/sleeps", "input": {"seconds": 30}}
+        ).json()
+        http.get(f"/v1/predictions/{ahead['id']}", headers={"Prefer": "wait=1"})
+    sign_in(page, server)
+    page.goto("/#/models/fixtures/sleeps")
+    page.get_by_label("seconds").fill("0.2")
+    page.get_by_role("button", name="Run").click()
+
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("pending")
+    expect(status).to_contain_text("#1 of 1 in the queue")
+    screenshot("05-queued")
+    with server.client() as http:  # the one ahead leaves; this one runs
+        http.post(f"/v1/predictions/{ahead['id']}/cancel").raise_for_status()
+    expect(status).to_contain_text("succeeded")
+    expect(page.locator(".logs")).to_contain_text("sleeping 0.2 s")
+    assert_clean(traffic, server)
+
+
 def test_a_file_output_shown_as_its_image(
     page: Page, server: Server, traffic: Traffic, screenshot: Screenshot
 ) -> None:
@@ -125,7 +186,7 @@ def test_a_file_output_shown_as_its_image(
     expect(image).to_be_visible()
     # Fetched with the key (an <img> cannot send it) and shown from a blob: URL.
     assert image.evaluate("(img) => img.src.startsWith('blob:') && img.naturalWidth") == 64
-    screenshot("04-draw-digit-image-output")
+    screenshot("06-draw-digit-image-output")
     assert_clean(traffic, server)
 
 
@@ -147,7 +208,7 @@ def test_an_image_uploaded_to_demo_digits_image(
 
     expect(page.get_by_role("status")).to_contain_text("succeeded")
     expect(page.locator(".output-box .bars .max .bar-label")).to_have_text("3")
-    screenshot("05-digits-image-upload")
+    screenshot("07-digits-image-upload")
     uploads = [url for url in traffic.requests if "/v1/files?" in url]
     assert len(uploads) == 1
     assert_clean(traffic, server)
@@ -166,10 +227,10 @@ def test_a_streaming_models_output_grows_before_it_ends(
     output = page.locator(".output-box")
     # Shown as it grows (on a fast machine the end may come first: `seen` below is the check).
     expect(output).to_have_attribute("data-state", re.compile("partial|final"))
-    screenshot("06-stream-partial")
+    screenshot("08-stream-partial")
     expect(output).to_have_attribute("data-state", "final")
     expect(page.get_by_role("status")).to_contain_text("succeeded")
-    screenshot("07-stream-final")
+    screenshot("09-stream-final")
 
     seen = [(state, length) for state, length in page.evaluate("window.seen")]
     final = output.locator(".preview").text_content() or ""
@@ -206,11 +267,11 @@ def test_the_predictions_page_lists_filters_pages_and_opens_one(
     page.get_by_role("button", name="Load more").click()
     expect(rows.nth(25)).to_be_visible()
     assert all("demo/iris" in text for text in rows.all_inner_texts())
-    screenshot("08-predictions")
+    screenshot("10-predictions")
 
     page.get_by_role("link", name=newest["id"][:8]).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(newest["id"][:8])
     expect(page.get_by_role("status")).to_contain_text("succeeded")
     expect(page.locator(".output-box dd").first).to_have_text("2")  # virginica
-    screenshot("09-prediction")
+    screenshot("11-prediction")
     assert_clean(traffic, server)

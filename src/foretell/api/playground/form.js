@@ -148,7 +148,11 @@ function field(name, schema, required, root) {
   if (schema.description) hints.push(schema.description);
   const limits = [];
   if (schema.minimum !== undefined) limits.push(`min ${schema.minimum}`);
+  if (schema.exclusiveMinimum !== undefined) limits.push(`above ${schema.exclusiveMinimum}`);
   if (schema.maximum !== undefined) limits.push(`max ${schema.maximum}`);
+  if (schema.exclusiveMaximum !== undefined) limits.push(`below ${schema.exclusiveMaximum}`);
+  if (schema.minItems) limits.push(`at least ${schema.minItems} items`);
+  if (schema.maxItems) limits.push(`at most ${schema.maxItems} items`);
   if (schema.minLength) limits.push(`at least ${schema.minLength} characters`);
   if (schema.maxLength) limits.push(`at most ${schema.maxLength} characters`);
   if (limits.length) hints.push(limits.join(", "));
@@ -266,11 +270,15 @@ function numberControl(id, name, schema, missing) {
   if (schema.maximum !== undefined) input.max = schema.maximum;
   if (schema.default !== undefined) input.value = schema.default;
   let slider = null;
-  const bounded = schema.minimum !== undefined && schema.maximum !== undefined;
-  if (bounded && schema.maximum - schema.minimum <= 10000) {
+  const low = schema.minimum ?? schema.exclusiveMinimum;
+  const high = schema.maximum ?? schema.exclusiveMaximum;
+  if (low !== undefined && high !== undefined && high - low <= 10000) {
     // A mouse's shortcut for the number beside it, which keyboards and screen readers use.
-    slider = h("input", { type: "range", min: schema.minimum, max: schema.maximum, step: integer ? 1 : (schema.maximum - schema.minimum) / 100, tabindex: "-1", "aria-hidden": "true" });
-    slider.value = input.value || schema.minimum;
+    const step = integer ? 1 : (high - low) / 100;
+    const min = schema.minimum ?? low + step;
+    const max = schema.maximum ?? high - step;
+    slider = h("input", { type: "range", min, max, step, tabindex: "-1", "aria-hidden": "true" });
+    slider.value = input.value || min;
     slider.addEventListener("input", () => (input.value = slider.value));
     input.addEventListener("input", () => (slider.value = input.value));
   }

@@ -199,7 +199,8 @@ export class Panel {
         const queue = record.queue;
         if (queue) {
           const eta = queue.eta_s === null ? "" : ` · about ${Math.ceil(queue.eta_s)} s`;
-          detail.textContent = `position ${queue.position} of ${queue.depth} in the queue${eta}`;
+          // The API counts from 0 ("runs next"); people count from 1.
+          detail.textContent = `#${queue.position + 1} of ${queue.depth} in the queue${eta}`;
         }
       } catch {
         return;
@@ -254,6 +255,6 @@ export class Panel {
       ["Ran", duration(record.execution_time)],
       ["Model", `${record.model.owner}/${record.model.name}:${record.model.version_number}`],
     ].filter(([, value]) => value);
-    this.metrics.replaceChildren(...rows.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
+    this.metrics.replaceChildren(...rows.map(([name, value]) => h("div", {}, h("dt", {}, name), h("dd", {}, value))));
   }
 }
