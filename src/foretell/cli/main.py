@@ -1,28 +1,30 @@
-"""`foretell serve | predict | push | models | predictions | keys | webhooks`: what a user types."""
+"""`foretell serve | predict | push | models | predictions | keys | webhooks`: what a user types.
+
+The server (FastAPI, uvicorn, the store, pydantic's settings) is imported inside `serve`, and the
+client inside the client commands: `foretell --help` imports neither (tests/unit/cli)."""
 
 from __future__ import annotations
 
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from foretell.cli.inputs import parse_inputs
 from foretell.cli.keys import app as keys_app
-from foretell.cli.keys import is_loopback
 from foretell.cli.models import app as models_app
 from foretell.cli.push import push
-from foretell.cli.remote import DEFAULT_URL, AsJson, Key, Url, connected
+from foretell.cli.remote import AsJson, Key, Url, connected
 from foretell.cli.remote import call as _call
-from foretell.cli.serve import serve_forever
 from foretell.cli.streams import print_events
+from foretell.cli.target import chosen, is_loopback
+from foretell.cli.waiting import wait_for
 from foretell.cli.webhooks import app as webhooks_app
-from foretell.config import Settings
+from foretell.errors import ForetellError
 
 app = typer.Typer(help="Serve the models in a folder behind durable prediction APIs.")
 predictions_app = typer.Typer(help="Get, list and cancel predictions.")
@@ -32,6 +34,49 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
 app.command()(push)
 console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"foretell {version('foretell')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("foretell (not installed: no version)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORETELL_PROFILE",
+            help="the \\[profiles.NAME] of $XDG_CONFIG_HOME/foretell/config.toml "
+            "(~/.config/foretell/config.toml) whose url and key (or key_file) the commands use; "
+            "default: its \\[default] table",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FORETELL_DATA_DIR",
+            help="for a server on this machine with no key given: the data directory whose "
+            "admin key to use; default: the one the server on that port registered, else "
+            "./.foretell",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Serve the models in a folder behind durable prediction APIs, and talk to such a server."""
+    chosen.profile, chosen.data_dir = profile, data_dir
 
 
 class Placement(StrEnum):
@@ -155,6 +200,12 @@ def serve(
             f"'{host}' is not a loopback address (use 127.0.0.1, ::1 or localhost)"
         )
         raise typer.Exit(2)
+    from pydantic import ValidationError
+
+    from foretell.cli.serve import serve_forever
+    from foretell.cli.target import register, unregister
+    from foretell.config import Settings
+
     try:
         settings = Settings(
             repository=repository,
@@ -179,7 +230,13 @@ def serve(
         for error in exc.errors(include_url=False):
             console.print(f"[red]error:[/] {error['msg'].removeprefix('Value error, ')}")
         raise typer.Exit(2) from None
-    serve_forever(settings)
+    # So that `foretell predict` in any folder finds this server's admin key (cli.target).
+    note = register(settings.port, settings.data_dir) if settings.auth else None
+    try:
+        serve_forever(settings)
+    finally:
+        if note is not None:
+            unregister(note)
 
 
 @app.command()
@@ -188,7 +245,18 @@ def predict(
     inputs: Annotated[
         list[str] | None, typer.Option("--input", "-i", help="key=value; value parsed as JSON")
     ] = None,
-    wait: Annotated[int, typer.Option(min=1, max=60, help="seconds to wait for the result")] = 60,
+    wait: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="seconds the server holds the first request for the result (Prefer: wait; "
+            "past its max_wait_s, as long as it allows); then its status is polled until the "
+            "prediction ends, however long it runs",
+        ),
+    ] = 60,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="print the new prediction's id and return")
+    ] = False,
     webhook: Annotated[
         str | None, typer.Option(help="URL to POST the record to as it changes")
     ] = None,
@@ -204,11 +272,12 @@ def predict(
             "connection; with --json, each event as a JSON line",
         ),
     ] = False,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:
-    """Run a prediction and print its output."""
+    """Run a prediction, wait for it however long it takes (its status and queue position on
+    stderr) and print its output; exits 1 if it failed or was canceled."""
     if stream:
         with connected(url, key) as client:
             events = client.stream(
@@ -219,32 +288,52 @@ def predict(
             )
             code = print_events(events, as_json=as_json)
         raise typer.Exit(code)
-    record = _call(
-        lambda c: c.create_prediction(
-            model,
-            parse_inputs(inputs or []),
-            wait=wait,
-            webhook=webhook,
-            webhook_events=webhook_events,
-        ),
-        url,
-        key,
-    )
+    values = parse_inputs(inputs or [])
+    with connected(url, key) as client:
+
+        def create(wait_s: int | bool | None) -> dict[str, Any]:
+            return client.create_prediction(
+                model, values, wait=wait_s, webhook=webhook, webhook_events=webhook_events
+            )
+
+        try:
+            record = create(None if no_wait else wait)
+        except ForetellError as exc:
+            # A server whose max_wait_s is under --wait refuses the preference before making
+            # anything (api.prefer): ask for its longest (a bare Prefer: wait) instead.
+            if no_wait or getattr(exc, "status", None) != 400 or "Prefer: wait" not in str(exc):
+                raise
+            record = create(True)
+        if no_wait:
+            if as_json:
+                console.print_json(json.dumps(record))
+            else:
+                typer.echo(record["id"])
+            return
+        try:
+            record = wait_for(record, client.get_prediction)
+        except KeyboardInterrupt:
+            Console(stderr=True).print(
+                f"stopped waiting; it goes on: foretell predictions get {record['id']}",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
     if as_json:
         console.print_json(json.dumps(record))
     elif record["status"] == "succeeded":
         console.print_json(json.dumps(record["output"]))
     else:
         error = record.get("error") or {}
-        console.print(
-            f"[bold]{record['status']}[/]: {error.get('message', '')} (id {record['id']})"
+        Console(stderr=True).print(
+            f"[bold]{record['status']}[/]: {error.get('message', '')} (id {record['id']})",
+            highlight=False,
         )
-        if record["status"] == "failed":
-            raise typer.Exit(1)
+    if record["status"] != "succeeded":
+        raise typer.Exit(1)
 
 
 @models_app.command("list")
-def list_models(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False) -> None:
+def list_models(url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
     """List every model, its versions and their deployment status."""
     body = _call(lambda c: c.list_models(), url, key)
     if as_json:
@@ -277,7 +366,7 @@ def environments(
         typer.Option(help="environment to point at --version (made if new), e.g. staging"),
     ] = None,
     version: Annotated[int | None, typer.Option(min=1, help="the version it serves")] = None,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
 ) -> None:
     """List a model's environments and their versions, or point one at a version (admin)."""
@@ -295,7 +384,7 @@ def environments(
 
 
 @predictions_app.command("get")
-def get_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+def get_prediction(prediction_id: str, url: Url = None, key: Key = None) -> None:
     """Print one prediction record."""
     console.print_json(json.dumps(_call(lambda c: c.get_prediction(prediction_id), url, key)))
 
@@ -307,7 +396,7 @@ def follow_prediction(
         str | None,
         typer.Option(help="resume after this event (an id an earlier stream printed with --json)"),
     ] = None,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:
@@ -324,7 +413,7 @@ def list_predictions(
     model: Annotated[str | None, typer.Option(help="owner/name")] = None,
     status: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:
@@ -344,7 +433,7 @@ def list_predictions(
 
 
 @predictions_app.command("cancel")
-def cancel_prediction(prediction_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+def cancel_prediction(prediction_id: str, url: Url = None, key: Key = None) -> None:
     """Cancel a pending or processing prediction."""
     console.print_json(json.dumps(_call(lambda c: c.cancel_prediction(prediction_id), url, key)))
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from foretell.cli.remote import DEFAULT_URL, AsJson, Key, Url, call, console
+from foretell.cli.remote import AsJson, Key, Url, call, console
 from foretell.domain import ModelRef
 
 app = typer.Typer(help="Inspect the models a server serves; load, unload, scale and rescan them.")
@@ -49,7 +49,7 @@ def _replicas(
     return replicas if replicas is not None else (given or None)
 
 
-def _change(ref: ModelRef, url: str, key: str | None, as_json: bool, **change: Any) -> None:
+def _change(ref: ModelRef, url: str | None, key: str | None, as_json: bool, **change: Any) -> None:
     number = ref.version or 0  # _version made sure there is one
     record = call(lambda c: c.change_deployment(ref.owner, ref.name, number, **change), url, key)
     if as_json:
@@ -65,7 +65,7 @@ def load(
     least: Least = None,
     most: Most = None,
     idle: Idle = None,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:
@@ -75,9 +75,7 @@ def load(
 
 
 @app.command()
-def unload(
-    model: Version, url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False
-) -> None:
+def unload(model: Version, url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
     """Stop a version once its work in flight is done; it is "not ready" until loaded."""
     _change(_version(model), url, key, as_json, state="stopped")
 
@@ -89,7 +87,7 @@ def scale(
     least: Least = None,
     most: Most = None,
     idle: Idle = None,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:
@@ -102,7 +100,7 @@ def scale(
 
 
 @app.command()
-def rescan(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False) -> None:
+def rescan(url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
     """Read the model repository again: versions added on disk start, removed ones stop."""
     found = call(lambda c: c.rescan(), url, key)
     if as_json:
@@ -120,7 +118,7 @@ def rescan(url: Url = DEFAULT_URL, key: Key = None, as_json: AsJson = False) -> 
 def get(
     model: Annotated[str, typer.Argument(help="owner/name")],
     lines: Lines = 10,
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     as_json: AsJson = False,
 ) -> None:

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from foretell.cli.remote import DEFAULT_URL, Key, Url, call
+from foretell.cli.remote import Key, Url, call, target
 
 if TYPE_CHECKING:
     from foretell.client import Client
@@ -35,7 +35,7 @@ def push(
         Path, typer.Argument(help="the model's folder, with its foretell.yaml at the top")
     ],
     model: Annotated[str, typer.Argument(help="owner/name; its next version is made")],
-    url: Url = DEFAULT_URL,
+    url: Url = None,
     key: Key = None,
     timeout: Annotated[
         float, typer.Option(min=1, help="seconds to follow the build and deploy")
@@ -71,7 +71,8 @@ def push(
     status = final["status"]
     if status == "ready":
         console.print(f"[green]ready[/]: {owner}/{name}:{number}")
-        print(first_curl(url, f"{owner}/{name}:{number}", final.get("input_schema")), flush=True)
+        server = target(url, key).url
+        print(first_curl(server, f"{owner}/{name}:{number}", final.get("input_schema")), flush=True)
         return
     error = final.get("deployment", {}).get("error") or ""
     # Its log lines were printed above as they came: the error closes them.

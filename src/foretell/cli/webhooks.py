@@ -7,14 +7,15 @@ import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
-from foretell.webhooks import SigningKeys
+if TYPE_CHECKING:
+    # Imported in the commands: foretell.webhooks brings the store (SQLAlchemy), which
+    # `foretell --help` must not pay for.
+    from standardwebhooks import Webhook
 
 app = typer.Typer(help="Webhook signing secrets, and a local receiver to try webhooks with.")
 console = Console()
@@ -40,6 +41,8 @@ def secret(
 
     The running server picks up a rotation at once and signs with both secrets until the old
     one retires, so receivers can switch over without missing an event."""
+    from foretell.webhooks import SigningKeys
+
     keys = SigningKeys.in_dir(data_dir)
     if rotate:
         keys.rotate(timedelta(hours=grace_hours))
@@ -80,6 +83,10 @@ def listen(
 ) -> None:
     """Receive webhooks and print each one, checking its signature: 204 when it verifies, 401
     when it does not (which the sender counts as final)."""
+    from standardwebhooks import Webhook
+
+    from foretell.webhooks import SigningKeys
+
     values = signing_secret or [s.value for s in SigningKeys.in_dir(data_dir).secrets()]
     verifiers = [Webhook(value) for value in values]
     server = ThreadingHTTPServer((host, port), _handler(verifiers, show_body))
@@ -124,6 +131,8 @@ def _handler(verifiers: list[Webhook], show_body: bool) -> type[BaseHTTPRequestH
 def _verify(
     verifiers: list[Webhook], body: bytes, headers: dict[str, str]
 ) -> tuple[dict[str, Any] | None, str]:
+    from standardwebhooks.webhooks import WebhookVerificationError
+
     problem = "no secret given"
     for verifier in verifiers:
         try:

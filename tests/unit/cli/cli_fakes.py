@@ -24,9 +24,10 @@ class Request:
 
 @dataclass
 class FakeServer:
-    """`answers[("POST", "/v1/predictions")] = (201, {...})`; anything else is a 404."""
+    """`answers[("POST", "/v1/predictions")] = (201, {...})` (or a list of answers, given in
+    turn); anything else is a 404."""
 
-    answers: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
 
@@ -43,6 +44,14 @@ class FakeServer:
             server.shutdown()
             server.server_close()
             thread.join()
+
+    def answer(self, route: tuple[str, str]) -> tuple[int, Any]:
+        """The scripted answer; a route scripted with a list answers each in turn, then the last
+        one again and again."""
+        scripted = self.answers.get(route, (404, {"detail": f"no route {route[1]}"}))
+        if isinstance(scripted, list):
+            return scripted.pop(0) if len(scripted) > 1 else scripted[0]
+        return scripted
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -61,9 +70,7 @@ class FakeServer:
                         json.loads(raw) if raw else None,
                     )
                 )
-                status, body = fake.answers.get(
-                    (self.command, parts.path), (404, {"detail": f"no route {parts.path}"})
-                )
+                status, body = fake.answer((self.command, parts.path))
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -71,7 +78,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = do_PUT = _answer
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -106,15 +106,64 @@ def test_a_failed_prediction_prints_its_error_and_exits_1(server: FakeServer) ->
     assert said(result) == "failed: boom: cannot predict (id p-2)"
 
 
-def test_a_prediction_still_running_when_the_wait_ends_exits_0_with_its_id(
+def test_a_prediction_still_running_when_the_wait_ends_is_polled_until_it_ends(
     server: FakeServer,
 ) -> None:
+    # It used to exit 0 printing "processing: (id p-3)", the output never seen (issue 20).
     server.answers[("POST", "/v1/predictions")] = (201, {"id": "p-3", "status": "processing"})
+    server.answers[("GET", "/v1/predictions/p-3")] = (200, {**SUCCEEDED, "id": "p-3"})
 
     result = run(server, "predict", "fixtures/sleeps", "-i", "seconds=30", "--wait", "1")
 
     assert result.exit_code == 0, result.output
-    assert said(result) == "processing: (id p-3)"
+    assert '"label": "setosa"' in result.stdout
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("POST", "/v1/predictions"),
+        ("GET", "/v1/predictions/p-3"),
+    ]
+    assert "p-3: processing" in result.stderr  # not a terminal: a plain line, no spinner
+
+
+def test_a_prediction_that_fails_while_polled_exits_1_with_its_error(server: FakeServer) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, {"id": "p-4", "status": "pending"})
+    failed = {"id": "p-4", "status": "failed", "error": {"message": "boom"}, "output": None}
+    server.answers[("GET", "/v1/predictions/p-4")] = (200, failed)
+
+    result = run(server, "predict", "fixtures/sleeps", "-i", "seconds=30")
+
+    assert result.exit_code == 1
+    assert "failed: boom (id p-4)" in said(result)
+
+
+def test_no_wait_prints_the_id_at_once_without_asking_the_server_to_wait(
+    server: FakeServer,
+) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, {"id": "p-5", "status": "starting"})
+
+    result = run(server, "predict", "fixtures/sleeps", "-i", "seconds=30", "--no-wait")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "p-5\n"
+    (request,) = server.requests
+    assert "prefer" not in request.headers
+
+
+def test_a_server_allowing_shorter_waits_is_asked_again_without_and_polled(
+    server: FakeServer,
+) -> None:
+    # What api.prefer answers when --wait is past the server's max_wait_s: nothing was made.
+    refusal = {"detail": "Prefer: wait=60 is out of range; wait must be ... from 1 to 5"}
+    server.answers[("POST", "/v1/predictions")] = [
+        (400, refusal),
+        (201, {"id": "p-6", "status": "processing"}),
+    ]
+    server.answers[("GET", "/v1/predictions/p-6")] = (200, {**SUCCEEDED, "id": "p-6"})
+
+    result = run(server, "predict", "demo/iris", "-i", "x=1")
+
+    assert result.exit_code == 0, result.output
+    creates = [r for r in server.requests if r.method == "POST"]
+    assert [r.headers.get("prefer") for r in creates] == ["wait=60", "wait"]
 
 
 def test_an_error_answer_is_printed_with_its_status_and_exits_2(server: FakeServer) -> None:

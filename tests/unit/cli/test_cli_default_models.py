@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import foretell.cli.main as cli_main
+import foretell.cli.serve as cli_serve
 from foretell.config import Settings
 
 
@@ -16,7 +17,7 @@ from foretell.config import Settings
 def started(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     """The Settings `serve` would start a server with; none is started."""
     seen: list[Settings] = []
-    monkeypatch.setattr(cli_main, "serve_forever", seen.append)
+    monkeypatch.setattr(cli_serve, "serve_forever", seen.append)
     return seen
 
 
