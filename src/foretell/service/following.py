@@ -93,7 +93,7 @@ class Following:
                 if stored is None:
                     yield cut(TAKEN_OVER)
                     return
-                async for event in self._polling(stored, since):
+                async for event in self._polling(stored, since, taken_over=True):
                     yield event
                 return
             try:
@@ -107,15 +107,18 @@ class Following:
                 continue  # it may have changed while they were taken
             await task.changed()
 
-    async def _polling(self, p: Prediction, since: StreamPosition) -> AsyncIterator[StreamEvent]:
+    async def _polling(
+        self, p: Prediction, since: StreamPosition, *, taken_over: bool = False
+    ) -> AsyncIterator[StreamEvent]:
         """A prediction no task of this process runs: its stored record, read every poll_s
-        (sooner on its end's notice) until it ended."""
+        (sooner on its end's notice) until it ended. `taken_over`: `since` is a position of
+        this process's run, which another process took over and runs anew."""
         run = p.started_at  # a re-run (after a takeover) starts anew: its output is not this
         while True:
             try:
                 events, since = events_since(p, since)
             except InvalidStreamPosition as moved:
-                if not _behind(p, run):  # a re-run or its end took its output back
+                if taken_over or not _behind(p, run):  # a re-run or its end took it back
                     yield cut(moved.message)
                     return
                 events = []  # its process streamed more than it saved yet: read it again

@@ -32,7 +32,7 @@ from foretell.service.reservation import Reservation, Unfinished
 from foretell.service.stream import StreamEvent, StreamPosition
 from foretell.service.sweeper import Sweeper
 from foretell.service.task import PredictionTask, TaskContext
-from foretell.store import PredictionStore
+from foretell.store import ClaimLost, PredictionStore
 from foretell.webhooks import Outbox
 from foretell.workers import Chunk, Outcome
 
@@ -669,3 +669,30 @@ async def test_a_stream_polling_the_store_is_cut_when_this_process_takes_it_over
     assert "past this prediction's output" in cut.data
     with pytest.raises(StopAsyncIteration):
         await next_event(events)
+
+
+async def test_a_stream_of_a_run_another_process_took_over_is_cut_not_continued_from_its_run(
+    tmp_path: Path,
+) -> None:
+    # This process streamed "Hello" and lost its claim (its terminal write found another
+    # process had taken the prediction over): the stored record is that process's run, from
+    # the start. Waiting for it to outgrow the reader's position would mix two runs' outputs.
+    r = rig(tmp_path)
+    task = r.task()
+    job = r.job(task)
+    assert job.on_chunk is not None
+    job.on_start(0.0)
+    job.on_chunk(chunk("Hello", mode=TEXT))
+    rerun = copy.deepcopy(task.prediction)
+    rerun.output, rerun.started_at = "Hi", datetime.now(UTC) + timedelta(seconds=1)
+    follow = following({task.prediction.id: task}, {task.prediction.id: [rerun]})
+    events = await follow.stream(task.prediction.id, ALICE, StreamPosition(5, 0, 2))
+    job.result.set_result(Outcome(output="Hello!", streamed=TEXT))
+    waiting = asyncio.ensure_future(next_event(events))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    r.store.pending[-1].set_exception(ClaimLost("predictions", task.prediction.id))
+    cut = await waiting
+    assert task.lost
+    assert (cut.event, cut.id) == ("error", None)
+    assert "past this prediction's output" in cut.data
