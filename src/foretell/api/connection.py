@@ -36,8 +36,10 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.server import ServerState
 
+from foretell.api.access import Requests, sent_id
 from foretell.api.errors import dialect_of_path, error_response
 from foretell.api.lane import Lane, cut_off
+from foretell.api.request_id import HEADER, chosen
 from foretell.api.sse import CLOSE
 from foretell.config import Settings
 from foretell.errors import (
@@ -65,6 +67,7 @@ class LimitedHttpTools(HttpToolsProtocol):
     body_timeout_s = 30.0
     max_connections = 1000
     lane: Lane | None = None  # the hot routes, answered without ASGI (api.lane)
+    access_log = True  # a refusal answered through ASGI is logged as a request (api.access)
 
     def __init__(
         self,
@@ -155,8 +158,9 @@ class LimitedHttpTools(HttpToolsProtocol):
             _Base.on_headers_complete(self)
             return
         log.info("%s: %s", _peer(self.client), refusal.message)
-        # uvicorn starts the request's app in here (as it does its own 503 app): run a refusal.
-        app, self.app = self.app, _Refusal(refusal)
+        # uvicorn starts the request's app in here (as it does its own 503 app): run a refusal,
+        # with its X-Request-Id and access line as any answer's.
+        app, self.app = self.app, _Refused(_Refusal(refusal), access_log=self.access_log)
         try:
             _Base.on_headers_complete(self)
         finally:
@@ -165,7 +169,7 @@ class LimitedHttpTools(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         # Where uvicorn starts a request's app, now or once the pipelined ones before it end.
         lane = self.lane
-        if lane is not None and not isinstance(app, _Refusal):
+        if lane is not None and not isinstance(app, _Refused):
             scope = cycle.scope
             matched = lane.match(scope["method"], scope["path"], scope["headers"])
             if matched is not None:
@@ -276,7 +280,10 @@ class LimitedHttpTools(HttpToolsProtocol):
         path = self.scope.get("path") if self._reading is BODY else None
         response = error_response(exc, dialect_of_path(path) if path else None)
         lines = [STATUS_LINE[response.status_code]]
+        # The request's own X-Request-Id once its head is in; else one made for the answer.
+        sent = sent_id(self.headers) if self._reading is BODY else None
         headers = [*self.server_state.default_headers, *response.raw_headers]
+        headers.append((HEADER, chosen(sent)))
         if (b"connection", b"close") not in headers:
             headers.append((b"connection", b"close"))
         for name, value in headers:
@@ -294,6 +301,10 @@ class _Refusal:
         await error_response(self.exc, dialect_of_path(scope["path"]))(scope, receive, send)
 
 
+class _Refused(Requests):
+    """A `_Refusal` with its X-Request-Id and access line, as the server's stack gives any."""
+
+
 def _peer(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "a client"
 
@@ -307,6 +318,7 @@ def protocol_for(settings: Settings, lane: Lane | None = None) -> type[LimitedHt
         header_timeout_s = settings.header_timeout_s
         body_timeout_s = settings.body_timeout_s
         max_connections = settings.max_connections
+        access_log = settings.access_log
 
     Limited.lane = lane
     return Limited

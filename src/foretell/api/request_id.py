@@ -41,9 +41,14 @@ _current: ContextVar[RequestInfo | None] = ContextVar("foretell_request", defaul
 def begin(sent: bytes | None) -> RequestInfo:
     """The request now handled, filed under `sent` (its X-Request-Id) if that is sane; it is
     this task's request from here (`Token` to undo that, where the task goes on)."""
-    info = RequestInfo(sent if sent is not None and sane(sent) else _made())
+    info = RequestInfo(chosen(sent))
     info.token = _current.set(info)
     return info
+
+
+def chosen(sent: bytes | None) -> bytes:
+    """The id a request that sent `sent` as its X-Request-Id (None: none) is filed under."""
+    return sent if sent is not None and sane(sent) else _made()
 
 
 def end(info: RequestInfo) -> None:

@@ -79,7 +79,9 @@ class Served:
     """A protocol serving the hot route POST /hot (fast lane) and GET /slow (FastAPI), both
     answering the request id their handler reads."""
 
-    def __init__(self, *, access_log: bool = True, otel: bool = False) -> None:
+    def __init__(
+        self, *, access_log: bool = True, otel: bool = False, max_connections: int = 1000
+    ) -> None:
         router = APIRouter()
 
         async def hot(call: Call) -> Response:
@@ -97,7 +99,12 @@ class Served:
         install_error_handlers(app)
         app.include_router(router)
         settings = Settings(
-            repository=Path("."), max_body_bytes=LIMIT, access_log=access_log, otel=otel
+            repository=Path("."),
+            max_body_bytes=LIMIT,
+            max_head_bytes=1024,
+            max_connections=max_connections,
+            access_log=access_log,
+            otel=otel,
         )
         app.state.settings = settings
         app.state.service = object()
@@ -299,3 +306,26 @@ async def test_a_fast_lane_request_continues_the_callers_trace() -> None:
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["foretell.request_id"] == header(write, "x-request-id")
+
+
+async def test_a_refusal_by_the_connection_carries_an_id_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    served = Served(max_connections=1)  # its own connection is the one allowed: every request 503
+    write = await served.send(request("POST", "/hot", "X-Request-Id: full-1"))
+
+    assert status(write) == 503, write
+    assert header(write, "x-request-id") == "full-1"
+    (line,) = access_lines(caplog)
+    assert (line["status"], line["request_id"]) == (503, "full-1")
+
+
+async def test_a_head_over_the_cap_is_431_with_an_id_made_for_it() -> None:
+    served = Served()
+    write = await served.send(request("POST", "/hot", "X-Big: " + "x" * 2000))
+
+    assert status(write) == 431, write
+    made = header(write, "x-request-id")
+    assert made is not None
+    assert request_id.sane(made.encode())
