@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from _browser import Traffic
-from _server import Server
+from _server import Server, wait_for
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.slow
@@ -156,7 +156,12 @@ def test_a_queued_run_shows_its_place_then_its_logs(
         ahead = http.post(
             "/v1/predictions", json={"model": "fixtures/sleeps", "input": {"seconds": 30}}
         ).json()
-        http.get(f"/v1/predictions/{ahead['id']}", headers={"Prefer": "wait=1"})
+        # Running, so that the page's run is the one that waits.
+        wait_for(
+            lambda: http.get(f"/v1/predictions/{ahead['id']}").json()["status"] == "processing",
+            timeout=60,
+            what="fixtures/sleeps to start",
+        )
     sign_in(page, server)
     page.goto("/#/models/fixtures/sleeps")
     page.get_by_label("seconds").fill("0.2")
