@@ -5,6 +5,7 @@ a prediction longer than the server's wait limit followed to its end (issue 20).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -43,7 +44,7 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Machine:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("cli-target")
-    repo = build_repository(root, demo=["iris"], fixtures=["sleeps"])
+    repo = build_repository(root, demo=["iris"], fixtures=["sleeps", "file-info"])
     # A wait limit of 1 s: a 3 s prediction outlasts it, as a 90 s one outlasts 60 s.
     env = {"XDG_RUNTIME_DIR": str(machine.runtime), "FORETELL_MAX_WAIT_S": "1"}
     with running_server(repo, root / "elsewhere" / "data", env=env) as server:
@@ -192,6 +193,23 @@ def test_no_wait_returns_the_id_at_once(server: Server, machine: Machine) -> Non
     got = foretell(machine, "predictions", "get", prediction_id, "--url", server.url)
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout)["id"] == prediction_id
+
+
+def test_a_file_named_with_at_is_uploaded_then_predicted_on(
+    server: Server, machine: Machine
+) -> None:
+    data = bytes(range(256)) * 1000
+    (machine.folder / "sample.bin").write_bytes(data)
+    try:
+        done = foretell(
+            machine, "predict", "fixtures/file-info", "-i", "file=@sample.bin", "--url", server.url
+        )
+    finally:
+        (machine.folder / "sample.bin").unlink()
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)
+    assert (output["size"], output["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert "uploaded sample.bin as " in said(done)
 
 
 def test_version(machine: Machine) -> None:

@@ -22,6 +22,7 @@ from foretell.cli.remote import AsJson, Key, Url, connected
 from foretell.cli.remote import call as _call
 from foretell.cli.streams import print_events
 from foretell.cli.target import chosen, is_loopback
+from foretell.cli.uploads import upload_files
 from foretell.cli.waiting import wait_for
 from foretell.cli.webhooks import app as webhooks_app
 from foretell.errors import ForetellError
@@ -278,18 +279,19 @@ def predict(
 ) -> None:
     """Run a prediction, wait for it however long it takes (its status and queue position on
     stderr) and print its output; exits 1 if it failed or was canceled."""
+    values = parse_inputs(inputs or [])
     if stream:
         with connected(url, key) as client:
             events = client.stream(
                 model=model,
-                input=parse_inputs(inputs or []),
+                input=upload_files(client, values),
                 webhook=webhook,
                 webhook_events=webhook_events,
             )
             code = print_events(events, as_json=as_json)
         raise typer.Exit(code)
-    values = parse_inputs(inputs or [])
     with connected(url, key) as client:
+        values = upload_files(client, values)
 
         def create(wait_s: int | bool | None) -> dict[str, Any]:
             return client.create_prediction(

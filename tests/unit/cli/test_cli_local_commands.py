@@ -166,3 +166,13 @@ def test_the_listener_accepts_what_any_of_its_secrets_signed_and_says_why_not(
     assert unsigned is None
     assert problem == "Missing required headers"
     assert _verify([], body.encode(), signed) == (None, "no secret given")
+
+
+def test_an_at_input_names_a_file_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"x")
+    assert parse_inputs([f"image=@{tmp_path / 'a.png'}", 'handle="@me"']) == {
+        "image": tmp_path / "a.png",
+        "handle": "@me",
+    }
+    with pytest.raises(typer.BadParameter, match="is not a file"):
+        parse_inputs([f"image=@{tmp_path / 'missing.png'}"])
