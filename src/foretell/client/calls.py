@@ -107,7 +107,10 @@ def cancel(prediction_id: str) -> Call:
 
 
 def listing(model: str | None, status: str | None, limit: int | None, cursor: str | None) -> Call:
-    """GET /v1/predictions, newest first; `cursor` is from the previous page's `next`."""
+    """GET /v1/predictions, newest first; `cursor` is the previous page's `next` (its URL, or
+    the cursor in it)."""
+    if cursor is not None and "://" in cursor:
+        cursor = cursor_of(cursor)
     params = {"model": model, "status": status, "limit": limit, "cursor": cursor}
     return Call("GET", "/v1/predictions", params=params)
 

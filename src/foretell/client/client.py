@@ -151,7 +151,7 @@ class Client:
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """One page, newest first: {"results": [...], "next": URL or None}; pass
-        `cursor=calls.cursor_of(page["next"])` for the next, or use iter_predictions."""
+        `cursor=page["next"]` for the next one, or use iter_predictions for them all."""
         return calls.answer(self._send(calls.listing(model, status, limit, cursor)))
 
     def iter_predictions(

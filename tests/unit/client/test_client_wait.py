@@ -9,7 +9,7 @@ import httpx
 import pytest
 from client_doubles import KINDS, Answers, FakeClock, record, refused, run
 
-from foretell.client import WaitTimedOut
+from foretell.client import Client, WaitTimedOut
 
 HELD = {"Preference-Applied": "wait=60"}
 
@@ -149,9 +149,16 @@ def test_list_filters_and_follows_next_pages(kind: str) -> None:
     ]
 
 
-def test_one_page_with_a_status_filter() -> None:
-    answers = Answers(httpx.Response(200, json={"results": [], "next": None}))
+def test_one_page_with_a_status_filter_then_the_next_from_its_url() -> None:
+    answers = Answers(*(httpx.Response(200, json={"results": [], "next": None}) for _ in "ab"))
+    after = "http://t/v1/predictions?status=failed&limit=5&cursor=c-9"
 
-    run("sync", answers, FakeClock(), lambda c: c.list_predictions(status="failed", limit=5))
+    def pages(client: Client) -> None:
+        client.list_predictions(status="failed", limit=5)
+        client.list_predictions(status="failed", limit=5, cursor=after)
 
-    assert dict(answers.requests[0].url.params) == {"status": "failed", "limit": "5"}
+    run("sync", answers, FakeClock(), pages)
+
+    first, second = (dict(r.url.params) for r in answers.requests)
+    assert first == {"status": "failed", "limit": "5"}
+    assert second == {"status": "failed", "limit": "5", "cursor": "c-9"}
