@@ -103,3 +103,11 @@ def test_every_file_of_the_page_is_package_data() -> None:
 
     assert "index.html" in files
     assert [f for f in files if not any(fnmatch(f, g) for g in globs)] == []
+
+
+async def test_names_that_are_no_file_are_not_kept(http: httpx.AsyncClient) -> None:
+    """Asking for any number of other names grows nothing the server holds."""
+    for n in range(50):
+        assert (await http.get(f"/playground/made-up-{n}.js")).status_code == 404
+
+    assert playground._read.cache_info().currsize <= len(playground._names())

@@ -41,17 +41,30 @@ class Asset:
 
 
 @cache
+def _names() -> frozenset[str]:
+    """The files the page may load: this folder's, of the known kinds (not its Python code)."""
+    folder = files(__package__)
+    return frozenset(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.is_file() and not entry.name.startswith(".") and _kind(entry.name) in _TYPES
+    )
+
+
+def _kind(name: str) -> str:
+    return name[name.rfind(".") :] if "." in name else ""
+
+
 def asset(name: str) -> Asset | None:
-    """One file of the playground, read once; None for a name that is not one of them (only
-    plain names of the known kinds: nothing outside this folder, nor its Python code)."""
-    kind = name[name.rfind(".") :] if "." in name else ""
-    if kind not in _TYPES or "/" in name or "\\" in name or name.startswith("."):
-        return None
-    resource = files(__package__).joinpath(name)
-    if not resource.is_file():
-        return None
-    body = resource.read_bytes()
-    return Asset(body, _TYPES[kind], f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    """One file of the playground; None for a name that is not one of them. Only the known
+    names are read and kept, so that asking for others grows nothing."""
+    return _read(name) if name in _names() else None
+
+
+@cache
+def _read(name: str) -> Asset:
+    body = files(__package__).joinpath(name).read_bytes()
+    return Asset(body, _TYPES[_kind(name)], f'"{hashlib.sha256(body).hexdigest()[:32]}"')
 
 
 def _answer(found: Asset, request: Request) -> Response:
