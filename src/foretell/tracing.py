@@ -135,6 +135,19 @@ def tracing(settings: Settings) -> Tracing | None:
     return _tracing() if settings.otel else None
 
 
+_chosen: Any = None  # a provider given to `use`, over the global one
+
+
+def use(provider: Any) -> None:
+    """Trace to `provider` (an SDK TracerProvider) rather than the process's global one, for
+    servers made from now (None: the global one again). For tests and embedding applications:
+    the global provider can be set only once, and FastAPI's own telemetry turns on for every
+    app once it is."""
+    global _chosen
+    _chosen = provider
+    _tracing.cache_clear()
+
+
 @cache
 def _tracing() -> Tracing | None:
     try:
@@ -145,6 +158,8 @@ def _tracing() -> Tracing | None:
             "no traces"
         )
         return None
+    if _chosen is not None:
+        return Tracing(_chosen.get_tracer("foretell"))
     provider = trace.get_tracer_provider()
     if isinstance(provider, trace.ProxyTracerProvider):  # nobody installed one: ours
         provider = _provider()

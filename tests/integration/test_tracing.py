@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from foretell.tracing import use
 
 pytestmark = pytest.mark.anyio
 
@@ -23,18 +26,17 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
 
 
-def _exporter() -> InMemorySpanExporter:
-    """An exporter of every span the process's tracer provider (an SDK one) ends from now."""
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-    provider: Any = trace.get_tracer_provider()
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+EXPORTER = InMemorySpanExporter()
 
 
-# Before the module's app is made: its tracing takes the provider installed then.
-EXPORTER = _exporter()
+@pytest.fixture(scope="module", autouse=True)
+def provider() -> Iterator[None]:
+    """The module's app (made after this) traces to EXPORTER, not to a global provider."""
+    traced = TracerProvider()
+    traced.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    use(traced)
+    yield
+    use(None)
 
 
 async def spans_of(trace_id: int, wanted: int, timeout_s: float = 20.0) -> list[ReadableSpan]:

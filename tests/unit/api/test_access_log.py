@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 from uvicorn.server import ServerState
 
+from foretell import tracing
 from foretell.api import request_id
 from foretell.api.app import front
 from foretell.api.auth import Reader
@@ -287,12 +288,14 @@ async def test_a_fast_lane_request_continues_the_callers_trace() -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-    provider: Any = trace.get_tracer_provider()
+    provider = TracerProvider()
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    served = Served(otel=True)
+    tracing.use(provider)  # not the process's global provider, which is set once for good
+    try:
+        served = Served(otel=True)
+    finally:
+        tracing.use(None)
     parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     write = await served.send(
         request("POST", "/hot", f"Authorization: Bearer {KEY}", f"traceparent: {parent}")
@@ -306,6 +309,8 @@ async def test_a_fast_lane_request_continues_the_callers_trace() -> None:
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["foretell.request_id"] == header(write, "x-request-id")
+    # The process's global provider untouched: FastAPI's own telemetry stays off everywhere.
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 async def test_a_refusal_by_the_connection_carries_an_id_and_is_logged(
