@@ -13,7 +13,7 @@ from foretell.client import calls
 from foretell.client.calls import Call, Upload
 from foretell.client.errors import ApiError, BadRequest, Unreachable, error_for
 from foretell.client.events import STREAM_RETRIES, Resume, StreamEvent
-from foretell.client.retry import Clock, Retry, resendable
+from foretell.client.retry import Clock, Idempotence, Retry
 
 
 class AsyncClient:
@@ -184,6 +184,7 @@ class AsyncClient:
         if input is not None:
             input = await self._with_uploads(input)
         body = calls.stream_body(prediction_id, model, input, webhook, webhook_events)
+        refusals, started = 0, self._clock.now()
         while not resume.done:
             try:
                 async with self._connect(resume, body) as source:
@@ -196,6 +197,14 @@ class AsyncClient:
                             yield event
                 if not resume.done:
                     resume.dropped("the server ended it before its end")
+            except ApiError as error:  # refused on opening, as any call may be
+                refusals += 1
+                kind = Idempotence.SAFE if resume.prediction_id else Idempotence.REFUSED_ONLY
+                pause = self._retry.after(error, kind, refusals, self._clock.now() - started)
+                if pause is None:
+                    raise
+                await self._clock.asleep(pause)
+                continue
             except httpx.TransportError as exc:
                 if resume.prediction_id is None:
                     raise Unreachable(str(self._http.base_url), exc) from exc
@@ -222,7 +231,7 @@ class AsyncClient:
             if not response.is_error:
                 return response
             error = error_for(response)
-            pause = self._retry.delay(error, attempt, self._clock.now() - started)
-            if pause is None or not resendable(call.idempotence, error):
+            pause = self._retry.after(error, call.idempotence, attempt, self._clock.now() - started)
+            if pause is None:
                 raise error
             await self._clock.asleep(pause)

@@ -15,7 +15,7 @@ from foretell.client import calls
 from foretell.client.calls import Call, Upload
 from foretell.client.errors import ApiError, BadRequest, Unreachable, error_for
 from foretell.client.events import STREAM_RETRIES, Resume, StreamEvent
-from foretell.client.retry import Clock, Idempotence, Retry, resendable
+from foretell.client.retry import Clock, Idempotence, Retry
 
 __all__ = ["SETTLE_TIMEOUT_S", "ApiError", "Client", "Unreachable"]
 
@@ -185,6 +185,7 @@ class Client:
         if input is not None:
             input = self._with_uploads(input)
         body = calls.stream_body(prediction_id, model, input, webhook, webhook_events)
+        refusals, started = 0, self._clock.now()
         while not resume.done:
             try:
                 with self._connect(resume, body) as source:
@@ -195,6 +196,14 @@ class Client:
                             yield event
                 if not resume.done:
                     resume.dropped("the server ended it before its end")
+            except ApiError as error:  # refused on opening, as any call may be
+                refusals += 1
+                kind = Idempotence.SAFE if resume.prediction_id else Idempotence.REFUSED_ONLY
+                pause = self._retry.after(error, kind, refusals, self._clock.now() - started)
+                if pause is None:
+                    raise
+                self._clock.sleep(pause)
+                continue
             except httpx.TransportError as exc:
                 if resume.prediction_id is None:
                     raise Unreachable(str(self._http.base_url), exc) from exc
@@ -321,7 +330,7 @@ class Client:
             if not response.is_error:
                 return response
             error = error_for(response)
-            pause = self._retry.delay(error, attempt, self._clock.now() - started)
-            if pause is None or not resendable(call.idempotence, error):
+            pause = self._retry.after(error, call.idempotence, attempt, self._clock.now() - started)
+            if pause is None:
                 raise error
             self._clock.sleep(pause)

@@ -52,6 +52,14 @@ class Retry:
             return None
         return wait
 
+    def after(
+        self, error: ApiError, idempotence: Idempotence, attempt: int, elapsed_s: float
+    ) -> float | None:
+        """As delay(), for a call of this kind: None also where it may not be sent again."""
+        if not resendable(idempotence, error):
+            return None
+        return self.delay(error, attempt, elapsed_s)
+
 
 NO_RETRY = Retry(attempts=1)
 # The one 503 a create may have half done: a store connection lost during its COMMIT (see

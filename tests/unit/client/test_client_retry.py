@@ -172,3 +172,42 @@ def test_an_upload_is_sent_again_whole(tmp_path: Path) -> None:
     assert got["id"] == "file_1"
     assert [b"\x89PNG-bytes" in r.content for r in answers.requests] == [True, True]
     assert json.dumps(got)
+
+
+SSE = {"content-type": "text/event-stream"}
+DONE = b'event: status\nid: 0-0-2\ndata: {"status": "processing"}\n\n' + (
+    b'event: done\nid: 0-0-4\ndata: {"status": "succeeded"}\n\n'
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stream_refused_on_opening_is_opened_again_after_its_retry_after(kind: str) -> None:
+    streaming = httpx.Response(200, headers={**SSE, "X-Prediction-Id": "p1"}, content=DONE)
+    answers = Answers(refused(503, NOT_READY, "4"), streaming)
+    clock = FakeClock()
+
+    def events(client: object) -> object:
+        stream = client.stream(model="a/b", input={"n": 1})  # type: ignore[attr-defined]
+        if kind == "sync":
+            return [e.event for e in stream]
+
+        async def collect() -> list[str]:
+            return [e.event async for e in stream]
+
+        return collect()
+
+    got = run(kind, answers, clock, events)
+
+    assert got == ["status", "done"]
+    assert clock.slept == [4.0]
+    assert [r.method for r in answers.requests] == ["POST", "POST"]
+
+
+def test_a_stream_whose_create_may_have_made_a_record_is_not_opened_again() -> None:
+    store = refused(503, "the store sqlite:///x is unavailable (locked); retry in 2 s", "2")
+    answers = Answers(store)
+
+    with pytest.raises(Unavailable):
+        run("sync", answers, FakeClock(), lambda c: list(c.stream(model="a/b", input={})))
+
+    assert len(answers.requests) == 1
