@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _browser import Traffic
+from _server import Server
 from playwright.sync_api import Page, expect
 
 
@@ -41,6 +42,36 @@ def test_swagger_ui_renders_its_operations_offline(
     assert any(url.endswith("/openapi.json") for url in traffic.requests)
     assert any(url.endswith("/swagger-ui-bundle.js") for url in traffic.requests)
     assert refused == []  # it needs nothing its page's policy forbids
+
+
+def test_the_key_authorized_fetches_the_document_its_models_need(
+    page: Page, server: Server, traffic: Traffic
+) -> None:
+    """A private model is in the document a key that may see it fetches: once the key is
+    entered in Authorize, a reload asks for the document with it."""
+    asked: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: (
+            asked.append(r.headers.get("authorization"))
+            if r.url.endswith("/openapi.json")
+            else None
+        ),
+    )
+    page.goto("/docs")
+    page.locator("button.authorize").first.click()
+    page.locator(".modal-ux input").fill(server.admin_key)
+    page.locator(".modal-ux button.authorize").click()
+    page.locator(".modal-ux button.btn-done").click()
+
+    page.reload()
+    expect(
+        page.locator("#operations-predictions-create_prediction_v1_predictions_post")
+    ).to_be_visible()
+
+    assert asked == [None, f"Bearer {server.admin_key}"]
+    assert traffic.foreign() == []
+    assert traffic.errors == []
 
 
 def test_redoc_renders_its_title_offline(

@@ -8,12 +8,14 @@ carries its version, so a browser may keep them for good and an upgrade is fetch
 
 from __future__ import annotations
 
+import json
+from html import escape
 from importlib.metadata import version
 from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
@@ -41,11 +43,29 @@ _CSP = (
     "connect-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
 )
 _SWAGGER = {
+    "dom_id": "#swagger-ui",
+    "layout": "BaseLayout",
+    "deepLinking": True,
+    "showExtensions": True,
+    "showCommonExtensions": True,
     # Swagger UI otherwise shows a badge fetched from validator.swagger.io for a spec not
     # served from localhost: a request to another origin.
     "validatorUrl": None,
     "persistAuthorization": True,  # the key entered in "Authorize" survives a reload
 }
+# The document a key may see (its private models too) once that key is entered in "Authorize":
+# Swagger UI keeps it in localStorage (persistAuthorization), and fetches the document again on
+# a reload.
+_WITH_KEY = """
+function withKey(request) {
+  if (request.url.split("?")[0].endsWith(%s)) {
+    const kept = JSON.parse(localStorage.getItem("authorized") || "{}");
+    const key = kept.HTTPBearer && kept.HTTPBearer.value;
+    if (key) request.headers.Authorization = "Bearer " + key;
+  }
+  return request;
+}
+"""
 
 
 OPENAPI = "/openapi.json"
@@ -97,16 +117,8 @@ def install(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        page = get_swagger_ui_html(
-            openapi_url=root + openapi_url,
-            title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
-            swagger_ui_parameters=_SWAGGER,
-        )
-        page.headers["Content-Security-Policy"] = _CSP
-        return page
+        page = _swagger_html(f"{app.title} - Swagger UI", root, root + openapi_url)
+        return HTMLResponse(page, headers={"Content-Security-Policy": _CSP})
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
@@ -127,3 +139,35 @@ def install(app: FastAPI) -> None:
         if media_type is None:  # only the four files: never a path into the package
             raise NotFound(f"no docs asset '{echo(name)}': there are {', '.join(sorted(_TYPES))}")
         return FileResponse(folder / name, media_type=media_type, headers=_CACHED)
+
+
+def _swagger_html(title: str, root: str, openapi_url: str) -> str:
+    """FastAPI's Swagger UI page, with a request interceptor (a function: FastAPI's page takes
+    only JSON parameters) that sends the authorized key when it fetches the document."""
+    parameters = {"url": openapi_url, **_SWAGGER}
+    settings = _script_json(parameters)[:-1] + ', "requestInterceptor": withKey, "presets": ['
+    return f"""<!DOCTYPE html>
+<html>
+<head>
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link type="text/css" rel="stylesheet" href="{escape(root + ASSETS)}/swagger-ui.css">
+<link rel="shortcut icon" href="{escape(root + ASSETS)}/favicon.png">
+<title>{escape(title)}</title>
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{escape(root + ASSETS)}/swagger-ui-bundle.js"></script>
+<script>
+{_WITH_KEY % _script_json(openapi_url)}
+const ui = SwaggerUIBundle({settings}
+  SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset
+]}});
+</script>
+</body>
+</html>
+"""
+
+
+def _script_json(value: object) -> str:
+    """`value` as JSON that cannot end the <script> it is written in."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
