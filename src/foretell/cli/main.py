@@ -244,7 +244,10 @@ def serve(
 def predict(
     model: Annotated[str, typer.Argument(help="owner/name or owner/name:version")],
     inputs: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="key=value; value parsed as JSON")
+        list[str] | None,
+        typer.Option(
+            "--input", "-i", help="key=value; value parsed as JSON; key=@path uploads a file"
+        ),
     ] = None,
     wait: Annotated[
         int,
