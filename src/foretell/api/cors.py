@@ -35,6 +35,7 @@ EXPOSED_HEADERS = (
     "Location",
     "X-Prediction-Id",
     "Retry-After",
+    "X-Error-Code",  # api.errors.ERROR_CODE: what kind of error an answer is
     "Preference-Applied",
     "X-Request-Id",
     "ETag",

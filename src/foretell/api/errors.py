@@ -61,7 +61,19 @@ def status_for(exc: errors.ForetellError) -> int:
 WWW_AUTHENTICATE = 'Bearer realm="foretell", Token realm="foretell", Api-Key realm="foretell"'
 
 
+# Every error answer of foretell's own names its kind here (errors.ForetellError.code), beside
+# whatever body its dialect writes: a client tells a model not ready from a server stopping by
+# this, not by parsing a message meant for people; and no seed's body shape changes for it.
+ERROR_CODE = "X-Error-Code"
+
+
 def headers_for(exc: errors.ForetellError) -> dict[str, str]:
+    """The headers of `exc`'s answer, in every dialect: its code (ERROR_CODE), and what the
+    error calls for (Retry-After, WWW-Authenticate, ...)."""
+    return {ERROR_CODE: exc.code, **_called_for(exc)}
+
+
+def _called_for(exc: errors.ForetellError) -> dict[str, str]:
     if isinstance(
         exc,
         errors.ModelNotReady

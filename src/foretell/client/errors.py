@@ -21,12 +21,12 @@ ForetellError (foretell.errors)
 
 These are the client's own classes, not foretell.errors' server-side ones: those are made from
 what the server knows (a model's queue limit, a key's scope), the client only has the answer.
-The native error body is `{"detail": ...}` without a code, so `code` is the class's."""
+`code` is the server's, from the answer's X-Error-Code header (foretell.errors' codes), where it
+sent one; else the class's."""
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -159,9 +159,10 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     429: Overloaded,
     503: Unavailable,
 }
-# A 503 about one model, as foretell.errors.ModelNotReady and ModelLoadFailed word it: the body
-# has no code, and the other 503s (stopping, store, connections) are about the server.
-_MODEL_NOT_READY = re.compile(r"model '[^']*' (is not ready|failed to load)")
+# The header naming an error answer's kind (foretell.api.errors.ERROR_CODE).
+ERROR_CODE = "x-error-code"
+# The 503s about one model, where the others (stopping, store, connections) are the server's.
+_MODEL_NOT_READY = frozenset({errors.ModelNotReady.code, errors.ModelLoadFailed.code})
 
 
 def error_for(response: httpx.Response) -> ApiError:
@@ -174,13 +175,17 @@ def error_for(response: httpx.Response) -> ApiError:
     cls = _BY_STATUS.get(response.status_code)
     if cls is None:
         cls = ServerError if response.status_code >= 500 else ApiError
-    if cls is Unavailable and isinstance(detail, str) and _MODEL_NOT_READY.match(detail):
+    code = response.headers.get(ERROR_CODE)
+    if cls is Unavailable and code in _MODEL_NOT_READY:
         cls = ModelNotReady
     if cls is InvalidInput and not isinstance(detail, list):
         # A pushed folder's manifest or archive refused (422 with a message): no fields.
         cls = ApiError
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return cls(response.status_code, detail, body, retry_after)
+    error = cls(response.status_code, detail, body, retry_after)
+    if code:
+        error.code = code
+    return error
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

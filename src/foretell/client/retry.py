@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from foretell import errors
 from foretell.client.errors import ApiError, Overloaded, Unavailable
 
 RETRIED = (Overloaded, Unavailable)  # 429 and 503: the server says "later", not "no"
@@ -64,7 +64,7 @@ class Retry:
 NO_RETRY = Retry(attempts=1)
 # The one 503 a create may have half done: a store connection lost during its COMMIT (see
 # foretell.errors.StoreUnavailable): the record may exist, and a second try would make another.
-_STORE_DOWN = re.compile(r"the store .* is unavailable")
+_STORE_DOWN = errors.StoreUnavailable.code
 
 
 def resendable(idempotence: Idempotence, error: ApiError) -> bool:
@@ -79,7 +79,7 @@ def resendable(idempotence: Idempotence, error: ApiError) -> bool:
         return False
     if isinstance(error.body, dict) and "id" in error.body:
         return False
-    return not (isinstance(error.detail, str) and _STORE_DOWN.match(error.detail))
+    return error.code != _STORE_DOWN
 
 
 class Clock:

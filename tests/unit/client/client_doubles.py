@@ -45,8 +45,13 @@ class Answers:
         return [json.loads(r.content) if r.content else None for r in self.requests]
 
 
-def refused(status: int, detail: Any, retry_after: str | None = None) -> httpx.Response:
+def refused(
+    status: int, detail: Any, retry_after: str | None = None, code: str | None = None
+) -> httpx.Response:
+    """An error answer as foretell sends it; `code`: its X-Error-Code header."""
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    if code is not None:
+        headers["X-Error-Code"] = code
     return httpx.Response(status, json={"detail": detail}, headers=headers)
 
 

@@ -45,7 +45,9 @@ FIELD_ERRORS = [
     },
 ]
 
-# (status, detail, Retry-After), the class it arrives as, its code
+NOT_READY = "model 'a/b' is not ready: deployment is x"
+STOPPING = "the server is stopping; try again in 2 s"
+# (status, detail, Retry-After, X-Error-Code), the class it arrives as, its code
 CASES: list[tuple[tuple[Any, ...], type[ApiError], str]] = [
     ((400, "Prefer: wait=x is not an integer"), BadRequest, "invalid_request"),
     ((401, "no API key: send Authorization: Bearer <key>"), Unauthorized, "unauthenticated"),
@@ -56,9 +58,13 @@ CASES: list[tuple[tuple[Any, ...], type[ApiError], str]] = [
     ((413, "request body of 9 bytes is over the limit of 8"), PayloadTooLarge, "payload_too_large"),
     ((422, FIELD_ERRORS), InvalidInput, "invalid_input"),
     ((429, "model 'a/b' is overloaded", "3"), Overloaded, "overloaded"),
-    ((503, "model 'a/b' is not ready: deployment is x", "5"), ModelNotReady, "model_not_ready"),
-    ((503, "model 'a/b' failed to load: boom", "5"), ModelNotReady, "model_not_ready"),
-    ((503, "the server is stopping; try again in 2 s", "2"), Unavailable, "unavailable"),
+    ((503, NOT_READY, "5", "model_not_ready"), ModelNotReady, "model_not_ready"),
+    ((503, "model 'a/b' failed to load: boom", "5", "model_load_failed"), ModelNotReady,
+     "model_load_failed"),
+    ((503, STOPPING, "2", "server_stopping"), Unavailable, "server_stopping"),
+    ((503, STOPPING, "2"), Unavailable, "unavailable"),
+    # Told by its code, never by its words: a message alone says nothing of its kind.
+    ((503, NOT_READY, "5"), Unavailable, "unavailable"),
     ((500, "internal error (KeyError)"), ServerError, "server_error"),
     ((418, "short and stout"), ApiError, "api_error"),
 ]  # fmt: skip

@@ -73,7 +73,10 @@ def test_past_its_tries_the_last_refusal_is_raised(kind: str) -> None:
 
 
 def test_a_wait_that_would_pass_the_total_time_is_not_taken() -> None:
-    answers = Answers(refused(503, NOT_READY, "20"), refused(503, NOT_READY, "20"))
+    answers = Answers(
+        refused(503, NOT_READY, "20", "model_not_ready"),
+        refused(503, NOT_READY, "20", "model_not_ready"),
+    )
     clock = FakeClock()
     retry = Retry(total_s=30.0, random=lambda: 0.0)
 
@@ -84,7 +87,7 @@ def test_a_wait_that_would_pass_the_total_time_is_not_taken() -> None:
 
 
 def test_a_retry_after_longer_than_max_delay_is_raised_at_once() -> None:
-    answers = Answers(refused(503, NOT_READY, "120"))
+    answers = Answers(refused(503, NOT_READY, "120", "model_not_ready"))
     clock = FakeClock()
 
     with pytest.raises(ModelNotReady) as caught:
@@ -141,7 +144,12 @@ def test_a_create_whose_record_may_exist_is_not_sent_again(kind: str) -> None:
         json={"detail": "the server is stopping before prediction p9 finished", "id": "p9"},
         headers={"Retry-After": "1"},
     )
-    store = refused(503, "the store sqlite:///x is unavailable (disk I/O error); retry", "2")
+    store = refused(
+        503,
+        "the store sqlite:///x is unavailable (disk I/O error); retry",
+        "2",
+        "store_unavailable",
+    )
     for answer in (kept, store):
         answers = Answers(answer)
         with pytest.raises(Unavailable) as caught:
@@ -204,7 +212,9 @@ def test_a_stream_refused_on_opening_is_opened_again_after_its_retry_after(kind:
 
 
 def test_a_stream_whose_create_may_have_made_a_record_is_not_opened_again() -> None:
-    store = refused(503, "the store sqlite:///x is unavailable (locked); retry in 2 s", "2")
+    store = refused(
+        503, "the store sqlite:///x is unavailable (locked); retry in 2 s", "2", "store_unavailable"
+    )
     answers = Answers(store)
 
     with pytest.raises(Unavailable):
