@@ -134,6 +134,11 @@ async def _get_prediction(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     return f"/v1/predictions/{await _acme_or_globex_prediction(w, mine)}", {}
 
 
+async def _stream(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
+    # Echo ends at once: its stream replays the record and ends, whoever may read it.
+    return f"/v1/predictions/{await _acme_or_globex_prediction(w, mine)}/stream", {}
+
+
 async def _cancel(w: World, mine: bool) -> tuple[str, dict[str, Any]]:
     if mine:  # unfinished when canceled, however slow the machine; `world` cancels leftovers
         prediction_id = await w.prediction("acme:predict", "acme/sleeps", {"seconds": 30})
@@ -295,6 +300,7 @@ TABLE: dict[tuple[str, str], tuple[Scope, Call, int, bool]] = {
     ("POST", "/v1/predictions"): (P, _create, 201, True),
     ("GET", "/v1/predictions"): (R, plain("/v1/predictions"), 200, False),
     ("GET", "/v1/predictions/{prediction_id}"): (R, _get_prediction, 200, True),
+    ("GET", "/v1/predictions/{prediction_id}/stream"): (R, _stream, 200, True),
     ("POST", "/v1/predictions/{prediction_id}/cancel"): (P, _cancel, 200, True),
     ("GET", "/v1/predictions/{prediction_id}/webhooks"): (R, _webhooks, 200, True),
     ("POST", "/v1/predictions/{prediction_id}/webhooks/redeliver"): (P, _redeliver, 202, True),
