@@ -54,12 +54,18 @@ def _given(value: str | None, flag: str, variable: str) -> tuple[str | None, str
 def target(url: str | None, key: str | None) -> Target:
     """Where the command goes and with which key (see cli.target); exits 2 on a bad profile."""
     try:
-        return resolve(
+        where = resolve(
             *_given(url, "--url", "FORETELL_URL"), *_given(key, "--key", "FORETELL_API_KEY")
         )
     except TargetError as exc:
         stderr.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    if where.key is not None and where.guessed:
+        # Not silently: a key from whatever folder the shell is in may not be this server's.
+        stderr.print(
+            f"[dim]using the admin key {where.key_source}[/]", highlight=False, soft_wrap=True
+        )
+    return where
 
 
 def refused(exc: ForetellError, where: Target) -> None:

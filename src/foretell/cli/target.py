@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_DATA_DIR = ".foretell"
 ADMIN_KEY_FILE = "admin-key"  # as auth.keys writes it; not imported: auth pulls in the store
+_GUESSED = "registered its data directory"
 
 
 class TargetError(Exception):
@@ -37,6 +38,7 @@ class Target:
     url_source: str
     key: str | None
     key_source: str
+    guessed: bool = False  # the key is ./.foretell's: no server said where its data is
 
 
 @dataclass
@@ -110,7 +112,7 @@ def resolve(url: str | None, url_source: str, key: str | None, key_source: str) 
         except OSError as exc:
             raise TargetError(f"cannot read key_file {path} of {label}: {exc}") from None
     found, where = local_admin_key(url)
-    return Target(url, url_source, found, where)
+    return Target(url, url_source, found, where, guessed=where.endswith(_GUESSED))
 
 
 def is_loopback(host: str) -> bool:
@@ -136,8 +138,7 @@ def local_admin_key(url: str) -> tuple[str | None, str]:
     if registered is not None:
         return _read_key(registered, f", the data directory of the server on port {port}")
     return _read_key(
-        Path(DEFAULT_DATA_DIR),
-        f", in the current folder: no server on port {port} registered its data directory",
+        Path(DEFAULT_DATA_DIR), f", in the current folder: no server on port {port} {_GUESSED}"
     )
 
 

@@ -148,7 +148,7 @@ def test_no_wait_prints_the_id_at_once_without_asking_the_server_to_wait(
     assert "prefer" not in request.headers
 
 
-def test_a_server_allowing_shorter_waits_is_asked_again_without_and_polled(
+def test_a_server_allowing_shorter_waits_is_asked_for_its_longest_then_polled(
     server: FakeServer,
 ) -> None:
     # What api.prefer answers when --wait is past the server's max_wait_s: nothing was made.
@@ -313,3 +313,56 @@ def test_assign_without_a_version_is_refused_before_any_request(server: FakeServ
     assert result.exit_code == 2
     assert said(result) == "error: --assign and --version go together"
     assert server.requests == []
+
+
+def test_a_key_from_this_folder_is_used_only_saying_so(
+    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No server registered its data directory for this port: ./.foretell is a guess, said.
+    (tmp_path / ".foretell").mkdir()
+    (tmp_path / ".foretell" / ADMIN_KEY_FILE).write_text("ft_this_folder\n")
+    monkeypatch.chdir(tmp_path)
+    server.answers[("GET", "/v1/models")] = (200, {"results": []})
+
+    result = run(server, "models", "list", key=None, FORETELL_DATA_DIR="")
+
+    assert result.exit_code == 0, result.output
+    assert server.requests[0].headers["authorization"] == "Bearer ft_this_folder"
+    assert (
+        f"using the admin key {tmp_path / '.foretell' / ADMIN_KEY_FILE}, in the current folder"
+        in said(result)
+    )
+
+
+def test_a_401_names_the_server_and_the_key_s_source(server: FakeServer) -> None:
+    server.answers[("GET", "/v1/models")] = (401, {"detail": "invalid API key"})
+
+    result = run(server, "models", "list", key=None, FORETELL_API_KEY="ft_from_env")
+
+    assert result.exit_code == 2
+    assert said(result) == (
+        f"error: the server at {server.url} refused the key from FORETELL_API_KEY "
+        "(HTTP 401: invalid API key); pass --key or set FORETELL_API_KEY"
+    )
+
+
+def test_keys_go_through_the_api_when_a_url_is_given(server: FakeServer) -> None:
+    made = {"id": "k-1", "prefix": "ab12cd34", "owner": "acme", "key": "ft_ab12cd34_s"}
+    server.answers[("POST", "/v1/keys")] = (201, made)
+    server.answers[("DELETE", "/v1/keys/ab12cd34")] = (200, {**made, "key": None})
+
+    created = run(server, "keys", "create", "--owner", "acme", "--expires", "1h", "--burst", "3")
+    revoked = run(server, "keys", "revoke", "ab12cd34")
+
+    assert created.exit_code == 0, created.output
+    assert created.stdout == "ft_ab12cd34_s\n"
+    assert server.requests[0].body == {
+        "owner": "acme",
+        "scope": "predict",
+        "name": "",
+        "expires_in_s": 3600.0,
+        "burst": 3,
+    }
+    assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked k-1 (ab12cd34…, owner 'acme')" in said(revoked)

@@ -123,6 +123,8 @@ def test_a_registered_server_s_data_directory_wins_over_this_folder(tmp_path: Pa
         other = resolve("http://127.0.0.1:9124", "--url", None, "")
         assert other.key == "ft_this_folder"
         assert "in the current folder" in other.key_source
+        assert other.guessed  # said on stderr when used (cli.remote.target)
+        assert not found.guessed
     finally:
         unregister(note)
     assert not note.exists()
