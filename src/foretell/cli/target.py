@@ -103,6 +103,10 @@ def resolve(url: str | None, url_source: str, key: str | None, key_source: str) 
             url, url_source = DEFAULT_URL, "the default"
     if key is not None:
         return Target(url, url_source, key, key_source)
+    if table.get("url", url) != url:
+        # --url or FORETELL_URL names another server than the profile's: its key is for its
+        # own server, and is never sent elsewhere.
+        table = {}
     if "key" in table:
         return Target(url, url_source, table["key"], label)
     if "key_file" in table:

@@ -72,6 +72,16 @@ def test_a_flag_or_variable_wins_over_the_profile() -> None:
     )
 
 
+def test_a_profile_s_key_never_goes_to_another_server_than_its_own() -> None:
+    write_config('[default]\nurl = "http://a:1"\nkey = "ft_a"\n')
+    elsewhere = resolve("http://evil:9", "--url", None, "")
+    assert (elsewhere.url, elsewhere.key) == ("http://evil:9", None)
+    own = resolve("http://a:1", "--url", None, "")
+    assert (own.url, own.key) == ("http://a:1", "ft_a")
+    write_config('[default]\nkey = "ft_any"\n')  # a key bound to no URL: for whichever
+    assert resolve("http://c:3", "--url", None, "").key == "ft_any"
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
