@@ -1,7 +1,8 @@
 """Which server a command talks to and with which key, and where each came from.
 
 The URL: --url, else FORETELL_URL, else the profile's (config.toml), else http://127.0.0.1:8080.
-The key: --key, else FORETELL_API_KEY, else the profile's key or key_file, else, for a server on
+The key: --key, else FORETELL_API_KEY, else the profile's key or key_file (unless the URL is another
+than the profile's: a key is never sent to a server it was not given for), else, for a server on
 this machine only, the admin key in that server's data directory: the one --data-dir or
 FORETELL_DATA_DIR names, else the one `foretell serve` registered for that port (see `register`),
 else ./.foretell. Each carries its source, so that a refusal can say which key went where.
