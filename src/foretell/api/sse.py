@@ -114,7 +114,10 @@ class EventStream(Response):
                     "headers": self.raw_headers,
                 }
             )
-            ended = await _first(self._pump(send), _disconnected(receive))
+            pace = _Pace(asyncio.get_running_loop().time)
+            ended = await _first(
+                self._pump(send, pace), self._watch(send, pace), _disconnected(receive)
+            )
         finally:
             await _close(self.events)
         if ended is True:  # the events ended: the body's end (a cut or a departure has none)
@@ -124,50 +127,62 @@ class EventStream(Response):
             if abort is not None:
                 abort()
 
-    async def _pump(self, send: Send) -> bool:
-        """Send the events until they end (True) or the reader stalls (False)."""
-        events = aiter(self.events)
-        pending: asyncio.Future[Any] | None = None
-        try:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(events))
-                done, _ = await asyncio.wait((pending,), timeout=self.keep_alive_s)
-                if not done:
-                    chunk = KEEP_ALIVE
-                else:
-                    try:
-                        event = pending.result()
-                    except StopAsyncIteration:
-                        return True
-                    finally:
-                        pending = None
-                    rendered = self.event_bytes(event)
-                    if rendered is None:
+    async def _pump(self, send: Send, pace: _Pace) -> bool:
+        """Send the events until they end (True). Each is awaited and sent as it is: no task
+        nor timer a event (30 us each, where 200 readers of 40 tokens a second make 8,000
+        events a second); `_watch` keeps time for all of them."""
+        async for event in self.events:
+            rendered = self.event_bytes(event)
+            if rendered is not None:
+                await pace.sent(send, rendered)
+        return True
+
+    async def _watch(self, send: Send, pace: _Pace) -> bool:
+        """Returns False once a send has waited `stall_s` (the reader takes nothing: after a
+        last try at a cut event); meanwhile writes a keep-alive comment whenever nothing went
+        out for `keep_alive_s`."""
+        clock = pace.clock
+        while True:
+            now = clock()
+            if pace.sending_since is not None:  # a send waits for the reader
+                stalled_at = pace.sending_since + self.stall_s
+                if now < stalled_at:
+                    await asyncio.sleep(stalled_at - now)
+                    continue
+            else:
+                due = pace.last_sent + self.keep_alive_s
+                if now < due:
+                    await asyncio.sleep(due - now)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.stall_s):
+                        await pace.sent(send, KEEP_ALIVE)
                         continue
-                    chunk = rendered
-                if not await _sent(send, chunk, self.stall_s):
-                    reason = f"the connection took nothing for {self.stall_s:g} s"
-                    cut = self.event_bytes(Cut(reason))
-                    if cut is not None:
-                        await _sent(send, cut, _CUT_SEND_S)
-                    log.info("an event stream's reader stalled for %g s: cut", self.stall_s)
-                    return False
-        finally:
-            if pending is not None:  # the next event's wait, left when the client went
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+            reason = f"the connection took nothing for {self.stall_s:g} s"
+            cut = self.event_bytes(Cut(reason))
+            if cut is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_CUT_SEND_S):
+                        await send({"type": "http.response.body", "body": cut, "more_body": True})
+            log.info("an event stream's reader stalled for %g s: cut", self.stall_s)
+            return False
 
 
-async def _sent(send: Send, chunk: bytes, within_s: float) -> bool:
-    """Whether `chunk` went out within `within_s` (a connection that takes nothing blocks it)."""
-    message = {"type": "http.response.body", "body": chunk, "more_body": True}
-    try:
-        await asyncio.wait_for(send(message), within_s)
-    except TimeoutError:
-        return False
-    return True
+class _Pace:
+    """When a stream last sent, and since when its send in progress waits (None: none does)."""
+
+    __slots__ = ("clock", "last_sent", "sending_since")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.last_sent = clock()
+        self.sending_since: float | None = None
+
+    async def sent(self, send: Send, chunk: bytes) -> None:
+        self.sending_since = self.clock()
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        self.sending_since = None
+        self.last_sent = self.clock()
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -176,19 +191,20 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _first(pump: Any, watch: Any) -> bool | None:
-    """The pump's answer, or None if the client left first; the other is canceled."""
-    pumping = asyncio.ensure_future(pump)
-    watching = asyncio.ensure_future(watch)
+async def _first(pump: Any, watch: Any, gone: Any) -> bool | None:
+    """The pump's answer (True: the events ended), the watch's (False: the reader stalled), or
+    None if the client left first; the others are canceled."""
+    tasks = [asyncio.ensure_future(c) for c in (pump, watch, gone)]
     try:
-        await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (pumping, watching):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(pumping, watching, return_exceptions=True)
-    if pumping.done() and not pumping.cancelled():
-        result: bool = pumping.result()  # a failing iterator raises here, after the cleanup
-        return result
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks[:2]:
+        if task.done() and not task.cancelled():
+            result: bool = task.result()  # a failing iterator raises here, after the cleanup
+            return result
     return None
 
 
