@@ -38,9 +38,9 @@ from uvicorn.server import ServerState
 
 from foretell.api.access import Requests, sent_id
 from foretell.api.errors import dialect_of_path, error_response
-from foretell.api.lane import Lane, cut_off
+from foretell.api.lane import Lane, bound_send_buffer, cut_off
 from foretell.api.request_id import HEADER, chosen
-from foretell.api.sse import CLOSE
+from foretell.api.sse import CLOSE, SEND_BUFFER
 from foretell.config import Settings
 from foretell.errors import (
     ConnectionsFull,
@@ -180,6 +180,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         # How an event stream closes the connection of a reader that stalled (api.sse): ASGI
         # has no way to, and a response left unfinished is logged by uvicorn as an app's error.
         cycle.scope[CLOSE] = partial(cut_off, cycle)  # type: ignore[literal-required]
+        cycle.scope[SEND_BUFFER] = partial(bound_send_buffer, cycle)  # type: ignore[literal-required]
         _Base._start_asgi_task(self, cycle, app)
 
     def on_body(self, body: bytes) -> None:

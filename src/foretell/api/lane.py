@@ -20,7 +20,9 @@ RSGI doing the same work matched the lane (64), but serves no ASGI app beside it
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Iterable
 from functools import partial
 from time import perf_counter
@@ -104,6 +106,7 @@ class Lane:
                 status = response.status_code
             if isinstance(response, EventStream):  # a body sent as it happens, on the cycle
                 response.abort = partial(cut_off, cycle)
+                response.bound_send_buffer = partial(bound_send_buffer, cycle)
                 scope, receive = cast(Scope, cycle.scope), cast(Receive, cycle.receive)
                 await response(scope, receive, cast(Send, cycle.send))
             elif response is not None:
@@ -220,6 +223,15 @@ def _write(cycle: RequestResponseCycle, response: Response) -> None:
     if not keep_alive:
         cycle.transport.close()
     cycle.on_response()
+
+
+def bound_send_buffer(cycle: RequestResponseCycle, nbytes: int) -> None:
+    """Hold at most about `nbytes` of `cycle`'s answer in the kernel for its reader (an event
+    stream's: api.sse), so that one who stops reading is seen to stall, and cut, soon."""
+    sock = cycle.transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # a connection already gone
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, nbytes)
 
 
 def cut_off(cycle: RequestResponseCycle) -> None:

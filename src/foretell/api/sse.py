@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 KEEP_ALIVE = b": keep-alive\n\n"
 # The scope's key for a function closing the request's connection (api.connection sets it).
 CLOSE = "foretell.close"
+# The scope's key for a function setting the connection's kernel send buffer (api.connection).
+SEND_BUFFER = "foretell.send_buffer"
+# What a stream's connection may hold in the kernel for its reader (Linux doubles it for its own
+# bookkeeping): left to autotuning, a stalled reader's socket grew to 4 MB before the stall cut
+# could see anything (bench/streams.py), where an event of a token is a few dozen bytes.
+STREAM_SEND_BUFFER_BYTES = 64 * 1024
 KEEP_ALIVE_S = 15.0  # under the idle timeouts proxies commonly keep (nginx's 60 s, ELB's 60 s)
 _CUT_SEND_S = 1.0  # how long the cut event of a stalled reader is given to go out
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -101,11 +107,15 @@ class EventStream(Response):
         self.background: BackgroundTask | None = None
         # Set by a server lane that can close the connection itself (api.lane), as the scope's
         # CLOSE is by api.connection: a stalled reader's connection is closed, where ASGI
-        # alone can only give up on the response.
+        # alone can only give up on the response. And its send buffer bounded (SEND_BUFFER).
         self.abort: Callable[[], None] | None = None
+        self.bound_send_buffer: Callable[[int], None] | None = None
         self.init_headers({**HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        bound = self.bound_send_buffer or scope.get(SEND_BUFFER)
+        if bound is not None:
+            bound(STREAM_SEND_BUFFER_BYTES)
         try:
             await send(
                 {

@@ -4,13 +4,23 @@ when the client leaves or stops taking them."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from foretell.api.sse import CLOSE, KEEP_ALIVE, EventStream, encode
+from foretell.api.lane import bound_send_buffer
+from foretell.api.sse import (
+    CLOSE,
+    KEEP_ALIVE,
+    SEND_BUFFER,
+    STREAM_SEND_BUFFER_BYTES,
+    EventStream,
+    encode,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -171,3 +181,31 @@ async def test_a_render_of_its_own_writes_each_event_and_skips_those_it_answers_
     )
 
     assert client.body() == b"data: [x]\n\n"
+
+
+@pytest.mark.parametrize("setter", ["lane", "scope"])
+async def test_a_stream_bounds_its_connection_s_kernel_send_buffer(setter: str) -> None:
+    source, client = Source(), Client()
+    source.queue.put_nowait(None)
+    stream = EventStream(source.events(), stall_s=5)
+    asked: list[int] = []
+    scope: dict[str, Any] = {"type": "http"}
+    if setter == "lane":
+        stream.bound_send_buffer = asked.append
+    else:
+        scope[SEND_BUFFER] = asked.append
+
+    await stream(scope, client.receive, client.send)
+
+    assert asked == [STREAM_SEND_BUFFER_BYTES]
+
+
+def test_the_send_buffer_is_set_on_the_connection_s_socket() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        autotuned = ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        transport = SimpleNamespace(get_extra_info=lambda name: ours if name == "socket" else None)
+        bound_send_buffer(SimpleNamespace(transport=transport), 16 * 1024)  # type: ignore[arg-type]
+        bounded = ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    assert bounded < autotuned
+    assert bounded <= 2 * 16 * 1024  # Linux doubles what it is given, for its bookkeeping
