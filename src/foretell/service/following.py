@@ -80,14 +80,16 @@ class Following:
                     yield cut(unsaved.message)
                     return
                 if not task.lost:
-                    try:
-                        events, since = events_since(p, since)
-                    except InvalidStreamPosition as moved:  # its end took output back
-                        yield cut(moved.message)
-                        return
-                    for event in events:
-                        yield event
-                    return
+                    while True:  # in batches (stream.BATCH_CHARS) until its done is sent
+                        try:
+                            events, since = events_since(p, since)
+                        except InvalidStreamPosition as moved:  # its end took output back
+                            yield cut(moved.message)
+                            return
+                        if not events:
+                            return
+                        for event in events:
+                            yield event
             if task.lost:  # another process runs it now: its stored record is the one
                 stored = await self._read(p.id)
                 if stored is None:
@@ -124,6 +126,8 @@ class Following:
                 events = []  # its process streamed more than it saved yet: read it again
             for event in events:
                 yield event
+            if events:  # the record may hold more than one batch: read it on, then wait
+                continue
             if p.status.terminal:
                 return
             if self._stopping():

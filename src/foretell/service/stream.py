@@ -23,6 +23,10 @@ _RANKS = {PredictionStatus.PENDING: PENDING, PredictionStatus.PROCESSING: PROCES
 # Three non-negative integers; a Last-Event-ID longer than this is no id the stream gave.
 _POSITION = re.compile(r"([0-9]{1,18})-([0-9]{1,18})-([0-9])")
 _MAX_TEXT = 64
+# Output characters one look hands a reader at most (at least one item): a reader far behind the
+# record (one resuming, one replaying a long ended prediction) takes it in pieces, so what each
+# reader holds at once is bounded by this, not by the record's size times the readers.
+BATCH_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +69,13 @@ def cut(reason: str) -> StreamEvent:
     return StreamEvent("error", _json({"reason": reason, "resume": True}), None)
 
 
-def events_since(p: Prediction, since: StreamPosition) -> tuple[list[StreamEvent], StreamPosition]:
+def events_since(
+    p: Prediction, since: StreamPosition, batch_chars: int = BATCH_CHARS
+) -> tuple[list[StreamEvent], StreamPosition]:
     """The events of `p`'s record past `since`, in order (a status moved on, new logs, new
-    output, then an error and done for an ended one), and the position after them. Raises
+    output, then an error and done for an ended one), and the position after them. At most
+    about `batch_chars` of output (at least one item) a call: with more left, the end's events
+    wait for a later call, so a reader calls again until it gets none. Raises
     InvalidStreamPosition when `since` is past what the record holds."""
     text, items, whole = _output(p)
     output_end = len(text) if text is not None else len(items) if items is not None else 1
@@ -84,18 +92,27 @@ def events_since(p: Prediction, since: StreamPosition) -> tuple[list[StreamEvent
     if len(p.logs) > logs:
         new_logs, logs = p.logs[logs:], len(p.logs)
         events.append(StreamEvent("logs", new_logs, _id(output, logs, status)))
+    more = False  # output left past this call's batch
     if text is not None:
         if len(text) > output:
-            new_text, output = text[output:], len(text)
+            end = output + batch_chars
+            if text[end - 1 : end + 1] == "\r\n":  # a CRLF stays whole (SSE makes it one LF)
+                end += 1
+            new_text, output = text[output:end], min(end, len(text))
             events.append(StreamEvent("output", new_text, _id(output, logs, status)))
+        more = output < len(text)
     elif items is not None:
-        for item in items[output:]:
+        taken = 0
+        while output < len(items) and (taken == 0 or taken < batch_chars):
+            data = _json(items[output])
             output += 1
-            events.append(StreamEvent("output", _json(item), _id(output, logs, status)))
+            taken += len(data) or 1
+            events.append(StreamEvent("output", data, _id(output, logs, status)))
+        more = output < len(items)
     elif whole and output == 0 and p.status is PredictionStatus.SUCCEEDED:
         output = 1
         events.append(StreamEvent("output", _json(p.output), _id(output, logs, status)))
-    if terminal:
+    if terminal and not more:  # else its end comes after the rest of its output
         if p.status is PredictionStatus.FAILED and status < ERROR:
             status = ERROR
             events.append(StreamEvent("error", _json(_failure(p)), _id(output, logs, status)))

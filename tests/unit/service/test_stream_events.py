@@ -246,3 +246,41 @@ def test_a_whole_output_said_sent_before_it_succeeded_is_refused() -> None:
     p = record(status=PredictionStatus.CANCELED)
     with pytest.raises(InvalidStreamPosition, match="says its output was sent"):
         events_since(p, StreamPosition(1, 0, 2))
+
+
+def test_a_reader_far_behind_takes_a_long_record_in_bounded_looks_then_its_end() -> None:
+    # 64 items of 20,000 characters: a reader replaying it must not hold all of it (1.3 MB of
+    # JSON) at once, as 300 readers of one long record did (GBs); it asks again until its end.
+    items = [f"{i:05}" + "x" * 19_995 for i in range(64)]
+    p = record(status=PredictionStatus.FAILED, output=items, streamed=OutputStream.ITEMS)
+    p.error = PredictionError(ErrorSource.MODEL, "boom")
+    since, looks, seen = StreamPosition(), 0, []
+    while True:
+        events, since = events_since(p, since)
+        if not events:
+            break
+        looks += 1
+        assert sum(len(e.data) for e in events) < 200_000, "one look holds a bounded batch"
+        seen += events
+    assert looks > 1
+    assert [orjson.loads(e.data) for e in seen if e.event == "output"] == items
+    assert [e.id for e in seen if e.event == "output"] == [f"{n}-0-0" for n in range(1, 65)]
+    assert [e.event for e in seen[-2:]] == ["error", "done"]  # once, after the last item
+    assert since == StreamPosition(64, 0, 4)
+
+
+def test_a_long_text_comes_in_bounded_looks_that_add_up_to_it_a_crlf_kept_whole() -> None:
+    text = ("a" * 65_535 + "\r\n") * 10  # a CRLF across each 64 KiB boundary
+    p = record(status=PredictionStatus.SUCCEEDED, output=text, streamed=OutputStream.TEXT)
+    since, pieces = StreamPosition(0, 0, 2), []
+    while True:
+        events, since = events_since(p, since)
+        if not events:
+            break
+        pieces += [e.data for e in events if e.event == "output"]
+        assert len(events) == 1 or events[-1].event == "done"
+    assert len(pieces) > 1
+    assert all(len(piece) <= 70_000 for piece in pieces)
+    assert "".join(pieces) == text
+    assert not any(piece.endswith("\r") for piece in pieces)  # SSE would make \r + \n two LFs
+    assert since == StreamPosition(len(text), 0, 4)

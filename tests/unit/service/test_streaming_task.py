@@ -696,3 +696,49 @@ async def test_a_stream_of_a_run_another_process_took_over_is_cut_not_continued_
     assert task.lost
     assert (cut.event, cut.id) == ("error", None)
     assert "past this prediction's output" in cut.data
+
+
+BIG_ITEMS = [f"{i:05}" + "x" * 19_995 for i in range(40)]  # 0.8 MB: several looks' batches
+
+
+async def test_a_long_stored_record_streams_whole_in_batches_without_waiting_a_poll() -> None:
+    (done,) = elsewhere((BIG_ITEMS, PredictionStatus.SUCCEEDED, None))
+    pauses = 0
+
+    async def read(prediction_id: str) -> Prediction | None:
+        return done
+
+    async def pause(prediction_id: str, timeout_s: float) -> None:
+        nonlocal pauses
+        pauses += 1
+
+    events = await Following(lambda _: None, read, pause, 0.5, lambda: False).stream(
+        "p-elsewhere", ALICE
+    )
+    got = [e async for e in events]
+    assert [e.data for e in got[:-1]] == [f'"{item}"' for item in BIG_ITEMS]
+    assert (got[-1].event, got[-1].id) == ("done", "40-0-4")
+    assert pauses == 0, "an ended record is read on at once, not after a poll"
+
+
+async def test_a_live_stream_resumed_after_its_end_gives_all_of_a_long_output_then_done(
+    tmp_path: Path,
+) -> None:
+    r = rig(tmp_path)
+    task = r.task()
+    job = r.job(task)
+    assert job.on_chunk is not None
+    job.on_start(0.0)
+    job.on_chunk(chunk(*BIG_ITEMS, mode=ITEMS))
+    job.result.set_result(Outcome(output=BIG_ITEMS, streamed=ITEMS))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert task.ended
+    r.store.commit()
+    events = await following({task.prediction.id: task}).stream(
+        task.prediction.id, ALICE, StreamPosition(0, 0, 2)
+    )
+    async with asyncio.timeout(LONG_S):
+        got = [e async for e in events]
+    assert [e.data for e in got[:-1]] == [f'"{item}"' for item in BIG_ITEMS]
+    assert (got[-1].event, got[-1].id) == ("done", "40-0-4")
