@@ -99,8 +99,9 @@ class Settings(BaseSettings):
         0.5,
         gt=0,
         le=60,
-        description="a running prediction's output and logs are saved (and sent to its webhook's "
-        "output and logs events) at most this often; the last always",
+        description="a running prediction's output and logs are saved (where other API processes "
+        "share the store) and sent to its webhook's output and logs events at most this often; "
+        "the last always",
     )
     stream_poll_s: float = Field(
         0.5,
@@ -339,6 +340,12 @@ class Settings(BaseSettings):
     def environments(self) -> Path:
         """Where model environments are built: environments_dir, else data_dir/environments."""
         return self.environments_dir or self.data_dir / "environments"
+
+    @property
+    def store_shared(self) -> bool:
+        """Whether other API processes may read this store: several workers, or a database
+        server (PostgreSQL) that other machines' processes share."""
+        return self.workers > 1 or not self.database_url.startswith("sqlite")
 
     @property
     def database_url(self) -> str:

@@ -129,6 +129,7 @@ class PredictionService:
             self._held,
             max_logs_chars=settings.max_prediction_logs_chars,
             progress_interval_s=settings.progress_interval_s,
+            progress_to_store=settings.store_shared,
         )
         self._stopping: asyncio.Future[None] | None = None  # see `close`
         # Other API processes share the store: claims on what runs here (and the webhook events

@@ -69,6 +69,12 @@ class TaskContext:
     held: HeldInputFiles | None = None  # caps the input files' bytes unfinished tasks hold
     max_logs_chars: int = 1024 * 1024  # a record's logs are cut past this (said once in them)
     progress_interval_s: float = 0.5  # a running prediction's growth is saved at most this often
+    # Whether its growth is saved for other API processes to read (a shared store): alone on its
+    # store, a process answers GETs and streams of what it runs from memory, so the saves of a
+    # running record serve only its webhook's events. Measured on 200 streams of 100 KB
+    # (bench/streams.py), those saves were a sixth of the server's samples and most of its
+    # memory's growth: each re-encodes the whole record.
+    progress_to_store: bool = True
     clock: Callable[[], float] = time.monotonic  # the progress saves' clock (a test's own)
 
 
@@ -593,7 +599,12 @@ class PredictionTask:
             self._add_logs(chunk.logs)
             progress.logs = True
         self._wake()
-        if self.recorded and self.stored and progress.tick is None:
+        if (
+            self.recorded
+            and self.stored
+            and progress.tick is None
+            and (self._context.progress_to_store or p.webhook is not None)
+        ):
             due = progress.saved_at + self._context.progress_interval_s - self._context.clock()
             if due <= 0:
                 self._save_progress()
