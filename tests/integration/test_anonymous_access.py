@@ -35,6 +35,12 @@ ANONYMOUS_ROUTES = {
     ("POST", "/models/{owner}/{name}/predict"),
     ("POST", "/v2/models/{owner}/{name}/infer"),
     ("POST", "/v2/models/{owner}/{name}/versions/{version}/infer"),
+    # OIP's generate extension: a prediction route of the same dialect (its stream's record,
+    # like infer's, only an admin's key can read back).
+    ("POST", "/v2/models/{owner}/{name}/generate"),
+    ("POST", "/v2/models/{owner}/{name}/versions/{version}/generate"),
+    ("POST", "/v2/models/{owner}/{name}/generate_stream"),
+    ("POST", "/v2/models/{owner}/{name}/versions/{version}/generate_stream"),
     ("POST", "/model-deployment/v1/models/{model_id}/predict"),
     ("GET", "/v1/models/{name}/predict"),
     ("GET", "/v1/models/{owner}/{name}/predict"),
@@ -52,23 +58,26 @@ ANONYMOUS_ROUTES = {
 READ_ONLY = {("GET", "/info")}
 
 
-def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+def api_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every APIRoute with its path as served: its router's own prefix is in its path_format,
+    the prefixes of the routers including that router (OIP's generate, inside /v2) are not."""
     for route in routes:
         if isinstance(route, APIRoute):
-            yield route
+            yield prefix + route.path_format, route
         included = getattr(route, "original_router", None)  # FastAPI includes routers lazily
-        if included is not None:  # app.py includes them without a prefix of their own
-            yield from api_routes(included.routes)
+        if included is not None:
+            context = route.include_context  # type: ignore[attr-defined]
+            yield from api_routes(included.routes, prefix + context.prefix)
 
 
 def guards() -> dict[tuple[str, str], Authorized]:
     """(method, path) of every route that asks for a key → its `Authorized` dependency."""
     app = create_app(Settings(repository=Path("."), data_dir=Path("/nonexistent")))
     found = {}
-    for route in api_routes(app.routes):
+    for path, route in api_routes(app.routes):
         for dependency in route.dependant.dependencies:
             if isinstance(dependency.call, Authorized):
-                found |= {(m, route.path_format): dependency.call for m in route.methods}
+                found |= {(m, path): dependency.call for m in route.methods}
     return found
 
 
