@@ -55,7 +55,7 @@ SHOWN = [
         r"^file_\S+ image/png$",
         r"^10$",
         r"^\['text', 'top_k'\]$",
-        r"^404 not_found$",
+        r"^404 prediction_not_found$",
     ],
     [
         r"^\{'word': 'be', 'count': 2\}\n\{'word': 'it', 'count': 2\}$",
