@@ -162,7 +162,10 @@ class EventStream(Response):
             else:
                 due = pace.last_sent + self.keep_alive_s
                 if now < due:
-                    await asyncio.sleep(due - now)
+                    # A send may start while this sleeps: looking again within stall_s sees it
+                    # stall in time, where a sleep until the keep-alive (15 s) cut a reader
+                    # that stalled after a quiet spell that late with a shorter stream_stall_s.
+                    await asyncio.sleep(min(due - now, self.stall_s))
                     continue
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.stall_s):

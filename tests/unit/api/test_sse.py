@@ -167,6 +167,26 @@ async def test_a_reader_that_takes_nothing_is_cut_and_its_connection_closed(clos
     assert client.body() == b""  # nothing went out: neither the event nor the cut
 
 
+async def test_a_reader_that_stalls_after_a_quiet_spell_is_cut_after_stall_s_not_keep_alive() -> (
+    None
+):
+    source, client = Source(), Client()
+    stream = EventStream(source.events(), stall_s=0.05, keep_alive_s=60)
+    aborted = asyncio.Event()
+    stream.abort = aborted.set
+    client.stalled = True
+    task = asyncio.ensure_future(stream({"type": "http"}, client.receive, client.send))
+    for _ in range(5):  # the stream is quiet: its watch waits for the keep-alive
+        await asyncio.sleep(0)
+    source.queue.put_nowait(Ev("output", "a", "1-0-2"))  # then a send the reader never takes
+
+    async with asyncio.timeout(30):  # a keep-alive (60 s) away before, stall_s now
+        await task
+
+    assert aborted.is_set()
+    assert source.closed
+
+
 async def test_a_render_of_its_own_writes_each_event_and_skips_those_it_answers_none() -> None:
     source, client = Source(), Client()
     for event in (Ev("status", "{}", "0-0-1"), Ev("output", "x", "1-0-1")):
