@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,7 @@ class ThreadReplica:
         self._streams = False  # its model was seen to stream: never inline
         self._batch_id = 0
         self._on_chunk: Callable[[Chunk], None] | None = None
+        self._stop: threading.Event | None = None  # the running batch's streams' (Live.stop)
         self.setup_time = 0.0
         self._model: LoadedModel | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -83,6 +85,7 @@ class ThreadReplica:
         model, thread = self._model, self._thread
         if model is None or thread is None:
             raise WorkerCrashed(str(self.version.ref), None, "the replica is not running")
+        self._stop = None
         live = None if on_chunk is None else self._live(on_chunk)
         if not self._streams and self._batch_s is not None and self._batch_s < INLINE_BELOW_S:
             # Inline, what counts is how long the loop was held: a model that waits without
@@ -115,7 +118,8 @@ class ThreadReplica:
             # Queued on the loop in the order sent, so each is handled before the batch's result.
             loop.call_soon_threadsafe(chunk, sent)
 
-        return Live(self._batch_id, emit)
+        self._stop = threading.Event()
+        return Live(self._batch_id, emit, self._stop)
 
     def _chunk(self, chunk: Chunk) -> None:
         # One of a batch whose predict was canceled (a stopping server) has nowhere to go.
@@ -132,10 +136,19 @@ class ThreadReplica:
         return run_batch(model, inputs, this_thread, live=live, logs_cap=self._logs_cap)
 
     def interrupt(self) -> bool:
-        return False  # a thread cannot be stopped from outside; the output is discarded instead
+        # A thread cannot be stopped from outside, but a batch's streams can before their next
+        # item (workers.streams.drive): a generator yielding forever held the thread for good.
+        # Anything else runs on to its end; its output is discarded.
+        stop = self._stop
+        if stop is None:
+            return False
+        stop.set()
+        return True
 
     async def stop(self) -> None:
         thread, self._thread, self._model = self._thread, None, None
+        if self._stop is not None:  # a stream running on: its thread ends at its next item
+            self._stop.set()
         if thread is not None:
             thread.shutdown(wait=False, cancel_futures=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,9 @@ from foretell.runtimes.base import Stream
 from foretell.workers.logs import Capture, InputLogs
 from foretell.workers.protocol import Chunk, Outcome
 
+# As a process replica's child says it (workers.child.canceled).
+CANCELED = "Interrupted: the prediction was canceled"
+
 
 @dataclass(frozen=True, slots=True)
 class Live:
@@ -25,6 +29,10 @@ class Live:
 
     batch_id: int
     emit: Callable[[Chunk], None]
+    # Set to stop the batch's streams before their next item: a thread replica's interrupt (its
+    # thread cannot be stopped from outside, but a generator can between items; a process
+    # replica's child is interrupted by a signal instead).
+    stop: threading.Event | None = None
 
 
 def input_logs(index: int, live: Live | None, cap: int) -> InputLogs:
@@ -97,6 +105,12 @@ def drive(
     loop = _Loop()
     try:
         while running:
+            if live is not None and live.stop is not None and live.stop.is_set():
+                for entry in running:
+                    outcomes[entry.index] = Outcome(
+                        error=CANCELED, execution_time=_since(started), streamed=entry.stream.mode
+                    )
+                break  # the streams still open are closed below, on this thread
             for entry in list(running):
                 ended = _advance(entry, loop, capture, live, started, others=len(running) > 1)
                 if ended is not None:

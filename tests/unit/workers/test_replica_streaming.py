@@ -221,6 +221,33 @@ async def test_an_interrupt_mid_stream_cancels_the_batch_after_what_it_sent(
     assert after.output == "z"
 
 
+async def test_an_interrupt_stops_a_thread_replicas_stream_at_its_next_item(
+    tmp_path: Path,
+) -> None:
+    # A thread cannot be stopped, but a generator can between items: a canceled stream that
+    # yields on forever (here: its third item's gate never opens) held the replica for good.
+    interrupted: list[bool] = []
+    replica: Replica
+
+    def interrupt_after_the_first(chunk: Chunk) -> None:
+        if chunk.items and not interrupted:
+            interrupted.append(replica.interrupt())
+            (tmp_path / "gate-1").touch()  # the second item comes, the interrupt before it ends
+
+    seen = Seen(interrupt_after_the_first)
+    inputs = [{"items": ["a", "b", "c"], "gate": str(tmp_path / "gate")}]
+    async with running("thread", "streams") as replica:
+        async with asyncio.timeout(60):
+            (outcome,) = await seen.run(replica, inputs)
+            (after,) = await replica.predict([{"items": ["z"]}])
+    assert interrupted == [True]
+    assert seen.items(0)[0] == "a"
+    assert "c" not in seen.items(0)
+    assert outcome.error == "Interrupted: the prediction was canceled"
+    assert outcome.streamed is TEXT
+    assert after.output == "z"
+
+
 async def test_the_servers_own_output_is_untouched_by_a_thread_replicas_capture(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
