@@ -285,13 +285,23 @@ def predict(
     values = parse_inputs(inputs or [])
     if stream:
         with connected(url, key) as client:
-            events = client.stream(
-                model=model,
-                input=upload_files(client, values),
+            # Created first, then followed: its id is known, so an interrupted follow can say
+            # where it goes on (it runs on; a stream that just ended would leave it nameless).
+            record = client.create_prediction(
+                model,
+                upload_files(client, values),
+                wait=None,
                 webhook=webhook,
                 webhook_events=webhook_events,
             )
-            code = print_events(events, as_json=as_json)
+            try:
+                code = print_events(client.stream(record["id"]), as_json=as_json)
+            except KeyboardInterrupt:
+                Console(stderr=True).print(
+                    f"stopped following; it goes on: foretell predictions follow {record['id']}",
+                    highlight=False,
+                )
+                raise typer.Exit(130) from None
         raise typer.Exit(code)
     with connected(url, key) as client:
         values = upload_files(client, values)

@@ -366,3 +366,20 @@ def test_keys_go_through_the_api_when_a_url_is_given(server: FakeServer) -> None
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert revoked.exit_code == 0, revoked.output
     assert "revoked k-1 (ab12cd34…, owner 'acme')" in said(revoked)
+
+
+def test_predict_stream_interrupted_says_where_its_prediction_goes_on(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.answers[("POST", "/v1/predictions")] = (201, {**SUCCEEDED, "status": "starting"})
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt  # Ctrl-C while the events come
+
+    monkeypatch.setattr("foretell.cli.main.print_events", interrupted)
+    result = run(server, "predict", "demo/iris", "-i", "features=[[1,2,3,4]]", "--stream")
+
+    assert result.exit_code == 130, result.output
+    assert "it goes on: foretell predictions follow p-1" in said(result)
+    (request,) = server.requests
+    assert "prefer" not in request.headers  # created at once, then followed
