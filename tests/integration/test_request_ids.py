@@ -18,7 +18,10 @@ async def settled(api: Any, prediction_id: str, timeout_s: float = 20.0) -> dict
     deadline = time.monotonic() + timeout_s
     while True:
         record: dict[str, Any] = await api.get(prediction_id)
-        if record["webhook_status"] == "delivered":
+        # Ended first: a record that has made no event yet (pending, on a busy machine) shows
+        # nothing left to deliver too.
+        ended = record["status"] in ("succeeded", "failed", "canceled", "aborted")
+        if ended and record["webhook_status"] == "delivered":
             return record
         assert time.monotonic() < deadline, record
         await asyncio.sleep(0.02)
