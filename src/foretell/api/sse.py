@@ -15,13 +15,13 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from foretell.service.stream import cut as stream_cut
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +53,6 @@ class Event(Protocol):
     def data(self) -> str: ...
     @property
     def id(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Cut:
-    """The event that ends a stream cut short: no id, so a client's Last-Event-ID stays at the
-    last event it really had, and it may resume from there."""
-
-    reason: str
-    event: str = "error"
-    id: str | None = None
-
-    @property
-    def data(self) -> str:
-        return orjson.dumps({"reason": self.reason, "resume": True}).decode()
 
 
 def encode(event: Event) -> bytes:
@@ -172,7 +158,7 @@ class EventStream(Response):
                         await pace.sent(send, KEEP_ALIVE)
                         continue
             reason = f"the connection took nothing for {self.stall_s:g} s"
-            cut = self.event_bytes(Cut(reason))
+            cut = self.event_bytes(stream_cut(reason))
             if cut is not None:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_CUT_SEND_S):

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from foretell.api.dialects.oip_v2.generate import GenerateRequest, _render, _wire, model_input
-from foretell.api.sse import Cut
 from foretell.domain import OutputStream
 from foretell.errors import InvalidRequest
 from foretell.service.stream import StreamEvent
+from foretell.service.stream import cut as stream_cut
 
 NAMED = {"model_name": "demo/tiny-gpt2", "model_version": "1"}
 
@@ -83,7 +83,7 @@ def test_a_failure_a_cut_and_a_cancel_are_error_objects_the_rest_is_not_sent() -
     assert data(_render(StreamEvent("error", failed, "3-0-3"), None, NAMED)) == {"error": "boom"}
     cut = StreamEvent("error", json.dumps({"reason": "fell behind", "resume": True}), None)
     assert "fell behind" in data(_render(cut, None, NAMED))["error"]
-    assert "stalled" in data(_wire(Cut("stalled")))["error"]
+    assert "stalled" in data(_wire(stream_cut("stalled")))["error"]
     canceled = StreamEvent("done", '{"status": "canceled"}', "3-0-4")
     assert "canceled" in data(_render(canceled, None, NAMED))["error"]
     for quiet in (
