@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
-from foretell.domain import OutputStream, Prediction
+from foretell.domain import OutputStream, Prediction, WebhookEventName
+from foretell.store import PredictionStore
+from foretell.webhooks import Outbox
 from foretell.workers import Chunk
+
+log = logging.getLogger(__name__)
 
 
 class Notifier:
@@ -52,6 +57,25 @@ class Progress:
         if self.save is not None:
             self.save()
 
+    def saved(self, p: Prediction, store: PredictionStore, outbox: Outbox, now: float) -> None:
+        """Save the running record `p` as it grew (queued for the next commit), with its
+        webhook's `output` and `logs` events of what grew since the last save, in the same
+        write; what grows from now on is the next save's."""
+        self.tick, self.saved_at = None, now
+        names: list[WebhookEventName] = []
+        if p.webhook is not None:
+            if self.output:
+                names.append("output")
+            if self.logs:
+                names.append("logs")
+        self.logs = self.output = False
+        made = outbox.events(p, *names, progress=True) if names else []
+        if not made:
+            store.update_soon(p)
+            return
+        write = store.write(p, new=False, events=made, on_commit=outbox.on_commit(made))
+        write.add_done_callback(_written)
+
 
 def grow(p: Prediction, chunk: Chunk) -> bool:
     """Add `chunk`'s items to the record's output as its stream says (text joined, items
@@ -67,3 +91,26 @@ def grow(p: Prediction, chunk: Chunk) -> bool:
         p.output = list(chunk.items)
     p.streamed = chunk.mode
     return True
+
+
+def add_logs(p: Prediction, text: str, cap: int) -> bool:
+    """Add `text` to the record's logs up to `cap` characters in all, the rest dropped with one
+    note saying so; whether they were cut (then nothing more is to be added)."""
+    room = cap - len(p.logs)
+    if len(text) <= room:
+        p.logs += text
+        return False
+    kept = text[: max(room, 0)]
+    newline = "" if not kept or kept.endswith("\n") else "\n"
+    p.logs += (
+        f"{kept}{newline}[foretell] logs cut: more than {cap} characters "
+        "(max_prediction_logs_chars)\n"
+    )
+    return True
+
+
+def _written(write: asyncio.Future[None]) -> None:
+    # A progress save that failed is not the prediction's end: the next save, or its terminal
+    # write, writes the record again (and says so if that fails); ClaimLost is found there too.
+    if not write.cancelled() and (error := write.exception()) is not None:
+        log.warning("saving a running prediction's progress failed: %r", error)

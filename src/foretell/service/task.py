@@ -36,7 +36,7 @@ from foretell.scheduler import Job
 from foretell.service.deployment import Deployment
 from foretell.service.held import HeldInputFiles
 from foretell.service.outputs import FileKeeper, NotKept, keep_files
-from foretell.service.progress import Notifier, Progress, grow
+from foretell.service.progress import Notifier, Progress, add_logs, grow
 from foretell.service.recording import Recording
 from foretell.service.reservation import Reservation
 from foretell.service.sweeper import Sweeper
@@ -613,20 +613,8 @@ class PredictionTask:
 
     def _add_logs(self, text: str) -> None:
         """Add to the record's logs up to max_logs_chars, the rest dropped with one note."""
-        if not text or self._logs_cut:
-            return
-        p, cap = self.prediction, self._context.max_logs_chars
-        room = cap - len(p.logs)
-        if len(text) <= room:
-            p.logs += text
-            return
-        self._logs_cut = True
-        kept = text[: max(room, 0)]
-        newline = "" if not kept or kept.endswith("\n") else "\n"
-        p.logs += (
-            f"{kept}{newline}[foretell] logs cut: more than {cap} characters "
-            "(max_prediction_logs_chars)\n"
-        )
+        if text and not self._logs_cut:
+            self._logs_cut = add_logs(self.prediction, text, self._context.max_logs_chars)
 
     def _save_progress(self) -> None:
         """Save the running record as it grew (queued for the next commit), with the webhook's
@@ -635,22 +623,8 @@ class PredictionTask:
         progress, p = self._progress, self.prediction
         if progress is None or p.status.terminal or self._abandoned:
             return
-        progress.tick = None
-        progress.saved_at = self._context.clock()
-        names: list[WebhookEventName] = []
-        if p.webhook is not None:
-            if progress.output:
-                names.append("output")
-            if progress.logs:
-                names.append("logs")
-        progress.logs = progress.output = False
-        outbox, store = self._context.outbox, self._context.store
-        made = outbox.events(p, *names, progress=True) if names else []
-        if not made:
-            store.update_soon(p)
-            return
-        write = store.write(p, new=False, events=made, on_commit=outbox.on_commit(made))
-        write.add_done_callback(_progress_written)
+        context = self._context
+        progress.saved(p, context.store, context.outbox, context.clock())
 
     def _forget_progress(self) -> None:
         """No more progress saves: it ended, or was abandoned."""
@@ -752,13 +726,6 @@ def finish_record(
     p.completed_at = p.updated_at = at or datetime.now(UTC)
     if p.setup_time is None and status not in (PredictionStatus.CANCELED, PredictionStatus.ABORTED):
         p.setup_time = timedelta(0)
-
-
-def _progress_written(write: asyncio.Future[None]) -> None:
-    # A progress save that failed is not the prediction's end: the next save, or its terminal
-    # write, writes the record again (and says so if that fails); ClaimLost is found there too.
-    if not write.cancelled() and (error := write.exception()) is not None:
-        log.warning("saving a running prediction's progress failed: %r", error)
 
 
 def _events(
