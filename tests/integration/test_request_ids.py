@@ -38,6 +38,10 @@ async def test_a_callers_id_is_on_the_record_and_on_each_webhook_delivery(hooked
         assert response.headers["x-request-id"] == "trace-42"
         assert response.json()["request_id"] == "trace-42"
         record = await settled(hooked, response.json()["id"])
+        # Its two deliveries themselves, not only its webhook status: on the busy fresh-clone
+        # run the status read "delivered" with nothing received yet (the ended live record
+        # beside a read of its events that did not see them: see the closing note).
+        await receiver.until(lambda r: len(r.received) >= 2, what="start and completed")
 
     assert record["request_id"] == "trace-42"  # read back from the store, once ended
     assert [r.record["status"] for r in receiver.received] == ["processing", "succeeded"]
